@@ -1,0 +1,257 @@
+//! Parsing one line of user input into a node command or a front-end action.
+//!
+//! The TUI and the headless mode take the same slash commands; this is the one place that
+//! knows their spelling. Plain text (no leading `/`) is a message to the current
+//! conversation, which only the TUI has.
+
+use std::net::SocketAddr;
+
+use natter_protocol::{GroupName, Name};
+
+use crate::node::{Command, Target};
+
+/// What a line of input asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Something for the node.
+    Node(Command),
+    /// `/help`: list commands and keys.
+    Help,
+    /// `/clear`: empty the current conversation's view.
+    Clear,
+    /// `/query NAME`: open a private conversation.
+    Query(Name),
+    /// Text without a leading `/`: a message to the current conversation.
+    Text(String),
+}
+
+/// Every slash command with its arguments and what it does, for `/help`.
+pub const COMMANDS: &[(&str, &str)] = &[
+    (
+        "/join GROUP",
+        "join a group (created if new); # is optional",
+    ),
+    ("/leave GROUP", "leave a group"),
+    (
+        "/msg TARGET TEXT",
+        "message #group, a peer by name, or HOST:PORT",
+    ),
+    ("/query NAME", "open a private conversation (TUI)"),
+    ("/members GROUP", "list a group's members"),
+    ("/groups", "list the groups you are in"),
+    ("/clear", "clear the current conversation's view (TUI)"),
+    ("/help", "this list"),
+    ("/quit", "leave natter (your groups stay yours)"),
+];
+
+/// Why a line is not a command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("unknown command {0}; /help lists the commands")]
+    Unknown(String),
+    #[error("usage: {0}")]
+    Usage(&'static str),
+    #[error("{what} {input:?} is not valid: {reason}")]
+    BadName {
+        what: &'static str,
+        input: String,
+        reason: String,
+    },
+    #[error("nothing to send")]
+    Empty,
+}
+
+/// Parses one line of input.
+pub fn parse(line: &str) -> Result<Input, ParseError> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let Some(rest) = line.strip_prefix('/') else {
+        if line.trim().is_empty() {
+            return Err(ParseError::Empty);
+        }
+        return Ok(Input::Text(line.to_owned()));
+    };
+    let (word, args) = split_word(rest);
+    let args = args.trim_start();
+    match word {
+        "join" | "j" => Ok(Input::Node(Command::Join(group_arg(args, "/join GROUP")?))),
+        "leave" | "part" => Ok(Input::Node(Command::Leave(group_arg(
+            args,
+            "/leave GROUP",
+        )?))),
+        "members" | "names" => Ok(Input::Node(Command::Members(group_arg(
+            args,
+            "/members GROUP",
+        )?))),
+        "groups" => no_args(args, "/groups", Input::Node(Command::Groups)),
+        "quit" | "exit" => Ok(Input::Node(Command::Quit)),
+        "help" => Ok(Input::Help),
+        "clear" => no_args(args, "/clear", Input::Clear),
+        "query" | "q" => {
+            let (name, extra) = split_word(args);
+            if name.is_empty() || !extra.trim().is_empty() {
+                return Err(ParseError::Usage("/query NAME"));
+            }
+            Ok(Input::Query(peer_name(name)?))
+        }
+        "msg" | "m" => {
+            let (target, text) = split_word(args);
+            let text = text.strip_prefix(' ').unwrap_or(text);
+            if target.is_empty() || text.trim().is_empty() {
+                return Err(ParseError::Usage("/msg TARGET TEXT"));
+            }
+            Ok(Input::Node(Command::Send {
+                target: parse_target(target)?,
+                text: text.to_owned(),
+            }))
+        }
+        "" => Err(ParseError::Unknown("/".into())),
+        other => Err(ParseError::Unknown(format!("/{other}"))),
+    }
+}
+
+/// Parses a message target: `#group`, `HOST:PORT` or a peer's name.
+pub fn parse_target(s: &str) -> Result<Target, ParseError> {
+    if s.starts_with('#') {
+        return GroupName::parse_user(s)
+            .map(Target::Group)
+            .map_err(|e| bad("group name", s, e));
+    }
+    if s.contains(':') {
+        return s
+            .parse::<SocketAddr>()
+            .map(Target::Addr)
+            .map_err(|e| bad("address", s, e));
+    }
+    peer_name(s).map(Target::Peer)
+}
+
+fn split_word(s: &str) -> (&str, &str) {
+    s.split_once(char::is_whitespace).unwrap_or((s, ""))
+}
+
+fn group_arg(args: &str, usage: &'static str) -> Result<GroupName, ParseError> {
+    let (group, extra) = split_word(args);
+    if group.is_empty() || !extra.trim().is_empty() {
+        return Err(ParseError::Usage(usage));
+    }
+    GroupName::parse_user(group).map_err(|e| bad("group name", group, e))
+}
+
+fn no_args(args: &str, usage: &'static str, input: Input) -> Result<Input, ParseError> {
+    if args.trim().is_empty() {
+        Ok(input)
+    } else {
+        Err(ParseError::Usage(usage))
+    }
+}
+
+fn peer_name(s: &str) -> Result<Name, ParseError> {
+    s.parse().map_err(|e| bad("peer name", s, e))
+}
+
+fn bad(what: &'static str, input: &str, reason: impl ToString) -> ParseError {
+    ParseError::BadName {
+        what,
+        input: input.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(s: &str) -> GroupName {
+        s.parse().expect("group")
+    }
+
+    #[test]
+    fn parses_group_commands_with_or_without_hash() {
+        assert_eq!(
+            parse("/join #rust"),
+            Ok(Input::Node(Command::Join(group("rust"))))
+        );
+        assert_eq!(
+            parse("/join rust"),
+            Ok(Input::Node(Command::Join(group("rust"))))
+        );
+        assert_eq!(
+            parse("/leave #rust"),
+            Ok(Input::Node(Command::Leave(group("rust"))))
+        );
+        assert_eq!(
+            parse("/members rust"),
+            Ok(Input::Node(Command::Members(group("rust"))))
+        );
+        assert_eq!(parse("/groups"), Ok(Input::Node(Command::Groups)));
+        assert_eq!(parse("/quit"), Ok(Input::Node(Command::Quit)));
+    }
+
+    #[test]
+    fn parses_msg_targets_and_keeps_text_spacing() {
+        assert_eq!(
+            parse("/msg #g hello  world "),
+            Ok(Input::Node(Command::Send {
+                target: Target::Group(group("g")),
+                text: "hello  world ".into()
+            }))
+        );
+        assert_eq!(
+            parse("/msg bob hi"),
+            Ok(Input::Node(Command::Send {
+                target: Target::Peer("bob".parse().expect("name")),
+                text: "hi".into()
+            }))
+        );
+        assert_eq!(
+            parse("/msg 127.0.0.1:4000 hi"),
+            Ok(Input::Node(Command::Send {
+                target: Target::Addr("127.0.0.1:4000".parse().expect("addr")),
+                text: "hi".into()
+            }))
+        );
+        assert_eq!(
+            parse("/msg [::1]:4000 hi"),
+            Ok(Input::Node(Command::Send {
+                target: Target::Addr("[::1]:4000".parse().expect("addr")),
+                text: "hi".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn reports_bad_input() {
+        assert!(matches!(parse("/dance"), Err(ParseError::Unknown(_))));
+        assert!(matches!(parse("/join"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/join a b"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/msg bob"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("/msg"), Err(ParseError::Usage(_))));
+        assert!(matches!(
+            parse("/msg 300.1.1.1:80 hi"),
+            Err(ParseError::BadName {
+                what: "address",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("/msg bo$b hi"),
+            Err(ParseError::BadName {
+                what: "peer name",
+                ..
+            })
+        ));
+        assert!(matches!(parse("/join #"), Err(ParseError::BadName { .. })));
+        assert_eq!(parse("   "), Err(ParseError::Empty));
+    }
+
+    #[test]
+    fn plain_text_and_front_end_commands() {
+        assert_eq!(parse("hello"), Ok(Input::Text("hello".into())));
+        assert_eq!(parse("/help"), Ok(Input::Help));
+        assert_eq!(parse("/clear"), Ok(Input::Clear));
+        assert_eq!(
+            parse("/query bob"),
+            Ok(Input::Query("bob".parse().expect("name")))
+        );
+    }
+}

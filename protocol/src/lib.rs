@@ -1,0 +1,43 @@
+//! natter's wire format, shared by the tracker and the peers.
+//!
+//! Every connection carries length-delimited frames (a 4-byte big-endian length, then one
+//! JSON object tagged by `type`). This crate holds the typed frames of each link, the
+//! validated names they carry and the codec; it does no I/O.
+
+pub mod codec;
+pub mod names;
+pub mod peer;
+pub mod tracker;
+
+pub use codec::{CodecError, DEFAULT_MAX_FRAME, FrameCodec};
+pub use names::{GroupName, InvalidName, Name};
+
+/// The version every hello carries. A peer or tracker refuses any other version.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Milliseconds since the Unix epoch: the clock every `sent_at` is written in.
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Why a frame was refused, sent back in an `error` frame before the connection closes
+/// (or, for a request-level problem, while it stays open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The hello named a protocol version this side does not speak.
+    VersionMismatch,
+    /// The first frame was not a hello, or a hello came twice.
+    HelloExpected,
+    /// The frame could not be decoded (not JSON, unknown type, bad field, too large).
+    BadFrame,
+    /// The name is held by another live connection.
+    NameTaken,
+    /// The request names a group the sender is not a member of.
+    NotMember,
+    /// Anything else the receiver refuses to do, with the reason in the message.
+    Refused,
+}

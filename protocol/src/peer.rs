@@ -1,0 +1,121 @@
+//! Frames of the direct peer ↔ peer link: chat messages and their acknowledgements.
+//!
+//! Whoever opens the link sends [`PeerFrame::Hello`] first; the other side answers with its
+//! own hello. Each [`ChatMessage`] is acknowledged by id with [`PeerFrame::Ack`], on the
+//! same connection.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ErrorCode, GroupName, Name};
+
+/// A message's globally unique id: its sender and the sender's sequence number.
+///
+/// Written as `sender/seq`. The pair is what later work keys acknowledgements, retries,
+/// de-duplication and history sync on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MessageId {
+    pub sender: Name,
+    pub seq: u64,
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.sender, self.seq)
+    }
+}
+
+/// Why a string is not a message id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a message id is written sender/sequence-number")]
+pub struct InvalidMessageId;
+
+impl FromStr for MessageId {
+    type Err = InvalidMessageId;
+    fn from_str(s: &str) -> Result<Self, InvalidMessageId> {
+        let (sender, seq) = s.rsplit_once('/').ok_or(InvalidMessageId)?;
+        Ok(Self {
+            sender: sender.parse().map_err(|_| InvalidMessageId)?,
+            seq: seq.parse().map_err(|_| InvalidMessageId)?,
+        })
+    }
+}
+
+impl TryFrom<String> for MessageId {
+    type Error = InvalidMessageId;
+    fn try_from(s: String) -> Result<Self, InvalidMessageId> {
+        s.parse()
+    }
+}
+
+impl From<MessageId> for String {
+    fn from(id: MessageId) -> String {
+        id.to_string()
+    }
+}
+
+/// One chat message, private (`group` is `None`) or to a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: MessageId,
+    pub from: Name,
+    pub group: Option<GroupName>,
+    pub text: String,
+    /// The sender's clock, milliseconds since the Unix epoch.
+    pub sent_at: u64,
+}
+
+/// Peer ↔ peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PeerFrame {
+    /// The first frame in each direction.
+    Hello {
+        version: u32,
+        name: Name,
+    },
+    Chat(ChatMessage),
+    /// The receiver has the message with this id (and has shown it to its user).
+    Ack {
+        id: MessageId,
+    },
+    /// A refused frame; for a protocol violation the connection closes after it.
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_round_trips_as_string() {
+        let id: MessageId = "alice/42".parse().expect("id");
+        assert_eq!(id.seq, 42);
+        assert_eq!(serde_json::to_string(&id).expect("json"), "\"alice/42\"");
+        assert!("alice".parse::<MessageId>().is_err());
+        assert!("a b/1".parse::<MessageId>().is_err());
+        assert!("alice/x".parse::<MessageId>().is_err());
+    }
+
+    #[test]
+    fn chat_wire_shape() {
+        let frame = PeerFrame::Chat(ChatMessage {
+            id: "bob/7".parse().expect("id"),
+            from: "bob".parse().expect("name"),
+            group: None,
+            text: "hi".into(),
+            sent_at: 5,
+        });
+        let json = serde_json::to_value(&frame).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"chat","id":"bob/7","from":"bob","group":null,"text":"hi","sent_at":5})
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! Frames of the peer ↔ tracker link: membership only, never a chat message.
+//!
+//! A peer opens the link with [`PeerToTracker::Hello`], which registers its name and listen
+//! port and re-announces the groups it believes it is in (so a tracker that lost its state
+//! rebuilds it from the peers). The tracker answers with [`TrackerToPeer::Welcome`] or an
+//! error, then pushes a full [`TrackerToPeer::Members`] list for each group the peer joins
+//! and only [`TrackerToPeer::MemberUpdate`] deltas after that. Every push carries the
+//! group's version; a peer that sees a gap asks for a [`PeerToTracker::Snapshot`].
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ErrorCode, GroupName, Name};
+
+/// One member of a group as the tracker last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: Name,
+    /// Where the member listens: the IP its tracker connection came from and the port it
+    /// announced. For an offline member, the last address it was seen at.
+    pub addr: SocketAddr,
+    pub online: bool,
+}
+
+/// Peer → tracker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PeerToTracker {
+    /// Always the first frame. Registers `name` at the connection's IP and `listen_port`,
+    /// and (re-)joins every group in `groups`.
+    Hello {
+        version: u32,
+        name: Name,
+        listen_port: u16,
+        #[serde(default)]
+        groups: Vec<GroupName>,
+    },
+    Join {
+        group: GroupName,
+    },
+    Leave {
+        group: GroupName,
+    },
+    /// Where is `name`? Answered by [`TrackerToPeer::LookupResult`].
+    Lookup {
+        name: Name,
+    },
+    /// Send me the full member list of `group` again (after a version gap).
+    Snapshot {
+        group: GroupName,
+    },
+    Ping {
+        nonce: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
+}
+
+/// How one member of a group changed, pushed to every other member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MemberChange {
+    Joined {
+        member: Member,
+    },
+    Left {
+        name: Name,
+    },
+    Offline {
+        name: Name,
+    },
+    /// Came back online, possibly at a new address.
+    Online {
+        member: Member,
+    },
+}
+
+impl MemberChange {
+    pub fn name(&self) -> &Name {
+        match self {
+            Self::Joined { member } | Self::Online { member } => &member.name,
+            Self::Left { name } | Self::Offline { name } => name,
+        }
+    }
+}
+
+/// Tracker → peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TrackerToPeer {
+    /// Answer to a good hello. `addr` is the address the tracker will hand out for this
+    /// peer; the tracker pings every `heartbeat_secs` and drops a peer that stays silent
+    /// for three of those.
+    Welcome {
+        version: u32,
+        name: Name,
+        addr: SocketAddr,
+        heartbeat_secs: u64,
+    },
+    /// The full member list of a group: sent to a peer when it joins (or re-joins, or asks).
+    Members {
+        group: GroupName,
+        version: u64,
+        members: Vec<Member>,
+    },
+    /// One change to a group the receiver is in; `version` is the group's new version.
+    MemberUpdate {
+        group: GroupName,
+        version: u64,
+        change: MemberChange,
+    },
+    /// The receiver's leave of `group` took effect.
+    Left {
+        group: GroupName,
+    },
+    LookupResult {
+        name: Name,
+        member: Option<Member>,
+    },
+    /// A refused request (the link stays up) or a protocol violation (the link closes).
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    Ping {
+        nonce: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_wire_shape() {
+        let hello = PeerToTracker::Hello {
+            version: 1,
+            name: "alice".parse().expect("name"),
+            listen_port: 4000,
+            groups: vec!["rust".parse().expect("group")],
+        };
+        let json = serde_json::to_value(&hello).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"hello","version":1,"name":"alice","listen_port":4000,"groups":["rust"]})
+        );
+    }
+
+    #[test]
+    fn update_wire_shape() {
+        let push = TrackerToPeer::MemberUpdate {
+            group: "g".parse().expect("group"),
+            version: 3,
+            change: MemberChange::Offline {
+                name: "bob".parse().expect("name"),
+            },
+        };
+        let json = serde_json::to_value(&push).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"member_update","group":"g","version":3,"change":{"kind":"offline","name":"bob"}})
+        );
+        let back: TrackerToPeer = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, push);
+    }
+
+    #[test]
+    fn invalid_names_are_refused_on_the_wire() {
+        let bad = r#"{"type":"join","group":"has space"}"#;
+        assert!(serde_json::from_str::<PeerToTracker>(bad).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! The multi-process tests live in `tests/`; this crate has no library code.

@@ -1,0 +1,1 @@
+//! natter tracker (placeholder).
