@@ -1,1 +1,78 @@
-fn main() {}
+//! `natter-tracker`: parses arguments, sets up logging, binds, prints the bound address and
+//! serves until SIGINT or SIGTERM.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// natter's membership tracker: who is in which group, who is online, at which address.
+#[derive(Debug, Parser)]
+#[command(name = "natter-tracker", version)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free port; the first stdout line names it).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7700")]
+    listen: SocketAddr,
+    /// Membership state file [default: <data dir>/natter/tracker.json].
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Seconds between pings; a peer silent for three of these goes offline.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    heartbeat_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    run(cli).await
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let state_file = match cli.state {
+        Some(path) => path,
+        None => dirs::data_dir()
+            .context("cannot find your data directory; pass --state FILE")?
+            .join("natter")
+            .join("tracker.json"),
+    };
+    // Refuse a corrupt state file before announcing anything.
+    natter_tracker::state_file::load(&state_file)?;
+    let mut config = natter_tracker::Config::new(state_file);
+    config.heartbeat = Duration::from_secs(cli.heartbeat_secs);
+
+    let listener = natter_tracker::bind(cli.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.listen))?;
+    let bound = listener.local_addr().context("listener has no address")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {bound}").context("cannot write to stdout")?;
+    stdout.flush().context("cannot write to stdout")?;
+    drop(stdout);
+
+    let shutdown = CancellationToken::new();
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        }
+        token.cancel();
+    });
+    natter_tracker::run(listener, config, shutdown).await
+}

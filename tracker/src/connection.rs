@@ -1,0 +1,263 @@
+//! One peer's connection: waits for its hello, then one `select!` over the framed socket,
+//! the frames the hub queued for it, the heartbeat and the shutdown token.
+//!
+//! Clean-up is in one place: whatever ends the loop, the hub is told the connection is gone
+//! (so the peer goes offline). Bad input gets an error frame, then the link closes.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+use natter_protocol::{CodecError, ErrorCode, FrameCodec, GroupName, Name, PROTOCOL_VERSION};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{HubCommand, HubHandle};
+use crate::registry::ConnId;
+
+/// Frames queued for one peer before it counts as too slow and is dropped.
+const OUTGOING_QUEUE: usize = 1024;
+/// Frames written per flush.
+const WRITE_BATCH: usize = 256;
+/// How long a parting error frame may take to write.
+const PARTING_WRITE: Duration = Duration::from_secs(1);
+
+type Transport = Framed<TcpStream, FrameCodec<PeerToTracker, TrackerToPeer>>;
+
+/// Settings every connection shares.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub heartbeat: Duration,
+    pub max_frame: usize,
+}
+
+impl Settings {
+    /// A peer silent for this long is dropped.
+    fn silence_limit(&self) -> Duration {
+        self.heartbeat.saturating_mul(3)
+    }
+}
+
+/// Why a connection ended, for the log.
+#[derive(Debug)]
+enum End {
+    Closed,
+    Shutdown,
+    Silent,
+    Dropped,
+    Refused(&'static str),
+    Io(CodecError),
+}
+
+struct Hello {
+    name: Name,
+    listen_port: u16,
+    groups: Vec<GroupName>,
+}
+
+/// Serves one accepted connection to its end.
+pub async fn serve(
+    stream: TcpStream,
+    remote: SocketAddr,
+    conn: ConnId,
+    hub: HubHandle,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
+    let mut transport = Framed::new(stream, FrameCodec::new(settings.max_frame));
+    let end = match await_hello(&mut transport, settings, &shutdown).await {
+        Ok(hello) => {
+            let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
+            let (queue, outgoing) = mpsc::channel(OUTGOING_QUEUE);
+            let kill = shutdown.child_token();
+            let registered = hub
+                .send(HubCommand::Hello {
+                    conn,
+                    name: hello.name,
+                    addr,
+                    groups: hello.groups,
+                    queue,
+                    kill: kill.clone(),
+                })
+                .await;
+            let end = if registered {
+                serve_peer(&mut transport, outgoing, &hub, conn, settings, &kill).await
+            } else {
+                End::Shutdown
+            };
+            hub.send(HubCommand::Gone { conn }).await;
+            end
+        }
+        Err(end) => end,
+    };
+    match end {
+        End::Refused(why) => {
+            tracing::warn!(conn, peer = %remote, reason = why, "connection refused")
+        }
+        End::Io(e) if e.is_protocol_violation() => {
+            tracing::warn!(conn, peer = %remote, error = %e, "bad frame, connection closed");
+        }
+        End::Io(e @ CodecError::TooLarge { .. }) => {
+            tracing::warn!(conn, peer = %remote, error = %e, "frame too large to send, connection closed");
+        }
+        End::Silent => {
+            tracing::info!(conn, peer = %remote, "heartbeat timeout, connection dropped")
+        }
+        End::Dropped => tracing::info!(conn, peer = %remote, "connection dropped by the tracker"),
+        other => tracing::debug!(conn, peer = %remote, end = ?other, "connection ended"),
+    }
+}
+
+/// Reads the first frame: it must be a hello of our version.
+async fn await_hello(
+    transport: &mut Transport,
+    settings: Settings,
+    shutdown: &CancellationToken,
+) -> Result<Hello, End> {
+    let frame = tokio::select! {
+        frame = transport.next() => frame,
+        () = tokio::time::sleep(settings.silence_limit()) => return Err(End::Silent),
+        () = shutdown.cancelled() => return Err(End::Shutdown),
+    };
+    match frame {
+        None => Err(End::Closed),
+        Some(Err(e)) => Err(refuse_bad_frame(transport, e).await),
+        Some(Ok(PeerToTracker::Hello {
+            version,
+            name,
+            listen_port,
+            groups,
+        })) => {
+            if version != PROTOCOL_VERSION {
+                let message = format!(
+                    "protocol version {version} is not supported: this tracker speaks version {PROTOCOL_VERSION}"
+                );
+                part(transport, ErrorCode::VersionMismatch, message).await;
+                return Err(End::Refused("version mismatch"));
+            }
+            Ok(Hello {
+                name,
+                listen_port,
+                groups,
+            })
+        }
+        Some(Ok(_)) => {
+            let message = "the first frame must be a hello".to_owned();
+            part(transport, ErrorCode::HelloExpected, message).await;
+            Err(End::Refused("no hello"))
+        }
+    }
+}
+
+/// The registered peer's loop.
+async fn serve_peer(
+    transport: &mut Transport,
+    mut outgoing: mpsc::Receiver<TrackerToPeer>,
+    hub: &HubHandle,
+    conn: ConnId,
+    settings: Settings,
+    kill: &CancellationToken,
+) -> End {
+    let silence = settings.silence_limit();
+    let mut last_seen = Instant::now();
+    let deadline = tokio::time::sleep(silence);
+    tokio::pin!(deadline);
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut nonce: u64 = 0;
+    loop {
+        tokio::select! {
+            () = kill.cancelled() => return End::Dropped,
+            frame = transport.next() => {
+                last_seen = Instant::now();
+                match frame {
+                    None => return End::Closed,
+                    Some(Err(e)) => return refuse_bad_frame(transport, e).await,
+                    Some(Ok(PeerToTracker::Ping { nonce })) => {
+                        if let Err(end) = write(transport, TrackerToPeer::Pong { nonce }, None, silence, kill).await {
+                            return end;
+                        }
+                    }
+                    Some(Ok(PeerToTracker::Pong { .. })) => {}
+                    Some(Ok(request)) => {
+                        if !hub.send(HubCommand::Request { conn, request }).await {
+                            return End::Shutdown;
+                        }
+                    }
+                }
+            }
+            frame = outgoing.recv() => match frame {
+                // The hub let go of this connection (refused hello, shutdown): queue drained.
+                None => return End::Dropped,
+                Some(frame) => {
+                    if let Err(end) = write(transport, frame, Some(&mut outgoing), silence, kill).await {
+                        return end;
+                    }
+                }
+            },
+            _ = ping.tick() => {
+                nonce = nonce.wrapping_add(1);
+                if let Err(end) = write(transport, TrackerToPeer::Ping { nonce }, None, silence, kill).await {
+                    return end;
+                }
+            }
+            () = &mut deadline => {
+                if last_seen.elapsed() >= silence {
+                    return End::Silent;
+                }
+                deadline.as_mut().reset(last_seen + silence);
+            }
+        }
+    }
+}
+
+/// Writes `first` and whatever else is queued, then flushes once. A peer that does not
+/// read for `limit` (or that the hub drops meanwhile) ends the connection.
+async fn write(
+    transport: &mut Transport,
+    first: TrackerToPeer,
+    more: Option<&mut mpsc::Receiver<TrackerToPeer>>,
+    limit: Duration,
+    kill: &CancellationToken,
+) -> Result<(), End> {
+    let batch = async {
+        transport.feed(first).await?;
+        if let Some(more) = more {
+            for _ in 1..WRITE_BATCH {
+                match more.try_recv() {
+                    Ok(frame) => transport.feed(frame).await?,
+                    Err(_) => break,
+                }
+            }
+        }
+        transport.flush().await
+    };
+    tokio::select! {
+        result = tokio::time::timeout(limit, batch) => match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(End::Io(e)),
+            Err(_) => Err(End::Silent),
+        },
+        () = kill.cancelled() => Err(End::Dropped),
+    }
+}
+
+/// Answers a frame that could not be read: an error frame if it was not our protocol
+/// (the socket still works), nothing if the socket itself failed.
+async fn refuse_bad_frame(transport: &mut Transport, e: CodecError) -> End {
+    if e.is_protocol_violation() {
+        part(transport, ErrorCode::BadFrame, e.to_string()).await;
+    }
+    End::Io(e)
+}
+
+/// Sends a parting error frame, best effort and briefly.
+async fn part(transport: &mut Transport, code: ErrorCode, message: String) {
+    let frame = TrackerToPeer::Error { code, message };
+    let _ = tokio::time::timeout(PARTING_WRITE, transport.send(frame)).await;
+}

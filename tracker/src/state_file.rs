@@ -1,0 +1,219 @@
+//! The tracker's durable membership: groups, their versions and members, as one JSON file.
+//!
+//! The file is rewritten whole after every membership change, atomically: a temp file in
+//! the same directory, fsync, then rename over the old one, so a crash (even `kill -9`)
+//! leaves either the old or the new state, never half of one. Who is online is not stored:
+//! after a restart everyone is offline until they reconnect.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use natter_protocol::{GroupName, Name};
+use serde::{Deserialize, Serialize};
+
+/// The layout version written in every state file.
+const FORMAT: u32 = 1;
+
+/// One group as persisted: its version and each member's last known address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub version: u64,
+    pub members: BTreeMap<Name, SocketAddr>,
+}
+
+/// Everything the tracker keeps across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub groups: BTreeMap<GroupName, GroupState>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OnDisk<G> {
+    format: u32,
+    groups: G,
+}
+
+/// Why the state file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("cannot read the tracker state file {path}: {error}")]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("the tracker state file {path} is corrupt ({error}); fix or remove it")]
+    Corrupt {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    #[error("the tracker state file {path} has format {found}, this tracker reads format {FORMAT}")]
+    Format { path: PathBuf, found: u32 },
+    #[error("cannot write the tracker state file {path}: {error}")]
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot encode the tracker state: {0}")]
+    Encode(serde_json::Error),
+}
+
+/// Reads the state file; a missing file is an empty state.
+pub fn load(path: &Path) -> Result<State, StateFileError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+        Err(error) => {
+            return Err(StateFileError::Read {
+                path: path.to_owned(),
+                error,
+            });
+        }
+    };
+    let disk: OnDisk<BTreeMap<GroupName, GroupState>> =
+        serde_json::from_slice(&bytes).map_err(|error| StateFileError::Corrupt {
+            path: path.to_owned(),
+            error,
+        })?;
+    if disk.format != FORMAT {
+        return Err(StateFileError::Format {
+            path: path.to_owned(),
+            found: disk.format,
+        });
+    }
+    Ok(State {
+        groups: disk.groups,
+    })
+}
+
+/// Serialises the groups to the file's bytes (cheap; done by the registry's owner so the
+/// slow part, [`write_atomic`], can run off the async threads).
+pub fn encode(groups: &BTreeMap<GroupName, GroupState>) -> Result<Vec<u8>, StateFileError> {
+    let disk = OnDisk {
+        format: FORMAT,
+        groups,
+    };
+    serde_json::to_vec_pretty(&disk).map_err(StateFileError::Encode)
+}
+
+/// Replaces `path` with `bytes` atomically: temp file beside it, fsync, rename, fsync dir.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateFileError> {
+    let err = |error| StateFileError::Write {
+        path: path.to_owned(),
+        error,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tracker.json".to_owned());
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e));
+    }
+    // Make the rename itself durable; not every platform lets a directory be fsynced.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> State {
+        let mut group = GroupState {
+            version: 7,
+            ..GroupState::default()
+        };
+        group.members.insert(
+            "alice".parse().expect("name"),
+            "10.0.0.1:4000".parse().expect("addr"),
+        );
+        group.members.insert(
+            "bob".parse().expect("name"),
+            "[::1]:5000".parse().expect("addr"),
+        );
+        let mut state = State::default();
+        state.groups.insert("rust".parse().expect("group"), group);
+        state
+    }
+
+    #[test]
+    fn missing_file_is_empty_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = load(&dir.path().join("nope.json")).expect("load");
+        assert_eq!(state, State::default());
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("tracker.json");
+        let state = sample();
+        write_atomic(&path, &encode(&state.groups).expect("encode")).expect("write");
+        assert_eq!(load(&path).expect("load"), state);
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tracker.json");
+        std::fs::write(&path, b"old").expect("seed");
+        let state = sample();
+        write_atomic(&path, &encode(&state.groups).expect("encode")).expect("write");
+        assert_eq!(load(&path).expect("load"), state);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("tracker.json")]);
+    }
+
+    #[test]
+    fn corrupt_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tracker.json");
+        for junk in [
+            &b"{not json"[..],
+            br#"{"format":1,"groups":{"bad name":{}}}"#,
+        ] {
+            std::fs::write(&path, junk).expect("seed");
+            let err = load(&path).expect_err("must refuse");
+            assert!(matches!(err, StateFileError::Corrupt { .. }), "{err}");
+            assert!(err.to_string().contains("tracker.json"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_format_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tracker.json");
+        std::fs::write(&path, br#"{"format":99,"groups":{}}"#).expect("seed");
+        assert!(matches!(
+            load(&path),
+            Err(StateFileError::Format { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn wire_shape_is_readable() {
+        let json = String::from_utf8(encode(&sample().groups).expect("encode")).expect("utf8");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(value["groups"]["rust"]["version"], 7);
+        assert_eq!(value["groups"]["rust"]["members"]["alice"], "10.0.0.1:4000");
+    }
+}
