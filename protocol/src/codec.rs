@@ -28,13 +28,26 @@ pub enum CodecError {
     IncomingTooLarge { max: usize },
     #[error("malformed frame: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// An encrypted message did not decrypt and authenticate (or could not be encrypted):
+    /// the encrypted link is unusable and must close.
+    #[error("encrypted link failed: {0}")]
+    Crypto(snow::Error),
+    /// A decrypted message is not a valid chunk of a frame (see `secure::codec`).
+    #[error("malformed encrypted chunk: {0}")]
+    BadChunk(&'static str),
 }
 
 impl CodecError {
     /// True when the peer sent something that is not our protocol (as opposed to the
     /// connection failing): worth an error frame before closing.
     pub fn is_protocol_violation(&self) -> bool {
-        matches!(self, Self::IncomingTooLarge { .. } | Self::Malformed(_))
+        matches!(
+            self,
+            Self::IncomingTooLarge { .. }
+                | Self::Malformed(_)
+                | Self::Crypto(_)
+                | Self::BadChunk(_)
+        )
     }
 }
 

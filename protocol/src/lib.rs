@@ -2,15 +2,23 @@
 //!
 //! Every connection carries length-delimited frames (a 4-byte big-endian length, then one
 //! JSON object tagged by `type`). This crate holds the typed frames of each link, the
-//! validated names they carry and the codec; it does no I/O.
+//! validated names they carry and the codec, none of which does I/O.
+//!
+//! [`identity`] holds long-term keys, their key file and signatures (chat messages included);
+//! [`secure`] is the encrypted link: a Noise handshake, generic over any async byte stream,
+//! then the same typed frames through an encrypting codec.
 
 pub mod codec;
+pub mod identity;
 pub mod names;
 pub mod peer;
+pub mod secure;
 pub mod tracker;
 
 pub use codec::{CodecError, DEFAULT_MAX_FRAME, FrameCodec};
+pub use identity::{Identity, IdentityError, PublicKey, Signature};
 pub use names::{GroupName, InvalidName, Name};
+pub use secure::{HandshakeError, SecureCodec};
 
 /// The version every hello carries. A peer or tracker refuses any other version.
 pub const PROTOCOL_VERSION: u32 = 1;

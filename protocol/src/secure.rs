@@ -1,0 +1,35 @@
+//! The encrypted, authenticated link: a Noise handshake, then typed frames in Noise
+//! transport messages. It sits below the message layer, which sees the same frames as over
+//! [`crate::FrameCodec`].
+//!
+//! # Why Noise XX (`Noise_XX_25519_ChaChaPoly_BLAKE2s`)
+//!
+//! * Neither side needs the other's static key in advance: a peer meets other peers
+//!   through member lists and the tracker on first contact (trust on first use), so
+//!   patterns that need a pre-known key (IK, NK, KK) would not fit every link.
+//! * Both static keys travel encrypted (the responder's under the ephemeral-ephemeral
+//!   secret, the initiator's also under the responder's static), so a passive observer
+//!   learns neither identity.
+//! * Authentication is mutual: each side proves possession of its static key, and each
+//!   handshake payload carries the sender's Ed25519 identity key with a signature binding it
+//!   to that static key (see [`crate::identity::Identity::binding_signature`]).
+//! * The initiator checks the responder's identity (and a pinned key, if any) before it sends
+//!   its own, so it never reveals who it is to an impostor.
+//!
+//! ChaChaPoly and BLAKE2s are fast in software on every platform; snow's default resolver
+//! provides them with pure-Rust code.
+//!
+//! # Wire format
+//!
+//! Every Noise message (handshake and transport) is sent behind a 4-byte big-endian length,
+//! at most 65535 bytes (the Noise limit). See [`codec`] for how frames are split into
+//! transport messages and [`handshake`] for the three handshake messages and their limits.
+
+pub mod codec;
+pub mod handshake;
+
+pub use codec::{MAX_CHUNK, NOISE_MAX_MESSAGE, SecureCodec};
+pub use handshake::{
+    DEFAULT_HANDSHAKE_TIMEOUT, HANDSHAKE_MAX_MESSAGE, HandshakeError, NOISE_PARAMS, PROLOGUE,
+    SecureFramed, accept, initiate,
+};
