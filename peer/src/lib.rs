@@ -1,5 +1,6 @@
 //! natter's peer: the node (networking and state) and its front ends.
 
 pub mod command;
+pub mod headless;
 pub mod node;
 pub mod tui;

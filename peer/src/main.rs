@@ -1,1 +1,277 @@
-fn main() {}
+//! `natter`: the chat peer. Parses arguments, sets up logging, optionally hosts the
+//! tracker, starts the node and hands it to the TUI or the headless mode.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use natter::node::{self, NodeConfig};
+use natter::tui::UiInfo;
+use natter_protocol::Name;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// The tracker address used when none is given.
+const DEFAULT_TRACKER: &str = "127.0.0.1:7700";
+/// Where `--host-tracker` binds when `--tracker` is not given.
+const DEFAULT_HOSTED_TRACKER: &str = "0.0.0.0:7700";
+
+/// natter: peer-to-peer chat for the terminal.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Your name (1-32 letters, digits, '-', '_' or '.').
+    #[arg(long)]
+    name: Name,
+    /// The tracker's address, HOST:PORT [default: 127.0.0.1:7700; with --host-tracker,
+    /// where to host it: 0.0.0.0:7700].
+    #[arg(long, value_parser = parse_host_port)]
+    tracker: Option<String>,
+    /// Where other peers reach you.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    listen: SocketAddr,
+    /// Where the member cache, logs and (when hosting) the tracker state live
+    /// [default: natter/NAME in your data directory].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Commands on stdin, JSON events on stdout (the scripting interface).
+    #[arg(long)]
+    headless: bool,
+    /// Run the tracker inside this process, on the --tracker address.
+    #[arg(long)]
+    host_tracker: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("natter: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("natter: {e:#}");
+            1
+        }
+    };
+    // Exit at once: a blocking read of stdin may still be in flight, and waiting for it
+    // would hang the shutdown until the next line of input.
+    std::process::exit(code)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => dirs::data_dir()
+            .context("cannot find your data directory; pass --data-dir")?
+            .join("natter")
+            .join(cli.name.as_str()),
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let log_file = data_dir.join("natter.log");
+    init_logging(cli.headless, &log_file)?;
+
+    let cancel = CancellationToken::new();
+    let mut join_hint = None;
+    let mut hosted = None;
+    let tracker = if cli.host_tracker {
+        let wanted = cli.tracker.as_deref().unwrap_or(DEFAULT_HOSTED_TRACKER);
+        let addr = resolve(wanted).await?;
+        let listener = natter_tracker::bind(addr)
+            .await
+            .with_context(|| format!("cannot host the tracker on {addr}"))?;
+        let bound = listener.local_addr().context("no tracker address")?;
+        let config = natter_tracker::Config::new(data_dir.join("tracker.json"));
+        let token = cancel.child_token();
+        hosted = Some(tokio::spawn(async move {
+            if let Err(e) = natter_tracker::run(listener, config, token).await {
+                tracing::error!(error = %e, "hosted tracker failed");
+            }
+        }));
+        join_hint = Some(format!(
+            "natter --name <THEIR-NAME> --tracker {}:{}",
+            outward_host(bound.ip()),
+            bound.port()
+        ));
+        let local_ip = if bound.ip().is_unspecified() {
+            if bound.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            }
+        } else {
+            bound.ip()
+        };
+        SocketAddr::new(local_ip, bound.port()).to_string()
+    } else {
+        cli.tracker.unwrap_or_else(|| DEFAULT_TRACKER.to_owned())
+    };
+
+    let config = NodeConfig::new(cli.name.clone(), tracker.clone(), cli.listen, data_dir);
+    let node = node::start(config).await?;
+    // SIGINT/SIGTERM: quit like `/quit`, so messages on their way are settled and the
+    // front end sees the event stream end.
+    let on_signal = node.handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = on_signal.send(node::Command::Quit).await;
+    });
+    let result = if cli.headless {
+        natter::headless::run(node.handle.clone(), node.events).await
+    } else {
+        let info = UiInfo {
+            name: cli.name,
+            tracker,
+            join_hint,
+            log_file,
+        };
+        natter::tui::run(node.handle.clone(), node.events, info).await
+    };
+    // Whatever way the front end ended, stop the node and let it close its connections.
+    let _ = node.handle.send(node::Command::Quit).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), node.task).await;
+    cancel.cancel();
+    if let Some(hosted) = hosted {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), hosted).await;
+    }
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM (or never, if neither can be watched).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Checks that an address is `HOST:PORT` (a name or an IP, then a port number); the name is
+/// resolved when connecting.
+fn parse_host_port(s: &str) -> Result<String, String> {
+    if s.parse::<SocketAddr>().is_ok() {
+        return Ok(s.to_owned());
+    }
+    let bad = || format!("{s:?} is not HOST:PORT (for example 192.168.1.20:7700)");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if !host_ok || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(s.to_owned())
+}
+
+/// Resolves `host:port` to one socket address.
+async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = addr.parse() {
+        return Ok(addr);
+    }
+    tokio::net::lookup_host(addr)
+        .await
+        .with_context(|| format!("cannot resolve {addr}"))?
+        .next()
+        .with_context(|| format!("{addr} resolves to no address"))
+}
+
+/// How others on the network reach this machine: the bound IP if it is a real one, else
+/// the IP of the interface that routes outward, else the host name. Finding the route
+/// sends no packet: connecting a UDP socket only picks the local address.
+fn outward_host(bound: IpAddr) -> String {
+    if !bound.is_unspecified() && !bound.is_loopback() {
+        return bound.to_string();
+    }
+    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).and_then(|s| {
+        // 192.0.2.1 is TEST-NET-1 (RFC 5737): never a real host.
+        s.connect((Ipv4Addr::new(192, 0, 2, 1), 9))?;
+        s.local_addr()
+    });
+    match routed {
+        Ok(local) if !local.ip().is_unspecified() && !local.ip().is_loopback() => {
+            local.ip().to_string()
+        }
+        _ => hostname(),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "THIS-MACHINE".to_owned())
+}
+
+/// Headless: logs to stderr. TUI: logs to a file (the TUI owns the terminal).
+fn init_logging(headless: bool, log_file: &std::path::Path) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    if headless {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_file)
+            .with_context(|| format!("cannot open the log file {}", log_file.display()))?;
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_addresses_must_be_host_port() {
+        for ok in ["127.0.0.1:7700", "[::1]:7700", "example.org:80", "my-box:1"] {
+            assert_eq!(parse_host_port(ok), Ok(ok.to_owned()));
+        }
+        for bad in [
+            "not-an-address",
+            ":7700",
+            "host:",
+            "host:99999",
+            "a b:1",
+            "h:x",
+        ] {
+            assert!(parse_host_port(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn outward_host_prefers_a_real_bound_ip() {
+        assert_eq!(
+            outward_host("192.168.1.5".parse().expect("ip")),
+            "192.168.1.5"
+        );
+        let guessed = outward_host("0.0.0.0".parse().expect("ip"));
+        assert!(!guessed.is_empty() && guessed != "0.0.0.0");
+    }
+}

@@ -1,0 +1,126 @@
+//! The actor's tracker side: link status, member-list pushes, leaves and look-ups.
+
+use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+
+use super::Actor;
+use crate::node::api::{Event, TrackerStatus};
+use crate::node::members::Update;
+use crate::node::tracker_link::TrackerReport;
+
+impl Actor {
+    pub(super) async fn tracker_report(&mut self, report: TrackerReport) {
+        match report {
+            TrackerReport::Connected => {
+                self.last_refusal = None;
+                self.set_status(TrackerStatus::Connected).await;
+            }
+            TrackerReport::Disconnected { reason } => {
+                tracing::debug!(%reason, "tracker disconnected");
+                self.set_status(TrackerStatus::Disconnected).await;
+                for (name, _) in std::mem::take(&mut self.lookups) {
+                    let message =
+                        format!("unknown peer {name} (the tracker went away before answering)");
+                    self.emit(Event::error(message)).await;
+                }
+            }
+            TrackerReport::Refused { message } => {
+                if self.last_refusal.as_deref() != Some(message.as_str()) {
+                    self.last_refusal = Some(message.clone());
+                    let text = format!("tracker {} refused us: {message}", self.tracker_addr);
+                    self.emit(Event::error(text)).await;
+                }
+            }
+            TrackerReport::Push(push) => self.push(push).await,
+        }
+    }
+
+    pub(super) async fn set_status(&mut self, status: TrackerStatus) {
+        if self.tracker_status != Some(status) {
+            self.tracker_status = Some(status);
+            self.emit(Event::Tracker {
+                status,
+                tracker: self.tracker_addr.clone(),
+            })
+            .await;
+            for cmd in std::mem::take(&mut self.deferred) {
+                self.command(cmd).await;
+            }
+        }
+    }
+
+    pub(super) async fn push(&mut self, push: TrackerToPeer) {
+        match push {
+            TrackerToPeer::Members {
+                group,
+                version,
+                members,
+            } => {
+                let new_group = !self.cache.contains(&group);
+                self.cache.set_full(group.clone(), version, members.clone());
+                if new_group {
+                    self.groups_changed();
+                }
+                self.dirty = true;
+                self.emit(Event::Members {
+                    group,
+                    version,
+                    members,
+                    change: None,
+                })
+                .await;
+            }
+            TrackerToPeer::MemberUpdate {
+                group,
+                version,
+                change,
+            } => match self.cache.apply(&group, version, &change) {
+                Update::Applied => {
+                    self.dirty = true;
+                    let members = self
+                        .cache
+                        .get(&group)
+                        .map(|l| l.members.clone())
+                        .unwrap_or_default();
+                    self.emit(Event::Members {
+                        group,
+                        version,
+                        members,
+                        change: Some(change),
+                    })
+                    .await;
+                }
+                Update::Stale => {}
+                Update::Gap => {
+                    if self.cache.contains(&group) {
+                        let _ = self.ask_tracker(PeerToTracker::Snapshot { group });
+                    }
+                }
+            },
+            TrackerToPeer::Left { group } => {
+                if self.cache.remove(&group) {
+                    self.groups_changed();
+                }
+                self.emit(Event::Left { group }).await;
+            }
+            TrackerToPeer::LookupResult { name, member } => {
+                let waiting = self.lookups.remove(&name).unwrap_or_default();
+                for l in waiting {
+                    match &member {
+                        Some(m) if m.online => self.send_to_member(m.clone(), l.text).await,
+                        Some(_) => self.emit(Event::error(format!("{name} is offline"))).await,
+                        None => {
+                            self.emit(Event::error(format!("unknown peer {name}")))
+                                .await
+                        }
+                    }
+                }
+            }
+            TrackerToPeer::Error { message, .. } => {
+                self.emit(Event::error(format!("tracker: {message}"))).await;
+            }
+            TrackerToPeer::Welcome { .. }
+            | TrackerToPeer::Ping { .. }
+            | TrackerToPeer::Pong { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The member-list cache: every group this peer is in, with its version and members.
+//!
+//! Pure state: it applies the tracker's pushes (a full list, or one change at a given
+//! version) and answers look-ups. A change whose version is not the next one is a gap; the
+//! caller then asks the tracker for a snapshot instead of guessing.
+
+use std::collections::BTreeMap;
+
+use natter_protocol::tracker::{Member, MemberChange};
+use natter_protocol::{GroupName, Name};
+use serde::{Deserialize, Serialize};
+
+/// One group's member list as last pushed by the tracker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupList {
+    pub version: u64,
+    pub members: Vec<Member>,
+}
+
+/// What applying one change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// The change was the next version and is now in the list.
+    Applied,
+    /// An old or repeated change: ignored.
+    Stale,
+    /// A version was skipped (or the group is unknown): ask for a snapshot.
+    Gap,
+}
+
+/// Every cached group, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberCache {
+    groups: BTreeMap<GroupName, GroupList>,
+}
+
+impl MemberCache {
+    pub fn from_groups(groups: BTreeMap<GroupName, GroupList>) -> Self {
+        Self { groups }
+    }
+
+    pub fn groups(&self) -> &BTreeMap<GroupName, GroupList> {
+        &self.groups
+    }
+
+    /// The groups this peer is in (every cached group), sorted.
+    pub fn group_names(&self) -> Vec<GroupName> {
+        self.groups.keys().cloned().collect()
+    }
+
+    pub fn get(&self, group: &GroupName) -> Option<&GroupList> {
+        self.groups.get(group)
+    }
+
+    pub fn contains(&self, group: &GroupName) -> bool {
+        self.groups.contains_key(group)
+    }
+
+    /// Replaces a group's list with a full one (a join, a re-join or a snapshot). A full
+    /// list is authoritative even at a lower version: a tracker that lost its state starts
+    /// counting again. Returns whether anything changed.
+    pub fn set_full(&mut self, group: GroupName, version: u64, members: Vec<Member>) -> bool {
+        let list = GroupList { version, members };
+        if self.groups.get(&group) == Some(&list) {
+            return false;
+        }
+        self.groups.insert(group, list);
+        true
+    }
+
+    /// Applies one change pushed at `version`.
+    pub fn apply(&mut self, group: &GroupName, version: u64, change: &MemberChange) -> Update {
+        let Some(list) = self.groups.get_mut(group) else {
+            return Update::Gap;
+        };
+        if version <= list.version {
+            return Update::Stale;
+        }
+        if version != list.version.saturating_add(1) {
+            return Update::Gap;
+        }
+        list.version = version;
+        let members = &mut list.members;
+        match change {
+            MemberChange::Joined { member } | MemberChange::Online { member } => {
+                match members.iter_mut().find(|m| m.name == member.name) {
+                    Some(m) => *m = member.clone(),
+                    None => members.push(member.clone()),
+                }
+            }
+            MemberChange::Left { name } => members.retain(|m| &m.name != name),
+            MemberChange::Offline { name } => {
+                for m in members.iter_mut().filter(|m| &m.name == name) {
+                    m.online = false;
+                }
+            }
+        }
+        Update::Applied
+    }
+
+    /// Forgets a group (after leaving it). Returns whether it was there.
+    pub fn remove(&mut self, group: &GroupName) -> bool {
+        self.groups.remove(group).is_some()
+    }
+
+    /// Finds a peer by name in any cached group, preferring an entry that is online.
+    pub fn find_peer(&self, name: &Name) -> Option<&Member> {
+        let mut found = None;
+        for m in self.groups.values().flat_map(|g| &g.members) {
+            if &m.name == name {
+                if m.online {
+                    return Some(m);
+                }
+                found.get_or_insert(m);
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, port: u16, online: bool) -> Member {
+        Member {
+            name: name.parse().expect("name"),
+            addr: ([127, 0, 0, 1], port).into(),
+            online,
+        }
+    }
+
+    fn g(s: &str) -> GroupName {
+        s.parse().expect("group")
+    }
+
+    #[test]
+    fn applies_changes_in_order_and_spots_gaps() {
+        let mut cache = MemberCache::default();
+        assert!(cache.set_full(g("a"), 3, vec![member("x", 1, true)]));
+        assert!(!cache.set_full(g("a"), 3, vec![member("x", 1, true)]));
+        let joined = MemberChange::Joined {
+            member: member("y", 2, true),
+        };
+        assert_eq!(cache.apply(&g("a"), 4, &joined), Update::Applied);
+        assert_eq!(cache.apply(&g("a"), 4, &joined), Update::Stale);
+        let off = MemberChange::Offline {
+            name: "x".parse().expect("name"),
+        };
+        assert_eq!(cache.apply(&g("a"), 6, &off), Update::Gap);
+        assert_eq!(cache.apply(&g("nope"), 1, &off), Update::Gap);
+        assert_eq!(cache.apply(&g("a"), 5, &off), Update::Applied);
+        let list = cache.get(&g("a")).expect("group");
+        assert_eq!(list.version, 5);
+        assert_eq!(
+            list.members,
+            vec![member("x", 1, false), member("y", 2, true)]
+        );
+        let online = MemberChange::Online {
+            member: member("x", 9, true),
+        };
+        assert_eq!(cache.apply(&g("a"), 6, &online), Update::Applied);
+        let left = MemberChange::Left {
+            name: "y".parse().expect("name"),
+        };
+        assert_eq!(cache.apply(&g("a"), 7, &left), Update::Applied);
+        assert_eq!(
+            cache.get(&g("a")).expect("group").members,
+            vec![member("x", 9, true)]
+        );
+        assert!(cache.remove(&g("a")));
+        assert!(!cache.contains(&g("a")));
+    }
+
+    #[test]
+    fn finds_peers_preferring_online() {
+        let mut cache = MemberCache::default();
+        cache.set_full(g("a"), 1, vec![member("bob", 1, false)]);
+        cache.set_full(g("b"), 1, vec![member("bob", 2, true)]);
+        let bob: Name = "bob".parse().expect("name");
+        assert_eq!(cache.find_peer(&bob), Some(&member("bob", 2, true)));
+        cache.remove(&g("b"));
+        assert_eq!(cache.find_peer(&bob), Some(&member("bob", 1, false)));
+        assert_eq!(cache.find_peer(&"carol".parse().expect("name")), None);
+        assert_eq!(cache.group_names(), vec![g("a")]);
+    }
+}

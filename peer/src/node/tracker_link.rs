@@ -1,0 +1,221 @@
+//! The tracker link: one task that keeps a connection to the tracker, forever.
+//!
+//! It connects, says hello with the groups the node believes it is in (so a tracker that
+//! lost its state rebuilds it), answers pings, forwards pushes to the node and sends the
+//! node's requests. When the connection fails, or the tracker stays silent for three
+//! heartbeats (a half-open connection), it reconnects with exponential backoff and jitter.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+use natter_protocol::{FrameCodec, GroupName, Name, PROTOCOL_VERSION};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, timeout};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(5);
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+type Conn = Framed<TcpStream, FrameCodec<TrackerToPeer, PeerToTracker>>;
+
+/// What the link tells the node.
+#[derive(Debug)]
+pub enum TrackerReport {
+    Connected,
+    /// The link is down (or the attempt failed); it is retrying.
+    Disconnected {
+        reason: String,
+    },
+    /// The tracker refused our hello (a name in use, a version mismatch).
+    Refused {
+        message: String,
+    },
+    /// Anything the tracker pushed after the welcome (pings are answered here).
+    Push(TrackerToPeer),
+}
+
+/// Who we are to the tracker.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub tracker: String,
+    pub name: Name,
+    pub listen_port: u16,
+}
+
+/// Why a session ended.
+enum End {
+    Stop,
+    Failed { reason: String, was_up: bool },
+}
+
+/// Keeps the link until cancelled or the node goes away.
+pub async fn run(
+    me: Identity,
+    groups: watch::Receiver<Vec<GroupName>>,
+    mut requests: mpsc::Receiver<PeerToTracker>,
+    reports: mpsc::Sender<TrackerReport>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let end = tokio::select! {
+            _ = cancel.cancelled() => End::Stop,
+            end = session(&me, &groups, &mut requests, &reports) => end,
+        };
+        let End::Failed { reason, was_up } = end else {
+            return;
+        };
+        tracing::info!(tracker = %me.tracker, %reason, "tracker link down");
+        if reports
+            .send(TrackerReport::Disconnected { reason })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if was_up {
+            backoff = FIRST_BACKOFF;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(with_jitter(backoff)) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Adds up to a quarter of `d` at random, so peers that lost the tracker together do not
+/// all knock at the same instant.
+fn with_jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    let quarter = (d.as_millis() / 4).max(1);
+    d + Duration::from_millis(u64::try_from(u128::from(nanos) % quarter).unwrap_or(0))
+}
+
+fn failed(reason: impl Into<String>, was_up: bool) -> End {
+    End::Failed {
+        reason: reason.into(),
+        was_up,
+    }
+}
+
+async fn session(
+    me: &Identity,
+    groups: &watch::Receiver<Vec<GroupName>>,
+    requests: &mut mpsc::Receiver<PeerToTracker>,
+    reports: &mpsc::Sender<TrackerReport>,
+) -> End {
+    let mut conn = match connect(me, groups, reports).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return End::Stop,
+        Err(reason) => return failed(reason, false),
+    };
+    let heartbeat = conn.1;
+    let conn = &mut conn.0;
+    let silence = heartbeat.saturating_mul(3);
+    let mut deadline = Instant::now() + silence;
+    loop {
+        tokio::select! {
+            req = requests.recv() => {
+                let Some(req) = req else { return End::Stop };
+                if let Err(e) = conn.send(req).await {
+                    return failed(e.to_string(), true);
+                }
+            }
+            frame = conn.next() => {
+                deadline = Instant::now() + silence;
+                let frame = match frame {
+                    None => return failed("the tracker closed the connection", true),
+                    Some(Err(e)) => return failed(e.to_string(), true),
+                    Some(Ok(frame)) => frame,
+                };
+                match frame {
+                    TrackerToPeer::Ping { nonce } => {
+                        if let Err(e) = conn.send(PeerToTracker::Pong { nonce }).await {
+                            return failed(e.to_string(), true);
+                        }
+                    }
+                    TrackerToPeer::Pong { .. } => {}
+                    push => {
+                        if reports.send(TrackerReport::Push(push)).await.is_err() {
+                            return End::Stop;
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                let reason = format!("no word from the tracker for {}s", silence.as_secs());
+                return failed(reason, true);
+            }
+        }
+    }
+}
+
+/// Connects and says hello. `Ok(None)`: the node is gone. Returns the connection and the
+/// heartbeat interval.
+async fn connect(
+    me: &Identity,
+    groups: &watch::Receiver<Vec<GroupName>>,
+    reports: &mpsc::Sender<TrackerReport>,
+) -> Result<Option<(Conn, Duration)>, String> {
+    let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(me.tracker.as_str())).await {
+        Err(_) => return Err("connection timed out".into()),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    let mut conn = Framed::new(stream, FrameCodec::default());
+    let hello = PeerToTracker::Hello {
+        version: PROTOCOL_VERSION,
+        name: me.name.clone(),
+        listen_port: me.listen_port,
+        groups: groups.borrow().clone(),
+    };
+    conn.send(hello).await.map_err(|e| e.to_string())?;
+    match timeout(WELCOME_TIMEOUT, conn.next()).await {
+        Err(_) => Err("no welcome from the tracker".into()),
+        Ok(None) => Err("the tracker closed the connection".into()),
+        Ok(Some(Err(e))) => Err(e.to_string()),
+        Ok(Some(Ok(TrackerToPeer::Welcome { heartbeat_secs, .. }))) => {
+            if reports.send(TrackerReport::Connected).await.is_err() {
+                return Ok(None);
+            }
+            Ok(Some((
+                conn,
+                Duration::from_secs(heartbeat_secs.clamp(1, 3600)),
+            )))
+        }
+        Ok(Some(Ok(TrackerToPeer::Error { message, .. }))) => {
+            let refused = TrackerReport::Refused {
+                message: message.clone(),
+            };
+            if reports.send(refused).await.is_err() {
+                return Ok(None);
+            }
+            Err(format!("the tracker refused us: {message}"))
+        }
+        Ok(Some(Ok(_))) => Err("the tracker did not answer with a welcome".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_adds_at_most_a_quarter() {
+        for ms in [1, 250, 10_000] {
+            let d = Duration::from_millis(ms);
+            let j = with_jitter(d);
+            assert!(j >= d && j <= d + d / 4 + Duration::from_millis(1));
+        }
+    }
+}
