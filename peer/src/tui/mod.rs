@@ -1,9 +1,36 @@
-//! The terminal UI (placeholder: being written).
+//! The terminal UI: a thin async shell around the pure [`app::App`].
+//!
+//! One `select!` over the terminal's events, the node's events and a clock tick; each
+//! becomes an [`app::Action`], the app returns effects, and the screen is redrawn. Commands
+//! go to the node with `try_send`, so a slow or dead node never freezes typing.
 
-use natter_protocol::Name;
+pub mod app;
+pub mod conversation;
+pub mod help;
+pub mod input;
+pub mod keys;
+pub mod terminal;
+pub mod ui;
+pub mod wrap;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures::StreamExt;
+use natter_protocol::{Name, unix_millis};
 use tokio::sync::mpsc;
 
-use crate::node::{Event, NodeHandle};
+use crate::node::{Command, Event, NodeHandle};
+use app::{Action, App, Effect};
+use input::EditOp;
+
+/// How often the screen refreshes with nothing happening (for the "down for" clock).
+const TICK: Duration = Duration::from_millis(250);
+/// The most node events handled between two redraws.
+const BATCH: usize = 256;
+/// How long quitting waits for the node to take the quit command.
+const QUIT_WAIT: Duration = Duration::from_secs(2);
 
 /// What the UI knows at start that the node does not tell it through events.
 #[derive(Debug, Clone)]
@@ -20,9 +47,101 @@ pub struct UiInfo {
 /// Runs the TUI until the user quits. Owns the terminal while it runs and always
 /// restores it.
 pub async fn run(
-    _node: NodeHandle,
-    _events: mpsc::Receiver<Event>,
-    _info: UiInfo,
+    node: NodeHandle,
+    mut events: mpsc::Receiver<Event>,
+    info: UiInfo,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("the terminal UI is not built yet; use --headless")
+    let mut tui = terminal::Tui::enter()?;
+    let mut app = App::new(&info, unix_millis());
+    let size = tui.terminal.size()?;
+    app.update(Action::Resize(size.width, size.height));
+    let mut term_events = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut node_open = true;
+    let mut quit_sent = false;
+    let mut actions = Vec::new();
+    loop {
+        if terminal::panicked() {
+            // The hook has restored the terminal and printed the panic; drawing on would
+            // scribble over it.
+            anyhow::bail!(
+                "a task panicked; see the message above and {}",
+                info.log_file.display()
+            );
+        }
+        tui.terminal.draw(|frame| ui::draw(frame, &app))?;
+        tokio::select! {
+            ev = term_events.next() => match ev {
+                Some(Ok(ev)) => actions.extend(term_action(ev)),
+                Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the terminal")),
+                None => actions.push(Action::Quit),
+            },
+            ev = events.recv(), if node_open => match ev {
+                Some(ev) => {
+                    actions.push(Action::Node(ev));
+                    // A burst of messages costs one redraw, not one per message.
+                    while actions.len() < BATCH {
+                        match events.try_recv() {
+                            Ok(ev) => actions.push(Action::Node(ev)),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => {
+                    node_open = false;
+                    actions.push(Action::NodeGone);
+                }
+            },
+            _ = tick.tick() => {}
+        }
+        app.update(Action::Tick(unix_millis()));
+        let mut effects = VecDeque::new();
+        for action in actions.drain(..) {
+            effects.extend(app.update(action));
+        }
+        let mut quit = false;
+        let mut bell = false;
+        while let Some(effect) = effects.pop_front() {
+            match effect {
+                Effect::Node(Command::Quit) => {
+                    quit_sent = node.try_send(Command::Quit).is_ok();
+                }
+                Effect::Node(cmd) => {
+                    if node.try_send(cmd).is_err() {
+                        let why = format!(
+                            "the node is not taking commands (busy or stopped); log: {}",
+                            info.log_file.display()
+                        );
+                        effects.extend(app.update(Action::CommandFailed(why)));
+                    }
+                }
+                Effect::Bell => bell = true,
+                Effect::Redraw => tui.terminal.clear()?,
+                Effect::Quit => quit = true,
+            }
+        }
+        if bell && tui.bell().is_err() {
+            tracing::debug!("the terminal bell failed");
+        }
+        if quit {
+            break;
+        }
+    }
+    drop(tui);
+    if !quit_sent && node_open {
+        // The queue was full: wait a little for room rather than leave the node running.
+        let _ = tokio::time::timeout(QUIT_WAIT, node.send(Command::Quit)).await;
+    }
+    Ok(())
+}
+
+/// A terminal event as an action; `None` for events the UI ignores.
+fn term_action(ev: TermEvent) -> Option<Action> {
+    match ev {
+        TermEvent::Key(key) => keys::map_key(key),
+        TermEvent::Paste(text) => Some(Action::Edit(EditOp::Paste(text))),
+        TermEvent::Resize(w, h) => Some(Action::Resize(w, h)),
+        _ => None,
+    }
 }

@@ -1,0 +1,459 @@
+//! The TUI's state and its one update function: actions in, effects out, no I/O.
+//!
+//! Keys, pasted text, node events and the clock all arrive as [`Action`]s; what the outside
+//! world must do (send a command, ring the bell, quit) leaves as [`Effect`]s, so every
+//! behaviour here is tested without a terminal or a node.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use natter_protocol::peer::MessageId;
+use natter_protocol::tracker::MemberChange;
+use natter_protocol::{GroupName, Name};
+
+use super::UiInfo;
+use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind};
+use super::help::{help_lines, welcome};
+use super::input::{EditOp, Editor};
+use crate::command::{self, Input};
+use crate::node::{Command, Event, Target, TrackerStatus};
+
+/// Own messages whose delivery mark still waits for a `sent` event, at most.
+const MAX_PENDING: usize = 10_000;
+
+/// Something that happened: a key, a paste, a node event, the clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Edit(EditOp),
+    Submit,
+    NextConv,
+    PrevConv,
+    /// Select the conversation at this index (Alt-1 is 0).
+    SelectConv(usize),
+    PageUp,
+    PageDown,
+    /// Home: start of the input, or the oldest message when the input is empty.
+    Home,
+    /// End: end of the input, or the newest message when the input is empty.
+    End,
+    ScrollTop,
+    ScrollBottom,
+    ToggleMembers,
+    /// Repaint the whole screen (Ctrl-L).
+    Redraw,
+    Quit,
+    /// The terminal's new size (columns, rows).
+    Resize(u16, u16),
+    /// The clock, in Unix milliseconds.
+    Tick(u64),
+    Node(Event),
+    /// The node's event stream ended.
+    NodeGone,
+    /// A command could not be queued to the node.
+    CommandFailed(String),
+}
+
+/// What the shell around the app must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Node(Command),
+    /// Ring the terminal bell once.
+    Bell,
+    /// Clear and repaint the terminal.
+    Redraw,
+    Quit,
+}
+
+/// Everything the screen shows.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub name: Name,
+    pub listen: Option<SocketAddr>,
+    pub tracker_addr: String,
+    /// The tracker link's state and since when (Unix ms); `None` until the first report.
+    pub tracker: Option<(TrackerStatus, u64)>,
+    pub convs: Vec<Conversation>,
+    pub selected: usize,
+    pub input: Editor,
+    pub show_members: bool,
+    /// Unix milliseconds, from the last tick.
+    pub now: u64,
+    /// Terminal size (columns, rows), for page scrolling.
+    pub size: (u16, u16),
+    /// Which conversation each of our unacknowledged messages is in.
+    pending: HashMap<MessageId, ConvId>,
+    /// Groups whose member list the user asked for with /members.
+    asked_members: HashSet<GroupName>,
+}
+
+impl App {
+    pub fn new(info: &UiInfo, now: u64) -> Self {
+        let mut status = Conversation::new(ConvId::Status);
+        for line in welcome(info) {
+            status.push(Line::system(None, line));
+        }
+        Self {
+            name: info.name.clone(),
+            listen: None,
+            tracker_addr: info.tracker.clone(),
+            tracker: None,
+            convs: vec![status],
+            selected: 0,
+            input: Editor::default(),
+            show_members: true,
+            now,
+            size: (80, 24),
+            pending: HashMap::new(),
+            asked_members: HashSet::new(),
+        }
+    }
+
+    pub fn selected(&self) -> &Conversation {
+        // `selected` is kept in range and the status conversation is never removed.
+        &self.convs[self.selected.min(self.convs.len() - 1)]
+    }
+
+    fn selected_mut(&mut self) -> &mut Conversation {
+        let i = self.selected.min(self.convs.len() - 1);
+        &mut self.convs[i]
+    }
+
+    /// Distinct online members across all groups, without ourselves.
+    pub fn reachable(&self) -> usize {
+        let mut names = HashSet::new();
+        for c in &self.convs {
+            names.extend(c.online().filter(|n| *n != self.name.as_str()));
+        }
+        names.len()
+    }
+
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let page = usize::from(self.size.1.saturating_sub(4)).max(1);
+        match action {
+            Action::Edit(op) => self.input.apply(op),
+            Action::Submit => return self.submit(),
+            Action::NextConv => self.select(self.selected + 1),
+            Action::PrevConv => self.select(self.selected + self.convs.len() - 1),
+            Action::SelectConv(i) if i < self.convs.len() => self.select(i),
+            Action::SelectConv(_) => {}
+            Action::PageUp => self.selected_mut().scroll_up(page),
+            Action::PageDown => self.selected_mut().scroll_down(page),
+            Action::Home if self.input.is_empty() => self.selected_mut().scroll_top(),
+            Action::Home => self.input.apply(EditOp::Home),
+            Action::End if self.input.is_empty() => self.selected_mut().scroll = 0,
+            Action::End => self.input.apply(EditOp::End),
+            Action::ScrollTop => self.selected_mut().scroll_top(),
+            Action::ScrollBottom => self.selected_mut().scroll = 0,
+            Action::ToggleMembers => self.show_members = !self.show_members,
+            Action::Redraw => return vec![Effect::Redraw],
+            Action::Quit => return vec![Effect::Node(Command::Quit), Effect::Quit],
+            Action::Resize(w, h) => self.size = (w, h),
+            Action::Tick(now) => self.now = now,
+            Action::Node(event) => return self.on_event(event),
+            Action::NodeGone => {
+                let line = "the node has stopped; quit with Ctrl-C and see the log file";
+                self.push_selected(Line::error(Some(self.now), line));
+            }
+            Action::CommandFailed(why) => self.push_selected(Line::error(Some(self.now), why)),
+        }
+        Vec::new()
+    }
+
+    /// Selects conversation `i` (wrapping), clearing its unread count and mention mark.
+    fn select(&mut self, i: usize) {
+        self.selected = i % self.convs.len();
+        let c = self.selected_mut();
+        c.unread = 0;
+        c.mention = false;
+    }
+
+    fn find(&self, id: &ConvId) -> Option<usize> {
+        self.convs.iter().position(|c| &c.id == id)
+    }
+
+    /// The index of conversation `id`, opened at the end of the sidebar if new.
+    fn open(&mut self, id: ConvId) -> usize {
+        match self.find(&id) {
+            Some(i) => i,
+            None => {
+                self.convs.push(Conversation::new(id));
+                self.convs.len() - 1
+            }
+        }
+    }
+
+    fn push_selected(&mut self, line: Line) {
+        self.selected_mut().push(line);
+    }
+
+    fn push_to(&mut self, id: ConvId, line: Line) {
+        let i = self.open(id);
+        self.convs[i].push(line);
+    }
+
+    fn submit(&mut self) -> Vec<Effect> {
+        let line = self.input.submit();
+        if line.trim().is_empty() {
+            return Vec::new();
+        }
+        let now = Some(self.now);
+        match command::parse(&line) {
+            Ok(Input::Text(text)) => self.send_text(text),
+            Ok(Input::Help) => {
+                for l in help_lines() {
+                    self.push_selected(Line::system(None, l));
+                }
+                Vec::new()
+            }
+            Ok(Input::Clear) => {
+                self.selected_mut().clear();
+                Vec::new()
+            }
+            Ok(Input::Query(name)) => {
+                let i = self.open(ConvId::Peer(name.to_string()));
+                self.select(i);
+                Vec::new()
+            }
+            Ok(Input::Node(Command::Quit)) => vec![Effect::Node(Command::Quit), Effect::Quit],
+            Ok(Input::Node(cmd)) => {
+                match &cmd {
+                    Command::Join(g) => {
+                        let i = self.open(ConvId::Group(g.clone()));
+                        self.select(i);
+                        self.push_selected(Line::system(now, format!("joining {g}…")));
+                    }
+                    Command::Members(g) => {
+                        self.asked_members.insert(g.clone());
+                    }
+                    _ => {}
+                }
+                vec![Effect::Node(cmd)]
+            }
+            Err(e) => {
+                self.push_selected(Line::error(now, e.to_string()));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Plain text: a message to the selected conversation.
+    fn send_text(&mut self, text: String) -> Vec<Effect> {
+        let target = match &self.selected().id {
+            ConvId::Group(g) => Target::Group(g.clone()),
+            ConvId::Peer(p) => match (p.parse::<Name>(), p.parse::<SocketAddr>()) {
+                (Ok(name), _) => Target::Peer(name),
+                (_, Ok(addr)) => Target::Addr(addr),
+                _ => return Vec::new(),
+            },
+            ConvId::Status => {
+                let hint = "this is natter's status window: /join #room to join a group, \
+                            /msg NAME text to message someone, /help for more";
+                self.push_selected(Line::error(Some(self.now), hint));
+                return Vec::new();
+            }
+        };
+        vec![Effect::Node(Command::Send { target, text })]
+    }
+
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        let now = Some(self.now);
+        match event {
+            Event::Ready {
+                name,
+                listen,
+                tracker,
+            } => {
+                let line = format!("you are {name}, listening on {listen}; tracker {tracker}");
+                self.name = name;
+                self.listen = Some(listen);
+                self.tracker_addr = tracker;
+                self.push_to(ConvId::Status, Line::system(now, line));
+            }
+            Event::Tracker { status, tracker } => {
+                if self.tracker.map(|(s, _)| s) != Some(status) {
+                    self.tracker = Some((status, self.now));
+                    let line = match status {
+                        TrackerStatus::Connected => format!("connected to the tracker {tracker}"),
+                        TrackerStatus::Disconnected => format!(
+                            "the tracker {tracker} is unreachable; retrying (chat with known members goes on)"
+                        ),
+                    };
+                    self.push_to(ConvId::Status, Line::system(now, line));
+                }
+            }
+            Event::Members {
+                group,
+                members,
+                change,
+                ..
+            } => self.on_members(group, members, change),
+            Event::Left { group } => {
+                if let Some(i) = self.find(&ConvId::Group(group.clone())) {
+                    self.convs.remove(i);
+                    if self.selected > i {
+                        self.selected -= 1;
+                    }
+                    self.select(self.selected.min(self.convs.len() - 1));
+                }
+                self.push_to(
+                    ConvId::Status,
+                    Line::system(now, format!("you left {group}")),
+                );
+            }
+            Event::Sending {
+                id,
+                to,
+                group,
+                text,
+                sent_at,
+            } => {
+                let conv = match (group, to) {
+                    (Some(g), _) => ConvId::Group(g),
+                    (None, Some(to)) => ConvId::Peer(to),
+                    (None, None) => ConvId::Status,
+                };
+                if self.pending.len() < MAX_PENDING {
+                    self.pending.insert(id.clone(), conv.clone());
+                }
+                let from = self.name.to_string();
+                let kind = LineKind::Message {
+                    from,
+                    own: Some((id, Delivery::Pending)),
+                };
+                self.push_to(
+                    conv,
+                    Line {
+                        at: Some(sent_at),
+                        kind,
+                        text,
+                    },
+                );
+            }
+            Event::Message {
+                from,
+                group,
+                text,
+                sent_at,
+                ..
+            } => {
+                return self.on_message(from, group, text, sent_at);
+            }
+            Event::Sent { id, failed, .. } => {
+                if let Some(conv) = self.pending.remove(&id) {
+                    let mark = if failed.is_empty() {
+                        Delivery::Delivered
+                    } else {
+                        Delivery::Failed(failed)
+                    };
+                    if let Some(i) = self.find(&conv) {
+                        self.convs[i].mark(&id, mark);
+                    }
+                }
+            }
+            Event::Groups { groups } => {
+                let list: Vec<String> = groups.iter().map(ToString::to_string).collect();
+                let line = if list.is_empty() {
+                    "you are in no group; /join #room to join one".to_owned()
+                } else {
+                    format!("your groups: {}", list.join(", "))
+                };
+                self.push_selected(Line::system(now, line));
+            }
+            Event::Error { message } => self.push_selected(Line::error(now, message)),
+        }
+        Vec::new()
+    }
+
+    fn on_members(
+        &mut self,
+        group: GroupName,
+        members: Vec<natter_protocol::tracker::Member>,
+        change: Option<MemberChange>,
+    ) {
+        let now = Some(self.now);
+        let asked = self.asked_members.remove(&group);
+        let i = self.open(ConvId::Group(group.clone()));
+        let own = self.name.clone();
+        let conv = &mut self.convs[i];
+        conv.members = members;
+        let line = match change {
+            None if asked || !conv.joined => {
+                let list: Vec<String> = conv
+                    .members
+                    .iter()
+                    .map(|m| format!("{}{}", m.name, if m.online { "" } else { " (offline)" }))
+                    .collect();
+                let what = if conv.joined {
+                    "members of"
+                } else {
+                    "you joined"
+                };
+                Some(format!("{what} {group}: {}", list.join(", ")))
+            }
+            None => None,
+            Some(change) if change.name() == &own => None,
+            Some(MemberChange::Joined { member }) => {
+                Some(format!("{} joined {group}", member.name))
+            }
+            Some(MemberChange::Left { name }) => Some(format!("{name} left {group}")),
+            Some(MemberChange::Offline { name }) => Some(format!("{name} went offline")),
+            Some(MemberChange::Online { member }) => {
+                Some(format!("{} is back online", member.name))
+            }
+        };
+        conv.joined = true;
+        if let Some(line) = line {
+            conv.push(Line::system(now, line));
+        }
+    }
+
+    fn on_message(
+        &mut self,
+        from: Name,
+        group: Option<GroupName>,
+        text: String,
+        sent_at: u64,
+    ) -> Vec<Effect> {
+        let private = group.is_none();
+        let conv = match group {
+            Some(g) => ConvId::Group(g),
+            None => ConvId::Peer(from.to_string()),
+        };
+        let i = self.open(conv);
+        let ring = private || mentions(&text, self.name.as_str());
+        let kind = LineKind::Message {
+            from: from.to_string(),
+            own: None,
+        };
+        let c = &mut self.convs[i];
+        c.push(Line {
+            at: Some(sent_at),
+            kind,
+            text,
+        });
+        if i != self.selected {
+            c.unread = c.unread.saturating_add(1);
+            c.mention |= ring;
+        }
+        if ring { vec![Effect::Bell] } else { Vec::new() }
+    }
+}
+
+/// Whether `text` mentions `name` as a whole word, ignoring case.
+pub fn mentions(text: &str, name: &str) -> bool {
+    let text = text.to_lowercase();
+    let name = name.to_lowercase();
+    if name.is_empty() {
+        return false;
+    }
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(&name).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}
+
+#[cfg(test)]
+#[path = "app_tests.rs"]
+pub(crate) mod tests;

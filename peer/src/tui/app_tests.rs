@@ -1,0 +1,339 @@
+//! Unit tests of the app state: actions in, effects and state out.
+
+use std::path::PathBuf;
+
+use natter_protocol::tracker::Member;
+
+use super::*;
+use crate::tui::conversation::SCROLLBACK;
+
+pub(crate) fn info() -> UiInfo {
+    UiInfo {
+        name: name("alice"),
+        tracker: "127.0.0.1:7000".into(),
+        join_hint: None,
+        log_file: PathBuf::from("/tmp/natter.log"),
+    }
+}
+
+fn name(s: &str) -> Name {
+    s.parse().expect("name")
+}
+
+fn group(s: &str) -> GroupName {
+    s.parse().expect("group")
+}
+
+fn member(n: &str, online: bool) -> Member {
+    Member {
+        name: name(n),
+        addr: "127.0.0.1:4000".parse().expect("addr"),
+        online,
+    }
+}
+
+fn id(sender: &str, seq: u64) -> MessageId {
+    MessageId {
+        sender: name(sender),
+        seq,
+    }
+}
+
+pub(crate) fn joined(app: &mut App, g: &str, members: &[(&str, bool)]) {
+    app.update(Action::Node(Event::Members {
+        group: group(g),
+        version: 1,
+        members: members.iter().map(|(n, o)| member(n, *o)).collect(),
+        change: None,
+    }));
+}
+
+pub(crate) fn message(from: &str, g: Option<&str>, text: &str) -> Action {
+    Action::Node(Event::Message {
+        id: id(from, 1),
+        from: name(from),
+        group: g.map(group),
+        text: text.into(),
+        sent_at: 0,
+    })
+}
+
+fn type_line(app: &mut App, s: &str) -> Vec<Effect> {
+    for c in s.chars() {
+        app.update(Action::Edit(EditOp::Insert(c)));
+    }
+    app.update(Action::Submit)
+}
+
+fn conv<'a>(app: &'a App, id: &ConvId) -> &'a Conversation {
+    app.convs
+        .iter()
+        .find(|c| &c.id == id)
+        .expect("conversation")
+}
+
+#[test]
+fn starts_with_a_welcome_in_the_status_conversation() {
+    let mut i = info();
+    i.join_hint = Some("natter --tracker 10.0.0.5:7000 --name NAME".into());
+    let app = App::new(&i, 0);
+    assert_eq!(app.convs.len(), 1);
+    let texts: Vec<&str> = app.convs[0]
+        .lines()
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect();
+    let all = texts.join("\n");
+    assert!(all.contains("/join #room"), "{all}");
+    assert!(all.contains("/msg NAME text"), "{all}");
+    assert!(all.contains("/help"), "{all}");
+    assert!(
+        all.contains("natter --tracker 10.0.0.5:7000 --name NAME"),
+        "{all}"
+    );
+}
+
+#[test]
+fn unread_counts_grow_off_screen_and_clear_on_select() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "rust", &[("alice", true), ("bob", true)]);
+    app.update(Action::SelectConv(0));
+    app.update(message("bob", Some("rust"), "one"));
+    app.update(message("bob", Some("rust"), "two"));
+    let rust = ConvId::Group(group("rust"));
+    assert_eq!(conv(&app, &rust).unread, 2);
+    assert!(!conv(&app, &rust).mention);
+    app.update(Action::NextConv);
+    assert_eq!(app.selected().id, rust);
+    assert_eq!(conv(&app, &rust).unread, 0);
+    app.update(message("bob", Some("rust"), "three"));
+    assert_eq!(conv(&app, &rust).unread, 0);
+}
+
+#[test]
+fn mentions_ring_the_bell_and_mark_the_conversation() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "rust", &[("alice", true), ("bob", true)]);
+    app.update(Action::SelectConv(0));
+    assert_eq!(
+        app.update(message("bob", Some("rust"), "malice aforethought")),
+        vec![]
+    );
+    assert_eq!(
+        app.update(message("bob", Some("rust"), "hey ALICE, look")),
+        vec![Effect::Bell]
+    );
+    assert!(conv(&app, &ConvId::Group(group("rust"))).mention);
+    assert!(mentions("alice.", "alice"));
+    assert!(!mentions("alice_b", "alice"));
+}
+
+#[test]
+fn private_messages_open_a_conversation_and_ring() {
+    let mut app = App::new(&info(), 0);
+    let effects = app.update(message("bob", None, "psst"));
+    assert_eq!(effects, vec![Effect::Bell]);
+    let bob = conv(&app, &ConvId::Peer("bob".into()));
+    assert_eq!((bob.unread, bob.mention), (1, true));
+    assert_eq!(app.selected().id, ConvId::Status);
+}
+
+#[test]
+fn text_goes_to_the_selected_conversation() {
+    let mut app = App::new(&info(), 0);
+    assert!(
+        type_line(&mut app, "hello").is_empty(),
+        "status window sends nothing"
+    );
+    joined(&mut app, "rust", &[("alice", true)]);
+    app.update(Action::SelectConv(1));
+    assert_eq!(
+        type_line(&mut app, "hi all"),
+        vec![Effect::Node(Command::Send {
+            target: Target::Group(group("rust")),
+            text: "hi all".into()
+        })]
+    );
+    assert!(type_line(&mut app, "/query bob").is_empty());
+    assert_eq!(app.selected().id, ConvId::Peer("bob".into()));
+    assert_eq!(
+        type_line(&mut app, "yo"),
+        vec![Effect::Node(Command::Send {
+            target: Target::Peer(name("bob")),
+            text: "yo".into()
+        })]
+    );
+}
+
+#[test]
+fn slash_commands_reach_the_node_or_the_screen() {
+    let mut app = App::new(&info(), 0);
+    assert_eq!(
+        type_line(&mut app, "/join #rust"),
+        vec![Effect::Node(Command::Join(group("rust")))]
+    );
+    assert_eq!(app.selected().id, ConvId::Group(group("rust")));
+    assert!(type_line(&mut app, "/bogus").is_empty());
+    let last = app.selected().lines().back().expect("line");
+    assert_eq!(last.kind, LineKind::Error);
+    type_line(&mut app, "/help");
+    let all: Vec<&str> = app
+        .selected()
+        .lines()
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect();
+    assert!(all.iter().any(|l| l.contains("/query NAME")));
+    assert!(all.iter().any(|l| l.contains("F2 or Ctrl-G")));
+    type_line(&mut app, "/clear");
+    assert!(app.selected().lines().is_empty());
+    assert_eq!(
+        type_line(&mut app, "/quit"),
+        vec![Effect::Node(Command::Quit), Effect::Quit]
+    );
+    assert_eq!(
+        app.update(Action::Quit),
+        vec![Effect::Node(Command::Quit), Effect::Quit]
+    );
+}
+
+#[test]
+fn delivery_marks_follow_sent_events_by_id() {
+    let mut app = App::new(&info(), 0);
+    for seq in [1, 2] {
+        app.update(Action::Node(Event::Sending {
+            id: id("alice", seq),
+            to: Some("bob".into()),
+            group: None,
+            text: format!("m{seq}"),
+            sent_at: 0,
+        }));
+    }
+    app.update(Action::Node(Event::Sent {
+        id: id("alice", 2),
+        delivered: vec![],
+        failed: vec!["bob".into()],
+    }));
+    app.update(Action::Node(Event::Sent {
+        id: id("alice", 1),
+        delivered: vec!["bob".into()],
+        failed: vec![],
+    }));
+    let marks: Vec<Delivery> = conv(&app, &ConvId::Peer("bob".into()))
+        .lines()
+        .iter()
+        .filter_map(|l| match &l.kind {
+            LineKind::Message {
+                own: Some((_, d)), ..
+            } => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        vec![Delivery::Delivered, Delivery::Failed(vec!["bob".into()])]
+    );
+}
+
+#[test]
+fn member_changes_become_system_lines_and_count_reachable_peers() {
+    let mut app = App::new(&info(), 0);
+    joined(
+        &mut app,
+        "a",
+        &[("alice", true), ("bob", true), ("carol", false)],
+    );
+    joined(
+        &mut app,
+        "b",
+        &[("alice", true), ("bob", true), ("dave", true)],
+    );
+    assert_eq!(app.reachable(), 2);
+    app.update(Action::Node(Event::Members {
+        group: group("a"),
+        version: 2,
+        members: vec![
+            member("alice", true),
+            member("bob", false),
+            member("carol", false),
+        ],
+        change: Some(MemberChange::Offline { name: name("bob") }),
+    }));
+    let last = conv(&app, &ConvId::Group(group("a")))
+        .lines()
+        .back()
+        .expect("line");
+    assert_eq!(last.text, "bob went offline");
+    assert_eq!(app.reachable(), 2, "bob is still online in #b");
+    app.update(Action::Node(Event::Left { group: group("b") }));
+    assert_eq!(app.reachable(), 0);
+    assert_eq!(app.convs.len(), 2);
+}
+
+#[test]
+fn conversation_switching_wraps_and_alt_numbers_select() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "a", &[]);
+    joined(&mut app, "b", &[]);
+    app.update(Action::PrevConv);
+    assert_eq!(app.selected, 2);
+    app.update(Action::NextConv);
+    assert_eq!(app.selected, 0);
+    app.update(Action::SelectConv(1));
+    assert_eq!(app.selected, 1);
+    app.update(Action::SelectConv(8));
+    assert_eq!(app.selected, 1);
+}
+
+#[test]
+fn scrollback_cap_holds_under_a_flood() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "flood", &[]);
+    for i in 0..SCROLLBACK * 2 {
+        app.update(message("bob", Some("flood"), &i.to_string()));
+    }
+    let c = conv(&app, &ConvId::Group(group("flood")));
+    assert_eq!(c.lines().len(), SCROLLBACK);
+    assert_eq!(c.unread, SCROLLBACK * 2);
+}
+
+#[test]
+fn home_and_end_scroll_only_when_the_input_is_empty() {
+    let mut app = App::new(&info(), 0);
+    app.update(Action::Home);
+    assert_eq!(app.selected().scroll, app.selected().lines().len() - 1);
+    app.update(Action::End);
+    assert_eq!(app.selected().scroll, 0);
+    app.update(Action::Edit(EditOp::Insert('x')));
+    app.update(Action::Home);
+    assert_eq!((app.selected().scroll, app.input.cursor()), (0, 0));
+}
+
+#[test]
+fn tracker_status_is_tracked_with_its_time() {
+    let mut app = App::new(&info(), 0);
+    app.update(Action::Tick(5_000));
+    app.update(Action::Node(Event::Tracker {
+        status: TrackerStatus::Disconnected,
+        tracker: "t".into(),
+    }));
+    app.update(Action::Tick(9_000));
+    app.update(Action::Node(Event::Tracker {
+        status: TrackerStatus::Disconnected,
+        tracker: "t".into(),
+    }));
+    assert_eq!(app.tracker, Some((TrackerStatus::Disconnected, 5_000)));
+}
+
+#[test]
+fn leaving_the_selected_group_keeps_a_valid_selection() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "a", &[]);
+    joined(&mut app, "b", &[]);
+    app.update(Action::SelectConv(2));
+    app.update(Action::Node(Event::Left { group: group("b") }));
+    assert_eq!(app.selected().id, ConvId::Group(group("a")));
+    app.update(Action::Node(Event::Left { group: group("a") }));
+    assert_eq!(app.selected().id, ConvId::Status);
+    assert_eq!(app.update(Action::Redraw), vec![Effect::Redraw]);
+}

@@ -1,0 +1,31 @@
+//! What the TUI tells the user: the first-start welcome and the `/help` text.
+
+use super::UiInfo;
+use super::keys::KEYS;
+use crate::command::COMMANDS;
+
+/// The first lines of the status conversation.
+pub fn welcome(info: &UiInfo) -> Vec<String> {
+    let mut lines = vec![
+        format!("Welcome to natter, {}!", info.name),
+        "Join a group:      /join #room".to_owned(),
+        "Message someone:   /msg NAME text   (or /query NAME)".to_owned(),
+        "Commands and keys: /help".to_owned(),
+        "Switch with Tab or Alt-1..9; F2 shows members; Ctrl-C quits.".to_owned(),
+    ];
+    if let Some(hint) = &info.join_hint {
+        lines.push("Others join you with:".to_owned());
+        lines.push(format!("  {hint}"));
+    }
+    lines
+}
+
+/// What /help prints.
+pub fn help_lines() -> Vec<String> {
+    let mut lines = vec!["Commands:".to_owned()];
+    lines.extend(COMMANDS.iter().map(|(c, what)| format!("  {c:<18} {what}")));
+    lines.push("Keys:".to_owned());
+    lines.extend(KEYS.iter().map(|(k, what)| format!("  {k:<24} {what}")));
+    lines.push("Plain text goes to the selected conversation.".to_owned());
+    lines
+}

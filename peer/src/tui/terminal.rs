@@ -1,0 +1,91 @@
+//! Terminal set-up and restore: raw mode, alternate screen, bracketed paste, cursor.
+//!
+//! [`Tui`] restores the terminal when dropped (quit and error paths), and a panic hook
+//! restores it before the panic message prints, so the message is readable and the shell
+//! usable afterwards.
+
+use std::io::{self, Stdout, Write};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+pub type Backend = CrosstermBackend<Stdout>;
+
+/// The terminal, owned by the UI while it runs; restores it on drop.
+pub struct Tui {
+    pub terminal: Terminal<Backend>,
+}
+
+impl Tui {
+    /// Takes over the terminal. On failure whatever was already switched is switched back.
+    pub fn enter() -> io::Result<Self> {
+        install_panic_hook();
+        enable_raw_mode()?;
+        let entered = execute!(io::stdout(), EnterAlternateScreen, EnableBracketedPaste)
+            .and_then(|()| Terminal::new(CrosstermBackend::new(io::stdout())));
+        match entered {
+            Ok(mut terminal) => {
+                terminal.hide_cursor()?;
+                terminal.clear()?;
+                Ok(Self { terminal })
+            }
+            Err(e) => {
+                restore();
+                Err(e)
+            }
+        }
+    }
+
+    /// Rings the terminal bell.
+    pub fn bell(&mut self) -> io::Result<()> {
+        let mut out = io::stdout();
+        out.write_all(b"\x07")?;
+        out.flush()
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Puts the terminal back as the shell expects it. Safe to call more than once; errors are
+/// ignored because there is nothing better to do with them while shutting down.
+pub fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Set by the panic hook: some thread panicked and the terminal is already restored.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// Whether any thread has panicked since the UI started. A panic in another task (the
+/// node's) restores the terminal too, so the UI must stop drawing and exit.
+pub fn panicked() -> bool {
+    PANICKED.load(Ordering::Relaxed)
+}
+
+fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.store(true, Ordering::Relaxed);
+            restore();
+            previous(info);
+        }));
+    });
+}

@@ -1,0 +1,349 @@
+//! Rendering: draws the whole screen from `&App`, with no state of its own.
+//!
+//! Layout, top to bottom: sidebar | messages | members, then the status bar, then the input
+//! line. Narrow terminals drop the member pane first, then narrow and drop the sidebar.
+
+use chrono::TimeZone;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line as TextLine, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use unicode_width::UnicodeWidthStr;
+
+use super::app::App;
+use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind};
+use super::wrap::{truncate, wrap};
+use crate::node::TrackerStatus;
+
+const PALETTE: [Color; 10] = [
+    Color::Cyan,
+    Color::Green,
+    Color::Yellow,
+    Color::Magenta,
+    Color::Blue,
+    Color::LightRed,
+    Color::LightGreen,
+    Color::LightYellow,
+    Color::LightMagenta,
+    Color::LightCyan,
+];
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let [main, status, input] = Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    let w = main.width;
+    let sidebar_w = match w {
+        60.. => 18,
+        40..60 => 12,
+        _ => 0,
+    };
+    let conv = app.selected();
+    let members_w = if app.show_members && matches!(conv.id, ConvId::Group(_)) && w >= 72 {
+        18
+    } else {
+        0
+    };
+    let [sidebar, view, members] = Layout::horizontal([
+        Constraint::Length(sidebar_w),
+        Constraint::Min(0),
+        Constraint::Length(members_w),
+    ])
+    .areas(main);
+    draw_sidebar(frame, app, sidebar);
+    // One blank column after the sidebar's border.
+    let view = if sidebar_w > 0 && view.width > 1 {
+        Rect {
+            x: view.x + 1,
+            width: view.width - 1,
+            ..view
+        }
+    } else {
+        view
+    };
+    draw_view(frame, app, view);
+    draw_members(frame, conv, members);
+    draw_status(frame, app, status);
+    draw_input(frame, app, input);
+}
+
+/// A stable colour for a name.
+pub fn name_color(name: &str) -> Color {
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    PALETTE[(hash % PALETTE.len() as u64) as usize]
+}
+
+/// One sidebar entry, e.g. `2 #rust (3)!`: number, name, unread count, `!` for a mention.
+pub fn sidebar_label(index: usize, conv: &Conversation) -> String {
+    let mut s = format!("{} {}", index + 1, conv.id);
+    if conv.unread > 0 {
+        s.push_str(&format!(" ({})", conv.unread));
+    }
+    if conv.mention {
+        s.push('!');
+    }
+    s
+}
+
+fn draw_sidebar(frame: &mut Frame, app: &App, area: Rect) {
+    if area.width < 2 {
+        return;
+    }
+    let block = Block::new()
+        .borders(Borders::RIGHT)
+        .border_style(Style::new().dark_gray());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = usize::from(inner.width);
+    let height = usize::from(inner.height);
+    // Keep the selected conversation on screen when there are more than fit.
+    let first = app.selected.saturating_sub(height.saturating_sub(1));
+    let lines: Vec<TextLine> = app
+        .convs
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(height)
+        .map(|(i, c)| {
+            let label = truncate(&sidebar_label(i, c), width);
+            let mut style = Style::new();
+            if c.mention {
+                style = style.fg(Color::LightMagenta).bold();
+            } else if c.unread > 0 {
+                style = style.bold();
+            }
+            if i == app.selected {
+                style = style.add_modifier(Modifier::REVERSED);
+                let pad = width.saturating_sub(label.width());
+                return TextLine::styled(format!("{label}{}", " ".repeat(pad)), style);
+            }
+            TextLine::styled(label, style)
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn header(conv: &Conversation) -> String {
+    let mut title = match &conv.id {
+        ConvId::Status => "natter: status and help".to_owned(),
+        ConvId::Group(g) => {
+            let online = conv.online().count();
+            format!("{g}: {} members, {online} online", conv.members.len())
+        }
+        ConvId::Peer(p) => format!("{p}: private conversation"),
+    };
+    if conv.scroll > 0 {
+        title.push_str(&format!(
+            "  [scrolled up {} lines; End returns]",
+            conv.scroll
+        ));
+    }
+    title
+}
+
+fn draw_view(frame: &mut Frame, app: &App, area: Rect) {
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let conv = app.selected();
+    let mut area = area;
+    if area.height >= 6 {
+        let title = truncate(&header(conv), usize::from(area.width));
+        let bar = Paragraph::new(title).style(Style::new().bold().underlined());
+        frame.render_widget(bar, Rect { height: 1, ..area });
+        area.y += 1;
+        area.height -= 1;
+    }
+    let width = usize::from(area.width);
+    let height = usize::from(area.height);
+    let end = conv.lines().len().saturating_sub(conv.scroll);
+    // Wrap from the newest visible line upwards, only as far as the screen needs.
+    let mut rows: Vec<TextLine<'static>> = Vec::new();
+    for line in conv.lines().range(..end).rev() {
+        let mut wrapped = render_line(line, width);
+        wrapped.reverse();
+        rows.extend(wrapped);
+        if rows.len() >= height {
+            break;
+        }
+    }
+    rows.truncate(height);
+    rows.reverse();
+    // Scrolled to the very top: fill the rest of the screen with the lines that follow.
+    for line in conv.lines().range(end..) {
+        if rows.len() >= height {
+            break;
+        }
+        rows.extend(render_line(line, width));
+    }
+    rows.truncate(height);
+    frame.render_widget(Paragraph::new(rows), area);
+}
+
+/// The local time of a Unix-millisecond timestamp, as HH:MM.
+pub fn clock(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| chrono::Local.timestamp_millis_opt(ms).single())
+        .map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string())
+}
+
+/// One scrollback line as screen rows of `width` columns.
+fn render_line(line: &Line, width: usize) -> Vec<TextLine<'static>> {
+    let mut spans: Vec<(String, Style)> = Vec::new();
+    if let Some(at) = line.at {
+        spans.push((format!("{} ", clock(at)), Style::new().dark_gray()));
+    }
+    match &line.kind {
+        LineKind::Message { from, own } => {
+            let name_style = if own.is_some() {
+                Style::new().bold()
+            } else {
+                Style::new().fg(name_color(from)).bold()
+            };
+            spans.push((format!("<{from}>"), name_style));
+            spans.push((" ".to_owned(), Style::new()));
+            let indent = spans.iter().map(|(s, _)| s.width()).sum::<usize>();
+            spans.push((line.text.clone(), Style::new()));
+            if let Some((_, delivery)) = own {
+                spans.push(match delivery {
+                    Delivery::Pending => (" …".to_owned(), Style::new().dark_gray()),
+                    Delivery::Delivered => (" ✓".to_owned(), Style::new().green()),
+                    Delivery::Failed(who) => (
+                        format!(" ✗ not delivered to {}", who.join(", ")),
+                        Style::new().red(),
+                    ),
+                });
+            }
+            return wrap(&spans, width, indent);
+        }
+        LineKind::System => {
+            spans.push(("-- ".to_owned(), Style::new().dark_gray()));
+            spans.push((line.text.clone(), Style::new().dark_gray()));
+            if line.at.is_none() {
+                spans.clear();
+                spans.push((line.text.clone(), Style::new()));
+            }
+        }
+        LineKind::Error => {
+            spans.push(("!! ".to_owned(), Style::new().red().bold()));
+            spans.push((line.text.clone(), Style::new().red()));
+        }
+    }
+    let indent = match line.at {
+        Some(_) => spans.first().map_or(0, |(s, _)| s.width()),
+        None => hanging_indent(&line.text),
+    };
+    wrap(&spans, width, indent)
+}
+
+/// Where continuation rows of an untimed line start: under its second column when it is
+/// laid out as `  key   description` (the help), else under its first word.
+fn hanging_indent(text: &str) -> usize {
+    let body = text.trim_start();
+    let lead = text.len() - body.len();
+    let col = body.find("  ").map_or(0, |gap| {
+        let after = &body[gap..];
+        gap + after.len() - after.trim_start().len()
+    });
+    text[..lead + col].width()
+}
+
+fn draw_members(frame: &mut Frame, conv: &Conversation, area: Rect) {
+    if area.width < 3 {
+        return;
+    }
+    let block = Block::new()
+        .borders(Borders::LEFT)
+        .border_style(Style::new().dark_gray())
+        .title(" members ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut members: Vec<_> = conv.members.iter().collect();
+    members.sort_by(|a, b| b.online.cmp(&a.online).then(a.name.cmp(&b.name)));
+    let width = usize::from(inner.width);
+    let lines: Vec<TextLine> = members
+        .iter()
+        .take(usize::from(inner.height))
+        .map(|m| {
+            let (mark, style) = if m.online {
+                ("● ", Style::new().green())
+            } else {
+                ("○ ", Style::new().dark_gray())
+            };
+            TextLine::styled(truncate(&format!("{mark}{}", m.name), width), style)
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// A duration in seconds, short: `45s`, `3m05s`, `2h07m`.
+pub fn short_duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// The status bar's text.
+pub fn status_text(app: &App) -> String {
+    let listen = app
+        .listen
+        .map_or_else(|| "starting…".to_owned(), |a| a.to_string());
+    let tracker = match app.tracker {
+        None => "tracker: connecting…".to_owned(),
+        Some((TrackerStatus::Connected, _)) => "tracker: connected".to_owned(),
+        Some((TrackerStatus::Disconnected, since)) => {
+            let secs = app.now.saturating_sub(since) / 1000;
+            format!("tracker: DOWN for {}", short_duration(secs))
+        }
+    };
+    let peers = match app.reachable() {
+        1 => "1 peer reachable".to_owned(),
+        n => format!("{n} peers reachable"),
+    };
+    format!(
+        " {} @ {listen} | {tracker} | {peers} | F2: members | /help",
+        app.name
+    )
+}
+
+fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
+    let text = truncate(&status_text(app), usize::from(area.width));
+    let down = matches!(app.tracker, Some((TrackerStatus::Disconnected, _)));
+    let bg = if down { Color::Red } else { Color::Blue };
+    let bar = Paragraph::new(text).style(Style::new().bg(bg).fg(Color::White));
+    frame.render_widget(bar, area);
+}
+
+fn draw_input(frame: &mut Frame, app: &App, area: Rect) {
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let width = usize::from(area.width);
+    let prompt = truncate(&format!("[{}] ", app.selected().id), width / 3);
+    let prompt_w = prompt.width();
+    let (shown, cursor) = app.input.view(width.saturating_sub(prompt_w));
+    let line = TextLine::from(vec![
+        Span::styled(prompt, Style::new().bold()),
+        Span::raw(shown),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+    let x = area
+        .x
+        .saturating_add(u16::try_from(prompt_w + cursor).unwrap_or(u16::MAX));
+    frame.set_cursor_position((x.min(area.right().saturating_sub(1)), area.y));
+}
+
+#[cfg(test)]
+#[path = "ui_tests.rs"]
+mod tests;

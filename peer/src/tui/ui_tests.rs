@@ -1,0 +1,256 @@
+//! Render tests: draw the app into ratatui's `TestBackend` and read the buffer back.
+
+use natter_protocol::peer::MessageId;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::*;
+use crate::node::Event;
+use crate::tui::app::Action;
+use crate::tui::app::tests::{info, joined, message};
+use crate::tui::input::EditOp;
+
+fn screen(app: &App, w: u16, h: u16) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    terminal.draw(|f| draw(f, app)).expect("draw");
+    let buf = terminal.backend().buffer();
+    (0..h)
+        .map(|y| {
+            let mut row = String::new();
+            let mut skip = 0;
+            for x in 0..w {
+                // A wide character fills its cell and leaves the next one as padding.
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                let sym = buf[(x, y)].symbol();
+                skip = sym.width().saturating_sub(1);
+                row.push_str(sym);
+            }
+            row
+        })
+        .collect()
+}
+
+fn contains(rows: &[String], needle: &str) -> bool {
+    rows.iter().any(|r| r.contains(needle))
+}
+
+fn show(rows: &[String]) -> String {
+    rows.join("\n")
+}
+
+#[test]
+fn first_start_shows_the_welcome() {
+    let mut i = info();
+    i.join_hint = Some("natter --tracker 10.0.0.5:7000 --name NAME".into());
+    let app = App::new(&i, 0);
+    let rows = screen(&app, 100, 20);
+    for needle in [
+        "Welcome to natter, alice!",
+        "/join #room",
+        "/msg NAME text",
+        "/help",
+        "natter --tracker 10.0.0.5:7000 --name NAME",
+        "1 natter",
+    ] {
+        assert!(
+            contains(&rows, needle),
+            "{needle:?} missing:\n{}",
+            show(&rows)
+        );
+    }
+}
+
+#[test]
+fn sidebar_shows_unread_counts_and_mentions() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "rust", &[("alice", true), ("bob", true)]);
+    joined(&mut app, "ops", &[("alice", true), ("bob", true)]);
+    app.update(Action::SelectConv(0));
+    app.update(message("bob", Some("rust"), "one"));
+    app.update(message("bob", Some("rust"), "two"));
+    app.update(message("bob", Some("ops"), "alice: ping"));
+    let rows = screen(&app, 80, 12);
+    assert!(rows[0].starts_with("1 natter"), "{}", show(&rows));
+    assert!(rows[1].starts_with("2 #rust (2) "), "{}", show(&rows));
+    assert!(rows[2].starts_with("3 #ops (1)! "), "{}", show(&rows));
+}
+
+#[test]
+fn messages_wrap_with_time_sender_and_delivery_marks() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "rust", &[("alice", true), ("bob", true)]);
+    app.update(Action::SelectConv(1));
+    app.update(message(
+        "bob",
+        Some("rust"),
+        "the quick brown fox jumps over the lazy dog and keeps running far away",
+    ));
+    let id = MessageId {
+        sender: "alice".parse().expect("name"),
+        seq: 7,
+    };
+    app.update(Action::Node(Event::Sending {
+        id: id.clone(),
+        to: None,
+        group: Some("rust".parse().expect("group")),
+        text: "hi bob".into(),
+        sent_at: 0,
+    }));
+    let rows = screen(&app, 60, 12);
+    let time = clock(0);
+    let first = format!("{time} <bob> the quick brown");
+    assert!(contains(&rows, &first), "{}", show(&rows));
+    assert!(contains(&rows, "running far away"), "{}", show(&rows));
+    assert!(contains(&rows, "<alice> hi bob …"), "{}", show(&rows));
+    app.update(Action::Node(Event::Sent {
+        id,
+        delivered: vec!["bob".into()],
+        failed: vec![],
+    }));
+    let rows = screen(&app, 60, 12);
+    assert!(contains(&rows, "<alice> hi bob ✓"), "{}", show(&rows));
+    assert!(
+        contains(&rows, "#rust: 2 members, 2 online"),
+        "{}",
+        show(&rows)
+    );
+}
+
+#[test]
+fn status_bar_shows_name_address_tracker_and_peers() {
+    let mut app = App::new(&info(), 0);
+    app.update(Action::Node(Event::Ready {
+        name: "alice".parse().expect("name"),
+        listen: "127.0.0.1:4000".parse().expect("addr"),
+        tracker: "127.0.0.1:7000".into(),
+    }));
+    joined(
+        &mut app,
+        "rust",
+        &[("alice", true), ("bob", true), ("carol", true)],
+    );
+    app.update(Action::Node(Event::Tracker {
+        status: TrackerStatus::Connected,
+        tracker: "127.0.0.1:7000".into(),
+    }));
+    let rows = screen(&app, 120, 10);
+    let expected =
+        " alice @ 127.0.0.1:4000 | tracker: connected | 2 peers reachable | F2: members | /help";
+    assert!(rows[8].starts_with(expected), "{}", show(&rows));
+    app.update(Action::Node(Event::Tracker {
+        status: TrackerStatus::Disconnected,
+        tracker: "127.0.0.1:7000".into(),
+    }));
+    app.update(Action::Tick(65_000));
+    let rows = screen(&app, 120, 10);
+    assert!(
+        rows[8].contains("tracker: DOWN for 1m05s"),
+        "{}",
+        show(&rows)
+    );
+}
+
+#[test]
+fn member_pane_lists_members_and_toggles() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "rust", &[("alice", true), ("zed", false)]);
+    app.update(Action::SelectConv(1));
+    let rows = screen(&app, 100, 10);
+    assert!(contains(&rows, "● alice"), "{}", show(&rows));
+    assert!(contains(&rows, "○ zed"), "{}", show(&rows));
+    app.update(Action::ToggleMembers);
+    let rows = screen(&app, 100, 10);
+    assert!(!contains(&rows, "○ zed"), "{}", show(&rows));
+}
+
+#[test]
+fn input_line_shows_prompt_text_and_cursor() {
+    let mut app = App::new(&info(), 0);
+    for c in "héllo 漢字".chars() {
+        app.update(Action::Edit(EditOp::Insert(c)));
+    }
+    let mut terminal = Terminal::new(TestBackend::new(40, 6)).expect("terminal");
+    terminal.draw(|f| draw(f, &app)).expect("draw");
+    let rows = screen(&app, 40, 6);
+    assert!(
+        rows[5].starts_with("[natter] héllo 漢字"),
+        "{}",
+        show(&rows)
+    );
+    // "[natter] " is 9 columns, "héllo " 6, "漢字" 4.
+    let pos = terminal.get_cursor_position().expect("cursor");
+    assert_eq!((pos.x, pos.y), (19, 5));
+}
+
+#[test]
+fn tiny_terminals_degrade_without_panicking() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "rust", &[("alice", true), ("bob", true)]);
+    app.update(Action::SelectConv(1));
+    app.update(message(
+        "bob",
+        Some("rust"),
+        "a message far longer than twenty columns",
+    ));
+    for c in "typing something long".chars() {
+        app.update(Action::Edit(EditOp::Insert(c)));
+    }
+    let rows = screen(&app, 20, 5);
+    assert!(
+        !contains(&rows, "1 natter"),
+        "sidebar hides:\n{}",
+        show(&rows)
+    );
+    assert!(contains(&rows, "columns"), "{}", show(&rows));
+    for (w, h) in [
+        (1, 1),
+        (2, 2),
+        (5, 3),
+        (20, 1),
+        (39, 4),
+        (41, 5),
+        (61, 7),
+        (72, 8),
+    ] {
+        screen(&app, w, h);
+    }
+}
+
+#[test]
+fn scrollback_renders_only_what_shows() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "flood", &[]);
+    app.update(Action::SelectConv(1));
+    for i in 0..20_000 {
+        app.update(message("bob", Some("flood"), &format!("line {i}")));
+    }
+    let rows = screen(&app, 80, 24);
+    assert!(contains(&rows, "line 19999"), "{}", show(&rows));
+    app.update(Action::ScrollTop);
+    let rows = screen(&app, 80, 24);
+    assert!(contains(&rows, "line 10000"), "{}", show(&rows));
+    assert!(contains(&rows, "scrolled up"), "{}", show(&rows));
+}
+
+#[test]
+fn sidebar_scrolls_to_keep_the_selection_visible() {
+    let mut app = App::new(&info(), 0);
+    for i in 0..30 {
+        joined(&mut app, &format!("g{i}"), &[]);
+    }
+    app.update(Action::SelectConv(0));
+    app.update(Action::PrevConv);
+    let rows = screen(&app, 80, 10);
+    assert!(contains(&rows, "31 #g29"), "{}", show(&rows));
+    assert!(!contains(&rows, "1 natter"), "{}", show(&rows));
+}
+
+#[test]
+fn help_lines_hang_under_their_description() {
+    assert_eq!(hanging_indent("  /join GROUP        join a group"), 21);
+    assert_eq!(hanging_indent("Commands:"), 0);
+    assert_eq!(hanging_indent("  natter --name X"), 2);
+}
