@@ -1,0 +1,1 @@
+//! Empty: the multi-process tests live in `tests/`, their helpers in `tests/util/`.

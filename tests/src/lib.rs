@@ -1,1 +1,0 @@
-//! The multi-process tests live in `tests/`; this crate has no library code.

@@ -1,0 +1,222 @@
+//! The terminal UI end to end: the real `natter` binary inside tmux, against a real
+//! tracker and a headless peer. Keys go in with `send-keys`; the screen comes back with
+//! `capture-pane`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use util::{Peer, Tracker, WAIT, bin, has_member, temp};
+
+/// One tmux server of our own (its own socket), killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn available() -> bool {
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn new(tag: &str) -> Tmux {
+        Tmux {
+            socket: format!("natter-test-{}-{tag}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env("LANG", "C.UTF-8")
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Starts `command` in a detached 100x20 session named `s`.
+    fn start(&self, command: &str) {
+        self.run(&[
+            "-u",
+            "new-session",
+            "-d",
+            "-s",
+            "s",
+            "-x",
+            "100",
+            "-y",
+            "20",
+            command,
+        ]);
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "s"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Types `text` literally, then Enter.
+    fn type_line(&self, text: &str) {
+        self.run(&["send-keys", "-t", "s", "-l", text]);
+        self.keys(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "s"]).stdout).into_owned()
+    }
+
+    fn display(&self, format: &str) -> String {
+        String::from_utf8_lossy(&self.run(&["display", "-p", "-t", "s", format]).stdout)
+            .trim()
+            .to_owned()
+    }
+
+    /// Polls the screen until `pred` holds, or fails showing the last screen.
+    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for the screen to show {what}; it shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_text(&self, text: &str) -> String {
+        self.wait_screen(&format!("{text:?}"), |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn natter_command(name: &str, tracker: &str, data_dir: &Path, extra: &str) -> String {
+    format!(
+        "{} --name {name} --tracker {tracker} --listen 127.0.0.1:0 --data-dir {} {extra}; echo EXIT=$?; sleep 600",
+        bin("natter").display(),
+        data_dir.display()
+    )
+}
+
+/// Returns false (and says why) when tmux is missing outside CI; in CI it must be there.
+fn tmux_or_skip() -> bool {
+    if Tmux::available() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "tmux is missing in CI; .ci/run installs it"
+    );
+    eprintln!("tmux is not installed: skipping the TUI end-to-end test");
+    false
+}
+
+#[tokio::test]
+async fn tui_chats_with_a_headless_peer_and_restores_the_terminal() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    bob.join("rust").await;
+    // Make sure the binary is built before tmux runs it.
+    let _ = bin("natter");
+
+    let tmux = Tmux::new("chat");
+    tmux.start(&natter_command(
+        "alice",
+        &tracker.addr.to_string(),
+        &dir.path().join("alice"),
+        "",
+    ));
+    // The welcome tells a newcomer what to do.
+    let screen = tmux.wait_text("connected to the tracker");
+    assert!(screen.contains("/join #room"), "{screen}");
+    assert!(screen.contains("/help"), "{screen}");
+    assert!(screen.contains("alice @ 127.0.0.1:"), "{screen}");
+    assert_eq!(tmux.display("#{alternate_on}"), "1");
+
+    tmux.type_line("/join #rust");
+    tmux.wait_text("you joined #rust");
+    bob.wait_members("rust", "alice online", |m| has_member(m, "alice", true))
+        .await;
+
+    // Typing sends to the selected group; the delivery mark follows the ack.
+    tmux.type_line("hello bob from the tui");
+    let got = bob.wait_message("hello bob from the tui").await;
+    assert_eq!(got["from"], "alice");
+    assert_eq!(got["group"], "rust");
+    tmux.wait_screen("the delivered mark", |s| {
+        s.lines()
+            .any(|l| l.contains("hello bob from the tui") && l.contains('✓'))
+    });
+
+    // Received messages show up, in the group and in a new private conversation.
+    bob.msg("#rust", "hi alice, welcome").await;
+    tmux.wait_text("<bob> hi alice, welcome");
+    bob.msg("alice", "private hello").await;
+    tmux.wait_screen("bob's private conversation with an unread mark", |s| {
+        s.lines().any(|l| l.contains("bob (1)"))
+    });
+
+    // Switch to it: the private message is there and the unread count is gone.
+    tmux.keys(&["Tab"]);
+    let screen = tmux.wait_text("bob: private conversation");
+    assert!(screen.contains("<bob> private hello"), "{screen}");
+    tmux.type_line("private reply");
+    let got = bob.wait_message("private reply").await;
+    assert!(got["group"].is_null());
+
+    // /quit leaves natter with the terminal restored.
+    tmux.type_line("/quit");
+    tmux.wait_text("EXIT=0");
+    assert_eq!(tmux.display("#{alternate_on}"), "0");
+    assert_eq!(tmux.display("#{cursor_flag}"), "1");
+}
+
+#[tokio::test]
+async fn tui_survives_a_tiny_terminal_and_quits_on_ctrl_c() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let tmux = Tmux::new("tiny");
+    tmux.start(&natter_command(
+        "tiny",
+        &tracker.addr.to_string(),
+        &dir.path().join("tiny"),
+        "",
+    ));
+    tmux.wait_text("connected to the tracker");
+    tmux.run(&["resize-window", "-t", "s", "-x", "20", "-y", "5"]);
+    tmux.type_line("/join #small");
+    tmux.run(&["resize-window", "-t", "s", "-x", "100", "-y", "20"]);
+    tmux.wait_text("you joined #small");
+    tmux.keys(&["C-c"]);
+    tmux.wait_text("EXIT=0");
+    assert_eq!(tmux.display("#{alternate_on}"), "0");
+}

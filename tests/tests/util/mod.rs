@@ -1,0 +1,395 @@
+//! Helpers for the multi-process tests: build the real binaries once, start trackers and
+//! headless peers in a temp dir each, and wait on their output with timeouts that show
+//! what the child said when a wait fails.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// How long any single wait may take before the test fails. Generous: CI machines are
+/// shared and slow; a passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The last lines a child wrote to stderr, for failure messages.
+#[derive(Clone, Default)]
+pub struct Tail(Arc<Mutex<VecDeque<String>>>);
+
+impl Tail {
+    const KEEP: usize = 40;
+
+    fn push(&self, line: String) {
+        let mut lines = self.0.lock().unwrap();
+        if lines.len() == Self::KEEP {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    pub fn text(&self) -> String {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The directory holding the built binaries (target/debug), building them on first use.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "natter", "-p", "natter-tracker"])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+        // The test executable lives in target/<profile>/deps/.
+        let exe = std::env::current_exe().expect("current exe");
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf()
+    })
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+fn spawn_stderr_tail(stderr: impl AsyncRead + Unpin + Send + 'static, tail: Tail) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tail.push(line);
+        }
+    });
+}
+
+/// A running `natter-tracker`.
+pub struct Tracker {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub state: PathBuf,
+    pub stderr: Tail,
+}
+
+impl Tracker {
+    /// Starts a tracker on 127.0.0.1:0 with its state file in `dir`.
+    pub async fn start(dir: &Path) -> Tracker {
+        Self::start_with(dir, "127.0.0.1:0", &[]).await
+    }
+
+    /// Starts a tracker on `listen` with extra arguments (e.g. `--heartbeat-secs 1`).
+    pub async fn start_with(dir: &Path, listen: &str, extra: &[&str]) -> Tracker {
+        let state = dir.join("tracker.json");
+        let mut child = Command::new(bin("natter-tracker"))
+            .arg("--listen")
+            .arg(listen)
+            .arg("--state")
+            .arg(&state)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn natter-tracker");
+        let stderr = Tail::default();
+        spawn_stderr_tail(child.stderr.take().unwrap(), stderr.clone());
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(WAIT, stdout.next_line())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "tracker did not report its address; stderr:\n{}",
+                    stderr.text()
+                )
+            })
+            .expect("read tracker stdout")
+            .unwrap_or_else(|| panic!("tracker exited at start; stderr:\n{}", stderr.text()));
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .expect("tracker address");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+        Tracker {
+            child,
+            addr,
+            state,
+            stderr,
+        }
+    }
+
+    /// SIGKILL: no chance to save or say goodbye.
+    pub async fn kill9(&mut self) {
+        self.child.kill().await.expect("kill tracker");
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(&self.child, "TERM");
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("tracker did not exit after SIGTERM")
+            .expect("wait tracker")
+    }
+}
+
+/// Sends a signal by name with the `kill` utility (no libc binding needed in tests).
+pub fn signal(child: &Child, sig: &str) {
+    let pid = child.id().expect("child still running");
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+/// A running `natter --headless`, driven through its JSON-lines contract.
+pub struct Peer {
+    pub name: String,
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    events: mpsc::UnboundedReceiver<Value>,
+    /// Every event seen so far, for failure messages.
+    pub seen: Vec<Value>,
+    pub stderr: Tail,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+pub struct PeerOptions<'a> {
+    pub tracker: String,
+    pub data_dir: PathBuf,
+    pub extra: Vec<&'a str>,
+}
+
+impl Peer {
+    /// Starts `name` against `tracker` with its data in `root/name`, and waits for `ready`.
+    pub async fn start(root: &Path, name: &str, tracker: SocketAddr) -> Peer {
+        Self::start_with(
+            name,
+            PeerOptions {
+                tracker: tracker.to_string(),
+                data_dir: root.join(name),
+                extra: vec![],
+            },
+        )
+        .await
+    }
+
+    pub async fn start_with(name: &str, opts: PeerOptions<'_>) -> Peer {
+        let mut child = Command::new(bin("natter"))
+            .args(["--headless", "--name", name, "--listen", "127.0.0.1:0"])
+            .arg("--tracker")
+            .arg(&opts.tracker)
+            .arg("--data-dir")
+            .arg(&opts.data_dir)
+            .args(&opts.extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn natter");
+        let stderr = Tail::default();
+        spawn_stderr_tail(child.stderr.take().unwrap(), stderr.clone());
+        let (tx, events) = mpsc::unbounded_channel();
+        let stdout = child.stdout.take().unwrap();
+        let out_tail = stderr.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) if v["event"].is_string() => {
+                        let _ = tx.send(v);
+                    }
+                    _ => out_tail.push(format!("NOT AN EVENT ON STDOUT: {line}")),
+                }
+            }
+        });
+        let mut peer = Peer {
+            name: name.to_owned(),
+            stdin: child.stdin.take(),
+            child,
+            events,
+            seen: Vec::new(),
+            stderr,
+            listen: "0.0.0.0:0".parse().unwrap(),
+            data_dir: opts.data_dir,
+        };
+        let ready = peer.wait_event("ready").await;
+        assert_eq!(ready["name"], name);
+        peer.listen = ready["listen"].as_str().unwrap().parse().unwrap();
+        peer
+    }
+
+    /// Writes one command line to the peer's stdin.
+    pub async fn cmd(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write to peer");
+        stdin.flush().await.expect("flush peer stdin");
+    }
+
+    /// Waits for the next event matching `pred`, skipping others.
+    pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(v)) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Ok(None) => self.fail(&format!("peer exited while waiting for {what}")),
+                Err(_) => self.fail(&format!("timed out waiting for {what}")),
+            }
+        }
+    }
+
+    /// Waits for the next event of kind `event`.
+    pub async fn wait_event(&mut self, event: &str) -> Value {
+        self.wait_for(event, |v| v["event"] == event).await
+    }
+
+    /// Waits for an `error` event whose message contains `needle` (case-insensitive).
+    pub async fn wait_error(&mut self, needle: &str) -> Value {
+        let needle = needle.to_lowercase();
+        self.wait_for(&format!("an error mentioning {needle:?}"), |v| {
+            v["event"] == "error"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.to_lowercase().contains(&needle))
+        })
+        .await
+    }
+
+    /// Waits until the tracker link reports `status`.
+    pub async fn wait_tracker(&mut self, status: &str) {
+        self.wait_for(&format!("tracker {status}"), |v| {
+            v["event"] == "tracker" && v["status"] == status
+        })
+        .await;
+    }
+
+    /// Waits for a `members` event of `group` in which `pred` holds for the member list.
+    pub async fn wait_members(
+        &mut self,
+        group: &str,
+        what: &str,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Value {
+        self.wait_for(&format!("members of {group}: {what}"), |v| {
+            v["event"] == "members"
+                && v["group"] == group
+                && v["members"].as_array().is_some_and(|m| pred(m))
+        })
+        .await
+    }
+
+    /// `/join GROUP` and wait until the peer sees itself in the list.
+    pub async fn join(&mut self, group: &str) -> Value {
+        self.cmd(&format!("/join #{group}")).await;
+        let me = self.name.clone();
+        self.wait_members(group, "includes me", |m| has_member(m, &me, true))
+            .await
+    }
+
+    /// Waits for a received message with `text`.
+    pub async fn wait_message(&mut self, text: &str) -> Value {
+        self.wait_for(&format!("message {text:?}"), |v| {
+            v["event"] == "message" && v["text"] == text
+        })
+        .await
+    }
+
+    /// Waits for the `sent` event of message `id`.
+    pub async fn wait_sent(&mut self, id: &Value) -> Value {
+        let id = id.clone();
+        self.wait_for(&format!("sent {id}"), |v| {
+            v["event"] == "sent" && v["id"] == id
+        })
+        .await
+    }
+
+    /// Sends `/msg TARGET TEXT` and returns the `sent` event once every recipient answered.
+    pub async fn msg(&mut self, target: &str, text: &str) -> Value {
+        self.cmd(&format!("/msg {target} {text}")).await;
+        let sending = self
+            .wait_for(&format!("sending {text:?}"), |v| {
+                v["event"] == "sending" && v["text"] == text
+            })
+            .await;
+        self.wait_sent(&sending["id"]).await
+    }
+
+    /// Asks `/quit` and waits for a clean exit.
+    pub async fn quit(mut self) -> std::process::ExitStatus {
+        self.cmd("/quit").await;
+        match tokio::time::timeout(WAIT, self.child.wait()).await {
+            Ok(status) => status.expect("wait peer"),
+            Err(_) => self.fail("did not exit after /quit"),
+        }
+    }
+
+    pub async fn kill9(&mut self) {
+        self.child.kill().await.expect("kill peer");
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        let seen: Vec<String> = self.seen.iter().map(Value::to_string).collect();
+        panic!(
+            "peer {}: {what}\n--- events seen:\n{}\n--- stderr tail:\n{}",
+            self.name,
+            seen.join("\n"),
+            self.stderr.text()
+        )
+    }
+}
+
+/// True when `members` holds `name` with the given online flag.
+pub fn has_member(members: &[Value], name: &str, online: bool) -> bool {
+    members
+        .iter()
+        .any(|m| m["name"] == name && m["online"] == online)
+}
+
+/// The names in a `sent` event's `delivered` or `failed` list, sorted.
+pub fn names(v: &Value) -> Vec<String> {
+    let mut names: Vec<String> = v
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fresh temp dir for one test.
+pub fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
