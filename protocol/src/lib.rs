@@ -21,7 +21,8 @@ pub use names::{GroupName, InvalidName, Name};
 pub use secure::{HandshakeError, SecureCodec};
 
 /// The version every hello carries. A peer or tracker refuses any other version.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2: every link is a Noise session, members carry keys, chat messages are signed.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Milliseconds since the Unix epoch: the clock every `sent_at` is written in.
 pub fn unix_millis() -> u64 {
@@ -44,8 +45,15 @@ pub enum ErrorCode {
     BadFrame,
     /// The name is held by another live connection.
     NameTaken,
+    /// The name is bound to another identity key (even while its owner is offline).
+    NameOwned,
     /// The request names a group the sender is not a member of.
     NotMember,
+    /// Too many requests or connections; slow down.
+    RateLimited,
+    /// The authenticated key may not do this (a non-member's group message, a name that
+    /// does not match the key).
+    Unauthorized,
     /// Anything else the receiver refuses to do, with the reason in the message.
     Refused,
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, GroupName, Name};
+use crate::{ErrorCode, GroupName, Name, Signature};
 
 /// A message's globally unique id: its sender and the sender's sequence number.
 ///
@@ -68,6 +68,15 @@ pub struct ChatMessage {
     pub sent_at: u64,
 }
 
+/// A chat message with its author's signature over
+/// [`signing_bytes`](crate::identity::signing_bytes) of it: checked by every receiver
+/// against the author's key, so a relay can neither forge nor alter it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedChat {
+    pub message: ChatMessage,
+    pub sig: Signature,
+}
+
 /// Peer ↔ peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -77,7 +86,7 @@ pub enum PeerFrame {
         version: u32,
         name: Name,
     },
-    Chat(ChatMessage),
+    Chat(SignedChat),
     /// The receiver has the message with this id (and has shown it to its user).
     Ack {
         id: MessageId,
@@ -105,17 +114,22 @@ mod tests {
 
     #[test]
     fn chat_wire_shape() {
-        let frame = PeerFrame::Chat(ChatMessage {
+        let author = crate::Identity::generate().expect("identity");
+        let message = ChatMessage {
             id: "bob/7".parse().expect("id"),
             from: "bob".parse().expect("name"),
             group: None,
             text: "hi".into(),
             sent_at: 5,
-        });
+        };
+        let sig = crate::identity::sign_chat(&author, &message);
+        let frame = PeerFrame::Chat(SignedChat { message, sig });
         let json = serde_json::to_value(&frame).expect("json");
         assert_eq!(
             json,
-            serde_json::json!({"type":"chat","id":"bob/7","from":"bob","group":null,"text":"hi","sent_at":5})
+            serde_json::json!({"type":"chat","message":{"id":"bob/7","from":"bob","group":null,"text":"hi","sent_at":5},"sig":sig.to_string()})
         );
+        let back: PeerFrame = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, frame);
     }
 }

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, GroupName, Name};
+use crate::{ErrorCode, GroupName, Name, PublicKey};
 
 /// One member of a group as the tracker last saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +21,9 @@ pub struct Member {
     /// announced. For an offline member, the last address it was seen at.
     pub addr: SocketAddr,
     pub online: bool,
+    /// The identity key the name is bound to at the tracker: the key that completed the
+    /// Noise handshake when the member registered.
+    pub key: PublicKey,
 }
 
 /// Peer → tracker.

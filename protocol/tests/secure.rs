@@ -19,13 +19,16 @@ const WAIT: Duration = Duration::from_secs(10);
 type Link<T> = SecureFramed<T, PeerFrame, PeerFrame>;
 
 fn chat(from: &str, text: &str) -> PeerFrame {
-    PeerFrame::Chat(ChatMessage {
+    let message = ChatMessage {
         id: format!("{from}/1").parse().expect("id"),
         from: from.parse().expect("name"),
         group: Some("secretclub".parse().expect("group")),
         text: text.into(),
         sent_at: 1,
-    })
+    };
+    let author = natter_protocol::Identity::generate().expect("identity");
+    let sig = natter_protocol::identity::sign_chat(&author, &message);
+    PeerFrame::Chat(natter_protocol::peer::SignedChat { message, sig })
 }
 
 fn hello(name: &str) -> PeerFrame {
