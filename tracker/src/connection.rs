@@ -1,22 +1,30 @@
-//! One peer's connection: waits for its hello, then one `select!` over the framed socket,
-//! the frames the hub queued for it, the heartbeat and the shutdown token.
+//! One peer's connection: the Noise handshake first (within the handshake timeout; a
+//! failed or slow one just closes the socket), then its hello, then one `select!` over the
+//! encrypted framed socket, the frames the hub queued for it, the heartbeat and the
+//! shutdown token.
+//!
+//! The key the handshake authenticated goes to the hub with the hello: the registration is
+//! that key's, and every later request acts for it alone. Joins and leaves are rate limited
+//! per connection ([`crate::limits::TokenBucket`]).
 //!
 //! Clean-up is in one place: whatever ends the loop, the hub is told the connection is gone
 //! (so the peer goes offline). Bad input gets an error frame, then the link closes.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use natter_protocol::secure::{self, SecureFramed};
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
-use natter_protocol::{CodecError, ErrorCode, FrameCodec, GroupName, Name, PROTOCOL_VERSION};
+use natter_protocol::{CodecError, ErrorCode, GroupName, Identity, Name, PROTOCOL_VERSION};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{HubCommand, HubHandle};
+use crate::limits::{JOIN_LEAVE_BURST, JOIN_LEAVE_PER_SEC, MAX_HELLO_GROUPS, TokenBucket};
 use crate::registry::ConnId;
 
 /// Frames queued for one peer before it counts as too slow and is dropped.
@@ -26,13 +34,16 @@ const WRITE_BATCH: usize = 256;
 /// How long a parting error frame may take to write.
 const PARTING_WRITE: Duration = Duration::from_secs(1);
 
-type Transport = Framed<TcpStream, FrameCodec<PeerToTracker, TrackerToPeer>>;
+type Transport = SecureFramed<TcpStream, PeerToTracker, TrackerToPeer>;
 
 /// Settings every connection shares.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub heartbeat: Duration,
     pub max_frame: usize,
+    pub handshake_timeout: Duration,
+    /// The tracker's identity, which every handshake proves.
+    pub identity: Arc<Identity>,
 }
 
 impl Settings {
@@ -50,6 +61,7 @@ enum End {
     Silent,
     Dropped,
     Refused(&'static str),
+    RateLimited,
     Io(CodecError),
 }
 
@@ -68,8 +80,20 @@ pub async fn serve(
     settings: Settings,
     shutdown: CancellationToken,
 ) {
-    let mut transport = Framed::new(stream, FrameCodec::new(settings.max_frame));
-    let end = match await_hello(&mut transport, settings, &shutdown).await {
+    let handshake = tokio::select! {
+        result = secure::accept(stream, &settings.identity, settings.handshake_timeout) => result,
+        () = shutdown.cancelled() => return,
+    };
+    let (mut transport, key) = match handshake {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::info!(conn, peer = %remote, error = %e, "handshake failed, connection closed");
+            return;
+        }
+    };
+    transport.codec_mut().set_max_frame(settings.max_frame);
+    tracing::debug!(conn, peer = %remote, key = %key, "handshake done");
+    let end = match await_hello(&mut transport, &settings, &shutdown).await {
         Ok(hello) => {
             let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
             let (queue, outgoing) = mpsc::channel(OUTGOING_QUEUE);
@@ -78,6 +102,7 @@ pub async fn serve(
                 .send(HubCommand::Hello {
                     conn,
                     name: hello.name,
+                    key,
                     addr,
                     groups: hello.groups,
                     queue,
@@ -85,7 +110,7 @@ pub async fn serve(
                 })
                 .await;
             let end = if registered {
-                serve_peer(&mut transport, outgoing, &hub, conn, settings, &kill).await
+                serve_peer(&mut transport, outgoing, &hub, conn, &settings, &kill).await
             } else {
                 End::Shutdown
             };
@@ -104,6 +129,9 @@ pub async fn serve(
         End::Io(e @ CodecError::TooLarge { .. }) => {
             tracing::warn!(conn, peer = %remote, error = %e, "frame too large to send, connection closed");
         }
+        End::RateLimited => {
+            tracing::warn!(conn, peer = %remote, key = %key, "too many joins and leaves, connection closed")
+        }
         End::Silent => {
             tracing::info!(conn, peer = %remote, "heartbeat timeout, connection dropped")
         }
@@ -115,7 +143,7 @@ pub async fn serve(
 /// Reads the first frame: it must be a hello of our version.
 async fn await_hello(
     transport: &mut Transport,
-    settings: Settings,
+    settings: &Settings,
     shutdown: &CancellationToken,
 ) -> Result<Hello, End> {
     let frame = tokio::select! {
@@ -139,6 +167,11 @@ async fn await_hello(
                 part(transport, ErrorCode::VersionMismatch, message).await;
                 return Err(End::Refused("version mismatch"));
             }
+            if groups.len() > MAX_HELLO_GROUPS {
+                let message = format!("a hello may name at most {MAX_HELLO_GROUPS} groups");
+                part(transport, ErrorCode::RateLimited, message).await;
+                return Err(End::Refused("too many groups in the hello"));
+            }
             Ok(Hello {
                 name,
                 listen_port,
@@ -159,9 +192,10 @@ async fn serve_peer(
     mut outgoing: mpsc::Receiver<TrackerToPeer>,
     hub: &HubHandle,
     conn: ConnId,
-    settings: Settings,
+    settings: &Settings,
     kill: &CancellationToken,
 ) -> End {
+    let mut join_leave = TokenBucket::join_leave(Instant::now().into_std());
     let silence = settings.silence_limit();
     let mut last_seen = Instant::now();
     let deadline = tokio::time::sleep(silence);
@@ -184,6 +218,15 @@ async fn serve_peer(
                         }
                     }
                     Some(Ok(PeerToTracker::Pong { .. })) => {}
+                    Some(Ok(PeerToTracker::Join { .. } | PeerToTracker::Leave { .. }))
+                        if !join_leave.take(Instant::now().into_std()) =>
+                    {
+                        let message = format!(
+                            "too many joins and leaves: at most {JOIN_LEAVE_BURST} at once and {JOIN_LEAVE_PER_SEC} a second"
+                        );
+                        part(transport, ErrorCode::RateLimited, message).await;
+                        return End::RateLimited;
+                    }
                     Some(Ok(request)) => {
                         if !hub.send(HubCommand::Request { conn, request }).await {
                             return End::Shutdown;

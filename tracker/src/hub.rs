@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
-use natter_protocol::{GroupName, Name};
+use natter_protocol::{GroupName, Name, PublicKey};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
@@ -28,10 +28,12 @@ const BATCH: usize = 64;
 pub enum HubCommand {
     /// A hello with the right version. `queue` is where this connection's frames go; the
     /// hub drops it (ending the connection after its queued frames) to close the link, and
-    /// cancels `kill` to end it at once.
+    /// cancels `kill` to end it at once. `key` is the identity the connection's handshake
+    /// authenticated.
     Hello {
         conn: ConnId,
         name: Name,
+        key: PublicKey,
         addr: SocketAddr,
         groups: Vec<GroupName>,
         queue: mpsc::Sender<TrackerToPeer>,
@@ -123,17 +125,18 @@ impl Hub {
             HubCommand::Hello {
                 conn,
                 name,
+                key,
                 addr,
                 groups,
                 queue,
                 kill,
             } => {
                 self.links.insert(conn, Link { queue, kill });
-                let outcome = self.registry.hello(conn, name.clone(), addr, groups);
+                let outcome = self.registry.hello(conn, name.clone(), key, addr, groups);
                 if outcome.close.is_none() {
-                    tracing::info!(conn, name = %name, addr = %addr, "peer online");
+                    tracing::info!(conn, name = %name, key = %key, addr = %addr, "peer online");
                 } else {
-                    tracing::info!(conn, name = %name, addr = %addr, "hello refused");
+                    tracing::info!(conn, name = %name, key = %key, addr = %addr, "hello refused");
                 }
                 outcome
             }
@@ -161,7 +164,7 @@ impl Hub {
 
     /// Writes the state file; a failure is logged and the tracker goes on in memory.
     async fn persist(&self) {
-        let bytes = match state_file::encode(self.registry.groups()) {
+        let bytes = match state_file::encode(self.registry.groups(), self.registry.keys()) {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode the state");

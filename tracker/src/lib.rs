@@ -5,16 +5,25 @@
 //! deltas after that, each stamped with the group's version, and keeps membership in a
 //! state file so a restart (even after `kill -9`) forgets nobody.
 //!
+//! Every connection is a Noise session ([`natter_protocol::secure::accept`]) before any
+//! frame: the tracker has a long-term identity key, and a peer is the key that completed
+//! the handshake. A name is bound to the first key that registers it.
+//!
 //! Layers: [`registry`] is the pure state machine, [`state_file`] the durable copy,
 //! `hub` the task that owns both, `connection` one task per peer and `server` the accept
-//! loop. [`run`] wires them together; the peer binary embeds it for `--host-tracker`.
+//! loop; [`limits`] holds every limit's default. [`run`] wires them together; the peer
+//! binary embeds it for `--host-tracker`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use natter_protocol::Identity;
 
 mod connection;
 mod hub;
+pub mod limits;
 pub mod registry;
 mod server;
 pub mod state_file;
@@ -35,18 +44,50 @@ pub struct Config {
     pub max_frame: usize,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Connections served at once from one remote IP address; more are closed at once.
+    pub max_connections_per_ip: usize,
+    /// How long a connection gets to finish its Noise handshake.
+    pub handshake_timeout: Duration,
+    /// The tracker's long-term identity key file, loaded (or created, mode 0600) by [`run`]
+    /// unless `identity` is set.
+    pub key_file: PathBuf,
+    /// The tracker's identity, if the caller already loaded it (takes precedence over
+    /// `key_file`).
+    pub identity: Option<Arc<Identity>>,
 }
 
 impl Config {
-    /// Defaults: 10 s heartbeat, the protocol's frame limit, 4096 connections.
+    /// Defaults: 10 s heartbeat and the other limits in [`limits`]; the key file beside the
+    /// state file, with extension `.key` (`tracker.json` → `tracker.key`).
     pub fn new(state_file: PathBuf) -> Self {
         Self {
+            key_file: default_key_file(&state_file),
             state_file,
             heartbeat: Duration::from_secs(10),
-            max_frame: natter_protocol::DEFAULT_MAX_FRAME,
-            max_connections: 4096,
+            max_frame: limits::MAX_FRAME,
+            max_connections: limits::MAX_CONNECTIONS,
+            max_connections_per_ip: limits::MAX_CONNECTIONS_PER_IP,
+            handshake_timeout: limits::HANDSHAKE_TIMEOUT,
+            identity: None,
         }
     }
+}
+
+/// Where the tracker keeps its identity key by default: the state file's path with the
+/// extension `.key`.
+pub fn default_key_file(state_file: &std::path::Path) -> PathBuf {
+    state_file.with_extension("key")
+}
+
+/// Loads the tracker's identity from `path`, creating it (mode 0600) on first run.
+pub fn load_identity(path: &std::path::Path) -> anyhow::Result<Identity> {
+    use anyhow::Context as _;
+    let (identity, created) = Identity::load_or_create(path)
+        .with_context(|| format!("cannot load the tracker key {}", path.display()))?;
+    if created {
+        tracing::info!(path = %path.display(), key = %identity.public_key(), "created the tracker key");
+    }
+    Ok(identity)
 }
 
 /// Binds a listener through `TcpSocket`, with `SO_REUSEADDR` (a restarted tracker gets its

@@ -1,9 +1,11 @@
-//! `natter-tracker`: parses arguments, sets up logging, binds, prints the bound address and
-//! serves until SIGINT or SIGTERM.
+//! `natter-tracker`: parses arguments, sets up logging, loads (or creates) the tracker's
+//! identity key, binds, prints the bound address and the public key, and serves until
+//! SIGINT or SIGTERM.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,6 +24,11 @@ struct Cli {
     /// Membership state file [default: <data dir>/natter/tracker.json].
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// The tracker's identity key file, created (mode 0600) on first run; the second stdout
+    /// line prints its public key for peers to pin [default: the state file with extension
+    /// .key].
+    #[arg(long, value_name = "PATH")]
+    key: Option<PathBuf>,
     /// Seconds between pings; a peer silent for three of these goes offline.
     #[arg(long, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -49,9 +56,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .join("natter")
             .join("tracker.json"),
     };
-    // Refuse a corrupt state file before announcing anything.
+    // Refuse a corrupt state file or key file before announcing anything.
     natter_tracker::state_file::load(&state_file)?;
     let mut config = natter_tracker::Config::new(state_file);
+    if let Some(key_file) = cli.key {
+        config.key_file = key_file;
+    }
+    let identity = natter_tracker::load_identity(&config.key_file)?;
+    let key = identity.public_key();
+    config.identity = Some(Arc::new(identity));
     config.heartbeat = Duration::from_secs(cli.heartbeat_secs);
 
     let listener = natter_tracker::bind(cli.listen)
@@ -60,6 +73,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let bound = listener.local_addr().context("listener has no address")?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {bound}").context("cannot write to stdout")?;
+    writeln!(stdout, "key {key}").context("cannot write to stdout")?;
     stdout.flush().context("cannot write to stdout")?;
     drop(stdout);
 

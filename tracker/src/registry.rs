@@ -4,12 +4,17 @@
 //! the frames to push to which connections, whether the durable state changed (so the
 //! caller writes the state file before sending anything), and whether a connection must
 //! close. Connections are plain numbers here; the server maps them to sockets.
+//!
+//! A name is bound to the identity key that first registered it (the key that completed the
+//! connection's Noise handshake), forever: the binding is durable, so a different key is
+//! refused the name even while its owner is offline. Every request after the hello acts for
+//! the connection's own registration only; no frame names whom it acts for.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 
 use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
-use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION};
+use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey};
 
 use crate::state_file::{GroupState, State};
 
@@ -55,6 +60,8 @@ struct Online {
 #[derive(Debug)]
 pub struct Registry {
     groups: BTreeMap<GroupName, GroupState>,
+    /// Name → the key it is bound to (durable).
+    keys: BTreeMap<Name, PublicKey>,
     online: HashMap<Name, Online>,
     conns: HashMap<ConnId, Name>,
     heartbeat_secs: u64,
@@ -62,26 +69,41 @@ pub struct Registry {
 
 impl Registry {
     /// A registry holding `state` (everyone offline); `heartbeat_secs` goes in every welcome.
+    /// A group member whose name is bound to no key (a state file from before keys) is
+    /// dropped from its groups: it cannot be vouched for, and rejoins on its next hello.
     pub fn new(state: State, heartbeat_secs: u64) -> Self {
+        let State { mut groups, keys } = state;
+        for group in groups.values_mut() {
+            group.members.retain(|name, _| keys.contains_key(name));
+        }
         Self {
-            groups: state.groups,
+            groups,
+            keys,
             online: HashMap::new(),
             conns: HashMap::new(),
             heartbeat_secs,
         }
     }
 
-    /// The durable part, for the state file.
+    /// The durable groups, for the state file.
     pub fn groups(&self) -> &BTreeMap<GroupName, GroupState> {
         &self.groups
     }
 
-    /// A good hello (version already checked) from `conn`, seen at `addr`: registers the
-    /// name, brings it online in every group it was in and joins every group it names.
+    /// The durable name → key bindings, for the state file.
+    pub fn keys(&self) -> &BTreeMap<Name, PublicKey> {
+        &self.keys
+    }
+
+    /// A good hello (version already checked) from `conn`, authenticated as `key`, seen at
+    /// `addr`: binds the name to `key` if it is free (refuses it if bound to another key),
+    /// registers it, brings it online in every group it was in and joins every group it
+    /// names.
     pub fn hello(
         &mut self,
         conn: ConnId,
         name: Name,
+        key: PublicKey,
         addr: SocketAddr,
         groups: Vec<GroupName>,
     ) -> Outcome {
@@ -93,6 +115,14 @@ impl Registry {
                 true,
             );
         }
+        if self.keys.get(&name).is_some_and(|owner| *owner != key) {
+            return Outcome::refuse(
+                conn,
+                ErrorCode::NameOwned,
+                format!("name '{name}' belongs to another key"),
+                true,
+            );
+        }
         if self.online.contains_key(&name) {
             return Outcome::refuse(
                 conn,
@@ -101,6 +131,7 @@ impl Registry {
                 true,
             );
         }
+        let bound_now = self.keys.insert(name.clone(), key).is_none();
         self.online.insert(name.clone(), Online { conn, addr });
         self.conns.insert(conn, name.clone());
         let mut out = Outcome::to(
@@ -112,10 +143,12 @@ impl Registry {
                 heartbeat_secs: self.heartbeat_secs,
             },
         );
+        out.changed = bound_now;
         let member = Member {
             name: name.clone(),
             addr,
             online: true,
+            key,
         };
         // Back online in every group it was already in (maybe at a new address).
         for group in self.groups_of(&name) {
@@ -209,12 +242,15 @@ impl Registry {
     }
 
     /// Where `name` is: online at its live address, else offline at its last known one.
+    /// Unknown (or never bound to a key) is `None`.
     pub fn lookup(&self, name: &Name) -> Option<Member> {
+        let key = *self.keys.get(name)?;
         if let Some(online) = self.online.get(name) {
             return Some(Member {
                 name: name.clone(),
                 addr: online.addr,
                 online: true,
+                key,
             });
         }
         self.groups
@@ -224,7 +260,13 @@ impl Registry {
                 name: name.clone(),
                 addr: *addr,
                 online: false,
+                key,
             })
+    }
+
+    /// The key `name` is bound to, if any.
+    pub fn key_of(&self, name: &Name) -> Option<&PublicKey> {
+        self.keys.get(name)
     }
 
     /// The name registered on `conn`, if its hello was accepted.
@@ -235,12 +277,14 @@ impl Registry {
     fn join(&mut self, conn: ConnId, name: &Name, group: GroupName) -> Outcome {
         let mut out = Outcome::default();
         if !self.is_member(&group, name) {
-            let addr = self.online.get(name).map(|o| o.addr);
-            if let Some(addr) = addr {
+            let online = self.online.get(name).map(|o| o.addr);
+            let key = self.keys.get(name).copied();
+            if let (Some(addr), Some(key)) = (online, key) {
                 let member = Member {
                     name: name.clone(),
                     addr,
                     online: true,
+                    key,
                 };
                 self.change(&group, name, MemberChange::Joined { member }, &mut out);
             }
@@ -315,13 +359,15 @@ impl Registry {
                 state
                     .members
                     .iter()
-                    .map(|(name, addr)| {
+                    .filter_map(|(name, addr)| {
+                        let key = *self.keys.get(name)?;
                         let online = self.online.get(name);
-                        Member {
+                        Some(Member {
                             name: name.clone(),
                             addr: online.map_or(*addr, |o| o.addr),
                             online: online.is_some(),
-                        }
+                            key,
+                        })
                     })
                     .collect(),
             ),

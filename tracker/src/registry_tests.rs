@@ -14,16 +14,37 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 1], port))
 }
 
+/// A fixed key per name, so tests read as "alice's key".
+fn key(name: &str) -> PublicKey {
+    let mut seed = [7u8; 32];
+    for (slot, byte) in seed.iter_mut().zip(name.bytes()) {
+        *slot = byte;
+    }
+    natter_protocol::Identity::from_secrets(&seed, &seed).public_key()
+}
+
 fn registry() -> Registry {
     Registry::new(State::default(), 10)
 }
 
-/// Registers `name` on connection `conn` at port `conn` with `groups`.
+/// Registers `name` with its own key on connection `conn` at port `conn` with `groups`.
 fn hello(r: &mut Registry, conn: ConnId, name: &str, groups: &[&str]) -> Outcome {
+    hello_as(r, conn, name, key(name), groups)
+}
+
+/// Like [`hello`], authenticated as `as_key`.
+fn hello_as(
+    r: &mut Registry,
+    conn: ConnId,
+    name: &str,
+    as_key: PublicKey,
+    groups: &[&str],
+) -> Outcome {
     let port = u16::try_from(conn).expect("port");
     r.hello(
         conn,
         n(name),
+        as_key,
         addr(port),
         groups.iter().map(|s| g(s)).collect(),
     )
@@ -79,7 +100,8 @@ fn hello_gets_welcome_with_address() {
             }
         )]
     );
-    assert!(!out.changed);
+    // The new name → key binding is durable.
+    assert!(out.changed);
     assert_eq!(out.close, None);
 }
 
@@ -105,7 +127,8 @@ fn join_sends_snapshot_to_joiner_and_delta_to_others() {
             member: Member {
                 name: n("bob"),
                 addr: addr(2),
-                online: true
+                online: true,
+                key: key("bob"),
             }
         }
     );
@@ -197,7 +220,8 @@ fn coming_back_is_online_at_new_address() {
             member: Member {
                 name: n("bob"),
                 addr: addr(7),
-                online: true
+                online: true,
+                key: key("bob"),
             }
         }
     );
@@ -325,6 +349,7 @@ fn state_survives_restart_with_everyone_offline() {
     hello(&mut r, 2, "bob", &["rust"]);
     let state = State {
         groups: r.groups().clone(),
+        keys: r.keys().clone(),
     };
     let mut r = Registry::new(state, 10);
     assert!(r.lookup(&n("alice")).is_some_and(|m| !m.online));
@@ -357,4 +382,144 @@ fn hello_rebuilds_lost_state_from_peers() {
         members_of(&to_bob[1].1),
         (2, vec![("alice".into(), true), ("bob".into(), true)])
     );
+}
+
+#[test]
+fn first_hello_binds_the_name_to_its_key_durably() {
+    let mut r = registry();
+    let out = hello(&mut r, 1, "alice", &[]);
+    assert!(out.changed, "a new binding must be persisted");
+    assert_eq!(r.key_of(&n("alice")), Some(&key("alice")));
+    assert_eq!(r.keys().len(), 1);
+    r.disconnect(1);
+    // Coming back with the same key changes nothing durable.
+    let out = hello(&mut r, 2, "alice", &[]);
+    assert!(!out.changed);
+    assert!(matches!(out.pushes[0].1, TrackerToPeer::Welcome { .. }));
+}
+
+#[test]
+fn members_and_lookups_carry_the_bound_key() {
+    let mut r = registry();
+    hello(&mut r, 1, "alice", &["rust"]);
+    let out = hello(&mut r, 2, "bob", &["rust"]);
+    let snapshot = out
+        .pushes
+        .iter()
+        .find_map(|(c, f)| match f {
+            TrackerToPeer::Members { members, .. } if *c == 2 => Some(members.clone()),
+            _ => None,
+        })
+        .expect("snapshot");
+    let keys: Vec<_> = snapshot
+        .iter()
+        .map(|m| (m.name.to_string(), m.key))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![("alice".into(), key("alice")), ("bob".into(), key("bob"))]
+    );
+    r.disconnect(1);
+    assert_eq!(
+        r.lookup(&n("alice")).map(|m| (m.online, m.key)),
+        Some((false, key("alice")))
+    );
+}
+
+#[test]
+fn another_key_is_refused_the_name_while_owner_online_or_offline() {
+    let mut r = registry();
+    hello(&mut r, 1, "alice", &["rust"]);
+    let refused = TrackerToPeer::Error {
+        code: ErrorCode::NameOwned,
+        message: "name 'alice' belongs to another key".into(),
+    };
+    // Owner online: the key check comes before the live-name check.
+    let out = hello_as(&mut r, 2, "alice", key("mallory"), &["evil"]);
+    assert_eq!(out.close, Some(2));
+    assert_eq!(out.pushes, vec![(2, refused.clone())]);
+    assert!(!out.changed);
+    r.disconnect(2);
+    // Owner offline: still refused, nothing about alice changes.
+    r.disconnect(1);
+    let out = hello_as(&mut r, 3, "alice", key("mallory"), &[]);
+    assert_eq!(out.close, Some(3));
+    assert_eq!(out.pushes, vec![(3, refused)]);
+    assert_eq!(r.name_of(3), None);
+    assert!(
+        r.lookup(&n("alice"))
+            .is_some_and(|m| !m.online && m.key == key("alice"))
+    );
+    assert!(!r.groups().contains_key(&g("evil")));
+    // The refused connection cannot act at all.
+    assert_eq!(join(&mut r, 3, "rust").close, Some(3));
+    // The owner still can.
+    assert!(matches!(
+        hello(&mut r, 4, "alice", &[]).pushes[0].1,
+        TrackerToPeer::Welcome { .. }
+    ));
+}
+
+#[test]
+fn one_key_may_hold_several_names_but_each_name_one_key() {
+    let mut r = registry();
+    hello_as(&mut r, 1, "alice", key("alice"), &[]);
+    let out = hello_as(&mut r, 2, "alice2", key("alice"), &[]);
+    assert!(matches!(out.pushes[0].1, TrackerToPeer::Welcome { .. }));
+    assert_eq!(r.key_of(&n("alice2")), Some(&key("alice")));
+}
+
+#[test]
+fn leave_acts_only_for_the_connections_own_name() {
+    let mut r = registry();
+    hello(&mut r, 1, "alice", &["rust"]);
+    hello(&mut r, 2, "bob", &["rust"]);
+    // Bob's leave takes bob out, never alice.
+    let out = r.apply(2, PeerToTracker::Leave { group: g("rust") });
+    assert_eq!(update_to(&out, 1).1, MemberChange::Left { name: n("bob") });
+    assert!(r.groups()[&g("rust")].members.contains_key(&n("alice")));
+    // A second leave from bob is not-member, alice stays.
+    let out = r.apply(2, PeerToTracker::Leave { group: g("rust") });
+    assert!(matches!(
+        out.pushes[0].1,
+        TrackerToPeer::Error {
+            code: ErrorCode::NotMember,
+            ..
+        }
+    ));
+    assert!(r.groups()[&g("rust")].members.contains_key(&n("alice")));
+}
+
+#[test]
+fn bindings_survive_restart_and_still_refuse_other_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tracker.json");
+    let mut r = registry();
+    hello(&mut r, 1, "alice", &["rust"]);
+    hello(&mut r, 2, "carol", &[]);
+    let bytes = crate::state_file::encode(r.groups(), r.keys()).expect("encode");
+    crate::state_file::write_atomic(&path, &bytes).expect("write");
+    let state = crate::state_file::load(&path).expect("load");
+    assert_eq!(state.keys.len(), 2);
+    let mut r = Registry::new(state, 10);
+    assert_eq!(r.key_of(&n("carol")), Some(&key("carol")));
+    // Carol is in no group but still owns her name.
+    let out = hello_as(&mut r, 3, "carol", key("mallory"), &[]);
+    assert_eq!(out.close, Some(3));
+    let out = hello(&mut r, 4, "alice", &[]);
+    assert!(matches!(out.pushes[0].1, TrackerToPeer::Welcome { .. }));
+}
+
+#[test]
+fn members_without_a_binding_are_dropped_on_load() {
+    let mut state = State::default();
+    let mut group = GroupState::default();
+    group.members.insert(n("old"), addr(1));
+    group.members.insert(n("alice"), addr(2));
+    state.groups.insert(g("rust"), group);
+    state.keys.insert(n("alice"), key("alice"));
+    let r = Registry::new(state, 10);
+    let names: Vec<_> = r.groups()[&g("rust")].members.keys().cloned().collect();
+    assert_eq!(names, vec![n("alice")]);
+    assert_eq!(r.lookup(&n("old")), None);
 }

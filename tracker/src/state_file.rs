@@ -4,17 +4,22 @@
 //! the same directory, fsync, then rename over the old one, so a crash (even `kill -9`)
 //! leaves either the old or the new state, never half of one. Who is online is not stored:
 //! after a restart everyone is offline until they reconnect.
+//!
+//! Besides the groups it keeps every name's key binding (`keys`: name → the public key that
+//! first registered it). Format 1 (before keys) is still read, with no bindings.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use natter_protocol::{GroupName, Name};
+use natter_protocol::{GroupName, Name, PublicKey};
 use serde::{Deserialize, Serialize};
 
 /// The layout version written in every state file.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
+/// The layout before name → key bindings, still readable.
+const FORMAT_WITHOUT_KEYS: u32 = 1;
 
 /// One group as persisted: its version and each member's last known address.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,12 +32,16 @@ pub struct GroupState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub groups: BTreeMap<GroupName, GroupState>,
+    /// Name → the identity key it is bound to.
+    pub keys: BTreeMap<Name, PublicKey>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct OnDisk<G> {
+struct OnDisk<G, K> {
     format: u32,
     groups: G,
+    #[serde(default)]
+    keys: K,
 }
 
 /// Why the state file could not be read or written.
@@ -71,12 +80,12 @@ pub fn load(path: &Path) -> Result<State, StateFileError> {
             });
         }
     };
-    let disk: OnDisk<BTreeMap<GroupName, GroupState>> =
+    let disk: OnDisk<BTreeMap<GroupName, GroupState>, BTreeMap<Name, PublicKey>> =
         serde_json::from_slice(&bytes).map_err(|error| StateFileError::Corrupt {
             path: path.to_owned(),
             error,
         })?;
-    if disk.format != FORMAT {
+    if disk.format != FORMAT && disk.format != FORMAT_WITHOUT_KEYS {
         return Err(StateFileError::Format {
             path: path.to_owned(),
             found: disk.format,
@@ -84,15 +93,20 @@ pub fn load(path: &Path) -> Result<State, StateFileError> {
     }
     Ok(State {
         groups: disk.groups,
+        keys: disk.keys,
     })
 }
 
-/// Serialises the groups to the file's bytes (cheap; done by the registry's owner so the
-/// slow part, [`write_atomic`], can run off the async threads).
-pub fn encode(groups: &BTreeMap<GroupName, GroupState>) -> Result<Vec<u8>, StateFileError> {
+/// Serialises the groups and key bindings to the file's bytes (cheap; done by the
+/// registry's owner so the slow part, [`write_atomic`], can run off the async threads).
+pub fn encode(
+    groups: &BTreeMap<GroupName, GroupState>,
+    keys: &BTreeMap<Name, PublicKey>,
+) -> Result<Vec<u8>, StateFileError> {
     let disk = OnDisk {
         format: FORMAT,
         groups,
+        keys,
     };
     serde_json::to_vec_pretty(&disk).map_err(StateFileError::Encode)
 }
@@ -149,6 +163,8 @@ mod tests {
         );
         let mut state = State::default();
         state.groups.insert("rust".parse().expect("group"), group);
+        let key = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key();
+        state.keys.insert("alice".parse().expect("name"), key);
         state
     }
 
@@ -164,7 +180,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sub").join("tracker.json");
         let state = sample();
-        write_atomic(&path, &encode(&state.groups).expect("encode")).expect("write");
+        write_atomic(&path, &encode(&state.groups, &state.keys).expect("encode")).expect("write");
         assert_eq!(load(&path).expect("load"), state);
     }
 
@@ -174,7 +190,7 @@ mod tests {
         let path = dir.path().join("tracker.json");
         std::fs::write(&path, b"old").expect("seed");
         let state = sample();
-        write_atomic(&path, &encode(&state.groups).expect("encode")).expect("write");
+        write_atomic(&path, &encode(&state.groups, &state.keys).expect("encode")).expect("write");
         assert_eq!(load(&path).expect("load"), state);
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .expect("read_dir")
@@ -211,9 +227,37 @@ mod tests {
 
     #[test]
     fn wire_shape_is_readable() {
-        let json = String::from_utf8(encode(&sample().groups).expect("encode")).expect("utf8");
+        let json = String::from_utf8(encode(&sample().groups, &sample().keys).expect("encode"))
+            .expect("utf8");
         let value: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(value["groups"]["rust"]["version"], 7);
         assert_eq!(value["groups"]["rust"]["members"]["alice"], "10.0.0.1:4000");
+        assert_eq!(value["format"], 2);
+        assert_eq!(
+            value["keys"]["alice"],
+            sample().keys[&"alice".parse::<Name>().expect("name")].to_string()
+        );
+    }
+
+    #[test]
+    fn format_1_without_keys_is_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tracker.json");
+        std::fs::write(
+            &path,
+            br#"{"format":1,"groups":{"rust":{"version":3,"members":{"bob":"10.0.0.1:1"}}}}"#,
+        )
+        .expect("seed");
+        let state = load(&path).expect("load");
+        assert!(state.keys.is_empty());
+        assert_eq!(state.groups.len(), 1);
+    }
+
+    #[test]
+    fn a_bad_key_is_a_corrupt_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tracker.json");
+        std::fs::write(&path, br#"{"format":2,"groups":{},"keys":{"bob":"nope"}}"#).expect("seed");
+        assert!(matches!(load(&path), Err(StateFileError::Corrupt { .. })));
     }
 }

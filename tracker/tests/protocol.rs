@@ -1,4 +1,5 @@
-//! In-process tests: start `run` on 127.0.0.1:0 and speak the protocol with raw clients.
+//! In-process tests: start `run` on 127.0.0.1:0 and speak the protocol with raw clients,
+//! each through the Noise handshake with its own identity.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -6,34 +7,46 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use natter_protocol::secure::{self, SecureFramed};
 use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
-use natter_protocol::{ErrorCode, FrameCodec, PROTOCOL_VERSION};
+use natter_protocol::{ErrorCode, Identity, PROTOCOL_VERSION, PublicKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 struct Tracker {
     addr: SocketAddr,
+    key: PublicKey,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Tracker {
     async fn start(dir: &Path, heartbeat: Duration) -> Tracker {
+        Tracker::start_with(dir, |config| config.heartbeat = heartbeat).await
+    }
+
+    /// Starts a tracker with its state and (default) key file in `dir`, after `tweak`.
+    async fn start_with(dir: &Path, tweak: impl FnOnce(&mut natter_tracker::Config)) -> Tracker {
         let listener = natter_tracker::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let mut config = natter_tracker::Config::new(dir.join("tracker.json"));
-        config.heartbeat = heartbeat;
+        tweak(&mut config);
+        assert_eq!(config.key_file, dir.join("tracker.key"));
+        // The same file `run` loads: created here on first start, so the test knows the key.
+        let key = natter_tracker::load_identity(&config.key_file)
+            .unwrap()
+            .public_key();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(natter_tracker::run(listener, config, shutdown.clone()));
         Tracker {
             addr,
+            key,
             shutdown,
             task,
         }
@@ -49,30 +62,71 @@ impl Tracker {
     }
 }
 
+/// A fixed identity per name, so a name reconnects with the same key.
+fn identity(name: &str) -> Identity {
+    let mut seed = [3u8; 32];
+    for (slot, byte) in seed.iter_mut().zip(name.bytes()) {
+        *slot = byte;
+    }
+    Identity::from_secrets(&seed, &seed)
+}
+
+fn key(name: &str) -> PublicKey {
+    identity(name).public_key()
+}
+
+/// Connects to `tracker` and runs the initiator's handshake as `me`, pinning the tracker's
+/// key.
+async fn secure_connect(
+    tracker: &Tracker,
+    me: &Identity,
+) -> Result<SecureFramed<TcpStream, TrackerToPeer, PeerToTracker>, secure::HandshakeError> {
+    let stream = TcpStream::connect(tracker.addr).await?;
+    let (framed, key) = secure::initiate(stream, me, Some(&tracker.key), WAIT).await?;
+    assert_eq!(key, tracker.key);
+    Ok(framed)
+}
+
 struct Client {
-    framed: Framed<TcpStream, FrameCodec<TrackerToPeer, PeerToTracker>>,
+    framed: SecureFramed<TcpStream, TrackerToPeer, PeerToTracker>,
     /// Whether to answer the tracker's pings while waiting.
     answers_pings: bool,
 }
 
 impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
+    /// Connects with the identity `me`.
+    async fn connect_as(tracker: &Tracker, me: &Identity) -> Client {
         Client {
-            framed: Framed::new(stream, FrameCodec::default()),
+            framed: secure_connect(tracker, me).await.unwrap(),
             answers_pings: true,
         }
     }
 
-    /// Connects and says hello as `name` (listening on `port`) with `groups`; returns the
-    /// welcome.
+    /// Connects with a fresh identity.
+    async fn connect(tracker: &Tracker) -> Client {
+        Client::connect_as(tracker, &Identity::generate().unwrap()).await
+    }
+
+    /// Connects with `name`'s own identity and says hello as `name` (listening on `port`)
+    /// with `groups`; returns the welcome.
     async fn hello(
-        addr: SocketAddr,
+        tracker: &Tracker,
         name: &str,
         port: u16,
         groups: &[&str],
     ) -> (Client, TrackerToPeer) {
-        let mut client = Client::connect(addr).await;
+        Client::hello_as(tracker, &identity(name), name, port, groups).await
+    }
+
+    /// Like [`Client::hello`], authenticated as `me`.
+    async fn hello_as(
+        tracker: &Tracker,
+        me: &Identity,
+        name: &str,
+        port: u16,
+        groups: &[&str],
+    ) -> (Client, TrackerToPeer) {
+        let mut client = Client::connect_as(tracker, me).await;
         client
             .send(PeerToTracker::Hello {
                 version: PROTOCOL_VERSION,
@@ -128,6 +182,7 @@ fn member(name: &str, addr: SocketAddr) -> Member {
         name: name.parse().unwrap(),
         addr,
         online: true,
+        key: key(name),
     }
 }
 
@@ -146,7 +201,7 @@ fn error_code(frames: &[TrackerToPeer]) -> Option<ErrorCode> {
 async fn hello_gets_welcome_at_connection_ip_and_announced_port() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (_alice, welcome) = Client::hello(tracker.addr, "alice", 4000, &[]).await;
+    let (_alice, welcome) = Client::hello(&tracker, "alice", 4000, &[]).await;
     assert_eq!(
         welcome,
         TrackerToPeer::Welcome {
@@ -163,7 +218,7 @@ async fn hello_gets_welcome_at_connection_ip_and_announced_port() {
 async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(tracker.addr, "alice", 4000, &[]).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
     alice
         .send(PeerToTracker::Join {
             group: "rust".parse().unwrap(),
@@ -181,7 +236,7 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     let saved = std::fs::read_to_string(dir.path().join("tracker.json")).unwrap();
     assert!(saved.contains("alice"), "{saved}");
 
-    let (mut bob, _) = Client::hello(tracker.addr, "bob", 5000, &["rust"]).await;
+    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["rust"]).await;
     assert_eq!(
         bob.recv().await,
         TrackerToPeer::Members {
@@ -249,9 +304,9 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
 async fn closing_goes_offline_and_hello_comes_back_online() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(tracker.addr, "alice", 4000, &["g"]).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
     alice.recv().await; // members
-    let (mut bob, _) = Client::hello(tracker.addr, "bob", 5000, &["g"]).await;
+    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
     bob.recv().await;
     alice.recv().await; // bob joined
     drop(bob);
@@ -264,7 +319,7 @@ async fn closing_goes_offline_and_hello_comes_back_online() {
         }
     ));
     // Bob comes back without naming the group: still a member, at his new port.
-    let (mut bob, _) = Client::hello(tracker.addr, "bob", 5001, &[]).await;
+    let (mut bob, _) = Client::hello(&tracker, "bob", 5001, &[]).await;
     assert!(matches!(
         bob.recv().await,
         TrackerToPeer::Members { version: 4, .. }
@@ -287,7 +342,7 @@ async fn bad_hellos_are_refused_and_closed() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
 
-    let mut wrong = Client::connect(tracker.addr).await;
+    let mut wrong = Client::connect(&tracker).await;
     wrong
         .send(PeerToTracker::Hello {
             version: 99,
@@ -305,7 +360,7 @@ async fn bad_hellos_are_refused_and_closed() {
         other => panic!("unexpected {other:?}"),
     }
 
-    let mut early = Client::connect(tracker.addr).await;
+    let mut early = Client::connect(&tracker).await;
     early
         .send(PeerToTracker::Join {
             group: "g".parse().unwrap(),
@@ -316,8 +371,8 @@ async fn bad_hellos_are_refused_and_closed() {
         Some(ErrorCode::HelloExpected)
     );
 
-    let (mut alice, _) = Client::hello(tracker.addr, "alice", 4000, &[]).await;
-    let (mut imposter, refused) = Client::hello(tracker.addr, "alice", 4001, &[]).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (mut imposter, refused) = Client::hello(&tracker, "alice", 4001, &[]).await;
     assert_eq!(
         refused,
         TrackerToPeer::Error {
@@ -342,10 +397,14 @@ async fn bad_hellos_are_refused_and_closed() {
     tracker.stop().await;
 }
 
-/// Writes raw bytes and returns everything read back until the tracker closes.
+/// Writes raw bytes, then reads until the tracker closes; returns what came back.
 async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(bytes).await.unwrap();
+    read_until_closed(&mut stream).await
+}
+
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     let mut back = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut back))
         .await
@@ -354,67 +413,318 @@ async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     back
 }
 
-fn decode_all(bytes: &[u8]) -> Vec<TrackerToPeer> {
-    use tokio_util::codec::Decoder;
-    let mut codec = FrameCodec::<TrackerToPeer, PeerToTracker>::default();
-    let mut buf = bytes::BytesMut::from(bytes);
-    let mut frames = Vec::new();
-    while let Ok(Some(frame)) = codec.decode(&mut buf) {
-        frames.push(frame);
-    }
-    frames
-}
-
-#[tokio::test]
-async fn garbage_and_oversize_frames_close_only_their_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(tracker.addr, "alice", 4000, &[]).await;
-
-    let mut not_json = 8u32.to_be_bytes().to_vec();
-    not_json.extend_from_slice(b"not json");
-    let mut unknown = Vec::new();
-    let body = br#"{"type":"launch"}"#;
-    unknown.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    unknown.extend_from_slice(body);
-    let junk: [&[u8]; 4] = [
-        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-        &u32::MAX.to_be_bytes(),
-        &not_json,
-        &unknown,
-    ];
-    for bytes in junk {
-        let back = decode_all(&raw_exchange(tracker.addr, bytes).await);
-        assert_eq!(error_code(&back), Some(ErrorCode::BadFrame), "{bytes:?}");
-    }
-
-    // An oversize frame after a good hello also closes that link, and the peer goes offline.
-    let (mut bob, _) = Client::hello(tracker.addr, "bob", 5000, &[]).await;
-    bob.framed
-        .get_mut()
-        .write_all(&(2u32 << 20).to_be_bytes())
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(&bob.until_closed().await),
-        Some(ErrorCode::BadFrame)
-    );
-
-    // Everyone else is still served, and a fresh honest client too.
-    alice
+/// Asserts the tracker still serves honest peers: a fresh one is welcomed and an existing
+/// one gets an answer.
+async fn still_serving(tracker: &Tracker, existing: &mut Client, fresh: &str) -> Client {
+    existing
         .send(PeerToTracker::Snapshot {
             group: "none".parse().unwrap(),
         })
         .await;
     assert!(matches!(
-        alice.recv().await,
+        existing.recv().await,
         TrackerToPeer::Error {
             code: ErrorCode::NotMember,
             ..
         }
     ));
-    let (_carol, welcome) = Client::hello(tracker.addr, "carol", 6000, &[]).await;
+    let (client, welcome) = Client::hello(tracker, fresh, 6000, &[]).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "{welcome:?}"
+    );
+    client
+}
+
+#[tokio::test]
+async fn garbage_before_the_handshake_closes_only_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+
+    // A plaintext hello as version 1 spoke it: refused now, nothing in the clear comes back.
+    let body = br#"{"type":"hello","version":1,"name":"bob","listen_port":1,"groups":[]}"#;
+    let mut plaintext = (body.len() as u32).to_be_bytes().to_vec();
+    plaintext.extend_from_slice(body);
+    let mut short = 8u32.to_be_bytes().to_vec();
+    short.extend_from_slice(b"not a key");
+    let junk: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        &u32::MAX.to_be_bytes(),
+        &short,
+        &plaintext,
+    ];
+    for bytes in junk {
+        let back = raw_exchange(tracker.addr, bytes).await;
+        assert!(back.is_empty(), "{bytes:?} got {back:?}");
+    }
+    still_serving(&tracker, &mut alice, "carol").await;
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn truncated_and_slow_handshakes_time_out_while_honest_peers_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_secs(2);
+    let tracker = Tracker::start_with(dir.path(), |c| c.handshake_timeout = timeout).await;
+
+    // Connects and sends nothing.
+    let mut silent = TcpStream::connect(tracker.addr).await.unwrap();
+    // Sends a valid first message (any 32 bytes are an ephemeral key), then stops: the
+    // tracker answers with its second message and waits for a third that never comes.
+    let mut stalled = TcpStream::connect(tracker.addr).await.unwrap();
+    let mut first = 32u32.to_be_bytes().to_vec();
+    first.extend_from_slice(&[9u8; 32]);
+    stalled.write_all(&first).await.unwrap();
+    // Announces a message, sends half of it, stops.
+    let mut truncated = TcpStream::connect(tracker.addr).await.unwrap();
+    truncated.write_all(&32u32.to_be_bytes()).await.unwrap();
+    truncated.write_all(&[1u8; 16]).await.unwrap();
+
+    // Meanwhile honest peers are served at once.
+    let started = tokio::time::Instant::now();
+    let (mut alice, welcome) = Client::hello(&tracker, "alice", 4000, &[]).await;
     assert!(matches!(welcome, TrackerToPeer::Welcome { .. }));
+    assert!(
+        started.elapsed() < timeout,
+        "an honest peer waited behind slow ones"
+    );
+
+    assert!(read_until_closed(&mut silent).await.is_empty());
+    let back = read_until_closed(&mut stalled).await;
+    assert!(!back.is_empty(), "the tracker's second handshake message");
+    assert!(read_until_closed(&mut truncated).await.is_empty());
+    still_serving(&tracker, &mut alice, "carol").await;
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_and_oversize_after_the_handshake_close_only_their_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+
+    // Bytes that are no Noise transport message, right after the handshake.
+    let mut forged = Client::connect(&tracker).await;
+    let mut junk = 40u32.to_be_bytes().to_vec();
+    junk.extend_from_slice(&[0xAB; 40]);
+    forged.framed.get_mut().write_all(&junk).await.unwrap();
+    let frames = forged.until_closed().await;
+    assert!(
+        matches!(error_code(&frames), None | Some(ErrorCode::BadFrame)),
+        "{frames:?}"
+    );
+
+    // A message length past the Noise limit after a good hello: closed, bob goes offline.
+    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &[]).await;
+    bob.framed
+        .get_mut()
+        .write_all(&(2u32 << 20).to_be_bytes())
+        .await
+        .unwrap();
+    let frames = bob.until_closed().await;
+    assert!(
+        matches!(error_code(&frames), None | Some(ErrorCode::BadFrame)),
+        "{frames:?}"
+    );
+    alice
+        .send(PeerToTracker::Lookup {
+            name: "bob".parse().unwrap(),
+        })
+        .await;
+    // Bob is in no group, so offline he is unknown to lookups by address but keeps his key.
+    match alice.recv().await {
+        TrackerToPeer::LookupResult { member, .. } => {
+            assert!(member.is_none_or(|m| !m.online));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    still_serving(&tracker, &mut alice, "carol").await;
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
+    alice.recv().await; // members
+    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
+    bob.recv().await;
+    alice.recv().await; // bob joined
+    drop(alice);
+    assert!(matches!(
+        bob.recv().await,
+        TrackerToPeer::MemberUpdate {
+            change: MemberChange::Offline { .. },
+            ..
+        }
+    ));
+
+    let mallory = Identity::generate().unwrap();
+    let owned = TrackerToPeer::Error {
+        code: ErrorCode::NameOwned,
+        message: "name 'alice' belongs to another key".into(),
+    };
+    let (mut imposter, refused) = Client::hello_as(&tracker, &mallory, "alice", 6666, &["g"]).await;
+    assert_eq!(refused, owned);
+    assert!(imposter.until_closed().await.is_empty());
+    // Bob saw nothing: no alice online, no join. His next frame answers his own lookup.
+    bob.send(PeerToTracker::Lookup {
+        name: "alice".parse().unwrap(),
+    })
+    .await;
+    assert_eq!(
+        bob.recv().await,
+        TrackerToPeer::LookupResult {
+            name: "alice".parse().unwrap(),
+            member: Some(Member {
+                online: false,
+                ..member("alice", local(4000))
+            }),
+        }
+    );
+    drop(bob);
+    tracker.stop().await;
+
+    // The binding survives a restart.
+    let saved = std::fs::read_to_string(dir.path().join("tracker.json")).unwrap();
+    assert!(saved.contains(&key("alice").to_string()), "{saved}");
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let (mut imposter, refused) = Client::hello_as(&tracker, &mallory, "alice", 6666, &[]).await;
+    assert_eq!(refused, owned);
+    assert!(imposter.until_closed().await.is_empty());
+    // The owner's key still gets the name.
+    let (_alice, welcome) = Client::hello(&tracker, "alice", 4001, &[]).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "{welcome:?}"
+    );
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn join_leave_flood_is_rate_limited_and_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (mut flood, _) = Client::hello(&tracker, "mallory", 6000, &[]).await;
+    let burst = natter_tracker::limits::JOIN_LEAVE_BURST as usize;
+    for i in 0..burst * 3 {
+        let group = format!("g{}", i % 4).parse().unwrap();
+        let frame = if i % 2 == 0 {
+            PeerToTracker::Join { group }
+        } else {
+            PeerToTracker::Leave { group }
+        };
+        if flood.framed.feed(frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = flood.framed.flush().await;
+    let frames = flood.until_closed().await;
+    assert_eq!(
+        error_code(&frames),
+        Some(ErrorCode::RateLimited),
+        "{frames:?}"
+    );
+    still_serving(&tracker, &mut alice, "carol").await;
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn a_hello_naming_too_many_groups_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let groups: Vec<String> = (0..=natter_tracker::limits::MAX_HELLO_GROUPS)
+        .map(|i| format!("g{i}"))
+        .collect();
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let (mut greedy, refused) = Client::hello(&tracker, "greedy", 4000, &groups).await;
+    assert!(
+        matches!(
+            refused,
+            TrackerToPeer::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(greedy.until_closed().await.is_empty());
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn connections_past_the_per_address_cap_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start_with(dir.path(), |c| c.max_connections_per_ip = 2).await;
+    let (alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &[]).await;
+    let third = secure_connect(&tracker, &identity("carol")).await;
+    assert!(
+        third.is_err(),
+        "a third connection from 127.0.0.1 must be closed"
+    );
+    // Bob is still served; once alice leaves, there is room again.
+    still_serving_without_fresh(&mut bob).await;
+    drop(alice);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(framed) = secure_connect(&tracker, &identity("carol")).await {
+            drop(framed);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no room after a close"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracker.stop().await;
+}
+
+async fn still_serving_without_fresh(existing: &mut Client) {
+    existing
+        .send(PeerToTracker::Lookup {
+            name: "nobody".parse().unwrap(),
+        })
+        .await;
+    assert!(matches!(
+        existing.recv().await,
+        TrackerToPeer::LookupResult { member: None, .. }
+    ));
+}
+
+#[tokio::test]
+async fn tracker_key_is_created_beside_the_state_file_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let first = tracker.key;
+    tracker.stop().await;
+    let path = dir.path().join("tracker.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    assert_eq!(tracker.key, first);
+    // A client pinning another key refuses this tracker.
+    let stream = TcpStream::connect(tracker.addr).await.unwrap();
+    let other = Identity::generate().unwrap().public_key();
+    let result = secure::initiate::<_, TrackerToPeer, PeerToTracker>(
+        stream,
+        &identity("alice"),
+        Some(&other),
+        WAIT,
+    )
+    .await;
+    assert!(matches!(
+        result,
+        Err(secure::HandshakeError::KeyMismatch { .. })
+    ));
     tracker.stop().await;
 }
 
@@ -422,9 +732,9 @@ async fn garbage_and_oversize_frames_close_only_their_connection() {
 async fn silent_peer_is_dropped_by_heartbeat_and_others_see_offline() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_millis(200)).await;
-    let (mut alice, _) = Client::hello(tracker.addr, "alice", 4000, &["g"]).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
     alice.recv().await;
-    let (mut bob, _) = Client::hello(tracker.addr, "bob", 5000, &["g"]).await;
+    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
     bob.answers_pings = false;
     assert!(matches!(
         alice.recv().await,
@@ -457,14 +767,14 @@ async fn silent_peer_is_dropped_by_heartbeat_and_others_see_offline() {
 async fn membership_survives_restart_everyone_offline() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(tracker.addr, "alice", 4000, &["g"]).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
     alice.recv().await;
-    let (mut bob, _) = Client::hello(tracker.addr, "bob", 5000, &["g"]).await;
+    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
     bob.recv().await;
     tracker.stop().await;
 
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(tracker.addr, "alice", 4000, &[]).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
     match alice.recv().await {
         TrackerToPeer::Members {
             version, members, ..
