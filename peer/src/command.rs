@@ -39,6 +39,15 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/query NAME", "open a private conversation (TUI)"),
     ("/members GROUP", "list a group's members"),
     ("/groups", "list the groups you are in"),
+    (
+        "/block NAME",
+        "drop everything from NAME's key (kept across restarts)",
+    ),
+    ("/unblock NAME", "stop blocking NAME"),
+    (
+        "/trust NAME",
+        "accept the new key NAME presents after a key change",
+    ),
     ("/clear", "clear the current conversation's view (TUI)"),
     ("/help", "this list"),
     ("/quit", "leave natter (your groups stay yours)"),
@@ -84,15 +93,15 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
         )?))),
         "groups" => no_args(args, "/groups", Input::Node(Command::Groups)),
         "quit" | "exit" => Ok(Input::Node(Command::Quit)),
+        "block" => Ok(Input::Node(Command::Block(name_arg(args, "/block NAME")?))),
+        "unblock" => Ok(Input::Node(Command::Unblock(name_arg(
+            args,
+            "/unblock NAME",
+        )?))),
+        "trust" => Ok(Input::Node(Command::Trust(name_arg(args, "/trust NAME")?))),
         "help" => Ok(Input::Help),
         "clear" => no_args(args, "/clear", Input::Clear),
-        "query" | "q" => {
-            let (name, extra) = split_word(args);
-            if name.is_empty() || !extra.trim().is_empty() {
-                return Err(ParseError::Usage("/query NAME"));
-            }
-            Ok(Input::Query(peer_name(name)?))
-        }
+        "query" | "q" => Ok(Input::Query(name_arg(args, "/query NAME")?)),
         "msg" | "m" => {
             let (target, text) = split_word(args);
             let text = text.strip_prefix(' ').unwrap_or(text);
@@ -135,6 +144,14 @@ fn group_arg(args: &str, usage: &'static str) -> Result<GroupName, ParseError> {
         return Err(ParseError::Usage(usage));
     }
     GroupName::parse_user(group).map_err(|e| bad("group name", group, e))
+}
+
+fn name_arg(args: &str, usage: &'static str) -> Result<Name, ParseError> {
+    let (name, extra) = split_word(args);
+    if name.is_empty() || !extra.trim().is_empty() {
+        return Err(ParseError::Usage(usage));
+    }
+    peer_name(name)
 }
 
 fn no_args(args: &str, usage: &'static str, input: Input) -> Result<Input, ParseError> {

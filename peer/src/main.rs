@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Parser;
 use natter::node::{self, NodeConfig};
 use natter::tui::UiInfo;
-use natter_protocol::Name;
+use natter_protocol::{Name, PublicKey};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -42,6 +42,15 @@ struct Cli {
     /// Run the tracker inside this process, on the --tracker address.
     #[arg(long)]
     host_tracker: bool,
+    /// The tracker's key (as it prints it: `key KEY`). Without it the key met on first
+    /// contact is pinned; with it, it replaces the pin (to accept a changed key on purpose).
+    #[arg(long, value_name = "KEY", value_parser = parse_key)]
+    tracker_key: Option<PublicKey>,
+}
+
+fn parse_key(s: &str) -> Result<PublicKey, String> {
+    s.parse::<PublicKey>()
+        .map_err(|_| format!("{s:?} is not a key (43 characters of URL-safe base64)"))
 }
 
 fn main() -> ExitCode {
@@ -84,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let mut join_hint = None;
     let mut hosted = None;
+    let mut tracker_key = cli.tracker_key;
     let tracker = if cli.host_tracker {
         let wanted = cli.tracker.as_deref().unwrap_or(DEFAULT_HOSTED_TRACKER);
         let addr = resolve(wanted).await?;
@@ -91,7 +101,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot host the tracker on {addr}"))?;
         let bound = listener.local_addr().context("no tracker address")?;
-        let config = natter_tracker::Config::new(data_dir.join("tracker.json"));
+        let mut config = natter_tracker::Config::new(data_dir.join("tracker.json"));
+        // Load the tracker's key here, so this peer can pin it without trusting the wire.
+        let identity = natter_tracker::load_identity(&config.key_file)?;
+        tracker_key = Some(identity.public_key());
+        config.identity = Some(std::sync::Arc::new(identity));
         let token = cancel.child_token();
         hosted = Some(tokio::spawn(async move {
             if let Err(e) = natter_tracker::run(listener, config, token).await {
@@ -117,7 +131,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cli.tracker.unwrap_or_else(|| DEFAULT_TRACKER.to_owned())
     };
 
-    let config = NodeConfig::new(cli.name.clone(), tracker.clone(), cli.listen, data_dir);
+    let mut config = NodeConfig::new(cli.name.clone(), tracker.clone(), cli.listen, data_dir);
+    config.tracker_key = tracker_key;
     let node = node::start(config).await?;
     // SIGINT/SIGTERM: quit like `/quit`, so messages on their way are settled and the
     // front end sees the event stream end.
@@ -263,6 +278,16 @@ mod tests {
         ] {
             assert!(parse_host_port(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tracker_keys_must_parse() {
+        let key = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key();
+        assert_eq!(parse_key(&key.to_string()), Ok(key));
+        for bad in ["", "abc", &format!("{key}x")] {
+            assert!(parse_key(bad).is_err(), "{bad}");
+        }
+        assert!(Cli::try_parse_from(["natter", "--name", "a", "--tracker-key", "nope"]).is_err());
     }
 
     #[test]

@@ -1,33 +1,40 @@
-//! The node actor: the one task that owns a peer's state (member cache, outbox, link pool)
-//! and turns commands, tracker pushes, link reports and inbound messages into events.
+//! The node actor: the one task that owns a peer's state (member cache, outbox, link pool,
+//! pinned and blocked keys, seen message ids) and turns commands, tracker pushes, link
+//! reports and inbound messages into events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use natter_protocol::peer::ChatMessage;
 use natter_protocol::tracker::PeerToTracker;
-use natter_protocol::{GroupName, Name};
+use natter_protocol::{GroupName, Identity, Name, PublicKey};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::api::{Command, Event, Target, TrackerStatus};
 use super::cache_file::{self, CacheFile};
-use super::ids::{IdGen, RecentIds};
+use super::ids::IdGen;
 use super::link::{LinkHandle, LinkReport};
+use super::listener::Inbound;
 use super::members::MemberCache;
 use super::outbox::Outbox;
 use super::tracker_link::TrackerReport;
+use super::trust::Trust;
 
 mod sending;
+mod stores;
 mod tracker;
+mod trusting;
+
+pub use stores::Stores;
 
 /// The longest message text we send (well inside the 1 MiB frame limit).
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
-/// Received ids remembered for de-duplication.
-const RECENT_IDS: usize = 16 * 1024;
+/// How often, at most, `seen.json` is written (it changes with every message).
+const SEEN_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// How often deadlines (acks, look-ups) are checked.
 const TICK: Duration = Duration::from_millis(200);
 /// How long `/quit` waits for messages still on their way, counted from the last
@@ -41,7 +48,7 @@ pub struct Inputs {
     pub commands: mpsc::Receiver<Command>,
     pub tracker: mpsc::Receiver<TrackerReport>,
     pub links: mpsc::Receiver<LinkReport>,
-    pub inbound: mpsc::Receiver<ChatMessage>,
+    pub inbound: mpsc::Receiver<Inbound>,
 }
 
 /// A private message waiting for a tracker look-up of its recipient.
@@ -53,12 +60,15 @@ struct Lookup {
 /// Everything the actor starts with.
 pub struct Setup {
     pub name: Name,
+    pub identity: Arc<Identity>,
     pub tracker_addr: String,
     pub listen: SocketAddr,
     pub ack_timeout: Duration,
     pub cache_path: PathBuf,
     pub cache: MemberCache,
-    pub startup_warning: Option<String>,
+    pub stores: Stores,
+    /// Problems found while loading files, shown once at start.
+    pub warnings: Vec<String>,
     pub events: mpsc::Sender<Event>,
     pub to_tracker: mpsc::Sender<PeerToTracker>,
     pub groups: watch::Sender<Vec<GroupName>>,
@@ -69,12 +79,18 @@ pub struct Setup {
 
 pub struct Actor {
     name: Name,
+    identity: Arc<Identity>,
     tracker_addr: String,
     listen: SocketAddr,
     ack_timeout: Duration,
     cache_path: PathBuf,
     cache: MemberCache,
-    startup_warning: Option<String>,
+    trust: Trust,
+    stores: Stores,
+    /// Tracker keys already reported as a change (each is reported once).
+    reported_tracker_keys: HashSet<PublicKey>,
+    last_seen_save: Instant,
+    warnings: Vec<String>,
     events: mpsc::Sender<Event>,
     to_tracker: mpsc::Sender<PeerToTracker>,
     groups: watch::Sender<Vec<GroupName>>,
@@ -82,7 +98,6 @@ pub struct Actor {
     cancel: CancellationToken,
     tasks: TaskTracker,
     ids: IdGen,
-    recent: RecentIds,
     outbox: Outbox,
     links: HashMap<SocketAddr, LinkHandle>,
     next_generation: u64,
@@ -98,23 +113,27 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn new(setup: Setup) -> Self {
+    pub fn new(mut setup: Setup) -> Self {
         Self {
             ids: IdGen::new(setup.name.clone()),
             name: setup.name,
+            identity: setup.identity,
             tracker_addr: setup.tracker_addr,
             listen: setup.listen,
             ack_timeout: setup.ack_timeout,
             cache_path: setup.cache_path,
             cache: setup.cache,
-            startup_warning: setup.startup_warning,
+            trust: setup.stores.take_trust(),
+            stores: setup.stores,
+            reported_tracker_keys: HashSet::new(),
+            last_seen_save: Instant::now(),
+            warnings: setup.warnings,
             events: setup.events,
             to_tracker: setup.to_tracker,
             groups: setup.groups,
             link_reports: setup.link_reports,
             cancel: setup.cancel,
             tasks: setup.tasks,
-            recent: RecentIds::new(RECENT_IDS),
             outbox: Outbox::default(),
             links: HashMap::new(),
             next_generation: 0,
@@ -132,12 +151,14 @@ impl Actor {
             name: self.name.clone(),
             listen: self.listen,
             tracker: self.tracker_addr.clone(),
+            key: self.identity.public_key(),
         })
         .await;
-        if let Some(warning) = self.startup_warning.take() {
+        for warning in std::mem::take(&mut self.warnings) {
             tracing::warn!("{warning}");
             self.emit(Event::error(warning)).await;
         }
+        self.check_cached_keys().await;
         let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
@@ -147,12 +168,13 @@ impl Actor {
                 },
                 Some(report) = inputs.tracker.recv() => self.tracker_report(report).await,
                 Some(report) = inputs.links.recv() => self.link_report(report).await,
-                Some(msg) = inputs.inbound.recv() => self.received(msg).await,
+                Some(req) = inputs.inbound.recv() => self.inbound(req).await,
                 _ = tick.tick() => self.expire().await,
             }
             if self.dirty {
                 self.save();
             }
+            self.save_trust(false);
             let idle = self.outbox.is_empty() && self.lookups.is_empty();
             if self.quit_at.is_some_and(|t| idle || Instant::now() >= t) {
                 break;
@@ -162,11 +184,13 @@ impl Actor {
         self.expire_all().await;
         self.save();
         self.cancel.cancel();
-        // Every message we acknowledged is in this queue: show it before going.
+        // Every message a link is waiting to acknowledge is in this queue: decide (and
+        // show) it before going.
         inputs.inbound.close();
-        while let Ok(msg) = inputs.inbound.try_recv() {
-            self.received(msg).await;
+        while let Ok(req) = inputs.inbound.try_recv() {
+            self.inbound(req).await;
         }
+        self.save_trust(true);
         self.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.tasks.wait()).await;
     }
@@ -243,6 +267,9 @@ impl Actor {
                 self.emit(Event::Groups { groups }).await;
             }
             Command::Send { target, text } => self.send(target, text).await,
+            Command::Block(name) => self.block(name).await,
+            Command::Unblock(name) => self.unblock(name).await,
+            Command::Trust(name) => self.trust_key(name).await,
             Command::Quit => {}
         }
     }

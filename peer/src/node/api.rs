@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use natter_protocol::peer::MessageId;
 use natter_protocol::tracker::{Member, MemberChange};
-use natter_protocol::{GroupName, Name};
+use natter_protocol::{GroupName, Name, PublicKey};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -35,6 +35,11 @@ pub enum Command {
     Members(GroupName),
     /// Answered by an [`Event::Groups`].
     Groups,
+    /// Drop everything from this peer's key from now on (persisted).
+    Block(Name),
+    Unblock(Name),
+    /// Accept the key `name` now presents in place of the one pinned for it.
+    Trust(Name),
     /// Close every connection and stop; the node's event stream ends after this.
     Quit,
 }
@@ -56,6 +61,8 @@ pub enum Event {
         name: Name,
         listen: SocketAddr,
         tracker: String,
+        /// This peer's identity: its long-term public key.
+        key: PublicKey,
     },
     /// The tracker link came up or went down.
     Tracker {
@@ -99,6 +106,23 @@ pub enum Event {
     },
     Groups {
         groups: Vec<GroupName>,
+    },
+    /// A peer was blocked or unblocked (in answer to `/block` or `/unblock`).
+    Blocked {
+        name: Name,
+        blocked: bool,
+    },
+    /// `name` presented a key other than the one pinned for it (in a member list or a
+    /// handshake). Messages to and from `name` are refused until `/trust NAME`.
+    KeyChanged {
+        name: Name,
+        pinned: PublicKey,
+        presented: PublicKey,
+    },
+    /// `/trust NAME` pinned `key` for `name`.
+    Trusted {
+        name: Name,
+        key: PublicKey,
     },
     /// A command that could not be done, or a problem the user should know about.
     Error {

@@ -1,12 +1,11 @@
-//! Message ids and the receiver's memory of recent ones.
+//! Message ids: how a sender numbers its messages (receivers de-duplicate them in
+//! `replay`).
 //!
 //! A sender numbers its messages without a file: the first sequence number is the clock in
 //! microseconds since the Unix epoch, and each next one is `max(clock, last + 1)`. After a
 //! restart the clock has moved on past every number used before, so ids stay unique as long
 //! as the peer sent less than one message per microsecond on average and the clock was not
 //! set back across the restart.
-
-use std::collections::{HashSet, VecDeque};
 
 use natter_protocol::Name;
 use natter_protocol::peer::MessageId;
@@ -46,40 +45,6 @@ pub fn unix_micros() -> u64 {
         .unwrap_or(0)
 }
 
-/// The ids of the last `capacity` messages received, to drop a message delivered twice
-/// (a sender retrying over a new connection). Bounded: the oldest id is forgotten first.
-#[derive(Debug)]
-pub struct RecentIds {
-    set: HashSet<MessageId>,
-    order: VecDeque<MessageId>,
-    capacity: usize,
-}
-
-impl RecentIds {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            set: HashSet::new(),
-            order: VecDeque::new(),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// Records `id`; returns false when it was seen recently (a duplicate).
-    pub fn insert(&mut self, id: &MessageId) -> bool {
-        if self.set.contains(id) {
-            return false;
-        }
-        if self.order.len() >= self.capacity
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        self.set.insert(id.clone());
-        self.order.push_back(id.clone());
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,21 +64,5 @@ mod tests {
         let a = again.next_id().seq;
         let b = again.next_id().seq;
         assert!(b > a && a > 1_600_000_000_000_000);
-    }
-
-    #[test]
-    fn recent_ids_drop_duplicates_and_stay_bounded() {
-        let id = |seq| MessageId {
-            sender: "bob".parse().expect("name"),
-            seq,
-        };
-        let mut recent = RecentIds::new(2);
-        assert!(recent.insert(&id(1)));
-        assert!(!recent.insert(&id(1)));
-        assert!(recent.insert(&id(2)));
-        assert!(recent.insert(&id(3)));
-        assert!(recent.insert(&id(1)), "the oldest id was forgotten");
-        assert!(!recent.insert(&id(3)));
-        assert!(recent.order.len() <= 2 && recent.set.len() <= 2);
     }
 }

@@ -1,21 +1,24 @@
 //! An outbound link to one peer address: the pooled connection all our messages to that
 //! address share.
 //!
-//! One task per remote address owns the framed connection. It says hello, checks the hello
-//! it gets back, then writes queued chat frames (feeding a batch, flushing once) and reports
-//! acknowledgements. Any failure ends the task with a [`LinkReport::Down`]; the node then
-//! fails whatever was still waiting on this link and opens a new one on the next message.
+//! One task per remote address owns the connection. It runs the Noise handshake (demanding
+//! the key the node expects for the peer, when it knows one), says hello, checks the hello
+//! it gets back, lets the node vet the name and key, then writes queued signed chat frames
+//! (feeding a batch, flushing once) and reports acknowledgements. Any failure ends the task
+//! with a [`LinkReport::Down`]; the node then fails whatever was still waiting on this link
+//! and opens a new one on the next message.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use natter_protocol::peer::{ChatMessage, MessageId, PeerFrame};
-use natter_protocol::{FrameCodec, Name, PROTOCOL_VERSION};
+use natter_protocol::peer::{MessageId, PeerFrame, SignedChat};
+use natter_protocol::secure::{self, HandshakeError};
+use natter_protocol::{Identity, Name, PROTOCOL_VERSION, PublicKey};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,6 +26,10 @@ use tokio_util::task::TaskTracker;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the far side may take to answer our hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the Noise handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = secure::DEFAULT_HANDSHAKE_TIMEOUT;
+/// How long the node may take to vet the far side's name and key.
+const VET_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages queued on one link before a sender is told the peer is too slow.
 pub const QUEUE: usize = 1024;
 /// Frames fed before one flush.
@@ -31,10 +38,20 @@ const BATCH: usize = 256;
 /// What a link tells the node. `generation` tells links to the same address apart.
 #[derive(Debug)]
 pub enum LinkReport {
+    /// The far side said hello as `name` over a session authenticated as `key`. The link
+    /// writes nothing until the node answers on `vet` (an error refuses the link).
     Named {
         addr: SocketAddr,
         generation: u64,
         name: Name,
+        key: PublicKey,
+        vet: oneshot::Sender<Result<(), String>>,
+    },
+    /// The handshake showed another key than the one expected for `name`.
+    KeyChanged {
+        name: Name,
+        expected: PublicKey,
+        presented: PublicKey,
     },
     Acked {
         addr: SocketAddr,
@@ -52,25 +69,36 @@ pub enum LinkReport {
 #[derive(Debug)]
 pub struct LinkHandle {
     pub generation: u64,
-    pub queue: mpsc::Sender<ChatMessage>,
+    pub queue: mpsc::Sender<SignedChat>,
     /// The name the far side gave in its hello, once it has.
     pub name: Option<Name>,
+    /// The key the link was opened to demand, or (once vetted) the key it authenticated.
+    pub key: Option<PublicKey>,
+}
+
+/// Who we are and whom we expect on a new link.
+pub struct Ends {
+    pub own_name: Name,
+    pub identity: Arc<Identity>,
+    /// The peer we mean to reach and the key it must present, if we know them.
+    pub expect: Option<(Name, PublicKey)>,
 }
 
 /// Starts the link task for `addr`.
 pub fn spawn(
     addr: SocketAddr,
     generation: u64,
-    own_name: Name,
+    ends: Ends,
     reports: mpsc::Sender<LinkReport>,
     cancel: CancellationToken,
     tasks: &TaskTracker,
 ) -> LinkHandle {
     let (queue, rx) = mpsc::channel(QUEUE);
+    let key = ends.expect.as_ref().map(|(_, key)| *key);
     tasks.spawn(async move {
         let result = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = run(addr, generation, own_name, rx, &reports) => r,
+            r = run(addr, generation, ends, rx, &reports) => r,
         };
         let error = match result {
             Ok(()) => "link closed".to_owned(),
@@ -89,14 +117,15 @@ pub fn spawn(
         generation,
         queue,
         name: None,
+        key,
     }
 }
 
 async fn run(
     addr: SocketAddr,
     generation: u64,
-    own_name: Name,
-    mut rx: mpsc::Receiver<ChatMessage>,
+    ends: Ends,
+    mut rx: mpsc::Receiver<SignedChat>,
     reports: &mpsc::Sender<LinkReport>,
 ) -> Result<(), String> {
     let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
@@ -105,10 +134,34 @@ async fn run(
         Ok(Ok(stream)) => stream,
     };
     let _ = stream.set_nodelay(true);
-    let mut framed = Framed::new(stream, FrameCodec::<PeerFrame, PeerFrame>::default());
+    let expected = ends.expect.as_ref().map(|(_, key)| key);
+    let handshake = secure::initiate::<_, PeerFrame, PeerFrame>(
+        stream,
+        &ends.identity,
+        expected,
+        HANDSHAKE_TIMEOUT,
+    );
+    let (mut framed, key) = match handshake.await {
+        Ok(done) => done,
+        Err(HandshakeError::KeyMismatch { expected, got }) => {
+            let Some((name, _)) = ends.expect else {
+                return Err("handshake failed: unexpected key".into());
+            };
+            let change = LinkReport::KeyChanged {
+                name: name.clone(),
+                expected,
+                presented: got,
+            };
+            reports.send(change).await.map_err(|_| "node stopped")?;
+            return Err(format!(
+                "{name}'s key changed (pinned {expected}, presented {got}); /trust {name} to accept it"
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let hello = PeerFrame::Hello {
         version: PROTOCOL_VERSION,
-        name: own_name,
+        name: ends.own_name,
     };
     framed.send(hello).await.map_err(|e| e.to_string())?;
     let name = match timeout(HELLO_TIMEOUT, framed.next()).await {
@@ -126,12 +179,20 @@ async fn run(
         }
         Ok(Some(Ok(_))) => return Err("the peer did not start with a hello".into()),
     };
+    let (vet, verdict) = oneshot::channel();
     let named = LinkReport::Named {
         addr,
         generation,
         name,
+        key,
+        vet,
     };
     reports.send(named).await.map_err(|_| "node stopped")?;
+    match timeout(VET_TIMEOUT, verdict).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(reason))) => return Err(reason),
+        Ok(Err(_)) | Err(_) => return Err("node stopped".into()),
+    }
     loop {
         tokio::select! {
             msg = rx.recv() => {

@@ -127,6 +127,7 @@ mod tests {
             name: name.parse().expect("name"),
             addr: ([127, 0, 0, 1], port).into(),
             online,
+            key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
         }
     }
 

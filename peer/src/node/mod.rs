@@ -1,26 +1,33 @@
 //! The node: one peer's networking and state, driven through [`api`].
 //!
-//! [`start`] binds the listener, loads the member cache and spawns the tasks: the node
-//! actor (all state), the tracker link, the inbound listener and, on demand, one pooled
-//! outbound link per peer address.
+//! [`start`] loads the identity (`identity.json`), binds the listener, loads the member
+//! cache and the trust files (pinned keys, tracker pins, blocked keys, seen sequence
+//! numbers) and spawns the tasks: the node actor (all state), the tracker link, the inbound
+//! listener and, on demand, one pooled outbound link per peer address. Every link is a
+//! Noise session (see `natter_protocol::secure`).
 
 pub mod api;
 
 mod actor;
 mod cache_file;
 mod ids;
+mod json_file;
+mod keys;
 mod link;
 mod listener;
 mod members;
 mod outbox;
+mod replay;
 mod tracker_link;
+mod trust;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use natter_protocol::Name;
+use natter_protocol::{Identity, Name, PublicKey};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +35,11 @@ use tokio_util::task::TaskTracker;
 
 pub use api::{Command, Event, NodeHandle, NodeStopped, Target, TrackerStatus};
 pub use cache_file::FILE_NAME as CACHE_FILE_NAME;
+pub use keys::{BLOCKED_FILE, PEER_PINS_FILE, TRACKER_PINS_FILE};
+pub use replay::FILE_NAME as SEEN_FILE;
+
+/// The peer's identity key file in its data directory.
+pub const IDENTITY_FILE: &str = "identity.json";
 
 /// How a node is set up.
 #[derive(Debug, Clone)]
@@ -37,10 +49,12 @@ pub struct NodeConfig {
     pub tracker: String,
     /// Where to listen for other peers (`0.0.0.0:0`: every interface, any port).
     pub listen: SocketAddr,
-    /// Holds `members.json`.
+    /// Holds `identity.json`, `members.json` and the trust files.
     pub data_dir: PathBuf,
     /// How long a recipient has to acknowledge a message before it counts as failed.
     pub ack_timeout: Duration,
+    /// The tracker's expected key (`--tracker-key`): replaces the pin for this tracker.
+    pub tracker_key: Option<PublicKey>,
 }
 
 impl NodeConfig {
@@ -51,6 +65,7 @@ impl NodeConfig {
             listen,
             data_dir,
             ack_timeout: Duration::from_secs(10),
+            tracker_key: None,
         }
     }
 }
@@ -62,6 +77,8 @@ pub struct Node {
     pub events: mpsc::Receiver<Event>,
     /// The address actually bound.
     pub listen: SocketAddr,
+    /// This node's identity key.
+    pub key: PublicKey,
     /// The node actor; finishes after `/quit`, once every connection is closed.
     pub task: JoinHandle<()>,
 }
@@ -79,11 +96,18 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
             config.data_dir.display()
         )
     })?;
+    let identity_path = config.data_dir.join(IDENTITY_FILE);
+    let (identity, created) = Identity::load_or_create(&identity_path)
+        .with_context(|| format!("cannot load the identity {}", identity_path.display()))?;
+    if created {
+        tracing::info!(path = %identity_path.display(), key = %identity.public_key(), "created a new identity");
+    }
+    let identity = Arc::new(identity);
     let listener = listener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let listen = listener.local_addr().context("no local address")?;
     let cache_path = config.data_dir.join(cache_file::FILE_NAME);
-    let (file, startup_warning) = cache_file::load(&cache_path);
+    let (file, cache_warning) = cache_file::load(&cache_path);
     if !file.tracker.is_empty() && file.tracker != config.tracker {
         tracing::info!(
             cached = %file.tracker,
@@ -92,6 +116,22 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         );
     }
     let cache = members::MemberCache::from_groups(file.groups);
+    let stores = actor::Stores::load(&config.data_dir);
+    let mut warnings: Vec<String> = cache_warning.into_iter().collect();
+    warnings.extend(stores.warnings.iter().cloned());
+    let mut tracker_pins = stores.tracker_pins.clone();
+    if let Some(key) = config.tracker_key
+        && tracker_pins.set(config.tracker.clone(), key)
+    {
+        // Saved now: the pin is what the user asked for, whatever happens next.
+        if let Err(e) = json_file::save(&stores.tracker_pins_path, &tracker_pins) {
+            warnings.push(format!(
+                "cannot save {}: {e}",
+                stores.tracker_pins_path.display()
+            ));
+        }
+    }
+    let tracker_key = tracker_pins.get(&config.tracker);
 
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -103,10 +143,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     let (inbound_tx, inbound_rx) = mpsc::channel(REPORT_QUEUE);
     let (groups_tx, groups_rx) = watch::channel(cache.group_names());
 
-    let me = tracker_link::Identity {
+    let me = tracker_link::Me {
         tracker: config.tracker.clone(),
         name: config.name.clone(),
         listen_port: listen.port(),
+        identity: identity.clone(),
+        tracker_key,
     };
     tasks.spawn(tracker_link::run(
         me,
@@ -118,18 +160,22 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     tasks.spawn(listener::run(
         listener,
         config.name.clone(),
+        identity.clone(),
         inbound_tx,
         cancel.child_token(),
     ));
 
+    let key = identity.public_key();
     let actor = actor::Actor::new(actor::Setup {
         name: config.name.clone(),
+        identity,
         tracker_addr: config.tracker,
         listen,
         ack_timeout: config.ack_timeout,
         cache_path,
         cache,
-        startup_warning,
+        stores: stores.with_tracker_pins(tracker_pins),
+        warnings,
         events: event_tx,
         to_tracker: tracker_req_tx,
         groups: groups_tx,
@@ -148,6 +194,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         handle: NodeHandle::new(command_tx),
         events: event_rx,
         listen,
+        key,
         task,
     })
 }

@@ -1,16 +1,64 @@
-//! In-process tests of the node: two nodes on 127.0.0.1 with no tracker, talking directly.
+//! In-process tests of the node: nodes on 127.0.0.1 talking directly over Noise links, with
+//! no tracker or a fake one, and hand-driven raw links for hostile input.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use natter_protocol::peer::PeerFrame;
-use natter_protocol::{ErrorCode, FrameCodec, GroupName, PROTOCOL_VERSION};
+use natter_protocol::identity::sign_chat;
+use natter_protocol::peer::{ChatMessage, PeerFrame, SignedChat};
+use natter_protocol::secure::{self, SecureFramed};
+use natter_protocol::{ErrorCode, GroupName, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
 
 use super::*;
+
+type RawLink = SecureFramed<TcpStream, PeerFrame, PeerFrame>;
+
+/// Connects to `addr` as `identity` (checking the peer's key is `expect`, if given) and
+/// says hello as `name`, without waiting for the answer.
+async fn raw_link(addr: SocketAddr, identity: &Identity, name: &str) -> (RawLink, PublicKey) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut link, key) = secure::initiate(stream, identity, None, WAIT)
+        .await
+        .expect("handshake");
+    let hello = PeerFrame::Hello {
+        version: PROTOCOL_VERSION,
+        name: name.parse().expect("name"),
+    };
+    link.send(hello).await.expect("hello");
+    (link, key)
+}
+
+fn message(from: &str, seq: u64, group: Option<&str>, text: &str) -> ChatMessage {
+    ChatMessage {
+        id: format!("{from}/{seq}").parse().expect("id"),
+        from: from.parse().expect("name"),
+        group: group.map(|g| g.parse().expect("group")),
+        text: text.into(),
+        sent_at: 1,
+    }
+}
+
+fn signed(author: &Identity, message: ChatMessage) -> PeerFrame {
+    PeerFrame::Chat(SignedChat {
+        sig: sign_chat(author, &message),
+        message,
+    })
+}
+
+/// The next frame other than a hello on a raw link.
+async fn next_frame(link: &mut RawLink) -> Option<PeerFrame> {
+    loop {
+        match tokio::time::timeout(WAIT, link.next()).await {
+            Ok(Some(Ok(PeerFrame::Hello { .. }))) => {}
+            Ok(Some(Ok(frame))) => return Some(frame),
+            Ok(_) => return None,
+            Err(_) => panic!("no frame in time"),
+        }
+    }
+}
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -163,18 +211,12 @@ async fn commands_that_need_the_tracker_or_a_group_fail_clearly() {
     assert_eq!(groups, Event::Groups { groups: vec![] });
 }
 
-/// Reads one error frame (or nothing) and then the close.
-async fn error_then_close(stream: &mut TcpStream) -> Option<ErrorCode> {
+/// Reads until the node closes the connection.
+async fn closed(stream: &mut TcpStream) {
     let mut buf = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut buf))
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut buf))
         .await
-        .expect("closed in time")
-        .ok()?;
-    let body = buf.get(4..)?;
-    match serde_json::from_slice::<PeerFrame>(body).ok()? {
-        PeerFrame::Error { code, .. } => Some(code),
-        _ => None,
-    }
+        .expect("closed in time");
 }
 
 #[tokio::test]
@@ -188,65 +230,52 @@ async fn listener_survives_garbage_oversize_and_wrong_versions() {
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .expect("write");
-    assert_eq!(
-        error_then_close(&mut garbage).await,
-        Some(ErrorCode::BadFrame)
-    );
+    closed(&mut garbage).await;
 
     let mut oversize = TcpStream::connect(b.listen).await.expect("connect");
     oversize
         .write_all(&u32::MAX.to_be_bytes())
         .await
         .expect("write");
-    assert_eq!(
-        error_then_close(&mut oversize).await,
-        Some(ErrorCode::BadFrame)
-    );
+    closed(&mut oversize).await;
 
+    // A truncated handshake: a length prefix, then silence, then a close.
+    let mut truncated = TcpStream::connect(b.listen).await.expect("connect");
+    truncated
+        .write_all(&[0, 0, 0, 32, 1, 2])
+        .await
+        .expect("write");
+    drop(truncated);
+
+    let mallory = Identity::generate().expect("identity");
     let stream = TcpStream::connect(b.listen).await.expect("connect");
-    let mut framed = Framed::new(stream, FrameCodec::<PeerFrame, PeerFrame>::default());
+    let (mut link, key): (RawLink, _) = secure::initiate(stream, &mallory, None, WAIT)
+        .await
+        .expect("handshake");
+    assert_eq!(key, b.key);
     let hello = PeerFrame::Hello {
         version: PROTOCOL_VERSION + 1,
         name: "mallory".parse().expect("name"),
     };
-    framed.send(hello).await.expect("send");
-    let reply = tokio::time::timeout(WAIT, framed.next())
-        .await
-        .expect("reply");
+    link.send(hello).await.expect("send");
     assert!(matches!(
-        reply,
-        Some(Ok(PeerFrame::Error {
+        next_frame(&mut link).await,
+        Some(PeerFrame::Error {
             code: ErrorCode::VersionMismatch,
             ..
-        }))
+        })
     ));
 
     // A connection claiming another sender's messages gets them refused, not delivered.
-    let stream = TcpStream::connect(b.listen).await.expect("connect");
-    let mut framed = Framed::new(stream, FrameCodec::<PeerFrame, PeerFrame>::default());
-    let hello = PeerFrame::Hello {
-        version: PROTOCOL_VERSION,
-        name: "mallory".parse().expect("name"),
-    };
-    framed.send(hello).await.expect("send");
-    let forged = PeerFrame::Chat(natter_protocol::peer::ChatMessage {
-        id: "alice/1".parse().expect("id"),
-        from: "alice".parse().expect("name"),
-        group: None,
-        text: "forged".into(),
-        sent_at: 0,
-    });
-    framed.send(forged).await.expect("send");
-    let _hello = framed.next().await;
-    let reply = tokio::time::timeout(WAIT, framed.next())
-        .await
-        .expect("reply");
+    let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
+    let forged = signed(&mallory, message("alice", 1, None, "forged"));
+    link.send(forged).await.expect("send");
     assert!(matches!(
-        reply,
-        Some(Ok(PeerFrame::Error {
-            code: ErrorCode::Refused,
+        next_frame(&mut link).await,
+        Some(PeerFrame::Error {
+            code: ErrorCode::Unauthorized,
             ..
-        }))
+        })
     ));
 
     // Still serving.
@@ -257,14 +286,16 @@ async fn listener_survives_garbage_oversize_and_wrong_versions() {
     assert!(matches!(got, Event::Message { ref text, .. } if text == "still there?"));
 }
 
-type FakeConn = Framed<
+type FakeConn = SecureFramed<
     TcpStream,
-    FrameCodec<natter_protocol::tracker::PeerToTracker, natter_protocol::tracker::TrackerToPeer>,
+    natter_protocol::tracker::PeerToTracker,
+    natter_protocol::tracker::TrackerToPeer,
 >;
 
 /// Accepts the node's next tracker connection, checks its hello and welcomes it.
 async fn accept_hello(
     tracker: &tokio::net::TcpListener,
+    identity: &Identity,
     heartbeat_secs: u64,
 ) -> (FakeConn, Vec<GroupName>) {
     use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
@@ -272,7 +303,9 @@ async fn accept_hello(
         .await
         .expect("the node reconnects")
         .expect("accept");
-    let mut conn = Framed::new(stream, FrameCodec::default());
+    let (mut conn, _key): (FakeConn, _) = secure::accept(stream, identity, WAIT)
+        .await
+        .expect("handshake");
     let hello = tokio::time::timeout(WAIT, conn.next())
         .await
         .expect("hello");
@@ -310,6 +343,7 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
     let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
+    let tracker_id = Identity::generate().expect("identity");
     let mut config = NodeConfig::new(
         "alice".parse().expect("name"),
         fake.local_addr().expect("addr").to_string(),
@@ -318,7 +352,7 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
     );
     config.ack_timeout = Duration::from_secs(5);
     let mut a = start(config).await.expect("start");
-    let (mut conn, groups) = accept_hello(&fake, 1).await;
+    let (mut conn, groups) = accept_hello(&fake, &tracker_id, 1).await;
     assert!(groups.is_empty());
     next(&mut a, |e| {
         matches!(
@@ -332,10 +366,12 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
     .await;
 
     let g: GroupName = "g".parse().expect("group");
+    let (alice_key, bob_key) = (a.key, Identity::generate().expect("id").public_key());
     let member = |name: &str, online| Member {
         name: name.parse().expect("name"),
         addr: "127.0.0.1:9".parse().expect("addr"),
         online,
+        key: if name == "alice" { alice_key } else { bob_key },
     };
     a.handle
         .send(Command::Join(g.clone()))
@@ -429,7 +465,7 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
         )
     })
     .await;
-    let (mut conn, groups) = accept_hello(&fake, 1).await;
+    let (mut conn, groups) = accept_hello(&fake, &tracker_id, 1).await;
     assert_eq!(groups, vec![g.clone()]);
     next(&mut a, |e| {
         matches!(
@@ -472,7 +508,7 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
         )
     })
     .await;
-    let (_conn, groups) = accept_hello(&fake, 1).await;
+    let (_conn, groups) = accept_hello(&fake, &tracker_id, 1).await;
     assert!(groups.is_empty());
 }
 
@@ -480,24 +516,39 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
 async fn group_messages_reach_cached_members_with_the_tracker_down_even_after_a_restart() {
     use natter_protocol::tracker::{Member, TrackerToPeer};
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut bob = node("bob", &dir).await;
     let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
+    let tracker_id = Identity::generate().expect("identity");
     let tracker = fake.local_addr().expect("addr").to_string();
-    let config = NodeConfig::new(
-        "alice".parse().expect("name"),
-        tracker,
-        "127.0.0.1:0".parse().expect("addr"),
-        dir.path().join("alice"),
-    );
+    let config_for = |name: &str| {
+        NodeConfig::new(
+            name.parse().expect("name"),
+            tracker.clone(),
+            "127.0.0.1:0".parse().expect("addr"),
+            dir.path().join(name),
+        )
+    };
+    let config = config_for("alice");
     let mut a = start(config.clone()).await.expect("start");
-    let (mut conn, _) = accept_hello(&fake, 30).await;
+    let (mut conn, _) = accept_hello(&fake, &tracker_id, 30).await;
+    let mut bob = start(config_for("bob")).await.expect("start");
+    let (mut bob_conn, _) = accept_hello(&fake, &tracker_id, 30).await;
     let g: GroupName = "g".parse().expect("group");
+    let keys = [
+        ("alice", a.key),
+        ("bob", bob.key),
+        ("carol", Identity::generate().expect("id").public_key()),
+    ];
     let member = |name: &str, addr: SocketAddr, online| Member {
         name: name.parse().expect("name"),
         addr,
         online,
+        key: keys
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+            .expect("key"),
     };
     let members = vec![
         member("alice", a.listen, true),
@@ -509,8 +560,10 @@ async fn group_messages_reach_cached_members_with_the_tracker_down_even_after_a_
         version: 1,
         members,
     };
-    conn.send(full).await.expect("push");
+    conn.send(full.clone()).await.expect("push");
+    bob_conn.send(full).await.expect("push");
     next(&mut a, |e| matches!(e, Event::Members { .. })).await;
+    next(&mut bob, |e| matches!(e, Event::Members { .. })).await;
     drop((conn, fake));
     next(&mut a, |e| {
         matches!(
@@ -561,47 +614,352 @@ async fn group_messages_reach_cached_members_with_the_tracker_down_even_after_a_
     }
 }
 
-#[tokio::test]
-async fn a_message_sent_twice_is_shown_once_and_acked_twice() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut b = node("bob", &dir).await;
-    let stream = TcpStream::connect(b.listen).await.expect("connect");
-    let mut framed = Framed::new(stream, FrameCodec::<PeerFrame, PeerFrame>::default());
-    let hello = PeerFrame::Hello {
-        version: PROTOCOL_VERSION,
-        name: "mallory".parse().expect("name"),
-    };
-    framed.send(hello).await.expect("send");
-    let msg = natter_protocol::peer::ChatMessage {
-        id: "mallory/1".parse().expect("id"),
-        from: "mallory".parse().expect("name"),
-        group: None,
-        text: "once".into(),
-        sent_at: 0,
-    };
-    framed
-        .feed(PeerFrame::Chat(msg.clone()))
+async fn quit(mut node: Node) {
+    node.handle.send(Command::Quit).await.expect("quit");
+    tokio::time::timeout(WAIT, &mut node.task)
         .await
-        .expect("feed");
-    framed.feed(PeerFrame::Chat(msg)).await.expect("feed");
-    framed.flush().await.expect("flush");
-    let mut acks = 0;
-    while acks < 2 {
-        match tokio::time::timeout(WAIT, framed.next()).await {
-            Ok(Some(Ok(PeerFrame::Ack { id }))) => {
-                assert_eq!(id.to_string(), "mallory/1");
-                acks += 1;
-            }
-            Ok(Some(Ok(PeerFrame::Hello { .. }))) => {}
-            other => panic!("expected acks, got {other:?}"),
+        .expect("quits")
+        .expect("no panic");
+}
+
+/// Waits for `n` acks (skipping hellos); panics on anything else.
+async fn acks(link: &mut RawLink, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        match next_frame(link).await {
+            Some(PeerFrame::Ack { id }) => ids.push(id.to_string()),
+            other => panic!("expected an ack, got {other:?}"),
         }
     }
+    ids
+}
+
+#[tokio::test]
+async fn a_replayed_message_is_acked_but_shown_once_even_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut b = node("bob", &dir).await;
+    let mallory = Identity::generate().expect("identity");
+    let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
+    let msg = signed(&mallory, message("mallory", 1, None, "once"));
+    link.feed(msg.clone()).await.expect("feed");
+    link.feed(msg.clone()).await.expect("feed");
+    link.flush().await.expect("flush");
+    assert_eq!(acks(&mut link, 2).await, ["mallory/1", "mallory/1"]);
     next(&mut b, |e| matches!(e, Event::Message { .. })).await;
-    b.handle.send(Command::Quit).await.expect("quit");
-    while let Some(ev) = tokio::time::timeout(WAIT, b.events.recv())
+    drop(link);
+    quit(b).await;
+
+    // Restarted (same data directory): the replay is still a duplicate; a new one is not.
+    let mut b = node("bob", &dir).await;
+    let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
+    link.send(msg).await.expect("replay");
+    assert_eq!(acks(&mut link, 1).await, ["mallory/1"]);
+    let fresh = signed(&mallory, message("mallory", 2, None, "fresh"));
+    link.send(fresh).await.expect("send");
+    assert_eq!(acks(&mut link, 1).await, ["mallory/2"]);
+    let got = next(&mut b, |e| matches!(e, Event::Message { .. })).await;
+    assert!(
+        matches!(got, Event::Message { ref text, .. } if text == "fresh"),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_signature_is_dropped_and_the_link_stays_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut b = node("bob", &dir).await;
+    let mallory = Identity::generate().expect("identity");
+    let other = Identity::generate().expect("identity");
+    let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
+    // mallory's own name, but signed by another key (or altered after signing).
+    link.send(signed(&other, message("mallory", 1, None, "forged")))
         .await
-        .expect("the stream ends")
-    {
-        assert!(!matches!(ev, Event::Message { .. }), "shown twice: {ev:?}");
-    }
+        .expect("send");
+    assert!(matches!(
+        next_frame(&mut link).await,
+        Some(PeerFrame::Error {
+            code: ErrorCode::Unauthorized,
+            ..
+        })
+    ));
+    let PeerFrame::Chat(mut altered) = signed(&mallory, message("mallory", 2, None, "hi")) else {
+        unreachable!()
+    };
+    altered.message.text = "altered".into();
+    link.send(PeerFrame::Chat(altered)).await.expect("send");
+    assert!(matches!(
+        next_frame(&mut link).await,
+        Some(PeerFrame::Error { .. })
+    ));
+    link.send(signed(&mallory, message("mallory", 3, None, "genuine")))
+        .await
+        .expect("send");
+    assert_eq!(acks(&mut link, 1).await, ["mallory/3"]);
+    let got = next(&mut b, |e| matches!(e, Event::Message { .. })).await;
+    assert!(
+        matches!(got, Event::Message { ref text, .. } if text == "genuine"),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn group_messages_only_from_members_with_their_listed_key() {
+    use natter_protocol::tracker::{Member, TrackerToPeer};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let tracker_id = Identity::generate().expect("identity");
+    let config = NodeConfig::new(
+        "bob".parse().expect("name"),
+        fake.local_addr().expect("addr").to_string(),
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().join("bob"),
+    );
+    let mut b = start(config).await.expect("start");
+    let (mut conn, _) = accept_hello(&fake, &tracker_id, 30).await;
+    let carol = Identity::generate().expect("identity");
+    let mallory = Identity::generate().expect("identity");
+    let member = |name: &str, key| Member {
+        name: name.parse().expect("name"),
+        addr: "127.0.0.1:9".parse().expect("addr"),
+        online: true,
+        key,
+    };
+    let g: GroupName = "g".parse().expect("group");
+    let full = TrackerToPeer::Members {
+        group: g.clone(),
+        version: 1,
+        members: vec![member("bob", b.key), member("carol", carol.public_key())],
+    };
+    conn.send(full).await.expect("push");
+    next(&mut b, |e| matches!(e, Event::Members { .. })).await;
+
+    // A non-member: refused, no ack.
+    let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
+    link.send(signed(
+        &mallory,
+        message("mallory", 1, Some("g"), "let me in"),
+    ))
+    .await
+    .expect("send");
+    assert!(matches!(
+        next_frame(&mut link).await,
+        Some(PeerFrame::Error {
+            code: ErrorCode::Unauthorized,
+            ..
+        })
+    ));
+    // Someone else's key saying hello as carol: refused at the hello (the list pins carol).
+    let (mut fake_carol, _) = raw_link(b.listen, &mallory, "carol").await;
+    assert!(matches!(
+        next_frame(&mut fake_carol).await,
+        Some(PeerFrame::Error {
+            code: ErrorCode::Unauthorized,
+            ..
+        })
+    ));
+    let changed = next(&mut b, |e| matches!(e, Event::KeyChanged { .. })).await;
+    assert!(matches!(changed, Event::KeyChanged { ref name, .. } if name.as_str() == "carol"));
+    // The real carol.
+    let (mut link, _) = raw_link(b.listen, &carol, "carol").await;
+    link.send(signed(&carol, message("carol", 1, Some("g"), "hello g")))
+        .await
+        .expect("send");
+    assert_eq!(acks(&mut link, 1).await, ["carol/1"]);
+    let got = next(&mut b, |e| matches!(e, Event::Message { .. })).await;
+    assert!(
+        matches!(got, Event::Message { ref text, .. } if text == "hello g"),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_blocked_peer_is_acked_but_never_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut b = node("bob", &dir).await;
+    let mallory = Identity::generate().expect("identity");
+    b.handle
+        .send(Command::Block("mallory".parse().expect("name")))
+        .await
+        .expect("running");
+    let err = next(&mut b, |e| matches!(e, Event::Error { .. })).await;
+    assert!(
+        format!("{err:?}").contains("unknown peer mallory"),
+        "{err:?}"
+    );
+
+    let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
+    link.send(signed(&mallory, message("mallory", 1, None, "first")))
+        .await
+        .expect("send");
+    acks(&mut link, 1).await;
+    next(&mut b, |e| matches!(e, Event::Message { .. })).await;
+    b.handle
+        .send(Command::Block("mallory".parse().expect("name")))
+        .await
+        .expect("running");
+    let blocked = next(&mut b, |e| matches!(e, Event::Blocked { .. })).await;
+    assert!(matches!(blocked, Event::Blocked { blocked: true, .. }));
+    let json = std::fs::read_to_string(dir.path().join("bob").join(BLOCKED_FILE)).expect("file");
+    assert!(json.contains(&mallory.public_key().to_string()), "{json}");
+    link.send(signed(&mallory, message("mallory", 2, None, "spam")))
+        .await
+        .expect("send");
+    assert_eq!(acks(&mut link, 1).await, ["mallory/2"]);
+    b.handle
+        .send(Command::Unblock("mallory".parse().expect("name")))
+        .await
+        .expect("running");
+    let ev = next(&mut b, |e| {
+        matches!(e, Event::Message { .. } | Event::Blocked { .. })
+    })
+    .await;
+    assert!(
+        matches!(ev, Event::Blocked { blocked: false, .. }),
+        "shown: {ev:?}"
+    );
+    link.send(signed(&mallory, message("mallory", 3, None, "again")))
+        .await
+        .expect("send");
+    let got = next(&mut b, |e| matches!(e, Event::Message { .. })).await;
+    assert!(
+        matches!(got, Event::Message { ref text, .. } if text == "again"),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_peer_key_is_reported_and_refused_until_trusted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut a = node("alice", &dir).await;
+    let b = node("bob", &dir).await;
+    send(&a, Target::Addr(b.listen), "hi").await;
+    let sent = next(&mut a, |e| matches!(e, Event::Sent { .. })).await;
+    assert!(matches!(sent, Event::Sent { ref delivered, .. } if delivered.len() == 1));
+    let keys =
+        std::fs::read_to_string(dir.path().join("alice").join(PEER_PINS_FILE)).expect("pins");
+    assert!(keys.contains(&b.key.to_string()), "{keys}");
+
+    // bob loses his identity and comes back with a new key.
+    let old_key = b.key;
+    quit(b).await;
+    std::fs::remove_file(dir.path().join("bob").join(IDENTITY_FILE)).expect("remove");
+    let b = node("bob", &dir).await;
+    assert_ne!(b.key, old_key);
+    send(&a, Target::Addr(b.listen), "still you?").await;
+    let changed = next(&mut a, |e| matches!(e, Event::KeyChanged { .. })).await;
+    assert_eq!(
+        changed,
+        Event::KeyChanged {
+            name: "bob".parse().expect("name"),
+            pinned: old_key,
+            presented: b.key
+        }
+    );
+    let err = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
+    assert!(format!("{err:?}").contains("key changed"), "{err:?}");
+    let sent = next(&mut a, |e| matches!(e, Event::Sent { .. })).await;
+    assert!(
+        matches!(sent, Event::Sent { ref failed, .. } if failed.len() == 1),
+        "{sent:?}"
+    );
+
+    a.handle
+        .send(Command::Trust("bob".parse().expect("name")))
+        .await
+        .expect("running");
+    let trusted = next(&mut a, |e| matches!(e, Event::Trusted { .. })).await;
+    assert!(matches!(trusted, Event::Trusted { key, .. } if key == b.key));
+    send(&a, Target::Addr(b.listen), "welcome back").await;
+    let sent = next(&mut a, |e| matches!(e, Event::Sent { .. })).await;
+    assert!(
+        matches!(sent, Event::Sent { ref delivered, .. } if delivered == &["bob".to_string()]),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_tracker_key_is_refused_and_reported_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let tracker = fake.local_addr().expect("addr").to_string();
+    let tracker_id = Identity::generate().expect("identity");
+    let config = NodeConfig::new(
+        "alice".parse().expect("name"),
+        tracker.clone(),
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().join("alice"),
+    );
+    let a = start(config.clone()).await.expect("start");
+    let (_conn, _) = accept_hello(&fake, &tracker_id, 30).await;
+    let pins = std::fs::read_to_string(dir.path().join("alice").join(TRACKER_PINS_FILE));
+    // The pin is written when the actor handles the report: wait for the connected event.
+    let mut a = a;
+    next(&mut a, |e| {
+        matches!(
+            e,
+            Event::Tracker {
+                status: TrackerStatus::Connected,
+                ..
+            }
+        )
+    })
+    .await;
+    let pins =
+        pins.or_else(|_| std::fs::read_to_string(dir.path().join("alice").join(TRACKER_PINS_FILE)));
+    assert!(
+        pins.expect("pins")
+            .contains(&tracker_id.public_key().to_string())
+    );
+    quit(a).await;
+
+    // Another tracker (another key) at the same address.
+    let impostor = Identity::generate().expect("identity");
+    let mut a = start(config.clone()).await.expect("restart");
+    let accept_twice = async {
+        for _ in 0..2 {
+            let (stream, _) = fake.accept().await.expect("accept");
+            let _ = secure::accept::<
+                _,
+                natter_protocol::tracker::PeerToTracker,
+                natter_protocol::tracker::TrackerToPeer,
+            >(stream, &impostor, WAIT)
+            .await;
+        }
+    };
+    let watch = async {
+        let err = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
+        let Event::Error { message } = err else {
+            unreachable!()
+        };
+        assert!(
+            message.contains("tracker") && message.contains("key changed"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("--tracker-key {}", impostor.public_key())),
+            "{message}"
+        );
+    };
+    tokio::join!(accept_twice, watch);
+    quit(a).await;
+
+    // Accepting it on purpose.
+    let mut config = config;
+    config.tracker_key = Some(impostor.public_key());
+    let mut a = start(config).await.expect("restart");
+    let (_conn, _) = accept_hello(&fake, &impostor, 30).await;
+    next(&mut a, |e| {
+        matches!(
+            e,
+            Event::Tracker {
+                status: TrackerStatus::Connected,
+                ..
+            }
+        )
+    })
+    .await;
 }

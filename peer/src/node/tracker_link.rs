@@ -1,27 +1,30 @@
 //! The tracker link: one task that keeps a connection to the tracker, forever.
 //!
-//! It connects, says hello with the groups the node believes it is in (so a tracker that
+//! It connects, runs the Noise handshake (demanding the tracker's pinned key; on first
+//! contact it pins the key it met), says hello with the groups the node believes it is in (so a tracker that
 //! lost its state rebuilds it), answers pings, forwards pushes to the node and sends the
 //! node's requests. When the connection fails, or the tracker stays silent for three
 //! heartbeats (a half-open connection), it reconnects with exponential backoff and jitter.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use natter_protocol::secure::{self, HandshakeError, SecureFramed};
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
-use natter_protocol::{FrameCodec, GroupName, Name, PROTOCOL_VERSION};
+use natter_protocol::{ErrorCode, GroupName, Identity, Name, PROTOCOL_VERSION, PublicKey};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(5);
+const HANDSHAKE_TIMEOUT: Duration = secure::DEFAULT_HANDSHAKE_TIMEOUT;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-type Conn = Framed<TcpStream, FrameCodec<TrackerToPeer, PeerToTracker>>;
+type Conn = SecureFramed<TcpStream, TrackerToPeer, PeerToTracker>;
 
 /// What the link tells the node.
 #[derive(Debug)]
@@ -31,20 +34,34 @@ pub enum TrackerReport {
     Disconnected {
         reason: String,
     },
-    /// The tracker refused our hello (a name in use, a version mismatch).
+    /// The tracker refused our hello (a name in use or bound to another key, a version
+    /// mismatch).
     Refused {
+        code: ErrorCode,
         message: String,
+    },
+    /// First contact: the tracker presented `key`; pin it.
+    Pinned {
+        key: PublicKey,
+    },
+    /// The tracker presented another key than the pinned one: it is refused.
+    KeyChanged {
+        pinned: PublicKey,
+        presented: PublicKey,
     },
     /// Anything the tracker pushed after the welcome (pings are answered here).
     Push(TrackerToPeer),
 }
 
-/// Who we are to the tracker.
+/// Who we are to the tracker, and whom we expect.
 #[derive(Debug, Clone)]
-pub struct Identity {
+pub struct Me {
     pub tracker: String,
     pub name: Name,
     pub listen_port: u16,
+    pub identity: Arc<Identity>,
+    /// The tracker's pinned key (`None`: pin whatever key we meet first).
+    pub tracker_key: Option<PublicKey>,
 }
 
 /// Why a session ended.
@@ -55,7 +72,7 @@ enum End {
 
 /// Keeps the link until cancelled or the node goes away.
 pub async fn run(
-    me: Identity,
+    mut me: Me,
     groups: watch::Receiver<Vec<GroupName>>,
     mut requests: mpsc::Receiver<PeerToTracker>,
     reports: mpsc::Sender<TrackerReport>,
@@ -65,7 +82,7 @@ pub async fn run(
     loop {
         let end = tokio::select! {
             _ = cancel.cancelled() => End::Stop,
-            end = session(&me, &groups, &mut requests, &reports) => end,
+            end = session(&mut me, &groups, &mut requests, &reports) => end,
         };
         let End::Failed { reason, was_up } = end else {
             return;
@@ -108,7 +125,7 @@ fn failed(reason: impl Into<String>, was_up: bool) -> End {
 }
 
 async fn session(
-    me: &Identity,
+    me: &mut Me,
     groups: &watch::Receiver<Vec<GroupName>>,
     requests: &mut mpsc::Receiver<PeerToTracker>,
     reports: &mpsc::Sender<TrackerReport>,
@@ -162,7 +179,7 @@ async fn session(
 /// Connects and says hello. `Ok(None)`: the node is gone. Returns the connection and the
 /// heartbeat interval.
 async fn connect(
-    me: &Identity,
+    me: &mut Me,
     groups: &watch::Receiver<Vec<GroupName>>,
     reports: &mpsc::Sender<TrackerReport>,
 ) -> Result<Option<(Conn, Duration)>, String> {
@@ -172,7 +189,34 @@ async fn connect(
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let mut conn = Framed::new(stream, FrameCodec::default());
+    let handshake = secure::initiate(
+        stream,
+        &me.identity,
+        me.tracker_key.as_ref(),
+        HANDSHAKE_TIMEOUT,
+    );
+    let mut conn = match handshake.await {
+        Ok((conn, key)) => {
+            if me.tracker_key.is_none() {
+                me.tracker_key = Some(key);
+                if reports.send(TrackerReport::Pinned { key }).await.is_err() {
+                    return Ok(None);
+                }
+            }
+            conn
+        }
+        Err(HandshakeError::KeyMismatch { expected, got }) => {
+            let changed = TrackerReport::KeyChanged {
+                pinned: expected,
+                presented: got,
+            };
+            if reports.send(changed).await.is_err() {
+                return Ok(None);
+            }
+            return Err(format!("the tracker's key changed (it presented {got})"));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let hello = PeerToTracker::Hello {
         version: PROTOCOL_VERSION,
         name: me.name.clone(),
@@ -193,8 +237,9 @@ async fn connect(
                 Duration::from_secs(heartbeat_secs.clamp(1, 3600)),
             )))
         }
-        Ok(Some(Ok(TrackerToPeer::Error { message, .. }))) => {
+        Ok(Some(Ok(TrackerToPeer::Error { code, message }))) => {
             let refused = TrackerReport::Refused {
+                code,
                 message: message.clone(),
             };
             if reports.send(refused).await.is_err() {

@@ -262,8 +262,12 @@ impl App {
                 name,
                 listen,
                 tracker,
+                key,
             } => {
-                let line = format!("you are {name}, listening on {listen}; tracker {tracker}");
+                let line = format!(
+                    "you are {name} (key {key}, fingerprint {}), listening on {listen}; tracker {tracker}",
+                    key.fingerprint()
+                );
                 self.name = name;
                 self.listen = Some(listen);
                 self.tracker_addr = tracker;
@@ -357,6 +361,32 @@ impl App {
                 } else {
                     format!("your groups: {}", list.join(", "))
                 };
+                self.push_selected(Line::system(now, line));
+            }
+            Event::Blocked { name, blocked } => {
+                let line = if blocked {
+                    format!(
+                        "blocked {name}: nothing from their key reaches you (/unblock {name} to undo)"
+                    )
+                } else {
+                    format!("unblocked {name}")
+                };
+                self.push_selected(Line::system(now, line));
+            }
+            Event::KeyChanged {
+                name,
+                pinned,
+                presented,
+            } => {
+                let line = format!(
+                    "{name}'s key changed: pinned {}, now {}; their messages are refused until /trust {name}",
+                    pinned.fingerprint(),
+                    presented.fingerprint()
+                );
+                self.push_to(ConvId::Status, Line::system(now, line));
+            }
+            Event::Trusted { name, key } => {
+                let line = format!("now trusting {name}'s key {}", key.fingerprint());
                 self.push_selected(Line::system(now, line));
             }
             Event::Error { message } => self.push_selected(Line::error(now, message)),

@@ -29,6 +29,7 @@ fn member(n: &str, online: bool) -> Member {
         name: name(n),
         addr: "127.0.0.1:4000".parse().expect("addr"),
         online,
+        key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
     }
 }
 

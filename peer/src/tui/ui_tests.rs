@@ -126,6 +126,7 @@ fn status_bar_shows_name_address_tracker_and_peers() {
         name: "alice".parse().expect("name"),
         listen: "127.0.0.1:4000".parse().expect("addr"),
         tracker: "127.0.0.1:7000".into(),
+        key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
     }));
     joined(
         &mut app,

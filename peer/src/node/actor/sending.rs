@@ -1,19 +1,43 @@
-//! The actor's delivery side: resolving targets, fanning a message out over pooled links,
-//! and settling each message from acks, link failures and deadlines.
+//! The actor's delivery side: resolving targets (and the key each must present), signing,
+//! fanning a message out over pooled links, and settling each message from acks, link
+//! failures and deadlines.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use natter_protocol::peer::ChatMessage;
+use natter_protocol::identity::sign_chat;
+use natter_protocol::peer::{ChatMessage, SignedChat};
 use natter_protocol::tracker::{Member, PeerToTracker};
-use natter_protocol::{GroupName, Name, unix_millis};
+use natter_protocol::{GroupName, Name, PublicKey, unix_millis};
 use tokio::sync::mpsc;
 
 use super::{Actor, Lookup, MAX_TEXT_BYTES, QUIT_GRACE};
 use crate::node::api::{Event, Target};
-use crate::node::link::{self, LinkHandle, LinkReport};
+use crate::node::link::{self, Ends, LinkHandle, LinkReport};
 use crate::node::outbox::{Done, Failure, Recipient};
+
+/// One recipient of a message.
+pub(super) struct To {
+    addr: SocketAddr,
+    /// How the recipient is shown (its name, or the bare address).
+    label: String,
+    /// The peer we mean to reach, if we know its name.
+    name: Option<Name>,
+    /// The key a member list holds for it.
+    listed: Option<PublicKey>,
+}
+
+impl To {
+    fn member(m: &Member) -> Self {
+        Self {
+            addr: m.addr,
+            label: m.name.to_string(),
+            name: Some(m.name.clone()),
+            listed: Some(m.key),
+        }
+    }
+}
 
 impl Actor {
     pub(super) async fn send(&mut self, target: Target, text: String) {
@@ -31,7 +55,7 @@ impl Actor {
                 let mut failed = Vec::new();
                 for m in list.members.iter().filter(|m| m.name != self.name) {
                     if m.online {
-                        to.push((m.addr, m.name.to_string(), Some(m.name.clone())));
+                        to.push(To::member(m));
                     } else {
                         failed.push(m.name.to_string());
                     }
@@ -39,7 +63,12 @@ impl Actor {
                 self.dispatch(None, Some(group), text, to, failed).await;
             }
             Target::Addr(addr) => {
-                let to = vec![(addr, addr.to_string(), None)];
+                let to = vec![To {
+                    addr,
+                    label: addr.to_string(),
+                    name: None,
+                    listed: None,
+                }];
                 self.dispatch(Some(addr.to_string()), None, text, to, vec![])
                     .await;
             }
@@ -68,19 +97,19 @@ impl Actor {
     }
 
     pub(super) async fn send_to_member(&mut self, m: Member, text: String) {
-        let label = m.name.to_string();
-        let to = vec![(m.addr, label.clone(), Some(m.name))];
-        self.dispatch(Some(label), None, text, to, vec![]).await;
+        let to = To::member(&m);
+        self.dispatch(Some(to.label.clone()), None, text, vec![to], vec![])
+            .await;
     }
 
-    /// Gives the message an id, announces it, queues it on each recipient's link and
-    /// tracks it in the outbox.
+    /// Gives the message an id, announces it, signs it, queues it on each recipient's
+    /// link and tracks it in the outbox.
     pub(super) async fn dispatch(
         &mut self,
         to: Option<String>,
         group: Option<GroupName>,
         text: String,
-        recipients: Vec<(SocketAddr, String, Option<Name>)>,
+        recipients: Vec<To>,
         mut failed: Vec<String>,
     ) {
         let id = self.ids.next_id();
@@ -93,15 +122,37 @@ impl Actor {
             sent_at,
         })
         .await;
-        let msg = ChatMessage {
+        let message = ChatMessage {
             id: id.clone(),
             from: self.name.clone(),
             group,
             text,
             sent_at,
         };
+        let msg = SignedChat {
+            sig: sign_chat(&self.identity, &message),
+            message,
+        };
         let mut remaining = HashMap::new();
-        for (addr, mut label, expected) in recipients {
+        for To {
+            addr,
+            mut label,
+            name: expected,
+            listed,
+        } in recipients
+        {
+            let expect = match &expected {
+                None => None,
+                Some(name) => match self.trust.expected(name, listed) {
+                    Ok(key) => Some((name.clone(), key)),
+                    Err(reason) => {
+                        let message = format!("cannot send to {label}: {reason}");
+                        self.emit(Event::error(message)).await;
+                        failed.push(label);
+                        continue;
+                    }
+                },
+            };
             // A link that already said hello tells us who is at this address.
             if let Some(known) = self.links.get(&addr).and_then(|l| l.name.as_ref()) {
                 match &expected {
@@ -117,7 +168,7 @@ impl Actor {
                     Some(_) => {}
                 }
             }
-            match self.queue_on_link(addr, msg.clone()) {
+            match self.queue_on_link(addr, expect, msg.clone()) {
                 Ok(generation) => {
                     let r = Recipient {
                         label,
@@ -143,10 +194,23 @@ impl Actor {
 
     /// Queues `msg` on the pooled link to `addr`, opening one if needed. Returns the
     /// link's generation.
-    fn queue_on_link(&mut self, addr: SocketAddr, msg: ChatMessage) -> Result<u64, String> {
+    fn queue_on_link(
+        &mut self,
+        addr: SocketAddr,
+        expect: Option<(Name, PublicKey)>,
+        msg: SignedChat,
+    ) -> Result<u64, String> {
         let mut msg = msg;
+        // A link that demanded (or was vetted with) another key than this recipient's
+        // current one is not reused.
+        let wanted = expect.as_ref().map(|(_, key)| *key);
+        if let (Some(link), Some(wanted)) = (self.links.get(&addr), wanted)
+            && link.key.is_some_and(|key| key != wanted)
+        {
+            self.links.remove(&addr);
+        }
         for _ in 0..2 {
-            let link = self.link(addr);
+            let link = self.link(addr, expect.clone());
             let generation = link.generation;
             match link.queue.try_send(msg) {
                 Ok(()) => return Ok(generation),
@@ -165,16 +229,26 @@ impl Actor {
         Err("cannot open a link".into())
     }
 
-    fn link(&mut self, addr: SocketAddr) -> &LinkHandle {
+    fn link(&mut self, addr: SocketAddr, expect: Option<(Name, PublicKey)>) -> &LinkHandle {
         let next = &mut self.next_generation;
-        let (name, reports, cancel, tasks) =
-            (&self.name, &self.link_reports, &self.cancel, &self.tasks);
+        let (name, identity, reports, cancel, tasks) = (
+            &self.name,
+            &self.identity,
+            &self.link_reports,
+            &self.cancel,
+            &self.tasks,
+        );
         self.links.entry(addr).or_insert_with(|| {
             *next += 1;
+            let ends = Ends {
+                own_name: name.clone(),
+                identity: identity.clone(),
+                expect,
+            };
             link::spawn(
                 addr,
                 *next,
-                name.clone(),
+                ends,
                 reports.clone(),
                 cancel.child_token(),
                 tasks,
@@ -214,15 +288,34 @@ impl Actor {
                 addr,
                 generation,
                 name,
+                key,
+                vet,
             } => {
-                if let Some(link) = self.links.get_mut(&addr)
+                let verdict = self.vet(&name, key).await;
+                let accepted = verdict.is_ok();
+                let _ = vet.send(verdict);
+                if accepted
+                    && let Some(link) = self.links.get_mut(&addr)
                     && link.generation == generation
                 {
                     link.name = Some(name.clone());
+                    link.key = Some(key);
                 }
                 let outcome = self.outbox.named(addr, generation, &name);
                 let why = format!("that address now belongs to {name}");
                 self.settle_all(outcome, &why).await;
+            }
+            LinkReport::KeyChanged {
+                name,
+                expected,
+                presented,
+            } => {
+                if let Err(change) = self
+                    .trust
+                    .presented_listed(&name, presented, Some(expected))
+                {
+                    self.key_changed(&change).await;
+                }
             }
             LinkReport::Acked {
                 addr,
@@ -248,20 +341,6 @@ impl Actor {
                 self.settle_all(outcome, &error).await;
             }
         }
-    }
-
-    pub(super) async fn received(&mut self, msg: ChatMessage) {
-        if !self.recent.insert(&msg.id) {
-            return;
-        }
-        self.emit(Event::Message {
-            id: msg.id,
-            from: msg.from,
-            group: msg.group,
-            text: msg.text,
-            sent_at: msg.sent_at,
-        })
-        .await;
     }
 
     pub(super) async fn expire(&mut self) {

@@ -1,6 +1,8 @@
-//! The actor's tracker side: link status, member-list pushes, leaves and look-ups.
+//! The actor's tracker side: link status, the tracker's key, member-list pushes, leaves
+//! and look-ups.
 
-use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+use natter_protocol::ErrorCode;
+use natter_protocol::tracker::{MemberChange, PeerToTracker, TrackerToPeer};
 
 use super::Actor;
 use crate::node::api::{Event, TrackerStatus};
@@ -23,10 +25,39 @@ impl Actor {
                     self.emit(Event::error(message)).await;
                 }
             }
-            TrackerReport::Refused { message } => {
+            TrackerReport::Refused { code, message } => {
                 if self.last_refusal.as_deref() != Some(message.as_str()) {
                     self.last_refusal = Some(message.clone());
-                    let text = format!("tracker {} refused us: {message}", self.tracker_addr);
+                    let mut text = format!("tracker {} refused us: {message}", self.tracker_addr);
+                    if code == ErrorCode::NameOwned {
+                        if !message.contains("belongs to another key") {
+                            text.push_str(&format!(
+                                " (the name {} belongs to another key)",
+                                self.name
+                            ));
+                        }
+                        text.push_str(
+                            "; pick another --name, or use the identity.json that registered it",
+                        );
+                    }
+                    self.emit(Event::error(text)).await;
+                }
+            }
+            TrackerReport::Pinned { key } => {
+                tracing::info!(tracker = %self.tracker_addr, %key, "pinned the tracker's key");
+                self.stores.tracker_pins.set(self.tracker_addr.clone(), key);
+                self.save_tracker_pins();
+            }
+            TrackerReport::KeyChanged { pinned, presented } => {
+                if self.reported_tracker_keys.insert(presented) {
+                    let text = format!(
+                        "tracker {} key changed: pinned {pinned} ({}), it now presents {presented} ({}); \
+                         refusing it. If you trust the new key, run with --tracker-key {presented}",
+                        self.tracker_addr,
+                        pinned.fingerprint(),
+                        presented.fingerprint(),
+                    );
+                    tracing::warn!("{text}");
                     self.emit(Event::error(text)).await;
                 }
             }
@@ -55,6 +86,7 @@ impl Actor {
                 version,
                 members,
             } => {
+                self.observe_members(&members).await;
                 let new_group = !self.cache.contains(&group);
                 self.cache.set_full(group.clone(), version, members.clone());
                 if new_group {
@@ -75,6 +107,11 @@ impl Actor {
                 change,
             } => match self.cache.apply(&group, version, &change) {
                 Update::Applied => {
+                    if let MemberChange::Joined { member } | MemberChange::Online { member } =
+                        &change
+                    {
+                        self.observe_members(std::slice::from_ref(member)).await;
+                    }
                     self.dirty = true;
                     let members = self
                         .cache

@@ -1,0 +1,249 @@
+//! Who may say what: pinned keys, blocked keys, pending key changes and replays, and the
+//! checks every received message goes through. Pure state, owned by the node actor.
+//!
+//! A received chat is shown only if all of these hold (see the issue 4 contract):
+//! the link's authenticated key signed it, `from`, the id's sender and the link's hello name
+//! agree ([`check_signed`], run on the link's own task); the key is not blocked; a group
+//! message's group is one we are in and its member list holds `from` with exactly the
+//! link's key; the key is the one pinned for `from` (pinned now if none was); and the id is
+//! new ([`ReplayGuard`]). Blocked and duplicate messages are acknowledged but not shown;
+//! anything else is refused (no acknowledgement).
+
+use std::collections::HashMap;
+
+use natter_protocol::identity::verify_chat;
+use natter_protocol::peer::{ChatMessage, SignedChat};
+use natter_protocol::{Name, PublicKey};
+
+use super::keys::{Blocked, PeerPins, PinCheck};
+use super::members::MemberCache;
+use super::replay::{ReplayGuard, Seen};
+
+/// A key other than the pinned one, presented for `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    pub name: Name,
+    pub pinned: PublicKey,
+    pub presented: PublicKey,
+    /// True the first time this key is presented for this name: report it then.
+    pub first: bool,
+}
+
+impl KeyChange {
+    /// The error text shown to the user.
+    pub fn message(&self) -> String {
+        format!(
+            "key changed for {name}: pinned {pinned} ({}), now presented {presented} ({}); \
+             messages to and from {name} are refused until you run /trust {name}",
+            self.pinned.fingerprint(),
+            self.presented.fingerprint(),
+            name = self.name,
+            pinned = self.pinned,
+            presented = self.presented,
+        )
+    }
+}
+
+/// What to do with a received chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Show it and acknowledge it.
+    Accept,
+    /// Seen before: acknowledge, do not show.
+    Duplicate,
+    /// From a blocked key: acknowledge (so the sender does not retry), do not show.
+    Blocked,
+    /// Not allowed: drop it without an acknowledgement.
+    Refused(String),
+    /// `from` now has another key than the pinned one: drop it without an acknowledgement.
+    KeyChanged(KeyChange),
+}
+
+impl Verdict {
+    /// Whether the sender gets an acknowledgement.
+    pub fn acks(&self) -> bool {
+        matches!(self, Self::Accept | Self::Duplicate | Self::Blocked)
+    }
+}
+
+/// Checks a chat frame against the link it came on: the sender named in it is the link's
+/// hello name, and the link's authenticated key signed exactly this message.
+pub fn check_signed(hello: &Name, link_key: &PublicKey, chat: &SignedChat) -> Result<(), String> {
+    let msg = &chat.message;
+    if &msg.from != hello || &msg.id.sender != hello {
+        return Err(format!(
+            "this connection speaks for {hello}, not {} (id {})",
+            msg.from, msg.id
+        ));
+    }
+    if !verify_chat(link_key, msg, &chat.sig) {
+        return Err(format!("bad signature on {} from {hello}", msg.id));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+pub struct Trust {
+    pins: PeerPins,
+    blocked: Blocked,
+    /// Keys presented for a name in place of its pinned one, waiting for `/trust NAME`.
+    pending: HashMap<Name, PublicKey>,
+    replay: ReplayGuard,
+    pins_dirty: bool,
+    blocked_dirty: bool,
+}
+
+impl Trust {
+    pub fn new(pins: PeerPins, blocked: Blocked, replay: ReplayGuard) -> Self {
+        Self {
+            pins,
+            blocked,
+            pending: HashMap::new(),
+            replay,
+            pins_dirty: false,
+            blocked_dirty: false,
+        }
+    }
+
+    /// Checks a key presented for `name` (in a member list, a handshake or a hello),
+    /// pinning it if nothing is pinned yet.
+    pub fn presented(&mut self, name: &Name, key: PublicKey) -> Result<(), KeyChange> {
+        match self.pins.check(name, key) {
+            PinCheck::Known => Ok(()),
+            PinCheck::New => {
+                self.pins_dirty = true;
+                Ok(())
+            }
+            PinCheck::Changed { pinned } => {
+                let first = self.pending.insert(name.clone(), key) != Some(key);
+                Err(KeyChange {
+                    name: name.clone(),
+                    pinned,
+                    presented: key,
+                    first,
+                })
+            }
+        }
+    }
+
+    /// Like [`Self::presented`], but when nothing is pinned for `name` yet and a member
+    /// list holds `listed` for it, that key (vouched for by the tracker) is pinned first.
+    pub fn presented_listed(
+        &mut self,
+        name: &Name,
+        key: PublicKey,
+        listed: Option<PublicKey>,
+    ) -> Result<(), KeyChange> {
+        if let Some(listed) = listed
+            && self.pins.get(name).is_none()
+        {
+            self.presented(name, listed)?;
+        }
+        self.presented(name, key)
+    }
+
+    /// The key to demand from `name` when connecting to it: its pin, else the member
+    /// list's key. Refused while a key change for `name` waits for `/trust`.
+    pub fn expected(&self, name: &Name, listed: Option<PublicKey>) -> Result<PublicKey, String> {
+        if let Some(presented) = self.pending.get(name) {
+            let pinned = self.pins.get(name).unwrap_or(*presented);
+            return Err(format!(
+                "{name}'s key changed (pinned {pinned}, presented {presented}); /trust {name} to accept it"
+            ));
+        }
+        match (self.pins.get(name), listed) {
+            (Some(pinned), Some(listed)) if pinned != listed => Err(format!(
+                "{name}'s key changed (pinned {pinned}, the member list says {listed}); /trust {name} to accept it"
+            )),
+            (Some(key), _) | (None, Some(key)) => Ok(key),
+            (None, None) => Err(format!("no key known for {name}")),
+        }
+    }
+
+    /// Decides about a chat message that passed [`check_signed`] on a link authenticated
+    /// as `link_key`.
+    pub fn authorize(
+        &mut self,
+        link_key: &PublicKey,
+        msg: &ChatMessage,
+        cache: &MemberCache,
+    ) -> Verdict {
+        if self.blocked.contains(link_key) {
+            return Verdict::Blocked;
+        }
+        if let Some(group) = &msg.group {
+            let Some(list) = cache.get(group) else {
+                return Verdict::Refused(format!("a message for {group}, which we are not in"));
+            };
+            let Some(member) = list.members.iter().find(|m| m.name == msg.from) else {
+                return Verdict::Refused(format!("{} is not a member of {group}", msg.from));
+            };
+            if member.key != *link_key {
+                return Verdict::Refused(format!(
+                    "{}'s key in the member list of {group} is not the key that sent this",
+                    msg.from
+                ));
+            }
+        }
+        if let Err(change) = self.presented(&msg.from, *link_key) {
+            return Verdict::KeyChanged(change);
+        }
+        match self.replay.check(&msg.id) {
+            Seen::New => Verdict::Accept,
+            Seen::Duplicate => Verdict::Duplicate,
+        }
+    }
+
+    /// Accepts the key `name` presented in place of its pin. Returns the new key, or `None`
+    /// when no change is waiting for `name`.
+    pub fn trust(&mut self, name: &Name) -> Option<PublicKey> {
+        let key = self.pending.remove(name)?;
+        self.pins.set(name.clone(), key);
+        self.pins_dirty = true;
+        Some(key)
+    }
+
+    /// Blocks every key known for `name`: its pin, a key change waiting for it and the
+    /// keys `listed` for it in member lists. Returns false when no key is known.
+    pub fn block(&mut self, name: &Name, listed: &[PublicKey]) -> bool {
+        let mut keys: Vec<PublicKey> = listed.to_vec();
+        keys.extend(self.pins.get(name));
+        keys.extend(self.pending.get(name).copied());
+        for key in &keys {
+            self.blocked_dirty |= self.blocked.block(*key, name.clone());
+        }
+        !keys.is_empty()
+    }
+
+    /// Unblocks `name` (its pinned key and every key blocked under that name). Returns
+    /// false when it was not blocked.
+    pub fn unblock(&mut self, name: &Name) -> bool {
+        let changed = self.blocked.unblock(self.pins.get(name), name);
+        self.blocked_dirty |= changed;
+        changed
+    }
+
+    #[cfg(test)]
+    pub fn is_blocked(&self, key: &PublicKey) -> bool {
+        self.blocked.contains(key)
+    }
+
+    /// The pins to save, if they changed since the last call.
+    pub fn take_dirty_pins(&mut self) -> Option<&PeerPins> {
+        std::mem::take(&mut self.pins_dirty).then_some(&self.pins)
+    }
+
+    /// The blocked keys to save, if they changed since the last call.
+    pub fn take_dirty_blocked(&mut self) -> Option<&Blocked> {
+        std::mem::take(&mut self.blocked_dirty).then_some(&self.blocked)
+    }
+
+    /// The replay guard's file to save, if it changed since the last call.
+    pub fn take_dirty_seen(&mut self) -> Option<super::replay::SeenFile> {
+        self.replay.take_dirty()
+    }
+}
+
+#[cfg(test)]
+#[path = "trust_tests.rs"]
+mod tests;
