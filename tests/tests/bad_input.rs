@@ -6,11 +6,10 @@ mod util;
 
 use futures::{SinkExt, StreamExt};
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
-use natter_protocol::{ErrorCode, FrameCodec, PROTOCOL_VERSION};
+use natter_protocol::{ErrorCode, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
-use util::{Peer, Tracker, WAIT, bin, has_member, names, temp};
+use util::{Peer, Tracker, WAIT, bin, has_member, names, raw, temp};
 
 #[tokio::test]
 async fn bad_commands_get_clear_errors_and_the_peer_keeps_running() {
@@ -107,16 +106,25 @@ async fn a_name_is_held_by_one_live_peer() {
     let tracker = Tracker::start(dir.path()).await;
     let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
     alice.wait_tracker("connected").await;
-    let mut impostor = Peer::start_with(
+    // A second copy of alice, with alice's own key (another key is refused outright: see
+    // the security tests).
+    let twin_dir = dir.path().join("twin");
+    std::fs::create_dir_all(&twin_dir).unwrap();
+    std::fs::copy(
+        dir.path().join("alice/identity.json"),
+        twin_dir.join("identity.json"),
+    )
+    .unwrap();
+    let mut twin = Peer::start_with(
         "alice",
         util::PeerOptions {
             tracker: tracker.addr.to_string(),
-            data_dir: dir.path().join("impostor"),
+            data_dir: twin_dir,
             extra: vec![],
         },
     )
     .await;
-    impostor.wait_error("in use").await;
+    twin.wait_error("in use").await;
     // The owner is unaffected.
     alice.join("g").await;
 }
@@ -179,7 +187,7 @@ async fn peer_survives_garbage_and_oversize_frames() {
 async fn tracker_refuses_another_protocol_version() {
     let dir = temp();
     let tracker = Tracker::start(dir.path()).await;
-    let mut link = raw_tracker_client(tracker.addr).await;
+    let mut link = raw::tracker_link(tracker.addr, &raw::identity()).await;
     link.send(PeerToTracker::Hello {
         version: PROTOCOL_VERSION + 98,
         name: "future".parse().unwrap(),
@@ -212,16 +220,11 @@ async fn heartbeat_marks_a_silent_peer_offline() {
     let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
     alice.join("hb").await;
 
-    let mut ghost = raw_tracker_client(tracker.addr).await;
-    ghost
-        .send(PeerToTracker::Hello {
-            version: PROTOCOL_VERSION,
-            name: "ghost".parse().unwrap(),
-            listen_port: 9,
-            groups: vec!["hb".parse().unwrap()],
-        })
-        .await
-        .unwrap();
+    let (ghost, welcome) = raw::register(tracker.addr, &raw::identity(), "ghost", 9, &["hb"]).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "{welcome:?}"
+    );
     alice
         .wait_members("hb", "ghost online", |m| has_member(m, "ghost", true))
         .await;
@@ -252,14 +255,7 @@ async fn tracker_shuts_down_cleanly_on_sigterm() {
     alice.wait_tracker("disconnected").await;
 }
 
-type RawTracker = Framed<TcpStream, FrameCodec<TrackerToPeer, PeerToTracker>>;
-
-async fn raw_tracker_client(addr: std::net::SocketAddr) -> RawTracker {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    Framed::new(stream, FrameCodec::default())
-}
-
-/// Byte strings that are not valid natter frames.
+/// Byte strings that are neither a Noise handshake nor natter frames.
 fn junk_inputs() -> Vec<Vec<u8>> {
     let framed = |body: &[u8]| {
         let mut v = (body.len() as u32).to_be_bytes().to_vec();

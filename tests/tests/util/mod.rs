@@ -3,6 +3,8 @@
 //! what the child said when a wait fails.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod raw;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -83,6 +85,8 @@ fn spawn_stderr_tail(stderr: impl AsyncRead + Unpin + Send + 'static, tail: Tail
 pub struct Tracker {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The tracker's public key, from its second line of output.
+    pub key: String,
     pub state: PathBuf,
     pub stderr: Tail,
 }
@@ -127,11 +131,22 @@ impl Tracker {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .parse()
             .expect("tracker address");
+        let second = tokio::time::timeout(WAIT, stdout.next_line())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .unwrap_or_default();
+        let key = second
+            .strip_prefix("key ")
+            .unwrap_or_else(|| panic!("expected `key KEY` as line 2, got {second:?}"))
+            .to_owned();
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
         Tracker {
             child,
             addr,
+            key,
             state,
             stderr,
         }

@@ -1,0 +1,391 @@
+//! Encrypted, authenticated links and identities, attacked from outside: names claimed
+//! with other keys, spoofed and forged frames, replays, changed keys, and a recording
+//! relay that must see nothing readable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use futures::SinkExt;
+use natter_protocol::ErrorCode;
+use natter_protocol::peer::PeerFrame;
+use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use util::{Peer, PeerOptions, Tracker, WAIT, has_member, names, raw, temp};
+
+/// The peer's next `message` event must be `text`: anything dropped before it never shows.
+async fn next_message_is(peer: &mut Peer, text: &str) {
+    let got = peer.wait_event("message").await;
+    assert_eq!(got["text"], text, "an earlier message got through: {got}");
+}
+
+#[tokio::test]
+async fn a_name_belongs_to_the_first_key_even_while_its_owner_is_offline() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    assert!(alice.quit().await.success());
+
+    let mut impostor = Peer::start_with(
+        "alice",
+        PeerOptions {
+            tracker: tracker.addr.to_string(),
+            data_dir: dir.path().join("impostor"),
+            extra: vec![],
+        },
+    )
+    .await;
+    impostor.wait_error("belongs to another key").await;
+
+    // The owner, with its own key, is welcome back.
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    alice.wait_tracker("connected").await;
+    alice.join("mine").await;
+}
+
+#[tokio::test]
+async fn nobody_leaves_or_registers_in_someone_elses_name() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    alice.join("g").await;
+    bob.join("g").await;
+
+    // Mallory cannot be bob...
+    let mallory = raw::identity();
+    let (_, answer) = raw::register(tracker.addr, &mallory, "bob", 9, &[]).await;
+    match answer {
+        TrackerToPeer::Error { code, .. } => assert_eq!(code, ErrorCode::NameOwned),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // ...and as herself, her leave acts for herself only.
+    let (mut link, welcome) = raw::register(tracker.addr, &mallory, "mallory", 9, &[]).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "{welcome:?}"
+    );
+    link.send(PeerToTracker::Leave {
+        group: "g".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+    match raw::next(&mut link).await {
+        Some(TrackerToPeer::Error { code, .. }) => assert_eq!(code, ErrorCode::NotMember),
+        other => panic!("expected not-a-member, got {other:?}"),
+    }
+    alice.cmd("/members g").await;
+    let list = alice.wait_event("members").await;
+    assert!(
+        has_member(list["members"].as_array().unwrap(), "bob", true),
+        "{list}"
+    );
+    // Bob is still a member: a group message reaches him.
+    let sent = alice.msg("#g", "still with us").await;
+    assert_eq!(names(&sent["delivered"]), ["bob"], "{sent}");
+}
+
+/// Mallory, a peer the tracker knows, tries to get messages into a group she is not in,
+/// to forge signatures and to speak for others; bob shows none of it.
+#[tokio::test]
+async fn forged_spoofed_and_non_member_messages_are_dropped() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    alice.join("g").await;
+    bob.join("g").await;
+    alice
+        .wait_members("g", "bob", |m| has_member(m, "bob", true))
+        .await;
+
+    let mallory = raw::identity();
+    let (_tracker_link, _) = raw::register(tracker.addr, &mallory, "mallory", 9, &[]).await;
+    let mut link = raw::peer_link(bob.listen, &mallory, "mallory").await;
+    // Not a member of #g.
+    raw::send_chat(
+        &mut link,
+        raw::chat(&mallory, "mallory", 1, Some("g"), "not a member"),
+    )
+    .await;
+    alice.msg("#g", "first real message").await;
+    next_message_is(&mut bob, "first real message").await;
+
+    // A message signed by some other key.
+    let mut link = raw::peer_link(bob.listen, &mallory, "mallory").await;
+    let stranger = raw::identity();
+    raw::send_chat(
+        &mut link,
+        raw::chat(&stranger, "mallory", 2, None, "forged signature"),
+    )
+    .await;
+    // A message that claims to come from alice, over mallory's link.
+    let mut link = raw::peer_link(bob.listen, &mallory, "mallory").await;
+    raw::send_chat(
+        &mut link,
+        raw::chat(&mallory, "alice", 3, Some("g"), "i am alice"),
+    )
+    .await;
+    // A hello that claims to be alice, with mallory's key, is refused outright.
+    match raw::try_peer_link(bob.listen, &mallory, "alice").await {
+        Err(Some(PeerFrame::Error { code, .. })) => assert_eq!(code, ErrorCode::Unauthorized),
+        Err(None) => {}
+        Err(Some(other)) => panic!("unexpected answer {other:?}"),
+        Ok(_) => panic!("bob accepted mallory as alice"),
+    }
+    alice.msg("bob", "second real message").await;
+    next_message_is(&mut bob, "second real message").await;
+}
+
+#[tokio::test]
+async fn a_replayed_message_is_dropped_even_after_a_restart() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    bob.join("g").await;
+    let mallory = raw::identity();
+    let (_tracker_link, _) = raw::register(tracker.addr, &mallory, "mallory", 9, &["g"]).await;
+    bob.wait_members("g", "mallory", |m| m.iter().any(|x| x["name"] == "mallory"))
+        .await;
+
+    let original = raw::chat(&mallory, "mallory", 1000, Some("g"), "only once");
+    let mut link = raw::peer_link(bob.listen, &mallory, "mallory").await;
+    raw::send_chat(&mut link, original.clone()).await;
+    next_message_is(&mut bob, "only once").await;
+    raw::send_chat(&mut link, original.clone()).await;
+    raw::send_chat(
+        &mut link,
+        raw::chat(&mallory, "mallory", 1001, Some("g"), "fresh"),
+    )
+    .await;
+    next_message_is(&mut bob, "fresh").await;
+
+    // Bob restarts; the replay is still a replay.
+    assert!(bob.quit().await.success());
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    bob.wait_tracker("connected").await;
+    let mut link = raw::peer_link(bob.listen, &mallory, "mallory").await;
+    raw::send_chat(&mut link, original).await;
+    raw::send_chat(
+        &mut link,
+        raw::chat(&mallory, "mallory", 1002, Some("g"), "fresher"),
+    )
+    .await;
+    next_message_is(&mut bob, "fresher").await;
+}
+
+#[tokio::test]
+async fn a_changed_tracker_key_is_refused_until_accepted_on_purpose() {
+    let dir = temp();
+    let mut tracker = Tracker::start(dir.path()).await;
+    let port = tracker.addr.port();
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    alice.wait_tracker("connected").await;
+    tracker.kill9().await;
+    alice.wait_tracker("disconnected").await;
+
+    // Same address, same state, new key.
+    std::fs::remove_file(dir.path().join("tracker.key")).unwrap();
+    let tracker = Tracker::start_with(dir.path(), &format!("127.0.0.1:{port}"), &[]).await;
+    let err = alice.wait_error("key changed").await;
+    assert!(
+        err["message"].as_str().unwrap().contains("--tracker-key"),
+        "{err}"
+    );
+    assert!(alice.quit().await.success());
+
+    let mut alice = Peer::start_with(
+        "alice",
+        PeerOptions {
+            tracker: tracker.addr.to_string(),
+            data_dir: dir.path().join("alice"),
+            extra: vec!["--tracker-key", &tracker.key],
+        },
+    )
+    .await;
+    alice.wait_tracker("connected").await;
+}
+
+#[tokio::test]
+async fn a_changed_peer_key_is_reported_and_not_trusted() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    alice.join("g").await;
+    bob.join("g").await;
+    bob.msg("alice", "with my real key").await;
+    alice.wait_message("with my real key").await;
+
+    // Someone (bob on a new machine, or not) shows up as bob with another key.
+    let mut new_bob = Peer::start_with(
+        "bob",
+        PeerOptions {
+            tracker: "127.0.0.1:9".into(),
+            data_dir: dir.path().join("new-bob"),
+            extra: vec![],
+        },
+    )
+    .await;
+    new_bob
+        .cmd(&format!("/msg {} trust me", alice.listen))
+        .await;
+    let changed = alice.wait_event("key_changed").await;
+    assert_eq!(changed["name"], "bob");
+    assert_ne!(changed["pinned"], changed["presented"]);
+    alice.wait_error("key changed").await;
+    // The real bob still gets through; the impostor's text never showed.
+    bob.msg("alice", "real bob again").await;
+    next_message_is(&mut alice, "real bob again").await;
+}
+
+#[tokio::test]
+async fn blocked_peers_are_not_heard() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    let mut carol = Peer::start(dir.path(), "carol", tracker.addr).await;
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.join("g").await;
+    }
+    alice
+        .wait_members("g", "everyone", |m| {
+            has_member(m, "bob", true) && has_member(m, "carol", true)
+        })
+        .await;
+    alice.cmd("/block bob").await;
+    let blocked = alice.wait_event("blocked").await;
+    assert_eq!(blocked["name"], "bob");
+    assert_eq!(blocked["blocked"], true);
+    bob.msg("#g", "can you hear me").await;
+    bob.msg("alice", "hello?").await;
+    carol.msg("#g", "carol speaking").await;
+    next_message_is(&mut alice, "carol speaking").await;
+
+    // Kept across a restart.
+    assert!(alice.quit().await.success());
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    alice.wait_tracker("connected").await;
+    bob.msg("alice", "still blocked?").await;
+    carol.msg("alice", "carol again").await;
+    next_message_is(&mut alice, "carol again").await;
+    alice.cmd("/unblock bob").await;
+    alice
+        .wait_for("unblocked", |v| {
+            v["event"] == "blocked" && v["blocked"] == false
+        })
+        .await;
+    bob.msg("alice", "unblocked now").await;
+    next_message_is(&mut alice, "unblocked now").await;
+}
+
+/// A TCP relay that forwards to `target` and records every byte in both directions.
+async fn recording_relay(target: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let record = Arc::new(Mutex::new(Vec::new()));
+    let rec = record.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let (ri, wi) = inbound.into_split();
+            let (ro, wo) = outbound.into_split();
+            tokio::spawn(pipe(ri, wo, rec.clone()));
+            tokio::spawn(pipe(ro, wi, rec.clone()));
+        }
+    });
+    (addr, record)
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    record: Arc<Mutex<Vec<u8>>>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        record.lock().unwrap().extend_from_slice(&buf[..n]);
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn a_recording_relay_sees_no_text_names_or_groups() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let (tracker_relay, tracker_bytes) = recording_relay(tracker.addr).await;
+    let mut alicegrey = Peer::start(dir.path(), "alicegrey", tracker_relay).await;
+    let mut bobwhite = Peer::start(dir.path(), "bobwhite", tracker_relay).await;
+    alicegrey.join("hushgroup").await;
+    bobwhite.join("hushgroup").await;
+    let (peer_relay, peer_bytes) = recording_relay(bobwhite.listen).await;
+
+    let sent = alicegrey
+        .msg(&peer_relay.to_string(), "the eagle lands at noon")
+        .await;
+    assert_eq!(names(&sent["delivered"]), ["bobwhite"], "{sent}");
+    bobwhite.wait_message("the eagle lands at noon").await;
+
+    let tracker_bytes = tracker_bytes.lock().unwrap().clone();
+    let peer_bytes = peer_bytes.lock().unwrap().clone();
+    assert!(tracker_bytes.len() > 100 && peer_bytes.len() > 100);
+    for secret in ["eagle lands", "alicegrey", "bobwhite", "hushgroup"] {
+        assert!(
+            !contains(&tracker_bytes, secret),
+            "{secret} in tracker traffic"
+        );
+        assert!(!contains(&peer_bytes, secret), "{secret} in peer traffic");
+    }
+}
+
+/// Connections that never finish a handshake, or send half of one, are closed on time and
+/// do not stop honest peers from being served meanwhile.
+#[tokio::test]
+async fn silent_and_truncated_handshakes_do_not_block_honest_peers() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    let mut stalled = Vec::new();
+    for target in [tracker.addr, bob.listen] {
+        for i in 0..10u8 {
+            let mut s = TcpStream::connect(target).await.unwrap();
+            if i % 2 == 1 {
+                // The start of a length-prefixed handshake message that never completes.
+                s.write_all(&[0, 32, 1, 2, 3]).await.unwrap();
+            }
+            stalled.push(s);
+        }
+    }
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    alice.join("g").await;
+    let sent = alice.msg("bob", "served meanwhile").await;
+    assert_eq!(names(&sent["delivered"]), ["bob"], "{sent}");
+    bob.wait_message("served meanwhile").await;
+    for mut s in stalled {
+        let mut buf = [0u8; 64];
+        let closed = tokio::time::timeout(WAIT, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a stalled handshake was never closed");
+    }
+}
