@@ -4,20 +4,17 @@
 //! `members.json.corrupt` with a warning, and the peer starts empty: never a panic.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use natter_protocol::GroupName;
 use serde::{Deserialize, Serialize};
 
+use super::json_file;
 use super::members::GroupList;
 
 /// The file name inside the data directory.
 pub const FILE_NAME: &str = "members.json";
-
-/// A larger cache file is not read (it cannot be ours).
-const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// What the file holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,73 +26,23 @@ pub struct CacheFile {
     pub groups: BTreeMap<GroupName, GroupList>,
 }
 
-/// Loads the cache at `path`. Returns the cache and, when the file was unusable, a warning
-/// for the user.
+/// Loads the cache at `path`. Returns the cache and, when the file was unusable (set
+/// aside as `members.json.corrupt`), a warning for the user.
 pub fn load(path: &Path) -> (CacheFile, Option<String>) {
-    match read(path) {
-        Ok(Some(file)) => (file, None),
-        Ok(None) => (CacheFile::default(), None),
-        Err(reason) => {
-            let aside = aside_path(path);
-            let kept = match fs::rename(path, &aside) {
-                Ok(()) => format!("; the old file is kept as {}", aside.display()),
-                Err(_) => String::new(),
-            };
-            let warning = format!(
-                "member cache {} is unusable ({reason}); starting with an empty cache{kept}",
-                path.display()
-            );
-            (CacheFile::default(), Some(warning))
-        }
-    }
+    let (cache, warning) = json_file::load(path);
+    (cache, warning.map(|w| format!("member cache {w}")))
 }
 
-fn read(path: &Path) -> Result<Option<CacheFile>, String> {
-    let meta = match fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!("{} bytes is too large", meta.len()));
-    }
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| e.to_string())
-}
-
-fn aside_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".corrupt");
-    path.with_file_name(name)
-}
-
-/// Writes the cache atomically: a temporary file beside it, fsync, then rename over it.
+/// Writes the cache atomically (see [`json_file::save`]).
 pub fn save(path: &Path, cache: &CacheFile) -> io::Result<()> {
-    let json = serde_json::to_vec_pretty(cache).map_err(io::Error::other)?;
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(&json)?;
-        file.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    // Make the rename itself durable (best effort: not every platform opens directories).
-    if let Some(dir) = path.parent()
-        && let Ok(dir) = fs::File::open(dir)
-    {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    json_file::save(path, cache)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use natter_protocol::tracker::Member;
+    use std::fs;
 
     fn sample() -> CacheFile {
         let mut groups = BTreeMap::new();

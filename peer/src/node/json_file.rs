@@ -1,4 +1,4 @@
-//! Small JSON files in the data directory (pins, blocked keys, seen sequence numbers):
+//! JSON files in the data directory (member cache, pins, blocked keys, seen sequences):
 //! loaded leniently at start, written atomically (temp file, fsync, rename).
 //!
 //! A missing file is the default value. A file that cannot be read or parsed is set aside
@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// A larger file is not read (none of ours grows this big).
-const MAX_FILE_BYTES: u64 = 16 << 20;
+/// A larger file is not read: none of ours grows this big (the member cache of many large
+/// groups is the largest, at roughly 200 bytes a member).
+const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// Loads `path`. Returns the value and, when the file was unusable, a warning.
 pub fn load<T: DeserializeOwned + Default>(path: &Path) -> (T, Option<String>) {
