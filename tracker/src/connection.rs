@@ -5,12 +5,15 @@
 //!
 //! The key the handshake authenticated goes to the hub with the hello: the registration is
 //! that key's, and every later request acts for it alone. Joins and leaves are rate limited
-//! per connection ([`crate::limits::TokenBucket`]).
+//! by the hub (per key and per address, across connections). Until the hello is accepted a
+//! frame may be at most [`MAX_HELLO_FRAME`] bytes; after the welcome, the configured
+//! maximum. Every frame written goes through [`localize`], so member addresses on the
+//! tracker's own machine read as the address this peer reached it at.
 //!
 //! Clean-up is in one place: whatever ends the loop, the hub is told the connection is gone
 //! (so the peer goes offline). Bad input gets an error frame, then the link closes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +27,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{HubCommand, HubHandle};
-use crate::limits::{JOIN_LEAVE_BURST, JOIN_LEAVE_PER_SEC, MAX_HELLO_GROUPS, TokenBucket};
+use crate::limits::{MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
+use crate::localize::{localize, rewrite_ip};
 use crate::registry::ConnId;
 
 /// Frames queued for one peer before it counts as too slow and is dropped.
@@ -61,7 +65,6 @@ enum End {
     Silent,
     Dropped,
     Refused(&'static str),
-    RateLimited,
     Io(CodecError),
 }
 
@@ -80,6 +83,8 @@ pub async fn serve(
     settings: Settings,
     shutdown: CancellationToken,
 ) {
+    // The address this peer reached us at: where it can reach peers on this machine.
+    let host = stream.local_addr().ok().and_then(rewrite_ip);
     let handshake = tokio::select! {
         result = secure::accept(stream, &settings.identity, settings.handshake_timeout) => result,
         () = shutdown.cancelled() => return,
@@ -91,7 +96,11 @@ pub async fn serve(
             return;
         }
     };
-    transport.codec_mut().set_max_frame(settings.max_frame);
+    // Little memory for a peer that has not said who it is yet; the full limit after the
+    // welcome (see `write`).
+    transport
+        .codec_mut()
+        .set_max_frame(settings.max_frame.min(MAX_HELLO_FRAME));
     tracing::debug!(conn, peer = %remote, key = %key, "handshake done");
     let end = match await_hello(&mut transport, &settings, &shutdown).await {
         Ok(hello) => {
@@ -110,7 +119,12 @@ pub async fn serve(
                 })
                 .await;
             let end = if registered {
-                serve_peer(&mut transport, outgoing, &hub, conn, &settings, &kill).await
+                let link = Link {
+                    settings: &settings,
+                    host,
+                    kill: &kill,
+                };
+                serve_peer(&mut transport, outgoing, &hub, conn, &link).await
             } else {
                 End::Shutdown
             };
@@ -128,9 +142,6 @@ pub async fn serve(
         }
         End::Io(e @ CodecError::TooLarge { .. }) => {
             tracing::warn!(conn, peer = %remote, error = %e, "frame too large to send, connection closed");
-        }
-        End::RateLimited => {
-            tracing::warn!(conn, peer = %remote, key = %key, "too many joins and leaves, connection closed")
         }
         End::Silent => {
             tracing::info!(conn, peer = %remote, "heartbeat timeout, connection dropped")
@@ -186,16 +197,24 @@ async fn await_hello(
     }
 }
 
+/// What the registered peer's loop and its writes need.
+struct Link<'a> {
+    settings: &'a Settings,
+    /// This machine's address as the peer sees it, if not loopback (see [`rewrite_ip`]).
+    host: Option<IpAddr>,
+    /// Cancelled by the hub to drop this peer at once.
+    kill: &'a CancellationToken,
+}
+
 /// The registered peer's loop.
 async fn serve_peer(
     transport: &mut Transport,
     mut outgoing: mpsc::Receiver<TrackerToPeer>,
     hub: &HubHandle,
     conn: ConnId,
-    settings: &Settings,
-    kill: &CancellationToken,
+    link: &Link<'_>,
 ) -> End {
-    let mut join_leave = TokenBucket::join_leave(Instant::now().into_std());
+    let (settings, kill) = (link.settings, link.kill);
     let silence = settings.silence_limit();
     let mut last_seen = Instant::now();
     let deadline = tokio::time::sleep(silence);
@@ -213,20 +232,11 @@ async fn serve_peer(
                     None => return End::Closed,
                     Some(Err(e)) => return refuse_bad_frame(transport, e).await,
                     Some(Ok(PeerToTracker::Ping { nonce })) => {
-                        if let Err(end) = write(transport, TrackerToPeer::Pong { nonce }, None, silence, kill).await {
+                        if let Err(end) = write(transport, TrackerToPeer::Pong { nonce }, None, link).await {
                             return end;
                         }
                     }
                     Some(Ok(PeerToTracker::Pong { .. })) => {}
-                    Some(Ok(PeerToTracker::Join { .. } | PeerToTracker::Leave { .. }))
-                        if !join_leave.take(Instant::now().into_std()) =>
-                    {
-                        let message = format!(
-                            "too many joins and leaves: at most {JOIN_LEAVE_BURST} at once and {JOIN_LEAVE_PER_SEC} a second"
-                        );
-                        part(transport, ErrorCode::RateLimited, message).await;
-                        return End::RateLimited;
-                    }
                     Some(Ok(request)) => {
                         if !hub.send(HubCommand::Request { conn, request }).await {
                             return End::Shutdown;
@@ -238,14 +248,14 @@ async fn serve_peer(
                 // The hub let go of this connection (refused hello, shutdown): queue drained.
                 None => return End::Dropped,
                 Some(frame) => {
-                    if let Err(end) = write(transport, frame, Some(&mut outgoing), silence, kill).await {
+                    if let Err(end) = write(transport, frame, Some(&mut outgoing), link).await {
                         return end;
                     }
                 }
             },
             _ = ping.tick() => {
                 nonce = nonce.wrapping_add(1);
-                if let Err(end) = write(transport, TrackerToPeer::Ping { nonce }, None, silence, kill).await {
+                if let Err(end) = write(transport, TrackerToPeer::Ping { nonce }, None, link).await {
                     return end;
                 }
             }
@@ -260,26 +270,26 @@ async fn serve_peer(
 }
 
 /// Writes `first` and whatever else is queued, then flushes once. A peer that does not
-/// read for `limit` (or that the hub drops meanwhile) ends the connection.
+/// read for the silence limit (or that the hub drops meanwhile) ends the connection.
 async fn write(
     transport: &mut Transport,
     first: TrackerToPeer,
     more: Option<&mut mpsc::Receiver<TrackerToPeer>>,
-    limit: Duration,
-    kill: &CancellationToken,
+    link: &Link<'_>,
 ) -> Result<(), End> {
     let batch = async {
-        transport.feed(first).await?;
+        feed(transport, first, link).await?;
         if let Some(more) = more {
             for _ in 1..WRITE_BATCH {
                 match more.try_recv() {
-                    Ok(frame) => transport.feed(frame).await?,
+                    Ok(frame) => feed(transport, frame, link).await?,
                     Err(_) => break,
                 }
             }
         }
         transport.flush().await
     };
+    let (limit, kill) = (link.settings.silence_limit(), link.kill);
     tokio::select! {
         result = tokio::time::timeout(limit, batch) => match result {
             Ok(Ok(())) => Ok(()),
@@ -288,6 +298,19 @@ async fn write(
         },
         () = kill.cancelled() => Err(End::Dropped),
     }
+}
+
+/// Queues one frame as this peer should see it. The welcome means the hello was accepted:
+/// from then on the full frame limit applies, both ways.
+async fn feed(
+    transport: &mut Transport,
+    frame: TrackerToPeer,
+    link: &Link<'_>,
+) -> Result<(), CodecError> {
+    if matches!(frame, TrackerToPeer::Welcome { .. }) {
+        transport.codec_mut().set_max_frame(link.settings.max_frame);
+    }
+    transport.feed(localize(frame, link.host)).await
 }
 
 /// Answers a frame that could not be read: an error frame if it was not our protocol

@@ -1,21 +1,30 @@
 //! The one task that owns the registry: connections talk to it over a bounded channel.
 //!
-//! It applies each command to the [`Registry`], writes the state file when membership
-//! changed and only then hands the resulting frames to the connections' outgoing queues
-//! (so a frame a peer has seen is never lost by a crash). It never waits on a connection:
-//! a peer whose queue is full is dropped.
+//! It charges each hello, join and leave to the rate budgets ([`Rates`], per key and per
+//! address, so reconnecting or cycling keys refills nothing), applies it to the
+//! [`Registry`], and hands the resulting frames to the connections' outgoing queues. A
+//! join, a leave or a new name binding is written to the state file before its frames go
+//! out (so a membership change a peer has seen is never lost by a crash); presence changes
+//! (online, offline) are written at most [`crate::limits::PRESENCE_SAVE_DELAY`] later, at once after
+//! [`MAX_UNSAVED_CHANGES`] of them, and at shutdown, so that peers coming and going do not
+//! rewrite the whole file each time. It never waits on a connection: a peer whose queue is
+//! full is dropped.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
-use natter_protocol::{GroupName, Name, PublicKey};
+use natter_protocol::{ErrorCode, GroupName, Name, PublicKey};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::registry::{ConnId, Outcome, Registry};
+use crate::limits::MAX_UNSAVED_CHANGES;
+use crate::rates::Rates;
+use crate::registry::{ConnId, Outcome, Registry, Save};
 use crate::state_file;
 
 /// Commands queued to the hub before connections wait for room.
@@ -29,7 +38,8 @@ pub enum HubCommand {
     /// A hello with the right version. `queue` is where this connection's frames go; the
     /// hub drops it (ending the connection after its queued frames) to close the link, and
     /// cancels `kill` to end it at once. `key` is the identity the connection's handshake
-    /// authenticated.
+    /// authenticated; `addr` is the peer's IP (as the connection came from) and listen
+    /// port.
     Hello {
         conn: ConnId,
         name: Name,
@@ -64,32 +74,55 @@ impl HubHandle {
 struct Link {
     queue: mpsc::Sender<TrackerToPeer>,
     kill: CancellationToken,
+    /// Whom the connection's budgets are charged to.
+    key: PublicKey,
+    ip: IpAddr,
 }
 
 /// The registry's owner.
 pub struct Hub {
     registry: Registry,
+    rates: Rates,
     links: HashMap<ConnId, Link>,
     state_file: PathBuf,
     rx: mpsc::Receiver<HubCommand>,
+    /// When the unsaved presence changes are due to be written (`None`: nothing unsaved).
+    save_due: Option<Instant>,
+    /// Version bumps not yet written.
+    unsaved: usize,
+    /// How long presence changes may wait ([`crate::limits::PRESENCE_SAVE_DELAY`] by
+    /// default).
+    save_delay: Duration,
 }
 
 impl Hub {
-    pub fn new(registry: Registry, state_file: PathBuf) -> (Self, HubHandle) {
+    pub fn new(registry: Registry, state_file: PathBuf, save_delay: Duration) -> (Self, HubHandle) {
         let (tx, rx) = mpsc::channel(HUB_QUEUE);
         let hub = Self {
             registry,
+            rates: Rates::new(),
             links: HashMap::new(),
             state_file,
             rx,
+            save_due: None,
+            unsaved: 0,
+            save_delay,
         };
         (hub, HubHandle { tx })
     }
 
-    /// Serves commands until `shutdown` is cancelled or every handle is dropped.
+    /// Leaves loopback peers out of the per-address budgets (see `Config::limit_loopback`).
+    pub fn exempting_loopback(mut self, exempt_loopback: bool) -> Self {
+        self.rates = std::mem::take(&mut self.rates).exempting_loopback(exempt_loopback);
+        self
+    }
+
+    /// Serves commands until `shutdown` is cancelled or every handle is dropped; writes
+    /// whatever is unsaved before it returns.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut batch = Vec::with_capacity(BATCH);
         loop {
+            let save_due = self.save_due;
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
@@ -99,21 +132,28 @@ impl Hub {
                     }
                     self.apply_batch(batch.drain(..)).await;
                 }
+                () = sleep_until(save_due), if save_due.is_some() => self.persist().await,
             }
+        }
+        if self.save_due.is_some() {
+            self.persist().await;
         }
         tracing::debug!("hub stopped");
     }
 
     async fn apply_batch(&mut self, commands: impl Iterator<Item = HubCommand>) {
         let mut outcomes = Vec::new();
-        let mut changed = false;
+        let mut save = Save::Nothing;
         for command in commands {
             let outcome = self.apply(command);
-            changed |= outcome.changed;
+            save = save.max(outcome.save);
+            self.unsaved = self.unsaved.saturating_add(outcome.bumps);
             outcomes.push(outcome);
         }
-        if changed {
+        if save == Save::Now || self.unsaved >= MAX_UNSAVED_CHANGES {
             self.persist().await;
+        } else if save == Save::Soon && self.save_due.is_none() {
+            self.save_due = Some(Instant::now() + self.save_delay);
         }
         for outcome in outcomes {
             self.deliver(outcome);
@@ -131,7 +171,30 @@ impl Hub {
                 queue,
                 kill,
             } => {
-                self.links.insert(conn, Link { queue, kill });
+                let ip = addr.ip();
+                self.links.insert(
+                    conn,
+                    Link {
+                        queue,
+                        kill,
+                        key,
+                        ip,
+                    },
+                );
+                if let Some(cost) = self.registry.hello_cost(conn, &name, &key, &groups) {
+                    let joins = u32::try_from(cost.new_joins).unwrap_or(u32::MAX);
+                    let charged = self.rates.hello(
+                        key,
+                        ip,
+                        joins.saturating_add(1),
+                        cost.new_name,
+                        Instant::now().into_std(),
+                    );
+                    if let Err(refusal) = charged {
+                        tracing::warn!(conn, name = %name, key = %key, addr = %addr, ?refusal, "hello refused: rate limited");
+                        return rate_limited(conn, refusal);
+                    }
+                }
                 let outcome = self.registry.hello(conn, name.clone(), key, addr, groups);
                 if outcome.close.is_none() {
                     tracing::info!(conn, name = %name, key = %key, addr = %addr, "peer online");
@@ -141,6 +204,15 @@ impl Hub {
                 outcome
             }
             HubCommand::Request { conn, request } => {
+                if let PeerToTracker::Join { .. } | PeerToTracker::Leave { .. } = request
+                    && let Some(link) = self.links.get(&conn)
+                    && let Err(refusal) =
+                        self.rates
+                            .join_leave(link.key, link.ip, Instant::now().into_std())
+                {
+                    tracing::warn!(conn, key = %link.key, ip = %link.ip, "too many joins and leaves, connection closed");
+                    return rate_limited(conn, refusal);
+                }
                 match (&request, self.registry.name_of(conn)) {
                     (PeerToTracker::Join { group }, Some(name)) => {
                         tracing::info!(conn, name = %name, group = %group, "join");
@@ -162,20 +234,36 @@ impl Hub {
         }
     }
 
-    /// Writes the state file; a failure is logged and the tracker goes on in memory.
-    async fn persist(&self) {
-        let bytes = match state_file::encode(self.registry.groups(), self.registry.keys()) {
-            Ok(bytes) => bytes,
+    /// Writes the state file. A failure is logged, the tracker goes on in memory and tries
+    /// again after the save delay (or with the next membership change).
+    async fn persist(&mut self) {
+        let saved = match state_file::encode(self.registry.groups(), self.registry.keys()) {
+            Ok(bytes) => {
+                let path = self.state_file.clone();
+                match tokio::task::spawn_blocking(move || state_file::write_atomic(&path, &bytes))
+                    .await
+                {
+                    Ok(Ok(())) => true,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "membership not saved");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "state writer failed");
+                        false
+                    }
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode the state");
-                return;
+                false
             }
         };
-        let path = self.state_file.clone();
-        match tokio::task::spawn_blocking(move || state_file::write_atomic(&path, &bytes)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "membership not saved"),
-            Err(e) => tracing::error!(error = %e, "state writer failed"),
+        if saved {
+            self.save_due = None;
+            self.unsaved = 0;
+        } else {
+            self.save_due = Some(Instant::now() + self.save_delay);
         }
     }
 
@@ -201,5 +289,27 @@ impl Hub {
             // Dropping the only sender lets the connection send what is queued, then close.
             self.links.remove(&conn);
         }
+    }
+}
+
+/// Refuses `conn` for running out of a rate budget, and closes it.
+fn rate_limited(conn: ConnId, refusal: crate::rates::Refusal) -> Outcome {
+    Outcome {
+        pushes: vec![(
+            conn,
+            TrackerToPeer::Error {
+                code: ErrorCode::RateLimited,
+                message: refusal.message(),
+            },
+        )],
+        close: Some(conn),
+        ..Outcome::default()
+    }
+}
+
+/// Sleeps until `due` (never called without one).
+async fn sleep_until(due: Option<Instant>) {
+    if let Some(due) = due {
+        tokio::time::sleep_until(due).await;
     }
 }

@@ -11,7 +11,9 @@
 //!
 //! Layers: [`registry`] is the pure state machine, [`state_file`] the durable copy,
 //! `hub` the task that owns both, `connection` one task per peer and `server` the accept
-//! loop; [`limits`] holds every limit's default. [`run`] wires them together; the peer
+//! loop; `rates` keeps the per-key and per-address budgets and `localize` fixes the
+//! addresses of peers on the tracker's own machine for each recipient; [`limits`] holds
+//! every limit's default. [`run`] wires them together; the peer
 //! binary embeds it for `--host-tracker`.
 
 use std::net::SocketAddr;
@@ -24,6 +26,8 @@ use natter_protocol::Identity;
 mod connection;
 mod hub;
 pub mod limits;
+mod localize;
+mod rates;
 pub mod registry;
 mod server;
 pub mod state_file;
@@ -46,8 +50,15 @@ pub struct Config {
     pub max_connections: usize,
     /// Connections served at once from one remote IP address; more are closed at once.
     pub max_connections_per_ip: usize,
+    /// Apply the per-address limits (connections, join/leave and new names per address)
+    /// to loopback connections too. Off by default: those limits are against remote abuse,
+    /// while the tracker's own machine runs the host's client (`--host-tracker`) and the
+    /// scripts, bots and tests that drive many peers at once.
+    pub limit_loopback: bool,
     /// How long a connection gets to finish its Noise handshake.
     pub handshake_timeout: Duration,
+    /// How long a presence-only change may wait before the state file is written.
+    pub presence_save_delay: Duration,
     /// The tracker's long-term identity key file, loaded (or created, mode 0600) by [`run`]
     /// unless `identity` is set.
     pub key_file: PathBuf,
@@ -67,7 +78,9 @@ impl Config {
             max_frame: limits::MAX_FRAME,
             max_connections: limits::MAX_CONNECTIONS,
             max_connections_per_ip: limits::MAX_CONNECTIONS_PER_IP,
+            limit_loopback: false,
             handshake_timeout: limits::HANDSHAKE_TIMEOUT,
+            presence_save_delay: limits::PRESENCE_SAVE_DELAY,
             identity: None,
         }
     }

@@ -1,34 +1,91 @@
-//! Every limit the tracker enforces, with its default, in one place; and the two small
-//! pure helpers that enforce the per-address and per-connection ones.
+//! Every limit the tracker enforces, with its default, in one place; and the small pure
+//! helpers that enforce the per-address and per-connection ones.
 //!
-//! Past a limit the offending connection is closed and every other one keeps working.
+//! Past a limit the offending connection is closed (or, for the totals, the request is
+//! refused) and every other one keeps working. "Per address" means per IPv4 address, or
+//! per IPv6 /64 ([`address_key`]): one host usually holds a whole /64.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-/// The largest frame accepted or sent, in bytes (1 MiB, the protocol's default).
+/// The largest frame accepted or sent, in bytes (1 MiB, the protocol's default), once the
+/// hello was accepted.
 pub const MAX_FRAME: usize = natter_protocol::DEFAULT_MAX_FRAME;
+/// Groups one hello may (re-)join at once; a longer list is refused and the connection
+/// closed. The groups it really joins are charged to the join/leave budget.
+pub const MAX_HELLO_GROUPS: usize = 256;
+/// The largest frame accepted before the hello was accepted (an unauthenticated peer's
+/// memory): room for a hello naming [`MAX_HELLO_GROUPS`] groups of the longest names in
+/// 4-byte characters, plus 1 KiB for the rest. About 35 KiB.
+pub const MAX_HELLO_FRAME: usize =
+    1024 + MAX_HELLO_GROUPS * (4 * natter_protocol::names::MAX_NAME_CHARS + 8);
 /// How long a new connection gets to finish its Noise handshake; slower or failed
 /// handshakes are closed.
 pub const HANDSHAKE_TIMEOUT: Duration = natter_protocol::secure::DEFAULT_HANDSHAKE_TIMEOUT;
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 4096;
-/// Connections served at once from one remote IP address; more are closed on accept.
+/// Connections served at once from one remote address; more are closed on accept.
 /// Generous because tests run many peers on 127.0.0.1.
 pub const MAX_CONNECTIONS_PER_IP: usize = 256;
-/// Join and leave requests a connection may send in a burst.
+
+/// Join and leave requests one identity key may send in a burst, across all its
+/// connections (reconnecting does not refill it). A hello costs one, plus one per group it
+/// newly joins.
 pub const JOIN_LEAVE_BURST: u32 = 30;
-/// Join and leave requests a connection may send per second, sustained. Past the burst
+/// Join and leave requests one identity key may send per second, sustained. Past the burst
 /// and this rate the tracker answers `rate_limited` and closes the connection.
 pub const JOIN_LEAVE_PER_SEC: u32 = 10;
+/// Join and leave requests (and hellos) from one address in a burst, all keys together
+/// (so that cycling keys does not refill it). Larger than the per-key budget because a NAT
+/// or a test machine puts many peers behind one address.
+pub const JOIN_LEAVE_PER_IP_BURST: u32 = 256;
+/// Join and leave requests (and hellos) from one address per second, sustained.
+pub const JOIN_LEAVE_PER_IP_PER_SEC: u32 = 50;
+/// New names one address may bind to a key in a burst (a binding is forever, so this is
+/// what caps the growth of the name table).
+pub const NEW_NAMES_PER_IP_BURST: u32 = 20;
+/// The time one address's new-name budget takes to refill completely: 20 new names an
+/// hour, sustained.
+pub const NEW_NAMES_PER_IP_REFILL: Duration = Duration::from_secs(3600);
 
-/// Groups one hello may (re-)join at once; a longer list is refused and the connection
-/// closed, so a hello cannot slip past the join rate.
-pub const MAX_HELLO_GROUPS: usize = 256;
+/// Groups the tracker holds at most; a join that would create one more is refused
+/// (`refused`, the connection stays). A group disappears when its last member leaves.
+pub const MAX_GROUPS: usize = 100_000;
+/// Names bound to keys at most; a hello with a new name past it is refused and closed.
+pub const MAX_NAMES: usize = 100_000;
+/// Members one group holds at most (online or not); a join past it is refused.
+pub const MAX_GROUP_MEMBERS: usize = 10_000;
 
-/// A token bucket: `burst` tokens, refilled at `per_sec` a second. Pure: the caller
-/// passes the clock.
+/// How long a presence-only change (online, offline, a new address) may wait before the
+/// state file is rewritten; joins, leaves and new name bindings are written before any
+/// push. Also written at shutdown.
+pub const PRESENCE_SAVE_DELAY: Duration = Duration::from_secs(1);
+/// Unsaved presence changes (version bumps) after which the state file is written at once,
+/// whatever the delay: what keeps [`VERSION_MARGIN`] safe.
+pub const MAX_UNSAVED_CHANGES: usize = 1024;
+/// Added to every group's version when the state file is loaded. Presence changes are
+/// saved late, so a crash may lose the last few version bumps that peers already saw; a
+/// restarted tracker that counted on from the saved version would push versions peers
+/// take for stale. At most [`MAX_UNSAVED_CHANGES`] plus one batch of bumps can be unsaved,
+/// far below this margin, so versions never go backwards across a restart.
+pub const VERSION_MARGIN: u64 = 1 << 16;
+
+/// The address a per-address limit counts under: the IPv4 address itself (an
+/// IPv4-mapped IPv6 address is that IPv4 address), or an IPv6 address's /64 prefix.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
+
+/// A token bucket: `burst` tokens, refilled continuously. Pure: the caller passes the
+/// clock. A charge of several tokens at once ([`TokenBucket::charge`]) may leave it in
+/// debt, which the refill pays off before anything else is allowed.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     tokens: f64,
@@ -38,54 +95,116 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A full bucket.
+    /// A full bucket refilled at `per_sec` tokens a second.
     pub fn new(burst: u32, per_sec: u32, now: Instant) -> Self {
+        Self::with_rate(burst, f64::from(per_sec), now)
+    }
+
+    /// A full bucket that takes `refill` to go from empty to full.
+    pub fn refilled_over(burst: u32, refill: Duration, now: Instant) -> Self {
+        let per_sec = f64::from(burst) / refill.as_secs_f64().max(1e-3);
+        Self::with_rate(burst, per_sec, now)
+    }
+
+    fn with_rate(burst: u32, per_sec: f64, now: Instant) -> Self {
         Self {
             tokens: f64::from(burst),
             burst: f64::from(burst),
-            per_sec: f64::from(per_sec),
+            per_sec,
             last: now,
         }
     }
 
-    /// The join/leave bucket with the defaults above.
+    /// The per-key join/leave bucket with the defaults above.
     pub fn join_leave(now: Instant) -> Self {
         Self::new(JOIN_LEAVE_BURST, JOIN_LEAVE_PER_SEC, now)
     }
 
-    /// Takes one token if there is one; false means over the limit.
-    pub fn take(&mut self, now: Instant) -> bool {
+    /// The per-address join/leave bucket with the defaults above.
+    pub fn join_leave_per_ip(now: Instant) -> Self {
+        Self::new(JOIN_LEAVE_PER_IP_BURST, JOIN_LEAVE_PER_IP_PER_SEC, now)
+    }
+
+    /// The per-address new-name bucket with the defaults above.
+    pub fn new_names_per_ip(now: Instant) -> Self {
+        Self::refilled_over(NEW_NAMES_PER_IP_BURST, NEW_NAMES_PER_IP_REFILL, now)
+    }
+
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now.max(self.last);
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+    }
+
+    /// Takes one token if there is one; false means over the limit.
+    pub fn take(&mut self, now: Instant) -> bool {
+        self.charge(1, now)
+    }
+
+    /// Whether a charge would be allowed now (at least one whole token, no debt).
+    pub fn allows(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= 1.0
+    }
+
+    /// Takes `n` tokens if at least one is there, going into debt for the rest (so one
+    /// large but legitimate request, like a hello re-joining many groups, passes once and
+    /// the sustained rate still holds); false (and nothing taken) when there is none.
+    pub fn charge(&mut self, n: u32, now: Instant) -> bool {
+        if !self.allows(now) {
+            return false;
         }
+        self.tokens -= f64::from(n);
+        true
+    }
+
+    /// Whether the bucket is full, i.e. no different from a fresh one (safe to forget).
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.burst
     }
 }
 
-/// Live connections per remote IP address, against a cap. Pure bookkeeping: the server
-/// acquires on accept and releases when the connection ends.
+/// Live connections per remote address ([`address_key`]), against a cap. Pure
+/// bookkeeping: the server acquires on accept and releases when the connection ends.
 #[derive(Debug)]
 pub struct PerIp {
     cap: usize,
     counts: HashMap<IpAddr, usize>,
+    exempt_loopback: bool,
+}
+
+/// True for 127.0.0.0/8, ::1 and their IPv4-mapped forms.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 impl PerIp {
+    /// Leaves loopback connections uncounted when `exempt_loopback` (see
+    /// `Config::limit_loopback`).
+    pub fn exempting_loopback(mut self, exempt_loopback: bool) -> Self {
+        self.exempt_loopback = exempt_loopback;
+        self
+    }
+
+    fn exempt(&self, ip: IpAddr) -> bool {
+        self.exempt_loopback && is_loopback(ip)
+    }
+
     pub fn new(cap: usize) -> Self {
         Self {
+            exempt_loopback: false,
             cap: cap.max(1),
             counts: HashMap::new(),
         }
     }
 
-    /// Counts one more connection from `ip`, unless it already has `cap`.
+    /// Counts one more connection from `ip`, unless its address already has `cap`.
     pub fn acquire(&mut self, ip: IpAddr) -> bool {
-        let count = self.counts.entry(ip.to_canonical()).or_insert(0);
+        if self.exempt(ip) {
+            return true;
+        }
+        let count = self.counts.entry(address_key(ip)).or_insert(0);
         if *count >= self.cap {
             return false;
         }
@@ -95,18 +214,21 @@ impl PerIp {
 
     /// One connection from `ip` ended.
     pub fn release(&mut self, ip: IpAddr) {
-        let ip = ip.to_canonical();
-        if let Some(count) = self.counts.get_mut(&ip) {
+        if self.exempt(ip) {
+            return;
+        }
+        let key = address_key(ip);
+        if let Some(count) = self.counts.get_mut(&key) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.counts.remove(&ip);
+                self.counts.remove(&key);
             }
         }
     }
 
-    /// Live connections from `ip`.
+    /// Live connections from `ip`'s address.
     pub fn count(&self, ip: IpAddr) -> usize {
-        self.counts.get(&ip.to_canonical()).copied().unwrap_or(0)
+        self.counts.get(&address_key(ip)).copied().unwrap_or(0)
     }
 }
 
@@ -160,5 +282,63 @@ mod tests {
         per_ip.release(a);
         per_ip.release(a);
         assert_eq!(per_ip.count(a), 0);
+    }
+
+    #[test]
+    fn per_ip_can_leave_loopback_uncounted() {
+        let mut per_ip = PerIp::new(1).exempting_loopback(true);
+        for _ in 0..3 {
+            assert!(per_ip.acquire("127.0.0.1".parse().expect("ip")));
+            assert!(per_ip.acquire("::1".parse().expect("ip")));
+        }
+        assert!(per_ip.acquire("192.0.2.1".parse().expect("ip")));
+        assert!(!per_ip.acquire("192.0.2.1".parse().expect("ip")));
+    }
+
+    #[test]
+    fn per_ip_counts_an_ipv6_slash_64_as_one_address() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        let mut per_ip = PerIp::new(2);
+        assert!(per_ip.acquire(a));
+        assert!(per_ip.acquire(b));
+        assert!(!per_ip.acquire(a), "same /64");
+        assert!(per_ip.acquire(other), "another /64");
+        assert_eq!(per_ip.count(b), 2);
+        assert_eq!(
+            address_key(a),
+            "2001:db8:1:2::".parse::<IpAddr>().expect("ip")
+        );
+        assert_eq!(
+            address_key("::ffff:10.0.0.1".parse().expect("ip")),
+            "10.0.0.1".parse::<IpAddr>().expect("ip")
+        );
+    }
+
+    #[test]
+    fn a_large_charge_goes_into_debt_that_must_be_paid_off() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(10, 10, start);
+        assert!(
+            bucket.charge(25, start),
+            "a full bucket takes one large charge"
+        );
+        assert!(!bucket.take(start));
+        // 15 tokens of debt plus one to spend: 1.6 s at 10 a second.
+        assert!(!bucket.take(start + Duration::from_millis(1500)));
+        assert!(bucket.take(start + Duration::from_millis(1600)));
+    }
+
+    #[test]
+    fn a_slow_bucket_refills_over_its_period() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new_names_per_ip(start);
+        assert!((0..NEW_NAMES_PER_IP_BURST).all(|_| bucket.take(start)));
+        assert!(!bucket.take(start + Duration::from_secs(60)));
+        // One token every 3 minutes.
+        assert!(bucket.take(start + Duration::from_secs(181)));
+        assert!(!bucket.is_full(start + Duration::from_secs(3000)));
+        assert!(bucket.is_full(start + Duration::from_secs(3900)));
     }
 }

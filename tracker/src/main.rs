@@ -1,10 +1,12 @@
 //! `natter-tracker`: parses arguments, sets up logging, loads (or creates) the tracker's
 //! identity key, binds, prints the bound address and the public key, and serves until
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM. A fatal error is one line on stderr, `natter-tracker: <what went
+//! wrong: why>`, and exit status 1.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +38,7 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -45,7 +47,14 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    run(cli).await
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One clean line with the whole chain of causes; no backtrace.
+            eprintln!("natter-tracker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -1,9 +1,13 @@
 //! The membership registry: a pure state machine, no I/O.
 //!
 //! Each call takes one event from a connection (its hello, a request, its end) and returns
-//! the frames to push to which connections, whether the durable state changed (so the
-//! caller writes the state file before sending anything), and whether a connection must
-//! close. Connections are plain numbers here; the server maps them to sockets.
+//! the frames to push to which connections, how the durable state changed ([`Save`]: a
+//! join, a leave or a new name binding is written before anything is sent; a presence
+//! change may be written a little later), and whether a connection must close.
+//! Connections are plain numbers here; the server maps them to sockets.
+//!
+//! The totals are capped ([`Caps`]): groups, bound names, members per group. A group
+//! disappears when its last member leaves.
 //!
 //! A name is bound to the identity key that first registered it (the key that completed the
 //! connection's Noise handshake), forever: the binding is durable, so a different key is
@@ -16,20 +20,69 @@ use std::net::SocketAddr;
 use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
 use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey};
 
+use crate::limits::{MAX_GROUP_MEMBERS, MAX_GROUPS, MAX_NAMES, VERSION_MARGIN};
 use crate::state_file::{GroupState, State};
 
 /// Identifies one accepted connection for the lifetime of the process.
 pub type ConnId = u64;
+
+/// How an event changed what the state file holds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Save {
+    /// Nothing durable changed.
+    #[default]
+    Nothing,
+    /// Only presence changed (online, offline, a new address, versions): write it soon.
+    Soon,
+    /// Membership or a name binding changed: write it before sending the pushes.
+    Now,
+}
 
 /// What one event did.
 #[derive(Debug, Default, PartialEq)]
 pub struct Outcome {
     /// Frames to send, in order.
     pub pushes: Vec<(ConnId, TrackerToPeer)>,
-    /// The durable state changed: persist before sending `pushes`.
-    pub changed: bool,
+    /// Whether and how soon to write the state file (before the pushes if [`Save::Now`]).
+    pub save: Save,
+    /// Group versions bumped.
+    pub bumps: usize,
     /// This connection must close once its pushes are sent.
     pub close: Option<ConnId>,
+}
+
+impl Outcome {
+    fn save(&mut self, save: Save) {
+        self.save = self.save.max(save);
+    }
+}
+
+/// The caps on the registry's totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub groups: usize,
+    pub names: usize,
+    pub members_per_group: usize,
+}
+
+impl Default for Caps {
+    /// [`MAX_GROUPS`], [`MAX_NAMES`], [`MAX_GROUP_MEMBERS`].
+    fn default() -> Self {
+        Self {
+            groups: MAX_GROUPS,
+            names: MAX_NAMES,
+            members_per_group: MAX_GROUP_MEMBERS,
+        }
+    }
+}
+
+/// What a hello would cost the rate budgets, if it is not refused for other reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HelloCost {
+    /// It binds a name not yet bound.
+    pub new_name: bool,
+    /// Groups it joins that it is not yet a member of.
+    pub new_joins: usize,
 }
 
 impl Outcome {
@@ -43,8 +96,8 @@ impl Outcome {
     fn refuse(conn: ConnId, code: ErrorCode, message: String, close: bool) -> Self {
         Self {
             pushes: vec![(conn, TrackerToPeer::Error { code, message })],
-            changed: false,
             close: close.then_some(conn),
+            ..Self::default()
         }
     }
 }
@@ -65,24 +118,64 @@ pub struct Registry {
     online: HashMap<Name, Online>,
     conns: HashMap<ConnId, Name>,
     heartbeat_secs: u64,
+    caps: Caps,
 }
 
 impl Registry {
-    /// A registry holding `state` (everyone offline); `heartbeat_secs` goes in every welcome.
+    /// A registry holding `state` (everyone offline) with the default [`Caps`];
+    /// `heartbeat_secs` goes in every welcome.
+    pub fn new(state: State, heartbeat_secs: u64) -> Self {
+        Self::with_caps(state, heartbeat_secs, Caps::default())
+    }
+
+    /// A registry holding `state` (everyone offline) under `caps`.
+    ///
     /// A group member whose name is bound to no key (a state file from before keys) is
     /// dropped from its groups: it cannot be vouched for, and rejoins on its next hello.
-    pub fn new(state: State, heartbeat_secs: u64) -> Self {
+    /// Every group's version moves up by [`VERSION_MARGIN`]: the last presence changes
+    /// before a crash may not have been saved, and peers that saw their versions must not
+    /// see versions go backwards. (Caps apply to what comes next; a loaded state is kept
+    /// whole.)
+    pub fn with_caps(state: State, heartbeat_secs: u64, caps: Caps) -> Self {
         let State { mut groups, keys } = state;
         for group in groups.values_mut() {
             group.members.retain(|name, _| keys.contains_key(name));
+            group.version = group.version.saturating_add(VERSION_MARGIN);
         }
+        groups.retain(|_, group| !group.members.is_empty());
         Self {
             groups,
             keys,
             online: HashMap::new(),
             conns: HashMap::new(),
             heartbeat_secs,
+            caps,
         }
+    }
+
+    /// What `hello` would cost the rate budgets, or `None` if it will be refused anyway
+    /// (a second hello, a name bound to another key or held by a live connection).
+    pub fn hello_cost(
+        &self,
+        conn: ConnId,
+        name: &Name,
+        key: &PublicKey,
+        groups: &[GroupName],
+    ) -> Option<HelloCost> {
+        if self.conns.contains_key(&conn)
+            || self.keys.get(name).is_some_and(|owner| owner != key)
+            || self.online.contains_key(name)
+        {
+            return None;
+        }
+        let wanted: BTreeSet<&GroupName> = groups.iter().collect();
+        Some(HelloCost {
+            new_name: !self.keys.contains_key(name),
+            new_joins: wanted
+                .into_iter()
+                .filter(|group| !self.is_member(group, name))
+                .count(),
+        })
     }
 
     /// The durable groups, for the state file.
@@ -131,7 +224,19 @@ impl Registry {
                 true,
             );
         }
-        let bound_now = self.keys.insert(name.clone(), key).is_none();
+        let bound_now = !self.keys.contains_key(&name);
+        if bound_now && self.keys.len() >= self.caps.names {
+            return Outcome::refuse(
+                conn,
+                ErrorCode::Refused,
+                format!(
+                    "this tracker holds its maximum of {} names: no new name can register; use a name you registered before",
+                    self.caps.names
+                ),
+                true,
+            );
+        }
+        self.keys.insert(name.clone(), key);
         self.online.insert(name.clone(), Online { conn, addr });
         self.conns.insert(conn, name.clone());
         let mut out = Outcome::to(
@@ -143,7 +248,9 @@ impl Registry {
                 heartbeat_secs: self.heartbeat_secs,
             },
         );
-        out.changed = bound_now;
+        if bound_now {
+            out.save(Save::Now);
+        }
         let member = Member {
             name: name.clone(),
             addr,
@@ -165,6 +272,10 @@ impl Registry {
         let wanted: BTreeSet<GroupName> = groups.into_iter().collect();
         for group in wanted {
             if !self.is_member(&group, &name) {
+                if let Some(refusal) = self.join_refusal(conn, &group) {
+                    out.pushes.push(refusal);
+                    continue;
+                }
                 self.change(
                     &group,
                     &name,
@@ -277,6 +388,9 @@ impl Registry {
     fn join(&mut self, conn: ConnId, name: &Name, group: GroupName) -> Outcome {
         let mut out = Outcome::default();
         if !self.is_member(&group, name) {
+            if let Some((conn, refusal)) = self.join_refusal(conn, &group) {
+                return Outcome::to(conn, refusal);
+            }
             let online = self.online.get(name).map(|o| o.addr);
             let key = self.keys.get(name).copied();
             if let (Some(addr), Some(key)) = (online, key) {
@@ -308,22 +422,55 @@ impl Registry {
         out
     }
 
+    /// The error frame for a join of `group` (by someone not yet in it) that a cap
+    /// forbids, if any.
+    fn join_refusal(&self, conn: ConnId, group: &GroupName) -> Option<(ConnId, TrackerToPeer)> {
+        let message = match self.groups.get(group) {
+            None if self.groups.len() >= self.caps.groups => format!(
+                "cannot create {group}: this tracker holds its maximum of {} groups",
+                self.caps.groups
+            ),
+            Some(state) if state.members.len() >= self.caps.members_per_group => format!(
+                "cannot join {group}: it has its maximum of {} members",
+                self.caps.members_per_group
+            ),
+            _ => return None,
+        };
+        let code = ErrorCode::Refused;
+        Some((conn, TrackerToPeer::Error { code, message }))
+    }
+
     /// Applies one change of `name` in `group`: updates the group, bumps its version and
-    /// pushes the delta to every other online member.
+    /// pushes the delta to every other online member. A group whose last member left is
+    /// forgotten.
     fn change(&mut self, group: &GroupName, name: &Name, change: MemberChange, out: &mut Outcome) {
         let state = self.groups.entry(group.clone()).or_default();
-        match &change {
-            MemberChange::Joined { member } | MemberChange::Online { member } => {
+        let save = match &change {
+            MemberChange::Joined { member } => {
                 state.members.insert(name.clone(), member.addr);
+                Save::Now
+            }
+            MemberChange::Online { member } => {
+                state.members.insert(name.clone(), member.addr);
+                Save::Soon
             }
             MemberChange::Left { .. } => {
                 state.members.remove(name);
+                Save::Now
             }
-            MemberChange::Offline { .. } => {}
-        }
+            MemberChange::Offline { .. } => Save::Soon,
+        };
         state.version += 1;
         let version = state.version;
-        out.changed = true;
+        out.save(save);
+        out.bumps += 1;
+        if state.members.is_empty() {
+            self.groups.remove(group);
+            return;
+        }
+        let Some(state) = self.groups.get(group) else {
+            return;
+        };
         for other in state.members.keys().filter(|m| *m != name) {
             if let Some(online) = self.online.get(other) {
                 out.pushes.push((
@@ -385,7 +532,7 @@ fn not_member(conn: ConnId, group: &GroupName) -> Outcome {
     Outcome::refuse(
         conn,
         ErrorCode::NotMember,
-        format!("you are not a member of #{group}"),
+        format!("you are not a member of {group}"),
         false,
     )
 }

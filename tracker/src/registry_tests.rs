@@ -101,7 +101,7 @@ fn hello_gets_welcome_with_address() {
         )]
     );
     // The new name → key binding is durable.
-    assert!(out.changed);
+    assert_eq!(out.save, Save::Now);
     assert_eq!(out.close, None);
 }
 
@@ -111,7 +111,7 @@ fn join_sends_snapshot_to_joiner_and_delta_to_others() {
     hello(&mut r, 1, "alice", &[]);
     hello(&mut r, 2, "bob", &[]);
     let out = join(&mut r, 1, "rust");
-    assert!(out.changed);
+    assert_eq!(out.save, Save::Now);
     assert_eq!(out.pushes.len(), 1);
     assert_eq!(
         members_of(&out.pushes[0].1),
@@ -144,7 +144,7 @@ fn joining_twice_is_a_snapshot_without_change() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]);
     let out = join(&mut r, 1, "rust");
-    assert!(!out.changed);
+    assert_eq!(out.save, Save::Nothing);
     assert_eq!(members_of(&out.pushes[0].1).0, 1);
 }
 
@@ -154,7 +154,7 @@ fn leave_confirms_and_tells_others() {
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "bob", &["rust"]);
     let out = r.apply(2, PeerToTracker::Leave { group: g("rust") });
-    assert!(out.changed);
+    assert_eq!(out.save, Save::Now);
     assert!(
         out.pushes
             .contains(&(2, TrackerToPeer::Left { group: g("rust") }))
@@ -171,7 +171,7 @@ fn leave_of_a_group_not_in_is_not_member_and_keeps_link() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &[]);
     let out = r.apply(1, PeerToTracker::Leave { group: g("rust") });
-    assert!(!out.changed);
+    assert_eq!(out.save, Save::Nothing);
     assert_eq!(out.close, None);
     assert!(matches!(
         out.pushes.as_slice(),
@@ -191,7 +191,8 @@ fn disconnect_goes_offline_but_stays_member() {
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "bob", &["rust"]);
     let out = r.disconnect(2);
-    assert!(out.changed);
+    // Offline is presence only: saved soon, not before the push.
+    assert_eq!(out.save, Save::Soon);
     assert_eq!(
         update_to(&out, 1),
         (3, MemberChange::Offline { name: n("bob") })
@@ -354,7 +355,8 @@ fn state_survives_restart_with_everyone_offline() {
     let mut r = Registry::new(state, 10);
     assert!(r.lookup(&n("alice")).is_some_and(|m| !m.online));
     let out = hello(&mut r, 9, "alice", &[]);
-    // Alice gets snapshots of both groups she was in, bob is offline in rust.
+    // Alice gets snapshots of both groups she was in, bob is offline in rust; every
+    // version moved up by the margin on load, then by alice coming online.
     let snaps: Vec<_> = out
         .pushes
         .iter()
@@ -364,8 +366,11 @@ fn state_survives_restart_with_everyone_offline() {
     assert_eq!(
         snaps,
         vec![
-            (2, vec![("alice".into(), true)]),
-            (3, vec![("alice".into(), true), ("bob".into(), false)]),
+            (VERSION_MARGIN + 2, vec![("alice".into(), true)]),
+            (
+                VERSION_MARGIN + 3,
+                vec![("alice".into(), true), ("bob".into(), false)]
+            ),
         ]
     );
 }
@@ -375,7 +380,7 @@ fn hello_rebuilds_lost_state_from_peers() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust", "rust"]);
     let out = hello(&mut r, 2, "bob", &["rust"]);
-    assert!(out.changed);
+    assert_eq!(out.save, Save::Now);
     assert_eq!(update_to(&out, 1).0, 2);
     let to_bob: Vec<_> = out.pushes.iter().filter(|(c, _)| *c == 2).collect();
     assert_eq!(
@@ -388,13 +393,13 @@ fn hello_rebuilds_lost_state_from_peers() {
 fn first_hello_binds_the_name_to_its_key_durably() {
     let mut r = registry();
     let out = hello(&mut r, 1, "alice", &[]);
-    assert!(out.changed, "a new binding must be persisted");
+    assert_eq!(out.save, Save::Now, "a new binding must be persisted");
     assert_eq!(r.key_of(&n("alice")), Some(&key("alice")));
     assert_eq!(r.keys().len(), 1);
     r.disconnect(1);
     // Coming back with the same key changes nothing durable.
     let out = hello(&mut r, 2, "alice", &[]);
-    assert!(!out.changed);
+    assert_eq!(out.save, Save::Nothing);
     assert!(matches!(out.pushes[0].1, TrackerToPeer::Welcome { .. }));
 }
 
@@ -438,7 +443,7 @@ fn another_key_is_refused_the_name_while_owner_online_or_offline() {
     let out = hello_as(&mut r, 2, "alice", key("mallory"), &["evil"]);
     assert_eq!(out.close, Some(2));
     assert_eq!(out.pushes, vec![(2, refused.clone())]);
-    assert!(!out.changed);
+    assert_eq!(out.save, Save::Nothing);
     r.disconnect(2);
     // Owner offline: still refused, nothing about alice changes.
     r.disconnect(1);
@@ -522,4 +527,158 @@ fn members_without_a_binding_are_dropped_on_load() {
     let names: Vec<_> = r.groups()[&g("rust")].members.keys().cloned().collect();
     assert_eq!(names, vec![n("alice")]);
     assert_eq!(r.lookup(&n("old")), None);
+}
+
+fn capped(groups: usize, names: usize, members_per_group: usize) -> Registry {
+    Registry::with_caps(
+        State::default(),
+        10,
+        Caps {
+            groups,
+            names,
+            members_per_group,
+        },
+    )
+}
+
+fn refused_code(out: &Outcome, conn: ConnId) -> Option<ErrorCode> {
+    out.pushes.iter().find_map(|(c, f)| match f {
+        TrackerToPeer::Error { code, .. } if *c == conn => Some(*code),
+        _ => None,
+    })
+}
+
+#[test]
+fn presence_is_saved_soon_and_membership_now() {
+    let mut r = registry();
+    hello(&mut r, 1, "alice", &["rust"]);
+    hello(&mut r, 2, "bob", &["rust"]);
+    let out = r.disconnect(2);
+    assert_eq!((out.save, out.bumps), (Save::Soon, 1));
+    // Back online with no new group: presence only.
+    let out = hello(&mut r, 3, "bob", &[]);
+    assert_eq!((out.save, out.bumps), (Save::Soon, 1));
+    // Back online and naming a new group: the join makes it durable now.
+    r.disconnect(3);
+    let out = hello(&mut r, 4, "bob", &["go"]);
+    assert_eq!((out.save, out.bumps), (Save::Now, 2));
+}
+
+#[test]
+fn the_group_cap_refuses_new_groups_but_not_existing_ones() {
+    let mut r = capped(2, 100, 100);
+    hello(&mut r, 1, "alice", &["a", "b"]);
+    let out = join(&mut r, 1, "c");
+    assert_eq!(out.close, None, "the link stays");
+    assert_eq!(refused_code(&out, 1), Some(ErrorCode::Refused));
+    assert_eq!(out.save, Save::Nothing);
+    assert!(!r.groups().contains_key(&g("c")));
+    // An existing group can still be joined.
+    hello(&mut r, 2, "bob", &[]);
+    assert_eq!(join(&mut r, 2, "a").save, Save::Now);
+    // A hello naming a group past the cap gets its welcome and an error for that group.
+    let out = hello(&mut r, 3, "carol", &["b", "d"]);
+    assert!(matches!(out.pushes[0].1, TrackerToPeer::Welcome { .. }));
+    assert_eq!(refused_code(&out, 3), Some(ErrorCode::Refused));
+    assert_eq!(out.close, None);
+    assert!(r.groups()[&g("b")].members.contains_key(&n("carol")));
+    assert!(!r.groups().contains_key(&g("d")));
+}
+
+#[test]
+fn the_member_cap_refuses_joins_of_a_full_group() {
+    let mut r = capped(100, 100, 2);
+    hello(&mut r, 1, "alice", &["full"]);
+    hello(&mut r, 2, "bob", &["full"]);
+    hello(&mut r, 3, "carol", &[]);
+    let out = join(&mut r, 3, "full");
+    assert_eq!(refused_code(&out, 3), Some(ErrorCode::Refused));
+    let message = format!("{:?}", out.pushes);
+    assert!(message.contains("maximum of 2 members"), "{message}");
+    assert_eq!(r.groups()[&g("full")].members.len(), 2);
+    // Once someone leaves there is room.
+    r.apply(2, PeerToTracker::Leave { group: g("full") });
+    assert_eq!(join(&mut r, 3, "full").save, Save::Now);
+}
+
+#[test]
+fn the_name_cap_refuses_new_names_but_not_known_ones() {
+    let mut r = capped(100, 2, 100);
+    hello(&mut r, 1, "alice", &[]);
+    hello(&mut r, 2, "bob", &[]);
+    let out = hello(&mut r, 3, "carol", &["g"]);
+    assert_eq!(out.close, Some(3));
+    assert_eq!(refused_code(&out, 3), Some(ErrorCode::Refused));
+    assert_eq!(r.key_of(&n("carol")), None);
+    assert!(r.groups().is_empty());
+    // Known names still come back.
+    r.disconnect(1);
+    assert!(matches!(
+        hello(&mut r, 4, "alice", &[]).pushes[0].1,
+        TrackerToPeer::Welcome { .. }
+    ));
+}
+
+#[test]
+fn a_group_is_forgotten_when_its_last_member_leaves() {
+    let mut r = registry();
+    hello(&mut r, 1, "alice", &["rust"]);
+    let out = r.apply(1, PeerToTracker::Leave { group: g("rust") });
+    assert_eq!(out.save, Save::Now);
+    assert!(
+        out.pushes
+            .contains(&(1, TrackerToPeer::Left { group: g("rust") }))
+    );
+    assert!(r.groups().is_empty());
+    // Offline members keep a group alive.
+    hello(&mut r, 2, "bob", &["go"]);
+    r.disconnect(2);
+    assert!(r.groups().contains_key(&g("go")));
+}
+
+#[test]
+fn hello_cost_counts_new_names_and_new_joins_only() {
+    let mut r = registry();
+    let groups = [g("a"), g("b"), g("b")];
+    assert_eq!(
+        r.hello_cost(1, &n("alice"), &key("alice"), &groups),
+        Some(HelloCost {
+            new_name: true,
+            new_joins: 2
+        })
+    );
+    hello(&mut r, 1, "alice", &["a"]);
+    // Refused anyway: a live name, another key's name, a second hello.
+    assert_eq!(r.hello_cost(2, &n("alice"), &key("alice"), &groups), None);
+    assert_eq!(r.hello_cost(2, &n("alice"), &key("mallory"), &groups), None);
+    assert_eq!(r.hello_cost(1, &n("x"), &key("x"), &groups), None);
+    r.disconnect(1);
+    assert_eq!(
+        r.hello_cost(2, &n("alice"), &key("alice"), &groups),
+        Some(HelloCost {
+            new_name: false,
+            new_joins: 1
+        })
+    );
+}
+
+#[test]
+fn loading_moves_every_version_up_by_the_margin() {
+    let mut r = registry();
+    hello(&mut r, 1, "alice", &["rust"]);
+    hello(&mut r, 2, "bob", &["rust"]);
+    r.disconnect(2);
+    // Version 3 was pushed (bob offline); say the crash lost it and only 2 was saved.
+    let mut state = State {
+        groups: r.groups().clone(),
+        keys: r.keys().clone(),
+    };
+    if let Some(group) = state.groups.get_mut(&g("rust")) {
+        group.version = 2;
+    }
+    let mut r = Registry::new(state, 10);
+    let out = hello(&mut r, 3, "alice", &[]);
+    let (version, _) = members_of(&out.pushes[1].1);
+    assert_eq!(version, 2 + VERSION_MARGIN + 1);
+    assert!(version > 3);
 }

@@ -39,7 +39,12 @@ pub async fn run(
     let groups = state.groups.len();
     let heartbeat_secs = config.heartbeat.as_secs_f64().ceil().max(1.0) as u64;
     let registry = Registry::new(state, heartbeat_secs);
-    let (hub, handle) = Hub::new(registry, config.state_file.clone());
+    let (hub, handle) = Hub::new(
+        registry,
+        config.state_file.clone(),
+        config.presence_save_delay,
+    );
+    let hub = hub.exempting_loopback(!config.limit_loopback);
     let hub_task = tokio::spawn(hub.run(shutdown.clone()));
     let key = identity.public_key();
     let settings = Settings {
@@ -52,7 +57,9 @@ pub async fn run(
     tracing::info!(addr = %local, groups, key = %key, state = %config.state_file.display(), "tracker serving");
 
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let per_ip = Arc::new(Mutex::new(PerIp::new(config.max_connections_per_ip)));
+    let per_ip = Arc::new(Mutex::new(
+        PerIp::new(config.max_connections_per_ip).exempting_loopback(!config.limit_loopback),
+    ));
     let tasks = TaskTracker::new();
     let mut next_conn = 0u64;
     loop {

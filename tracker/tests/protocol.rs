@@ -31,11 +31,20 @@ impl Tracker {
 
     /// Starts a tracker with its state and (default) key file in `dir`, after `tweak`.
     async fn start_with(dir: &Path, tweak: impl FnOnce(&mut natter_tracker::Config)) -> Tracker {
-        let listener = natter_tracker::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        Tracker::start_on(dir, "127.0.0.1:0".parse().unwrap(), tweak).await
+    }
+
+    /// Like [`Tracker::start_with`], listening on `listen`.
+    async fn start_on(
+        dir: &Path,
+        listen: SocketAddr,
+        tweak: impl FnOnce(&mut natter_tracker::Config),
+    ) -> Tracker {
+        let listener = natter_tracker::bind(listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut config = natter_tracker::Config::new(dir.join("tracker.json"));
+        // Everything here runs on loopback; test the per-address limits as remote peers meet them.
+        config.limit_loopback = true;
         tweak(&mut config);
         assert_eq!(config.key_file, dir.join("tracker.key"));
         // The same file `run` loads: created here on first start, so the test knows the key.
@@ -81,7 +90,16 @@ async fn secure_connect(
     tracker: &Tracker,
     me: &Identity,
 ) -> Result<SecureFramed<TcpStream, TrackerToPeer, PeerToTracker>, secure::HandshakeError> {
-    let stream = TcpStream::connect(tracker.addr).await?;
+    secure_connect_to(tracker, tracker.addr, me).await
+}
+
+/// Like [`secure_connect`], to `tracker` at the address `to`.
+async fn secure_connect_to(
+    tracker: &Tracker,
+    to: SocketAddr,
+    me: &Identity,
+) -> Result<SecureFramed<TcpStream, TrackerToPeer, PeerToTracker>, secure::HandshakeError> {
+    let stream = TcpStream::connect(to).await?;
     let (framed, key) = secure::initiate(stream, me, Some(&tracker.key), WAIT).await?;
     assert_eq!(key, tracker.key);
     Ok(framed)
@@ -623,9 +641,15 @@ async fn join_leave_flood_is_rate_limited_and_closed() {
     }
     let _ = flood.framed.flush().await;
     let frames = flood.until_closed().await;
-    assert_eq!(
-        error_code(&frames),
-        Some(ErrorCode::RateLimited),
+    // The requests within the budget were answered; the last frame is the refusal.
+    assert!(
+        matches!(
+            frames.last(),
+            Some(TrackerToPeer::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            })
+        ),
         "{frames:?}"
     );
     still_serving(&tracker, &mut alice, "carol").await;
@@ -779,7 +803,11 @@ async fn membership_survives_restart_everyone_offline() {
         TrackerToPeer::Members {
             version, members, ..
         } => {
-            assert!(version >= 3, "version {version}");
+            // Versions moved up by the margin on load: never backwards for peers.
+            assert!(
+                version > natter_tracker::limits::VERSION_MARGIN + 2,
+                "version {version}"
+            );
             let states: Vec<_> = members
                 .iter()
                 .map(|m| (m.name.to_string(), m.online))
@@ -802,4 +830,328 @@ async fn corrupt_state_file_is_an_error() {
         .unwrap();
     let err = result.expect_err("corrupt state must fail");
     assert!(err.to_string().contains("corrupt"), "{err}");
+}
+
+/// Says hello on an open client as `name` with `groups`; returns the answer.
+async fn say_hello(client: &mut Client, name: &str, port: u16, groups: &[String]) -> TrackerToPeer {
+    client
+        .send(PeerToTracker::Hello {
+            version: PROTOCOL_VERSION,
+            name: name.parse().unwrap(),
+            listen_port: port,
+            groups: groups.iter().map(|g| g.parse().unwrap()).collect(),
+        })
+        .await;
+    client.recv().await
+}
+
+fn group_names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn is_rate_limited(frame: &TrackerToPeer) -> bool {
+    matches!(
+        frame,
+        TrackerToPeer::Error {
+            code: ErrorCode::RateLimited,
+            ..
+        }
+    )
+}
+
+#[tokio::test]
+async fn a_hellos_groups_are_charged_and_reconnecting_does_not_refill_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    // A hello re-joining 100 groups passes once (a tracker that lost its state must be
+    // rebuilt) but leaves the key's budget deep in debt.
+    let groups = group_names("g", 100);
+    let mut greedy = Client::connect_as(&tracker, &identity("greedy")).await;
+    let welcome = say_hello(&mut greedy, "greedy", 4000, &groups).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "{welcome:?}"
+    );
+    greedy
+        .send(PeerToTracker::Join {
+            group: "more".parse().unwrap(),
+        })
+        .await;
+    let frames = greedy.until_closed().await;
+    assert!(frames.last().is_some_and(is_rate_limited), "{frames:?}");
+    // Reconnecting with the same key does not reset it.
+    let (mut again, refused) = Client::hello(&tracker, "greedy", 4000, &[]).await;
+    assert!(is_rate_limited(&refused), "{refused:?}");
+    assert!(again.until_closed().await.is_empty());
+    // Other keys from the same address are still served.
+    let (_alice, welcome) = Client::hello(&tracker, "alice", 5000, &["g1"]).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "{welcome:?}"
+    );
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn cycling_keys_does_not_refill_the_address_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let mut refused = None;
+    for round in 0..4 {
+        // A fresh key and name each time, every hello creating 200 groups.
+        let name = format!("cycle{round}");
+        let groups = group_names(&format!("r{round}x"), 200);
+        let mut client = Client::connect(&tracker).await;
+        let answer = say_hello(&mut client, &name, 4000, &groups).await;
+        if is_rate_limited(&answer) {
+            refused = Some(round);
+            break;
+        }
+        assert!(
+            matches!(answer, TrackerToPeer::Welcome { .. }),
+            "{answer:?}"
+        );
+    }
+    let per_ip = natter_tracker::limits::JOIN_LEAVE_PER_IP_BURST;
+    // 256 tokens: two hellos of 201 pass (the second into debt), the third is refused.
+    assert_eq!(per_ip, 256);
+    assert_eq!(refused, Some(2));
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn new_names_from_one_address_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let burst = natter_tracker::limits::NEW_NAMES_PER_IP_BURST;
+    let mut clients = Vec::new();
+    for i in 0..burst {
+        let name = format!("n{i}");
+        let (client, welcome) = Client::hello(&tracker, &name, 4000, &[]).await;
+        assert!(
+            matches!(welcome, TrackerToPeer::Welcome { .. }),
+            "{name}: {welcome:?}"
+        );
+        clients.push(client);
+    }
+    let (mut late, refused) = Client::hello(&tracker, "onetoomany", 4000, &[]).await;
+    match &refused {
+        TrackerToPeer::Error {
+            code: ErrorCode::RateLimited,
+            message,
+        } => assert!(message.contains("new names"), "{message}"),
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+    assert!(late.until_closed().await.is_empty());
+    // A name bound before still comes back from that address.
+    drop(clients.remove(0));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_client, answer) = Client::hello(&tracker, "n0", 4000, &[]).await;
+        match answer {
+            TrackerToPeer::Welcome { .. } => break,
+            TrackerToPeer::Error {
+                code: ErrorCode::NameTaken,
+                ..
+            } if tokio::time::Instant::now() < deadline => {
+                // The old connection's end is still on its way to the hub.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn before_the_welcome_frames_are_small_and_after_it_the_full_limit_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let max = natter_tracker::limits::MAX_HELLO_FRAME;
+    assert!(max < 64 * 1024, "{max}");
+    // 2000 long group names: about 70 KB of JSON, past the pre-hello limit.
+    let big: Vec<String> = (0..2000).map(|i| format!("{i:0>32}")).collect();
+    let mut early = Client::connect(&tracker).await;
+    early
+        .send(PeerToTracker::Hello {
+            version: PROTOCOL_VERSION,
+            name: "early".parse().unwrap(),
+            listen_port: 1,
+            groups: big.iter().map(|g| g.parse().unwrap()).collect(),
+        })
+        .await;
+    let frames = early.until_closed().await;
+    assert!(
+        matches!(error_code(&frames), None | Some(ErrorCode::BadFrame)),
+        "{frames:?}"
+    );
+    // After the welcome the same frame is read (and refused for what it says: a second
+    // hello), not for its size.
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    alice
+        .send(PeerToTracker::Hello {
+            version: PROTOCOL_VERSION,
+            name: "alice".parse().unwrap(),
+            listen_port: 1,
+            groups: big.iter().map(|g| g.parse().unwrap()).collect(),
+        })
+        .await;
+    assert_eq!(
+        error_code(&alice.until_closed().await),
+        Some(ErrorCode::HelloExpected)
+    );
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn presence_changes_are_saved_late_and_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start_with(dir.path(), |c| {
+        c.presence_save_delay = Duration::from_secs(3600);
+    })
+    .await;
+    let saved_version = || {
+        let text = std::fs::read_to_string(dir.path().join("tracker.json")).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value["groups"]["g"]["version"].as_u64().unwrap()
+    };
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
+    alice.recv().await;
+    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
+    bob.recv().await;
+    alice.recv().await; // bob joined
+    // Joins are on disk before their pushes.
+    assert_eq!(saved_version(), 2);
+    drop(bob);
+    assert!(matches!(
+        alice.recv().await,
+        TrackerToPeer::MemberUpdate {
+            version: 3,
+            change: MemberChange::Offline { .. },
+            ..
+        }
+    ));
+    // Going offline is not written at once (the push went out after any write)...
+    assert_eq!(saved_version(), 2);
+    // ...but a join is, with the versions before it.
+    let (mut carol, _) = Client::hello(&tracker, "carol", 6000, &["g"]).await;
+    carol.recv().await;
+    assert_eq!(saved_version(), 4);
+    alice.recv().await; // carol joined
+    // Carol's going offline is saved at shutdown.
+    drop(carol);
+    assert!(matches!(
+        alice.recv().await,
+        TrackerToPeer::MemberUpdate {
+            version: 5,
+            change: MemberChange::Offline { .. },
+            ..
+        }
+    ));
+    tracker.stop().await;
+    assert_eq!(saved_version(), 5);
+}
+
+/// This machine's address on its way out to the world, if it has one.
+fn outward_ip() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_it_at() {
+    let Some(lan) = outward_ip() else {
+        eprintln!("skipped: this machine has no address besides loopback");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start_on(dir.path(), "0.0.0.0:0".parse().unwrap(), |_| {}).await;
+    let port = tracker.addr.port();
+    // The host reaches its tracker over loopback, the friend over the LAN address.
+    let via_loopback = SocketAddr::from(([127, 0, 0, 1], port));
+    let via_lan = SocketAddr::new(lan, port);
+    let mut host = Client {
+        framed: secure_connect_to(&tracker, via_loopback, &identity("host"))
+            .await
+            .unwrap(),
+        answers_pings: true,
+    };
+    let welcome = say_hello(&mut host, "host", 4000, &["g".to_owned()]).await;
+    assert!(matches!(welcome, TrackerToPeer::Welcome { addr, .. } if addr == local(4000)));
+    host.recv().await; // members
+    let mut friend = Client {
+        framed: secure_connect_to(&tracker, via_lan, &identity("friend"))
+            .await
+            .unwrap(),
+        answers_pings: true,
+    };
+    say_hello(&mut friend, "friend", 5000, &["g".to_owned()]).await;
+    // The friend sees the host at the LAN address, with the host's port.
+    assert_eq!(
+        friend.recv().await,
+        TrackerToPeer::Members {
+            group: "g".parse().unwrap(),
+            version: 2,
+            members: vec![
+                member("friend", SocketAddr::new(lan, 5000)),
+                member("host", SocketAddr::new(lan, 4000)),
+            ],
+        }
+    );
+    friend
+        .send(PeerToTracker::Lookup {
+            name: "host".parse().unwrap(),
+        })
+        .await;
+    assert_eq!(
+        friend.recv().await,
+        TrackerToPeer::LookupResult {
+            name: "host".parse().unwrap(),
+            member: Some(member("host", SocketAddr::new(lan, 4000))),
+        }
+    );
+    // The host, on loopback, sees the friend where the friend came from.
+    assert_eq!(
+        host.recv().await,
+        TrackerToPeer::MemberUpdate {
+            group: "g".parse().unwrap(),
+            version: 2,
+            change: MemberChange::Joined {
+                member: member("friend", SocketAddr::new(lan, 5000)),
+            },
+        }
+    );
+    // The host going offline and coming back online: the friend sees the LAN address.
+    drop(host);
+    friend.recv().await; // offline
+    let mut host = Client {
+        framed: secure_connect_to(&tracker, via_loopback, &identity("host"))
+            .await
+            .unwrap(),
+        answers_pings: true,
+    };
+    say_hello(&mut host, "host", 4001, &[]).await;
+    assert_eq!(
+        friend.recv().await,
+        TrackerToPeer::MemberUpdate {
+            group: "g".parse().unwrap(),
+            version: 4,
+            change: MemberChange::Online {
+                member: member("host", SocketAddr::new(lan, 4001)),
+            },
+        }
+    );
+    // And a loopback recipient sees loopback addresses as they are.
+    match host.recv().await {
+        TrackerToPeer::Members { members, .. } => {
+            assert!(
+                members.contains(&member("host", local(4001))),
+                "{members:?}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    tracker.stop().await;
 }
