@@ -28,6 +28,7 @@ mod sending;
 mod stores;
 mod tracker;
 mod trusting;
+mod vetting;
 
 pub use stores::Stores;
 
@@ -102,6 +103,12 @@ pub struct Actor {
     links: HashMap<SocketAddr, LinkHandle>,
     next_generation: u64,
     lookups: HashMap<Name, Vec<Lookup>>,
+    /// Links waiting for the tracker to vouch for the key behind a name.
+    vets: HashMap<Name, vetting::VetWait>,
+    /// `/trust NAME` requests waiting for a look-up, with their deadlines.
+    trusts: HashMap<Name, Instant>,
+    /// Files that could not be saved, each reported once until a save succeeds.
+    unsaved: HashSet<PathBuf>,
     tracker_status: Option<TrackerStatus>,
     last_refusal: Option<String>,
     /// Commands that need the tracker, held until the first connection attempt settles
@@ -138,6 +145,9 @@ impl Actor {
             links: HashMap::new(),
             next_generation: 0,
             lookups: HashMap::new(),
+            vets: HashMap::new(),
+            trusts: HashMap::new(),
+            unsaved: HashSet::new(),
             tracker_status: None,
             last_refusal: None,
             deferred: Vec::new(),
@@ -172,9 +182,9 @@ impl Actor {
                 _ = tick.tick() => self.expire().await,
             }
             if self.dirty {
-                self.save();
+                self.save().await;
             }
-            self.save_trust(false);
+            self.save_trust(false).await;
             let idle = self.outbox.is_empty() && self.lookups.is_empty();
             if self.quit_at.is_some_and(|t| idle || Instant::now() >= t) {
                 break;
@@ -182,7 +192,7 @@ impl Actor {
         }
         // Settle whatever is still on its way, so every `sending` gets its `sent`.
         self.expire_all().await;
-        self.save();
+        self.save().await;
         self.cancel.cancel();
         // Every message a link is waiting to acknowledge is in this queue: decide (and
         // show) it before going.
@@ -190,7 +200,7 @@ impl Actor {
         while let Ok(req) = inputs.inbound.try_recv() {
             self.inbound(req).await;
         }
-        self.save_trust(true);
+        self.save_trust(true).await;
         self.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.tasks.wait()).await;
     }
@@ -200,14 +210,34 @@ impl Actor {
         let _ = self.events.send(event).await;
     }
 
-    fn save(&mut self) {
+    async fn save(&mut self) {
         self.dirty = false;
         let file = CacheFile {
             tracker: self.tracker_addr.clone(),
             groups: self.cache.groups().clone(),
         };
-        if let Err(e) = cache_file::save(&self.cache_path, &file) {
-            tracing::warn!(path = %self.cache_path.display(), error = %e, "cannot save member cache");
+        let saved = cache_file::save(&self.cache_path, &file);
+        let path = self.cache_path.clone();
+        self.saved(&path, saved).await;
+    }
+
+    /// Reports a file that cannot be saved: logged every time, shown to the user once
+    /// (again only after a save of it has succeeded).
+    async fn saved(&mut self, path: &std::path::Path, result: std::io::Result<()>) {
+        match result {
+            Ok(()) => {
+                self.unsaved.remove(path);
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot save");
+                if self.unsaved.insert(path.to_path_buf()) {
+                    let message = format!(
+                        "cannot save {}: {e} (changes are kept in memory only)",
+                        path.display()
+                    );
+                    self.emit(Event::error(message)).await;
+                }
+            }
         }
     }
 

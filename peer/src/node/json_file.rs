@@ -1,12 +1,16 @@
 //! JSON files in the data directory (member cache, pins, blocked keys, seen sequences):
-//! loaded leniently at start, written atomically (temp file, fsync, rename).
+//! loaded at start, written atomically (a uniquely named temp file, fsync, rename), each
+//! readable by its owner only (mode 0600).
 //!
-//! A missing file is the default value. A file that cannot be read or parsed is set aside
-//! as `NAME.corrupt` and the default is used, with a warning for the user: never a panic.
+//! A missing file is the default value. [`load`] (the member cache, seen sequences) sets a
+//! file that cannot be read or parsed aside as `NAME.corrupt` and uses the default, with
+//! a warning for the user. [`load_strict`] (pinned and blocked keys: starting empty would
+//! silently forget who is trusted or blocked) refuses instead. Never a panic.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,6 +39,18 @@ pub fn load<T: DeserializeOwned + Default>(path: &Path) -> (T, Option<String>) {
     }
 }
 
+/// Loads `path`, refusing a file that exists but cannot be used: the error names the
+/// file and says to fix or remove it.
+pub fn load_strict<T: DeserializeOwned + Default>(path: &Path) -> Result<T, String> {
+    match read(path) {
+        Ok(value) => Ok(value.unwrap_or_default()),
+        Err(reason) => Err(format!(
+            "{} is unusable ({reason}); fix it or remove it (removing it forgets what it held)",
+            path.display()
+        )),
+    }
+}
+
 fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
@@ -56,18 +72,37 @@ fn aside_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Writes `value` to `path` atomically: a temporary file beside it, fsync, rename.
+/// Tells apart the temp files of saves in this process.
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Opens a new file for writing, readable and writable by its owner only.
+pub fn create_private(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Writes `value` to `path` atomically: a temporary file beside it (mode 0600, a name no
+/// other save uses), fsync, rename.
 pub fn save<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let json = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
-    {
-        let mut file = fs::File::create(&tmp)?;
+    let written = create_private(&tmp).and_then(|mut file| {
         file.write_all(&json)?;
-        file.sync_all()?;
+        file.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent()
         && let Ok(dir) = fs::File::open(dir)
     {
@@ -95,5 +130,40 @@ mod tests {
         assert!(empty.is_empty());
         assert!(warning.expect("warning").contains("unusable"));
         assert!(dir.path().join("x.json.corrupt").exists());
+    }
+
+    #[test]
+    fn strict_loading_refuses_an_unusable_file_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.json");
+        assert_eq!(
+            load_strict::<BTreeMap<String, u64>>(&path),
+            Ok(BTreeMap::new())
+        );
+        fs::write(&path, b"{nope").expect("write");
+        let err = load_strict::<BTreeMap<String, u64>>(&path).expect_err("refused");
+        assert!(
+            err.contains("keys.json") && err.contains("fix it or remove it"),
+            "{err}"
+        );
+        assert_eq!(fs::read(&path).expect("kept"), b"{nope");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saved_files_are_private_and_leave_no_temp_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.json");
+        save(&path, &1u64).expect("save");
+        save(&path, &2u64).expect("save again");
+        let mode = fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("x.json")]);
+        assert_eq!(load::<u64>(&path), (2, None));
     }
 }

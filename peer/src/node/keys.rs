@@ -1,5 +1,7 @@
-//! Trust on first use: the key pinned for each peer name (`keys.json`) and for each tracker
-//! address (`trackers.json`), and the blocked keys (`blocked.json`).
+//! Pinned keys: the key pinned for each peer name (`keys.json`; a peer's key is pinned the
+//! first time the tracker vouches for it, never on a hello's word alone) and for each
+//! tracker address (`trackers.json`, trust on first use), and the blocked keys
+//! (`blocked.json`).
 //!
 //! Pure maps with serde; [`super::json_file`] loads and saves them. A pin, once made, only
 //! changes on purpose (`/trust NAME`, `--tracker-key KEY`): a different key presented for a

@@ -8,6 +8,7 @@
 //! with a [`LinkReport::Down`]; the node then fails whatever was still waiting on this link
 //! and opens a new one on the next message.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,17 @@ const VET_TIMEOUT: Duration = Duration::from_secs(5);
 pub const QUEUE: usize = 1024;
 /// Frames fed before one flush.
 const BATCH: usize = 256;
+/// Written messages remembered while waiting for their answer (older ones are forgotten;
+/// the node fails them at their deadline anyway).
+const MAX_UNANSWERED: usize = 4 * QUEUE;
+
+/// Remembers that `msg` was written and awaits an answer.
+fn written(unanswered: &mut VecDeque<MessageId>, msg: &SignedChat) {
+    if unanswered.len() >= MAX_UNANSWERED {
+        unanswered.pop_front();
+    }
+    unanswered.push_back(msg.message.id.clone());
+}
 
 /// What a link tells the node. `generation` tells links to the same address apart.
 #[derive(Debug)]
@@ -45,6 +57,8 @@ pub enum LinkReport {
         generation: u64,
         name: Name,
         key: PublicKey,
+        /// The name the link was opened for (its key was demanded in the handshake).
+        expected: Option<Name>,
         vet: oneshot::Sender<Result<(), String>>,
     },
     /// The handshake showed another key than the one expected for `name`.
@@ -57,6 +71,13 @@ pub enum LinkReport {
         addr: SocketAddr,
         generation: u64,
         id: MessageId,
+    },
+    /// The far side refused message `id` with an error frame (`reason` is its text).
+    Refused {
+        addr: SocketAddr,
+        generation: u64,
+        id: MessageId,
+        reason: String,
     },
     Down {
         addr: SocketAddr,
@@ -135,6 +156,7 @@ async fn run(
     };
     let _ = stream.set_nodelay(true);
     let expected = ends.expect.as_ref().map(|(_, key)| key);
+    let expected_name = ends.expect.as_ref().map(|(name, _)| name.clone());
     let handshake = secure::initiate::<_, PeerFrame, PeerFrame>(
         stream,
         &ends.identity,
@@ -185,6 +207,7 @@ async fn run(
         generation,
         name,
         key,
+        expected: expected_name,
         vet,
     };
     reports.send(named).await.map_err(|_| "node stopped")?;
@@ -193,24 +216,36 @@ async fn run(
         Ok(Ok(Err(reason))) => return Err(reason),
         Ok(Err(_)) | Err(_) => return Err("node stopped".into()),
     }
+    // The messages written and not yet answered, oldest first: the far side answers each
+    // chat frame in order, with an ack or an error frame (which carries no id).
+    let mut unanswered: VecDeque<MessageId> = VecDeque::new();
     loop {
         tokio::select! {
             msg = rx.recv() => {
                 let Some(msg) = msg else { return Ok(()) };
+                written(&mut unanswered, &msg);
                 framed.feed(PeerFrame::Chat(msg)).await.map_err(|e| e.to_string())?;
                 for _ in 1..BATCH {
                     let Ok(msg) = rx.try_recv() else { break };
+                    written(&mut unanswered, &msg);
                     framed.feed(PeerFrame::Chat(msg)).await.map_err(|e| e.to_string())?;
                 }
                 framed.flush().await.map_err(|e| e.to_string())?;
             }
             frame = framed.next() => match frame {
                 Some(Ok(PeerFrame::Ack { id })) => {
+                    if let Some(at) = unanswered.iter().position(|u| u == &id) {
+                        unanswered.drain(..=at);
+                    }
                     let acked = LinkReport::Acked { addr, generation, id };
                     reports.send(acked).await.map_err(|_| "node stopped")?;
                 }
                 Some(Ok(PeerFrame::Error { message, .. })) => {
                     tracing::warn!(peer = %addr, %message, "peer sent an error");
+                    if let Some(id) = unanswered.pop_front() {
+                        let refused = LinkReport::Refused { addr, generation, id, reason: message };
+                        reports.send(refused).await.map_err(|_| "node stopped")?;
+                    }
                 }
                 Some(Ok(_)) => return Err("the peer sent an unexpected frame".into()),
                 Some(Err(e)) => return Err(e.to_string()),

@@ -41,6 +41,18 @@ pub use replay::FILE_NAME as SEEN_FILE;
 /// The peer's identity key file in its data directory.
 pub const IDENTITY_FILE: &str = "identity.json";
 
+/// Creates the data directory (and any missing parents), readable by its owner only.
+fn create_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 /// How a node is set up.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -87,10 +99,11 @@ const COMMAND_QUEUE: usize = 256;
 const EVENT_QUEUE: usize = 1024;
 const REPORT_QUEUE: usize = 1024;
 
-/// Starts a node. Fails only when the data directory or the listen address is unusable;
-/// an unreachable tracker is retried in the background.
+/// Starts a node. Fails when the data directory, a trust file in it (`keys.json`,
+/// `blocked.json`, `trackers.json`) or the listen address is unusable; an unreachable
+/// tracker is retried in the background.
 pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+    create_data_dir(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
             config.data_dir.display()
@@ -103,6 +116,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         tracing::info!(path = %identity_path.display(), key = %identity.public_key(), "created a new identity");
     }
     let identity = Arc::new(identity);
+    let stores = actor::Stores::load(&config.data_dir).map_err(anyhow::Error::msg)?;
     let listener = listener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let listen = listener.local_addr().context("no local address")?;
@@ -116,22 +130,22 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         );
     }
     let cache = members::MemberCache::from_groups(file.groups);
-    let stores = actor::Stores::load(&config.data_dir);
     let mut warnings: Vec<String> = cache_warning.into_iter().collect();
     warnings.extend(stores.warnings.iter().cloned());
     let mut tracker_pins = stores.tracker_pins.clone();
+    // Tracker pins are kept by resolved address. A literal address is pinned at once (the
+    // pin is what the user asked for, whatever happens next); a host name is pinned by the
+    // tracker link once it has resolved and reached it.
     if let Some(key) = config.tracker_key
-        && tracker_pins.set(config.tracker.clone(), key)
+        && let Ok(addr) = config.tracker.parse::<SocketAddr>()
+        && tracker_pins.set(addr.to_string(), key)
+        && let Err(e) = json_file::save(&stores.tracker_pins_path, &tracker_pins)
     {
-        // Saved now: the pin is what the user asked for, whatever happens next.
-        if let Err(e) = json_file::save(&stores.tracker_pins_path, &tracker_pins) {
-            warnings.push(format!(
-                "cannot save {}: {e}",
-                stores.tracker_pins_path.display()
-            ));
-        }
+        warnings.push(format!(
+            "cannot save {}: {e}",
+            stores.tracker_pins_path.display()
+        ));
     }
-    let tracker_key = tracker_pins.get(&config.tracker);
 
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -148,7 +162,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         name: config.name.clone(),
         listen_port: listen.port(),
         identity: identity.clone(),
-        tracker_key,
+        pins: tracker_pins.clone(),
+        forced_key: config.tracker_key,
     };
     tasks.spawn(tracker_link::run(
         me,

@@ -102,6 +102,32 @@ impl Outbox {
         self.settle_if_done(id)
     }
 
+    /// The recipient at `addr` refused `id` over link `generation`: that recipient fails.
+    /// Returns its failure (for the error shown) and the settled message, if it was last.
+    pub fn refused(
+        &mut self,
+        addr: SocketAddr,
+        generation: u64,
+        id: &MessageId,
+    ) -> (Option<Done>, Option<Failure>) {
+        let Some(pending) = self.pending.get_mut(id) else {
+            return (None, None);
+        };
+        if pending.remaining.get(&addr).map(|r| r.generation) != Some(generation) {
+            return (None, None);
+        }
+        let Some(r) = pending.remaining.remove(&addr) else {
+            return (None, None);
+        };
+        let failure = Failure {
+            label: r.label.clone(),
+            addr,
+            generation,
+        };
+        pending.failed.push(r.label);
+        (self.settle_if_done(id), Some(failure))
+    }
+
     /// The link to `addr` said hello as `name`: address-only recipients take that name;
     /// recipients expecting someone else fail (the address now belongs to another peer).
     pub fn named(
@@ -243,6 +269,26 @@ mod tests {
         assert_eq!(failures[0].addr, addr(2));
         assert!(out.is_empty());
         assert_eq!(out.ack(addr(1), 1, &id(1)), None);
+    }
+
+    #[test]
+    fn a_refusal_fails_that_recipient_at_once() {
+        let mut outbox = Outbox::default();
+        let remaining = HashMap::from([
+            (addr(1), to(Some("bob"), "bob", 1)),
+            (addr(2), to(Some("carol"), "carol", 1)),
+        ]);
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        assert!(outbox.insert(id(1), remaining, vec![], far).is_none());
+        assert_eq!(outbox.refused(addr(1), 2, &id(1)), (None, None));
+        let (done, failure) = outbox.refused(addr(1), 1, &id(1));
+        assert!(done.is_none());
+        assert_eq!(failure.map(|f| f.label), Some("bob".to_owned()));
+        let done = outbox.ack(addr(2), 1, &id(1)).expect("settled");
+        assert_eq!(
+            (done.delivered, done.failed),
+            (vec!["carol".to_owned()], vec!["bob".to_owned()])
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! In-process tests of the node: nodes on 127.0.0.1 talking directly over Noise links, with
 //! no tracker or a fake one, and hand-driven raw links for hostile input.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -8,9 +9,12 @@ use futures::{SinkExt, StreamExt};
 use natter_protocol::identity::sign_chat;
 use natter_protocol::peer::{ChatMessage, PeerFrame, SignedChat};
 use natter_protocol::secure::{self, SecureFramed};
+use natter_protocol::tracker::{Member, PeerToTracker, TrackerToPeer};
 use natter_protocol::{ErrorCode, GroupName, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use std::sync::Arc;
 
 use super::*;
 
@@ -70,17 +74,129 @@ async fn dead_addr() -> SocketAddr {
     l.local_addr().expect("addr")
 }
 
-async fn node(name: &str, dir: &tempfile::TempDir) -> Node {
-    let tracker = dead_addr().await.to_string();
+/// A tracker that welcomes every peer, binds its name to the key it connected with (the
+/// latest wins, standing in for an operator rebinding a name) and answers look-ups from
+/// that directory and the names registered by hand.
+struct FakeTracker {
+    addr: String,
+    names: Arc<std::sync::Mutex<HashMap<Name, Member>>>,
+}
+
+impl FakeTracker {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let names = Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let identity = Arc::new(Identity::generate().expect("identity"));
+        let dir = names.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, remote)) = listener.accept().await {
+                let (identity, dir) = (identity.clone(), dir.clone());
+                tokio::spawn(fake_tracker_conn(stream, remote, identity, dir));
+            }
+        });
+        Self { addr, names }
+    }
+
+    /// Binds `name` to `key` at `addr`.
+    fn register(&self, name: &str, key: PublicKey, addr: SocketAddr) {
+        let name: Name = name.parse().expect("name");
+        let member = Member {
+            name: name.clone(),
+            addr,
+            online: true,
+            key,
+        };
+        self.names.lock().expect("lock").insert(name, member);
+    }
+}
+
+async fn fake_tracker_conn(
+    stream: TcpStream,
+    remote: SocketAddr,
+    identity: Arc<Identity>,
+    dir: Arc<std::sync::Mutex<HashMap<Name, Member>>>,
+) {
+    let Ok((mut conn, key)) =
+        secure::accept::<_, PeerToTracker, TrackerToPeer>(stream, &identity, WAIT).await
+    else {
+        return;
+    };
+    let Some(Ok(PeerToTracker::Hello {
+        version,
+        name,
+        listen_port,
+        ..
+    })) = conn.next().await
+    else {
+        return;
+    };
+    let addr = SocketAddr::new(remote.ip(), listen_port);
+    let member = Member {
+        name: name.clone(),
+        addr,
+        online: true,
+        key,
+    };
+    dir.lock().expect("lock").insert(name.clone(), member);
+    let welcome = TrackerToPeer::Welcome {
+        version,
+        name,
+        addr,
+        heartbeat_secs: 30,
+    };
+    if conn.send(welcome).await.is_err() {
+        return;
+    }
+    while let Some(Ok(frame)) = conn.next().await {
+        let answer = match frame {
+            PeerToTracker::Lookup { name } => {
+                let member = dir.lock().expect("lock").get(&name).cloned();
+                TrackerToPeer::LookupResult { name, member }
+            }
+            PeerToTracker::Ping { nonce } => TrackerToPeer::Pong { nonce },
+            _ => continue,
+        };
+        if conn.send(answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A node on `tracker`, once it is connected to it.
+async fn node(name: &str, dir: &tempfile::TempDir, tracker: &FakeTracker) -> Node {
+    node_on(name, dir, &tracker.addr, true).await
+}
+
+/// A node whose tracker is down.
+async fn lone_node(name: &str, dir: &tempfile::TempDir) -> Node {
+    node_on(name, dir, &dead_addr().await.to_string(), false).await
+}
+
+async fn node_on(name: &str, dir: &tempfile::TempDir, tracker: &str, connected: bool) -> Node {
     let config = NodeConfig::new(
         name.parse().expect("name"),
-        tracker,
+        tracker.to_owned(),
         "127.0.0.1:0".parse().expect("addr"),
         dir.path().join(name),
     );
     let mut node = start(config).await.expect("start");
     let first = next(&mut node, |_| true).await;
     assert!(matches!(first, Event::Ready { .. }), "{first:?}");
+    if connected {
+        next(&mut node, |e| {
+            matches!(
+                e,
+                Event::Tracker {
+                    status: TrackerStatus::Connected,
+                    ..
+                }
+            )
+        })
+        .await;
+    }
     node
 }
 
@@ -114,8 +230,9 @@ async fn send(node: &Node, target: Target, text: &str) {
 #[tokio::test]
 async fn private_messages_by_address_over_one_pooled_link() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut a = node("alice", &dir).await;
-    let mut b = node("bob", &dir).await;
+    let t = FakeTracker::start().await;
+    let mut a = node("alice", &dir, &t).await;
+    let mut b = node("bob", &dir, &t).await;
     for text in ["one", "two", "three"] {
         send(&a, Target::Addr(b.listen), text).await;
         let sending = next(&mut a, |e| matches!(e, Event::Sending { .. })).await;
@@ -159,7 +276,7 @@ async fn private_messages_by_address_over_one_pooled_link() {
 #[tokio::test]
 async fn unreachable_peer_is_an_error_and_a_failed_send() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut a = node("alice", &dir).await;
+    let mut a = lone_node("alice", &dir).await;
     let nowhere = dead_addr().await;
     send(&a, Target::Addr(nowhere), "hello?").await;
     let err = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
@@ -181,7 +298,7 @@ async fn unreachable_peer_is_an_error_and_a_failed_send() {
 #[tokio::test]
 async fn commands_that_need_the_tracker_or_a_group_fail_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut a = node("alice", &dir).await;
+    let mut a = lone_node("alice", &dir).await;
     let cases = [
         (Command::Join("g".parse().expect("group")), "not connected"),
         (Command::Leave("g".parse().expect("group")), "not in #g"),
@@ -222,8 +339,9 @@ async fn closed(stream: &mut TcpStream) {
 #[tokio::test]
 async fn listener_survives_garbage_oversize_and_wrong_versions() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut a = node("alice", &dir).await;
-    let mut b = node("bob", &dir).await;
+    let t = FakeTracker::start().await;
+    let mut a = node("alice", &dir, &t).await;
+    let mut b = node("bob", &dir, &t).await;
 
     let mut garbage = TcpStream::connect(b.listen).await.expect("connect");
     garbage
@@ -248,6 +366,7 @@ async fn listener_survives_garbage_oversize_and_wrong_versions() {
     drop(truncated);
 
     let mallory = Identity::generate().expect("identity");
+    t.register("mallory", mallory.public_key(), dead_addr().await);
     let stream = TcpStream::connect(b.listen).await.expect("connect");
     let (mut link, key): (RawLink, _) = secure::initiate(stream, &mallory, None, WAIT)
         .await
@@ -637,8 +756,10 @@ async fn acks(link: &mut RawLink, n: usize) -> Vec<String> {
 #[tokio::test]
 async fn a_replayed_message_is_acked_but_shown_once_even_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut b = node("bob", &dir).await;
+    let t = FakeTracker::start().await;
+    let mut b = node("bob", &dir, &t).await;
     let mallory = Identity::generate().expect("identity");
+    t.register("mallory", mallory.public_key(), dead_addr().await);
     let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
     let msg = signed(&mallory, message("mallory", 1, None, "once"));
     link.feed(msg.clone()).await.expect("feed");
@@ -650,7 +771,7 @@ async fn a_replayed_message_is_acked_but_shown_once_even_after_a_restart() {
     quit(b).await;
 
     // Restarted (same data directory): the replay is still a duplicate; a new one is not.
-    let mut b = node("bob", &dir).await;
+    let mut b = node("bob", &dir, &t).await;
     let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
     link.send(msg).await.expect("replay");
     assert_eq!(acks(&mut link, 1).await, ["mallory/1"]);
@@ -667,8 +788,10 @@ async fn a_replayed_message_is_acked_but_shown_once_even_after_a_restart() {
 #[tokio::test]
 async fn a_forged_signature_is_dropped_and_the_link_stays_up() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut b = node("bob", &dir).await;
+    let t = FakeTracker::start().await;
+    let mut b = node("bob", &dir, &t).await;
     let mallory = Identity::generate().expect("identity");
+    t.register("mallory", mallory.public_key(), dead_addr().await);
     let other = Identity::generate().expect("identity");
     let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
     // mallory's own name, but signed by another key (or altered after signing).
@@ -735,8 +858,20 @@ async fn group_messages_only_from_members_with_their_listed_key() {
     conn.send(full).await.expect("push");
     next(&mut b, |e| matches!(e, Event::Members { .. })).await;
 
-    // A non-member: refused, no ack.
+    // A non-member (the tracker vouches for her key, but she is not in #g): refused, no ack.
     let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
+    let mallory_name: Name = "mallory".parse().expect("name");
+    assert_eq!(
+        expect_frame(&mut conn).await,
+        PeerToTracker::Lookup {
+            name: mallory_name.clone()
+        }
+    );
+    let answer = TrackerToPeer::LookupResult {
+        name: mallory_name,
+        member: Some(member("mallory", mallory.public_key())),
+    };
+    conn.send(answer).await.expect("answer");
     link.send(signed(
         &mallory,
         message("mallory", 1, Some("g"), "let me in"),
@@ -777,8 +912,10 @@ async fn group_messages_only_from_members_with_their_listed_key() {
 #[tokio::test]
 async fn a_blocked_peer_is_acked_but_never_shown() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut b = node("bob", &dir).await;
+    let t = FakeTracker::start().await;
+    let mut b = node("bob", &dir, &t).await;
     let mallory = Identity::generate().expect("identity");
+    t.register("mallory", mallory.public_key(), dead_addr().await);
     b.handle
         .send(Command::Block("mallory".parse().expect("name")))
         .await
@@ -832,8 +969,9 @@ async fn a_blocked_peer_is_acked_but_never_shown() {
 #[tokio::test]
 async fn a_changed_peer_key_is_reported_and_refused_until_trusted() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut a = node("alice", &dir).await;
-    let b = node("bob", &dir).await;
+    let t = FakeTracker::start().await;
+    let mut a = node("alice", &dir, &t).await;
+    let b = node("bob", &dir, &t).await;
     send(&a, Target::Addr(b.listen), "hi").await;
     let sent = next(&mut a, |e| matches!(e, Event::Sent { .. })).await;
     assert!(matches!(sent, Event::Sent { ref delivered, .. } if delivered.len() == 1));
@@ -841,11 +979,12 @@ async fn a_changed_peer_key_is_reported_and_refused_until_trusted() {
         std::fs::read_to_string(dir.path().join("alice").join(PEER_PINS_FILE)).expect("pins");
     assert!(keys.contains(&b.key.to_string()), "{keys}");
 
-    // bob loses his identity and comes back with a new key.
+    // bob loses his identity and comes back with a new key, on another tracker: ours
+    // still binds "bob" to the old key.
     let old_key = b.key;
     quit(b).await;
     std::fs::remove_file(dir.path().join("bob").join(IDENTITY_FILE)).expect("remove");
-    let b = node("bob", &dir).await;
+    let b = lone_node("bob", &dir).await;
     assert_ne!(b.key, old_key);
     send(&a, Target::Addr(b.listen), "still you?").await;
     let changed = next(&mut a, |e| matches!(e, Event::KeyChanged { .. })).await;
@@ -865,12 +1004,28 @@ async fn a_changed_peer_key_is_reported_and_refused_until_trusted() {
         "{sent:?}"
     );
 
-    a.handle
-        .send(Command::Trust("bob".parse().expect("name")))
-        .await
-        .expect("running");
-    let trusted = next(&mut a, |e| matches!(e, Event::Trusted { .. })).await;
-    assert!(matches!(trusted, Event::Trusted { key, .. } if key == b.key));
+    // /trust takes only the key the tracker binds to bob: not yet the new one.
+    let trust_bob = Command::Trust("bob".parse().expect("name"));
+    a.handle.send(trust_bob.clone()).await.expect("running");
+    let ev = next(&mut a, |e| {
+        matches!(e, Event::Error { .. } | Event::Trusted { .. })
+    })
+    .await;
+    assert!(
+        format!("{ev:?}").contains("the tracker binds bob to"),
+        "{ev:?}"
+    );
+    // The tracker rebinds bob to the new key: now /trust takes it.
+    t.register("bob", b.key, b.listen);
+    a.handle.send(trust_bob).await.expect("running");
+    let trusted = next(&mut a, |e| {
+        matches!(e, Event::Error { .. } | Event::Trusted { .. })
+    })
+    .await;
+    assert!(
+        matches!(trusted, Event::Trusted { key, .. } if key == b.key),
+        "{trusted:?}"
+    );
     send(&a, Target::Addr(b.listen), "welcome back").await;
     let sent = next(&mut a, |e| matches!(e, Event::Sent { .. })).await;
     assert!(
@@ -962,4 +1117,445 @@ async fn a_changed_tracker_key_is_refused_and_reported_once() {
         )
     })
     .await;
+}
+
+/// The review's repro: mallory runs her own tracker, names herself "alice" and messages bob
+/// by address. Bob's tracker binds "alice" to the real alice's key, so bob refuses the link,
+/// shows nothing and pins nothing; the real alice still gets through.
+#[tokio::test]
+async fn a_name_is_taken_only_with_the_key_the_tracker_binds_to_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let evil_dir = tempfile::tempdir().expect("tempdir");
+    let t = FakeTracker::start().await;
+    let evil = FakeTracker::start().await;
+    let mut alice = node("alice", &dir, &t).await;
+    let mut bob = node("bob", &dir, &t).await;
+    let mut mallory = node("alice", &evil_dir, &evil).await;
+    let mut carol = node("carol", &evil_dir, &evil).await;
+
+    // Inbound: mallory (as alice) and carol (unknown to bob's tracker) are refused.
+    for (who, name, why) in [
+        (
+            &mut mallory,
+            "alice",
+            "the tracker binds alice to another key",
+        ),
+        (&mut carol, "carol", "the tracker does not know carol"),
+    ] {
+        send(who, Target::Addr(bob.listen), "i am who i say").await;
+        let err = next(who, |e| matches!(e, Event::Error { .. })).await;
+        let text = format!("{err:?}");
+        assert!(
+            text.contains(&format!("cannot verify {name}'s key")) && text.contains(why),
+            "{text}"
+        );
+        let sent = next(who, |e| matches!(e, Event::Sent { .. })).await;
+        assert!(matches!(sent, Event::Sent { ref failed, .. } if failed.len() == 1));
+    }
+    // Outbound: bob messages mallory's address (her tracker lets bob on) and is told who
+    // cannot be verified.
+    evil.register("bob", bob.key, bob.listen);
+    send(&bob, Target::Addr(mallory.listen), "who are you?").await;
+    let err = next(&mut bob, |e| matches!(e, Event::Error { .. })).await;
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("cannot verify alice's key: the tracker binds alice to another key"),
+        "{text}"
+    );
+    let pins = std::fs::read_to_string(dir.path().join("bob").join(PEER_PINS_FILE));
+    assert!(
+        !pins.unwrap_or_default().contains("alice"),
+        "nothing pinned"
+    );
+
+    // The real alice is not locked out, and nothing of mallory's was shown before her.
+    send(&alice, Target::Addr(bob.listen), "the real alice").await;
+    let sent = next(&mut alice, |e| matches!(e, Event::Sent { .. })).await;
+    assert!(matches!(sent, Event::Sent { ref delivered, .. } if delivered == &["bob".to_string()]));
+    let got = next(&mut bob, |e| {
+        matches!(e, Event::Message { .. } | Event::KeyChanged { .. })
+    })
+    .await;
+    assert!(
+        matches!(got, Event::Message { ref text, .. } if text == "the real alice"),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_name_is_refused_while_the_tracker_cannot_vouch_for_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut a = lone_node("alice", &dir).await;
+    let mut b = lone_node("bob", &dir).await;
+    send(&a, Target::Addr(b.listen), "anyone?").await;
+    let err = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
+    assert!(format!("{err:?}").contains("cannot verify"), "{err:?}");
+    let sent = next(&mut a, |e| matches!(e, Event::Sent { .. })).await;
+    assert!(matches!(sent, Event::Sent { ref failed, .. } if failed.len() == 1));
+    b.handle.send(Command::Groups).await.expect("running");
+    let ev = next(&mut b, |e| {
+        matches!(e, Event::Message { .. } | Event::Groups { .. })
+    })
+    .await;
+    assert!(matches!(ev, Event::Groups { .. }), "shown: {ev:?}");
+}
+
+/// A scripted tracker connection for `name`: the node, the fake's end and its listener.
+async fn scripted(name: &str, dir: &tempfile::TempDir) -> (Node, FakeConn, NodeConfig) {
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let tracker_id = Identity::generate().expect("identity");
+    let config = NodeConfig::new(
+        name.parse().expect("name"),
+        fake.local_addr().expect("addr").to_string(),
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().join(name),
+    );
+    let mut node = start(config.clone()).await.expect("start");
+    let (conn, _) = accept_hello(&fake, &tracker_id, 30).await;
+    next(&mut node, |e| {
+        matches!(
+            e,
+            Event::Tracker {
+                status: TrackerStatus::Connected,
+                ..
+            }
+        )
+    })
+    .await;
+    // Keep the listener open (the node does not reconnect while the link is up).
+    std::mem::forget(fake);
+    (node, conn, config)
+}
+
+fn a_member(name: &str, key: PublicKey, online: bool) -> Member {
+    Member {
+        name: name.parse().expect("name"),
+        addr: "127.0.0.1:9".parse().expect("addr"),
+        online,
+        key,
+    }
+}
+
+/// A key change seen on the send path (a look-up) is reported like any other, and /trust
+/// then takes the key the tracker binds.
+#[tokio::test]
+async fn a_changed_key_in_a_lookup_is_reported_and_can_be_trusted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut a, mut conn, _) = scripted("alice", &dir).await;
+    let (bob1, bob2) = (
+        Identity::generate().expect("id").public_key(),
+        Identity::generate().expect("id").public_key(),
+    );
+    let g: GroupName = "g".parse().expect("group");
+    let full = TrackerToPeer::Members {
+        group: g.clone(),
+        version: 1,
+        members: vec![a_member("alice", a.key, true), a_member("bob", bob1, false)],
+    };
+    conn.send(full).await.expect("push");
+    next(&mut a, |e| matches!(e, Event::Members { .. })).await;
+    // bob is offline in the list: the tracker is asked, and binds him to another key now.
+    send(&a, Target::Peer("bob".parse().expect("name")), "hi").await;
+    let bob: Name = "bob".parse().expect("name");
+    assert_eq!(
+        expect_frame(&mut conn).await,
+        PeerToTracker::Lookup { name: bob.clone() }
+    );
+    let answer = TrackerToPeer::LookupResult {
+        name: bob.clone(),
+        member: Some(a_member("bob", bob2, true)),
+    };
+    conn.send(answer.clone()).await.expect("answer");
+    let changed = next(&mut a, |e| matches!(e, Event::KeyChanged { .. })).await;
+    assert_eq!(
+        changed,
+        Event::KeyChanged {
+            name: bob.clone(),
+            pinned: bob1,
+            presented: bob2
+        }
+    );
+    let err = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
+    assert!(format!("{err:?}").contains("key changed"), "{err:?}");
+    let sent = next(&mut a, |e| matches!(e, Event::Sent { .. })).await;
+    assert!(matches!(sent, Event::Sent { ref failed, .. } if failed == &["bob".to_string()]));
+
+    // /trust asks the tracker (the cached list still holds the old key) and takes bob2.
+    a.handle
+        .send(Command::Trust(bob.clone()))
+        .await
+        .expect("running");
+    assert_eq!(
+        expect_frame(&mut conn).await,
+        PeerToTracker::Lookup { name: bob.clone() }
+    );
+    conn.send(answer).await.expect("answer");
+    let trusted = next(&mut a, |e| {
+        matches!(e, Event::Trusted { .. } | Event::Error { .. })
+    })
+    .await;
+    assert_eq!(
+        trusted,
+        Event::Trusted {
+            name: bob,
+            key: bob2
+        }
+    );
+}
+
+/// Nothing about a blocked key reaches the user: not its comings and goings, not a key
+/// change when it claims another's name, not its messages.
+#[tokio::test]
+async fn a_blocked_key_is_quiet_everywhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut b, mut conn, _) = scripted("bob", &dir).await;
+    let mallory = Identity::generate().expect("identity");
+    let carol = Identity::generate().expect("identity");
+    let g: GroupName = "g".parse().expect("group");
+    let full = TrackerToPeer::Members {
+        group: g.clone(),
+        version: 1,
+        members: vec![
+            a_member("bob", b.key, true),
+            a_member("carol", carol.public_key(), true),
+            a_member("mallory", mallory.public_key(), true),
+        ],
+    };
+    conn.send(full).await.expect("push");
+    next(&mut b, |e| matches!(e, Event::Members { .. })).await;
+    b.handle
+        .send(Command::Block("mallory".parse().expect("name")))
+        .await
+        .expect("running");
+    next(&mut b, |e| matches!(e, Event::Blocked { .. })).await;
+
+    let offline = MemberChangeOf::Offline {
+        name: "mallory".parse().expect("name"),
+    };
+    let update = |version, change| TrackerToPeer::MemberUpdate {
+        group: g.clone(),
+        version,
+        change,
+    };
+    conn.send(update(2, offline)).await.expect("push");
+    // mallory's key saying hello as carol: let on quietly, her message acked, not shown.
+    let (mut link, _) = raw_link(b.listen, &mallory, "carol").await;
+    link.send(signed(&mallory, message("carol", 1, Some("g"), "it's me")))
+        .await
+        .expect("send");
+    assert_eq!(acks(&mut link, 1).await, ["carol/1"]);
+    let joined = MemberChangeOf::Joined {
+        member: a_member("dave", Identity::generate().expect("id").public_key(), true),
+    };
+    conn.send(update(3, joined)).await.expect("push");
+    let ev = next(&mut b, |e| {
+        matches!(
+            e,
+            Event::Members { .. }
+                | Event::KeyChanged { .. }
+                | Event::Message { .. }
+                | Event::Error { .. }
+        )
+    })
+    .await;
+    assert!(
+        matches!(ev, Event::Members { version: 3, .. }),
+        "the first thing shown is dave joining, not {ev:?}"
+    );
+}
+
+use natter_protocol::tracker::MemberChange as MemberChangeOf;
+
+#[tokio::test]
+async fn unusable_trust_files_stop_the_start_other_files_are_set_aside() {
+    for file in [PEER_PINS_FILE, BLOCKED_FILE, TRACKER_PINS_FILE] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("alice");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::write(data.join(file), b"{not json").expect("write");
+        let config = NodeConfig::new(
+            "alice".parse().expect("name"),
+            dead_addr().await.to_string(),
+            "127.0.0.1:0".parse().expect("addr"),
+            data.clone(),
+        );
+        let Err(err) = start(config).await else {
+            panic!("started with a corrupt {file}")
+        };
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(file) && text.contains("fix it or remove it"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read(data.join(file)).expect("kept"), b"{not json");
+    }
+    for file in [CACHE_FILE_NAME, SEEN_FILE] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("alice");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::write(data.join(file), b"{not json").expect("write");
+        let mut a = lone_node("alice", &dir).await;
+        let err = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
+        assert!(format!("{err:?}").contains("unusable"), "{err:?}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = FakeTracker::start().await;
+    let mut a = node("alice", &dir, &t).await;
+    let b = node("bob", &dir, &t).await;
+    send(&a, Target::Addr(b.listen), "hi").await;
+    next(&mut a, |e| matches!(e, Event::Sent { .. })).await;
+    quit(a).await;
+    let data = dir.path().join("alice");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for entry in std::fs::read_dir(&data).expect("dir") {
+        let path = entry.expect("entry").path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        assert!(
+            !path.to_string_lossy().ends_with(".tmp"),
+            "{}",
+            path.display()
+        );
+    }
+    assert!(data.join(PEER_PINS_FILE).exists());
+}
+
+#[tokio::test]
+async fn tracker_pins_are_kept_by_resolved_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = fake.local_addr().expect("addr").port();
+    let tracker_id = Identity::generate().expect("identity");
+    let config = NodeConfig::new(
+        "alice".parse().expect("name"),
+        format!("localhost:{port}"),
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().join("alice"),
+    );
+    let mut a = start(config).await.expect("start");
+    let (_conn, _) = accept_hello(&fake, &tracker_id, 30).await;
+    next(&mut a, |e| {
+        matches!(
+            e,
+            Event::Tracker {
+                status: TrackerStatus::Connected,
+                ..
+            }
+        )
+    })
+    .await;
+    quit(a).await;
+    let pins =
+        std::fs::read_to_string(dir.path().join("alice").join(TRACKER_PINS_FILE)).expect("pins");
+    let pins: HashMap<String, String> = serde_json::from_str(&pins).expect("json");
+    assert_eq!(
+        pins,
+        HashMap::from([(
+            format!("127.0.0.1:{port}"),
+            tracker_id.public_key().to_string()
+        )])
+    );
+}
+
+/// A recipient's refusal fails that message at once, with the recipient's reason.
+#[tokio::test]
+async fn a_refused_message_fails_at_once_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = FakeTracker::start().await;
+    let mut a = node("alice", &dir, &t).await;
+    let grumpy = Identity::generate().expect("identity");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    t.register("grumpy", grumpy.public_key(), addr);
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let (mut conn, _): (RawLink, _) = secure::accept(stream, &grumpy, WAIT)
+            .await
+            .expect("handshake");
+        let _hello = conn.next().await;
+        let hello = PeerFrame::Hello {
+            version: PROTOCOL_VERSION,
+            name: "grumpy".parse().expect("name"),
+        };
+        conn.send(hello).await.expect("hello");
+        while let Some(Ok(frame)) = conn.next().await {
+            if let PeerFrame::Chat(_) = frame {
+                let no = PeerFrame::Error {
+                    code: ErrorCode::Unauthorized,
+                    message: "not today".into(),
+                };
+                conn.send(no).await.expect("error");
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    send(&a, Target::Addr(addr), "hello?").await;
+    let err = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("grumpy") && text.contains("refused") && text.contains("not today"),
+        "{text}"
+    );
+    let sent = next(&mut a, |e| matches!(e, Event::Sent { .. })).await;
+    assert!(matches!(sent, Event::Sent { ref failed, .. } if failed == &["grumpy".to_string()]));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not the ack timeout"
+    );
+}
+
+/// A member cache that cannot be saved is reported once, not on every save.
+#[tokio::test]
+async fn an_unsaveable_member_cache_is_reported_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut a, mut conn, config) = scripted("alice", &dir).await;
+    // A directory where the file should be: every save fails.
+    std::fs::create_dir_all(config.data_dir.join(CACHE_FILE_NAME).join("x")).expect("mkdir");
+    let g: GroupName = "g".parse().expect("group");
+    for version in 1..=3 {
+        let full = TrackerToPeer::Members {
+            group: g.clone(),
+            version,
+            members: vec![a_member("alice", a.key, true)],
+        };
+        conn.send(full).await.expect("push");
+    }
+    let mut errors = Vec::new();
+    let mut groups_asked = false;
+    loop {
+        let ev = next(&mut a, |e| {
+            matches!(
+                e,
+                Event::Error { .. } | Event::Groups { .. } | Event::Members { .. }
+            )
+        })
+        .await;
+        match ev {
+            Event::Groups { .. } => break,
+            Event::Members { version: 3, .. } if !groups_asked => {
+                groups_asked = true;
+                a.handle.send(Command::Groups).await.expect("running");
+            }
+            Event::Members { .. } => {}
+            err => errors.push(format!("{err:?}")),
+        }
+    }
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("cannot save") && errors[0].contains(CACHE_FILE_NAME),
+        "{errors:?}"
+    );
 }

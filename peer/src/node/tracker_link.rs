@@ -1,8 +1,9 @@
 //! The tracker link: one task that keeps a connection to the tracker, forever.
 //!
 //! It connects, runs the Noise handshake (demanding the tracker's pinned key; on first
-//! contact it pins the key it met), says hello with the groups the node believes it is in (so a tracker that
-//! lost its state rebuilds it), answers pings, forwards pushes to the node and sends the
+//! contact it pins the key it met, by the address the tracker's name resolved to), says
+//! hello with the groups the node believes it is in (so a tracker that lost its state
+//! rebuilds it), answers pings, forwards pushes to the node and sends the
 //! node's requests. When the connection fails, or the tracker stays silent for three
 //! heartbeats (a half-open connection), it reconnects with exponential backoff and jitter.
 
@@ -17,6 +18,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
+
+use super::keys::TrackerPins;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,9 +43,16 @@ pub enum TrackerReport {
         code: ErrorCode,
         message: String,
     },
-    /// First contact: the tracker presented `key`; pin it.
+    /// First contact with the tracker at `addr` (the resolved address, as text), or a key
+    /// given with `--tracker-key`: pin `key` for it.
     Pinned {
+        addr: String,
         key: PublicKey,
+    },
+    /// A request taken from the queue could not be sent: the link dropped.
+    Unsent {
+        request: PeerToTracker,
+        reason: String,
     },
     /// The tracker presented another key than the pinned one: it is refused.
     KeyChanged {
@@ -60,14 +70,21 @@ pub struct Me {
     pub name: Name,
     pub listen_port: u16,
     pub identity: Arc<Identity>,
-    /// The tracker's pinned key (`None`: pin whatever key we meet first).
-    pub tracker_key: Option<PublicKey>,
+    /// The pinned tracker keys, by resolved address (`addr:port` text).
+    pub pins: TrackerPins,
+    /// The key given with `--tracker-key`: demanded whatever the pin says, and pinned.
+    pub forced_key: Option<PublicKey>,
 }
 
 /// Why a session ended.
 enum End {
     Stop,
-    Failed { reason: String, was_up: bool },
+    Failed {
+        reason: String,
+        was_up: bool,
+        /// The request that was being sent when the link dropped.
+        unsent: Option<PeerToTracker>,
+    },
 }
 
 /// Keeps the link until cancelled or the node goes away.
@@ -84,10 +101,25 @@ pub async fn run(
             _ = cancel.cancelled() => End::Stop,
             end = session(&mut me, &groups, &mut requests, &reports) => end,
         };
-        let End::Failed { reason, was_up } = end else {
+        let End::Failed {
+            reason,
+            was_up,
+            unsent,
+        } = end
+        else {
             return;
         };
         tracing::info!(tracker = %me.tracker, %reason, "tracker link down");
+        if let Some(request) = unsent {
+            let reason = reason.clone();
+            if reports
+                .send(TrackerReport::Unsent { request, reason })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
         if reports
             .send(TrackerReport::Disconnected { reason })
             .await
@@ -121,6 +153,7 @@ fn failed(reason: impl Into<String>, was_up: bool) -> End {
     End::Failed {
         reason: reason.into(),
         was_up,
+        unsent: None,
     }
 }
 
@@ -143,8 +176,8 @@ async fn session(
         tokio::select! {
             req = requests.recv() => {
                 let Some(req) = req else { return End::Stop };
-                if let Err(e) = conn.send(req).await {
-                    return failed(e.to_string(), true);
+                if let Err(e) = conn.send(req.clone()).await {
+                    return End::Failed { reason: e.to_string(), was_up: true, unsent: Some(req) };
                 }
             }
             frame = conn.next() => {
@@ -189,19 +222,19 @@ async fn connect(
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let handshake = secure::initiate(
-        stream,
-        &me.identity,
-        me.tracker_key.as_ref(),
-        HANDSHAKE_TIMEOUT,
-    );
+    // Pins are kept by the address the name resolved to, not by how it was written.
+    let addr = stream.peer_addr().map_err(|e| e.to_string())?.to_string();
+    let expected = me.forced_key.or_else(|| me.pins.get(&addr));
+    let handshake = secure::initiate(stream, &me.identity, expected.as_ref(), HANDSHAKE_TIMEOUT);
     let mut conn = match handshake.await {
         Ok((conn, key)) => {
-            if me.tracker_key.is_none() {
-                me.tracker_key = Some(key);
-                if reports.send(TrackerReport::Pinned { key }).await.is_err() {
-                    return Ok(None);
-                }
+            if me.pins.set(addr.clone(), key)
+                && reports
+                    .send(TrackerReport::Pinned { addr, key })
+                    .await
+                    .is_err()
+            {
+                return Ok(None);
             }
             conn
         }

@@ -5,7 +5,8 @@
 //! the link's authenticated key signed it, `from`, the id's sender and the link's hello name
 //! agree ([`check_signed`], run on the link's own task); the key is not blocked; a group
 //! message's group is one we are in and its member list holds `from` with exactly the
-//! link's key; the key is the one pinned for `from` (pinned now if none was); and the id is
+//! link's key; the key is the one pinned for `from` (a group message's listed key is pinned
+//! now if none was; a private message needs the pin its link's hello made); and the id is
 //! new ([`ReplayGuard`]). Blocked and duplicate messages are acknowledged but not shown;
 //! anything else is refused (no acknowledgement).
 
@@ -142,6 +143,26 @@ impl Trust {
         self.presented(name, key)
     }
 
+    /// The key pinned for `name`, if any.
+    pub fn pinned(&self, name: &Name) -> Option<PublicKey> {
+        self.pins.get(name)
+    }
+
+    /// The key waiting for `/trust NAME` in place of the pinned one, if any.
+    pub fn pending(&self, name: &Name) -> Option<PublicKey> {
+        self.pending.get(name).copied()
+    }
+
+    /// Checks a key the tracker binds to `name` (a member list, a look-up) against the pin,
+    /// so a mismatch is recorded (and reported) like any other key change. Nothing is
+    /// pinned here: a tracker-bound key is pinned when the peer presents it.
+    pub fn listed(&mut self, name: &Name, listed: PublicKey) -> Result<(), KeyChange> {
+        match self.pins.get(name) {
+            Some(pinned) if pinned != listed => self.presented(name, listed),
+            _ => Ok(()),
+        }
+    }
+
     /// The key to demand from `name` when connecting to it: its pin, else the member
     /// list's key. Refused while a key change for `name` waits for `/trust`.
     pub fn expected(&self, name: &Name, listed: Option<PublicKey>) -> Result<PublicKey, String> {
@@ -185,6 +206,12 @@ impl Trust {
                 ));
             }
         }
+        // A private message comes on a link whose key was checked (and pinned) at its
+        // hello; a name with no pin here was never verified (say, a link let on while
+        // its key was blocked), and is not pinned on its word now.
+        if msg.group.is_none() && self.pins.get(&msg.from).is_none() {
+            return Verdict::Refused(format!("{}'s key was never verified", msg.from));
+        }
         if let Err(change) = self.presented(&msg.from, *link_key) {
             return Verdict::KeyChanged(change);
         }
@@ -194,13 +221,17 @@ impl Trust {
         }
     }
 
-    /// Accepts the key `name` presented in place of its pin. Returns the new key, or `None`
-    /// when no change is waiting for `name`.
-    pub fn trust(&mut self, name: &Name) -> Option<PublicKey> {
-        let key = self.pending.remove(name)?;
+    /// Accepts `key` for `name` in place of its pin, if it is the key waiting for
+    /// `/trust NAME` (the caller has checked that the tracker binds it to `name`). Returns
+    /// whether it was.
+    pub fn trust(&mut self, name: &Name, key: PublicKey) -> bool {
+        if self.pending.get(name) != Some(&key) {
+            return false;
+        }
+        self.pending.remove(name);
         self.pins.set(name.clone(), key);
         self.pins_dirty = true;
-        Some(key)
+        true
     }
 
     /// Blocks every key known for `name`: its pin, a key change waiting for it and the
@@ -223,7 +254,6 @@ impl Trust {
         changed
     }
 
-    #[cfg(test)]
     pub fn is_blocked(&self, key: &PublicKey) -> bool {
         self.blocked.contains(key)
     }

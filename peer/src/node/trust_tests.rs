@@ -103,10 +103,19 @@ fn group_messages_only_from_listed_members_with_their_listed_key() {
 }
 
 #[test]
-fn private_messages_pin_on_first_use_and_a_changed_key_is_refused_until_trusted() {
+fn private_messages_need_a_pin_and_a_changed_key_is_refused_until_trusted() {
     let (bob, bob2) = (id(1).public_key(), id(2).public_key());
     let cache = MemberCache::default();
     let mut trust = Trust::default();
+    // Never verified (no pin): refused, and not pinned on its word.
+    let v = trust.authorize(&bob, &chat("bob", 1, None), &cache);
+    assert!(
+        matches!(v, Verdict::Refused(ref r) if r.contains("never verified")),
+        "{v:?}"
+    );
+    assert!(trust.take_dirty_pins().is_none());
+    // The link's hello was vetted: its key is pinned.
+    assert_eq!(trust.presented(&name("bob"), bob), Ok(()));
     assert_eq!(
         trust.authorize(&bob, &chat("bob", 1, None), &cache),
         Verdict::Accept
@@ -129,8 +138,11 @@ fn private_messages_pin_on_first_use_and_a_changed_key_is_refused_until_trusted(
     };
     assert!(!again.first);
     assert!(trust.expected(&name("bob"), Some(bob)).is_err());
-    assert_eq!(trust.trust(&name("bob")), Some(bob2));
-    assert_eq!(trust.trust(&name("bob")), None);
+    // Only the waiting key can be trusted.
+    assert!(!trust.trust(&name("bob"), bob));
+    assert!(!trust.trust(&name("bob"), id(9).public_key()));
+    assert!(trust.trust(&name("bob"), bob2));
+    assert!(!trust.trust(&name("bob"), bob2));
     assert_eq!(
         trust.authorize(&bob2, &chat("bob", 4, None), &cache),
         Verdict::Accept
@@ -157,6 +169,7 @@ fn replays_are_duplicates_and_blocked_keys_are_acked_but_not_shown() {
     let (bob, carol) = (id(1).public_key(), id(3).public_key());
     let cache = MemberCache::default();
     let mut trust = Trust::default();
+    assert_eq!(trust.presented(&name("bob"), bob), Ok(()));
     let msg = chat("bob", 7, None);
     assert_eq!(trust.authorize(&bob, &msg, &cache), Verdict::Accept);
     let dup = trust.authorize(&bob, &msg, &cache);
@@ -179,4 +192,26 @@ fn replays_are_duplicates_and_blocked_keys_are_acked_but_not_shown() {
         trust.authorize(&bob, &chat("bob", 9, None), &cache),
         Verdict::Accept
     );
+}
+
+#[test]
+fn a_member_list_key_other_than_the_pin_is_a_key_change_waiting_for_trust() {
+    let (bob, bob2) = (id(1).public_key(), id(2).public_key());
+    let mut trust = Trust::default();
+    // Nothing pinned: a listed key is no change, and is not pinned by being listed.
+    assert_eq!(trust.listed(&name("bob"), bob), Ok(()));
+    assert_eq!(trust.pinned(&name("bob")), None);
+    assert_eq!(trust.presented(&name("bob"), bob), Ok(()));
+    assert_eq!(trust.listed(&name("bob"), bob), Ok(()));
+    let change = trust.listed(&name("bob"), bob2).expect_err("changed");
+    assert!(change.first);
+    assert_eq!((change.pinned, change.presented), (bob, bob2));
+    assert_eq!(trust.pending(&name("bob")), Some(bob2));
+    assert!(!trust.listed(&name("bob"), bob2).expect_err("still").first);
+    let err = trust
+        .expected(&name("bob"), Some(bob2))
+        .expect_err("refused");
+    assert!(err.contains("key changed"), "{err}");
+    assert!(trust.trust(&name("bob"), bob2));
+    assert_eq!(trust.expected(&name("bob"), Some(bob2)), Ok(bob2));
 }

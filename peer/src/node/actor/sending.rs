@@ -141,6 +141,9 @@ impl Actor {
             listed,
         } in recipients
         {
+            if let (Some(name), Some(listed)) = (&expected, listed) {
+                self.check_listed(name, listed).await;
+            }
             let expect = match &expected {
                 None => None,
                 Some(name) => match self.trust.expected(name, listed) {
@@ -289,13 +292,10 @@ impl Actor {
                 generation,
                 name,
                 key,
+                expected,
                 vet,
             } => {
-                let verdict = self.vet(&name, key).await;
-                let accepted = verdict.is_ok();
-                let _ = vet.send(verdict);
-                if accepted
-                    && let Some(link) = self.links.get_mut(&addr)
+                if let Some(link) = self.links.get_mut(&addr)
                     && link.generation == generation
                 {
                     link.name = Some(name.clone());
@@ -304,18 +304,33 @@ impl Actor {
                 let outcome = self.outbox.named(addr, generation, &name);
                 let why = format!("that address now belongs to {name}");
                 self.settle_all(outcome, &why).await;
+                // The handshake demanded the key we hold for the name we meant to reach.
+                let vouched = expected.as_ref() == Some(&name);
+                self.vet(name, key, vouched, vet).await;
             }
             LinkReport::KeyChanged {
                 name,
                 expected,
                 presented,
             } => {
-                if let Err(change) = self
-                    .trust
-                    .presented_listed(&name, presented, Some(expected))
+                if !self.trust.is_blocked(&presented)
+                    && let Err(change) =
+                        self.trust
+                            .presented_listed(&name, presented, Some(expected))
                 {
                     self.key_changed(&change).await;
                 }
+            }
+            LinkReport::Refused {
+                addr,
+                generation,
+                id,
+                reason,
+            } => {
+                let (done, failure) = self.outbox.refused(addr, generation, &id);
+                let why = format!("refused by the recipient: {reason}");
+                let outcome = (done.into_iter().collect(), failure.into_iter().collect());
+                self.settle_all(outcome, &why).await;
             }
             LinkReport::Acked {
                 addr,
@@ -345,6 +360,7 @@ impl Actor {
 
     pub(super) async fn expire(&mut self) {
         let now = Instant::now();
+        self.expire_vets(now).await;
         let outcome = self.outbox.expire(now);
         // A link that swallowed a message without an ack is presumed dead (a half-open
         // connection): drop it, so the next message opens a fresh one.

@@ -20,18 +20,21 @@ pub struct Stores {
     pins_path: PathBuf,
     blocked_path: PathBuf,
     seen_path: PathBuf,
-    /// A file that could not be used (set aside, started empty).
+    /// A file that could not be used (`seen.json`: set aside, started empty).
     pub warnings: Vec<String>,
 }
 
 impl Stores {
-    pub fn load(dir: &Path) -> Self {
+    /// Loads the files in `dir`. An unusable `keys.json`, `blocked.json` or
+    /// `trackers.json` is an error (the node must not start and silently forget whom it
+    /// trusts or blocks); an unusable `seen.json` is set aside with a warning.
+    pub fn load(dir: &Path) -> Result<Self, String> {
         let mut warnings = Vec::new();
-        let (pins, pins_path) = load(dir, PEER_PINS_FILE, &mut warnings);
-        let (blocked, blocked_path) = load(dir, BLOCKED_FILE, &mut warnings);
+        let (pins, pins_path) = load_strict(dir, PEER_PINS_FILE)?;
+        let (blocked, blocked_path) = load_strict(dir, BLOCKED_FILE)?;
+        let (tracker_pins, tracker_pins_path) = load_strict(dir, TRACKER_PINS_FILE)?;
         let (seen, seen_path) = load(dir, replay::FILE_NAME, &mut warnings);
-        let (tracker_pins, tracker_pins_path) = load(dir, TRACKER_PINS_FILE, &mut warnings);
-        Self {
+        Ok(Self {
             trust: Trust::new(pins, blocked, ReplayGuard::from_file(seen)),
             tracker_pins,
             tracker_pins_path,
@@ -39,7 +42,7 @@ impl Stores {
             blocked_path,
             seen_path,
             warnings,
-        }
+        })
     }
 
     pub fn with_tracker_pins(mut self, pins: TrackerPins) -> Self {
@@ -53,6 +56,14 @@ impl Stores {
     }
 }
 
+fn load_strict<T: serde::de::DeserializeOwned + Default>(
+    dir: &Path,
+    name: &str,
+) -> Result<(T, PathBuf), String> {
+    let path = dir.join(name);
+    Ok((json_file::load_strict(&path)?, path))
+}
+
 fn load<T: serde::de::DeserializeOwned + Default>(
     dir: &Path,
     name: &str,
@@ -64,31 +75,34 @@ fn load<T: serde::de::DeserializeOwned + Default>(
     (value, path)
 }
 
-fn save_or_warn<T: serde::Serialize>(path: &Path, value: &T) {
-    if let Err(e) = json_file::save(path, value) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot save");
-    }
-}
-
 impl Actor {
     /// Saves whatever trust file changed; `seen.json` only every [`SEEN_SAVE_EVERY`]
     /// unless `now`.
-    pub(super) fn save_trust(&mut self, now: bool) {
+    pub(super) async fn save_trust(&mut self, now: bool) {
+        let mut results = Vec::new();
         if let Some(pins) = self.trust.take_dirty_pins() {
-            save_or_warn(&self.stores.pins_path, pins);
+            let path = &self.stores.pins_path;
+            results.push((path.clone(), json_file::save(path, pins)));
         }
         if let Some(blocked) = self.trust.take_dirty_blocked() {
-            save_or_warn(&self.stores.blocked_path, blocked);
+            let path = &self.stores.blocked_path;
+            results.push((path.clone(), json_file::save(path, blocked)));
         }
         if now || self.last_seen_save.elapsed() >= SEEN_SAVE_EVERY {
             self.last_seen_save = Instant::now();
             if let Some(seen) = self.trust.take_dirty_seen() {
-                save_or_warn(&self.stores.seen_path, &seen);
+                let path = &self.stores.seen_path;
+                results.push((path.clone(), json_file::save(path, &seen)));
             }
+        }
+        for (path, result) in results {
+            self.saved(&path, result).await;
         }
     }
 
-    pub(super) fn save_tracker_pins(&self) {
-        save_or_warn(&self.stores.tracker_pins_path, &self.stores.tracker_pins);
+    pub(super) async fn save_tracker_pins(&mut self) {
+        let path = self.stores.tracker_pins_path.clone();
+        let result = json_file::save(&path, &self.stores.tracker_pins);
+        self.saved(&path, result).await;
     }
 }

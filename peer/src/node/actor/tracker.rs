@@ -1,8 +1,8 @@
 //! The actor's tracker side: link status, the tracker's key, member-list pushes, leaves
 //! and look-ups.
 
-use natter_protocol::ErrorCode;
 use natter_protocol::tracker::{MemberChange, PeerToTracker, TrackerToPeer};
+use natter_protocol::{ErrorCode, GroupName};
 
 use super::Actor;
 use crate::node::api::{Event, TrackerStatus};
@@ -19,6 +19,7 @@ impl Actor {
             TrackerReport::Disconnected { reason } => {
                 tracing::debug!(%reason, "tracker disconnected");
                 self.set_status(TrackerStatus::Disconnected).await;
+                self.tracker_gone().await;
                 for (name, _) in std::mem::take(&mut self.lookups) {
                     let message =
                         format!("unknown peer {name} (the tracker went away before answering)");
@@ -43,10 +44,21 @@ impl Actor {
                     self.emit(Event::error(text)).await;
                 }
             }
-            TrackerReport::Pinned { key } => {
-                tracing::info!(tracker = %self.tracker_addr, %key, "pinned the tracker's key");
-                self.stores.tracker_pins.set(self.tracker_addr.clone(), key);
-                self.save_tracker_pins();
+            TrackerReport::Pinned { addr, key } => {
+                tracing::info!(tracker = %self.tracker_addr, %addr, %key, "pinned the tracker's key");
+                self.stores.tracker_pins.set(addr, key);
+                self.save_tracker_pins().await;
+            }
+            TrackerReport::Unsent { request, reason } => {
+                let what = match request {
+                    PeerToTracker::Join { group } => format!("cannot join {group}"),
+                    PeerToTracker::Leave { group } => format!("cannot leave {group}"),
+                    // Look-ups are answered by the disconnection that follows; the rest is
+                    // redone by the next hello.
+                    _ => return,
+                };
+                let message = format!("{what}: the tracker link dropped ({reason}); try again");
+                self.emit(Event::error(message)).await;
             }
             TrackerReport::KeyChanged { pinned, presented } => {
                 if self.reported_tracker_keys.insert(presented) {
@@ -75,6 +87,13 @@ impl Actor {
             .await;
             for cmd in std::mem::take(&mut self.deferred) {
                 self.command(cmd).await;
+            }
+            match status {
+                TrackerStatus::Connected => self.ask_vets(),
+                TrackerStatus::Disconnected => {
+                    let why = format!("tracker {} is not connected", self.tracker_addr);
+                    self.refuse_all_vets(&why);
+                }
             }
         }
     }
@@ -105,34 +124,21 @@ impl Actor {
                 group,
                 version,
                 change,
-            } => match self.cache.apply(&group, version, &change) {
-                Update::Applied => {
-                    if let MemberChange::Joined { member } | MemberChange::Online { member } =
-                        &change
-                    {
-                        self.observe_members(std::slice::from_ref(member)).await;
+            } => {
+                let subject = match &change {
+                    MemberChange::Joined { member } | MemberChange::Online { member } => {
+                        Some(member.key)
                     }
-                    self.dirty = true;
-                    let members = self
+                    MemberChange::Left { name } | MemberChange::Offline { name } => self
                         .cache
                         .get(&group)
-                        .map(|l| l.members.clone())
-                        .unwrap_or_default();
-                    self.emit(Event::Members {
-                        group,
-                        version,
-                        members,
-                        change: Some(change),
-                    })
-                    .await;
-                }
-                Update::Stale => {}
-                Update::Gap => {
-                    if self.cache.contains(&group) {
-                        let _ = self.ask_tracker(PeerToTracker::Snapshot { group });
-                    }
-                }
-            },
+                        .and_then(|l| l.members.iter().find(|m| &m.name == name))
+                        .map(|m| m.key),
+                };
+                // A blocked member's comings and goings update the cache, quietly.
+                let quiet = subject.is_some_and(|key| self.trust.is_blocked(&key));
+                self.member_update(group, version, change, quiet).await;
+            }
             TrackerToPeer::Left { group } => {
                 if self.cache.remove(&group) {
                     self.groups_changed();
@@ -140,6 +146,8 @@ impl Actor {
                 self.emit(Event::Left { group }).await;
             }
             TrackerToPeer::LookupResult { name, member } => {
+                self.vetted(&name, member.as_ref()).await;
+                self.trust_answered(&name, member.as_ref()).await;
                 let waiting = self.lookups.remove(&name).unwrap_or_default();
                 for l in waiting {
                     match &member {
@@ -158,6 +166,44 @@ impl Actor {
             TrackerToPeer::Welcome { .. }
             | TrackerToPeer::Ping { .. }
             | TrackerToPeer::Pong { .. } => {}
+        }
+    }
+
+    async fn member_update(
+        &mut self,
+        group: GroupName,
+        version: u64,
+        change: MemberChange,
+        quiet: bool,
+    ) {
+        match self.cache.apply(&group, version, &change) {
+            Update::Applied => {
+                if let MemberChange::Joined { member } | MemberChange::Online { member } = &change {
+                    self.observe_members(std::slice::from_ref(member)).await;
+                }
+                self.dirty = true;
+                if quiet {
+                    return;
+                }
+                let members = self
+                    .cache
+                    .get(&group)
+                    .map(|l| l.members.clone())
+                    .unwrap_or_default();
+                self.emit(Event::Members {
+                    group,
+                    version,
+                    members,
+                    change: Some(change),
+                })
+                .await;
+            }
+            Update::Stale => {}
+            Update::Gap => {
+                if self.cache.contains(&group) {
+                    let _ = self.ask_tracker(PeerToTracker::Snapshot { group });
+                }
+            }
         }
     }
 }

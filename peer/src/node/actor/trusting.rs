@@ -1,5 +1,5 @@
-//! The actor's trust side: vetting inbound hellos and messages, key changes, and the
-//! `/block`, `/unblock` and `/trust` commands.
+//! The actor's trust side: inbound hellos and messages, key changes, and the `/block` and
+//! `/unblock` commands (vetting and `/trust` are in `vetting`).
 
 use natter_protocol::tracker::Member;
 use natter_protocol::{Name, PublicKey};
@@ -12,10 +12,7 @@ use crate::node::trust::{KeyChange, Verdict};
 impl Actor {
     pub(super) async fn inbound(&mut self, req: Inbound) {
         match req {
-            Inbound::Hello { name, key, reply } => {
-                let verdict = self.vet(&name, key).await;
-                let _ = reply.send(verdict);
-            }
+            Inbound::Hello { name, key, reply } => self.vet(name, key, false, reply).await,
             Inbound::Chat {
                 key,
                 message,
@@ -47,25 +44,6 @@ impl Actor {
         }
     }
 
-    /// May `key` (authenticated by a handshake) speak as `name`? Checked against the pin
-    /// for `name`, else the member lists' key (then pinned); a new name is pinned.
-    pub(super) async fn vet(&mut self, name: &Name, key: PublicKey) -> Result<(), String> {
-        if name == &self.name && key != self.identity.public_key() {
-            return Err(format!("{name} is this peer's own name"));
-        }
-        let listed = self.cache.find_peer(name).map(|m| m.key);
-        match self.trust.presented_listed(name, key, listed) {
-            Ok(()) => Ok(()),
-            Err(change) => {
-                self.key_changed(&change).await;
-                Err(format!(
-                    "{name}'s key changed (pinned {}, presented {}); refused until trusted",
-                    change.pinned, change.presented
-                ))
-            }
-        }
-    }
-
     /// Reports a key change the first time this key is presented for the name.
     pub(super) async fn key_changed(&self, change: &KeyChange) {
         if !change.first {
@@ -81,9 +59,25 @@ impl Actor {
         self.emit(Event::error(change.message())).await;
     }
 
+    /// Checks a key the tracker binds to `name` (a member list, a look-up) against the
+    /// pin: a mismatch is a key change like any other, reported and waiting for `/trust`.
+    /// Nothing is reported about a blocked key.
+    pub(super) async fn check_listed(&mut self, name: &Name, key: PublicKey) {
+        if self.trust.is_blocked(&key) {
+            return;
+        }
+        if let Err(change) = self.trust.listed(name, key) {
+            self.key_changed(&change).await;
+        }
+    }
+
     /// Pins (or checks against the pins) the keys in a member list the tracker pushed.
+    /// Blocked keys are skipped: nothing about them reaches the user.
     pub(super) async fn observe_members(&mut self, members: &[Member]) {
-        for m in members.iter().filter(|m| m.name != self.name) {
+        for m in members {
+            if m.name == self.name || self.trust.is_blocked(&m.key) {
+                continue;
+            }
             if let Err(change) = self.trust.presented(&m.name, m.key) {
                 self.key_changed(&change).await;
             }
@@ -101,7 +95,7 @@ impl Actor {
         self.observe_members(&members).await;
     }
 
-    fn listed_keys(&self, name: &Name) -> Vec<PublicKey> {
+    pub(super) fn listed_keys(&self, name: &Name) -> Vec<PublicKey> {
         let mut keys: Vec<PublicKey> = self
             .cache
             .groups()
@@ -144,16 +138,5 @@ impl Actor {
             self.emit(Event::error(format!("{name} is not blocked")))
                 .await;
         }
-    }
-
-    pub(super) async fn trust_key(&mut self, name: Name) {
-        let Some(key) = self.trust.trust(&name) else {
-            let message = format!("no key change is waiting for {name}; nothing to trust");
-            return self.emit(Event::error(message)).await;
-        };
-        // Links opened (or vetted) under the old key go; the next message opens a new one.
-        self.links
-            .retain(|_, link| link.name.as_ref() != Some(&name) || link.key == Some(key));
-        self.emit(Event::Trusted { name, key }).await;
     }
 }
