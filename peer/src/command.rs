@@ -92,14 +92,14 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             "/members GROUP",
         )?))),
         "groups" => no_args(args, "/groups", Input::Node(Command::Groups)),
-        "quit" | "exit" => Ok(Input::Node(Command::Quit)),
+        "quit" | "exit" => no_args(args, "/quit", Input::Node(Command::Quit)),
         "block" => Ok(Input::Node(Command::Block(name_arg(args, "/block NAME")?))),
         "unblock" => Ok(Input::Node(Command::Unblock(name_arg(
             args,
             "/unblock NAME",
         )?))),
         "trust" => Ok(Input::Node(Command::Trust(name_arg(args, "/trust NAME")?))),
-        "help" => Ok(Input::Help),
+        "help" => no_args(args, "/help", Input::Help),
         "clear" => no_args(args, "/clear", Input::Clear),
         "query" | "q" => Ok(Input::Query(name_arg(args, "/query NAME")?)),
         "msg" | "m" => {
@@ -259,6 +259,21 @@ mod tests {
         ));
         assert!(matches!(parse("/join #"), Err(ParseError::BadName { .. })));
         assert_eq!(parse("   "), Err(ParseError::Empty));
+        // Commands without arguments take none, alike.
+        for extra in [
+            "/quit now",
+            "/exit 1",
+            "/groups x",
+            "/clear all",
+            "/help join",
+        ] {
+            assert!(
+                matches!(parse(extra), Err(ParseError::Usage(_))),
+                "{extra}: {:?}",
+                parse(extra)
+            );
+        }
+        assert_eq!(parse("/quit  "), Ok(Input::Node(Command::Quit)));
     }
 
     #[test]

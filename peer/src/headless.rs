@@ -1,11 +1,9 @@
 //! The headless front end: slash commands in on stdin, one JSON event per line out on
 //! stdout. This is natter's scripting contract (see the README); logs never go to stdout.
 
-use futures::StreamExt;
 use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use crate::command::{self, COMMANDS, Input};
 use crate::node::{Command, Event, NodeHandle};
@@ -58,16 +56,26 @@ async fn read_commands(
     input: impl AsyncRead + Unpin,
     local: mpsc::Sender<String>,
 ) {
-    let mut lines = FramedRead::new(input, LinesCodec::new_with_max_length(MAX_LINE));
-    while let Some(line) = lines.next().await {
-        let line = match line {
-            Ok(line) => line,
-            Err(LinesCodecError::MaxLineLengthExceeded) => {
+    let mut lines = LineReader::new(input);
+    loop {
+        let line = match lines.next().await {
+            Ok(ReadLine::Line(line)) => line,
+            Ok(ReadLine::TooLong) => {
                 let message = format!("line too long (at most {MAX_LINE} bytes); ignored");
-                let _ = local.send(error_line(&message)).await;
+                if local.send(error_line(&message)).await.is_err() {
+                    return;
+                }
                 continue;
             }
-            Err(LinesCodecError::Io(e)) => {
+            Ok(ReadLine::NotUtf8) => {
+                let message = "line is not valid UTF-8; ignored";
+                if local.send(error_line(message)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(ReadLine::Eof) => break,
+            Err(e) => {
                 tracing::warn!(error = %e, "cannot read stdin");
                 break;
             }
@@ -96,6 +104,81 @@ async fn read_commands(
     }
     // End of input is /quit.
     let _ = handle.send(Command::Quit).await;
+}
+
+/// What one read of the input gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ReadLine {
+    /// A line, without its `\n` (or `\r\n`).
+    Line(String),
+    /// A line longer than [`MAX_LINE`]; it is skipped up to its end.
+    TooLong,
+    /// A line that is not UTF-8; it is skipped.
+    NotUtf8,
+    /// The input ended.
+    Eof,
+}
+
+/// Splits input into lines of at most [`MAX_LINE`] bytes, never holding more than that
+/// in memory; a bad line is reported and skipped, and reading goes on after it.
+struct LineReader<R> {
+    inner: BufReader<R>,
+    line: Vec<u8>,
+    /// Skipping the rest of a line already reported as too long.
+    discarding: bool,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    fn new(input: R) -> Self {
+        Self {
+            inner: BufReader::new(input),
+            line: Vec::new(),
+            discarding: false,
+        }
+    }
+
+    async fn next(&mut self) -> std::io::Result<ReadLine> {
+        loop {
+            let available = self.inner.fill_buf().await?;
+            if available.is_empty() {
+                self.discarding = false;
+                if self.line.is_empty() {
+                    return Ok(ReadLine::Eof);
+                }
+                return Ok(decode(std::mem::take(&mut self.line)));
+            }
+            let newline = available.iter().position(|&b| b == b'\n');
+            let taken = newline.unwrap_or(available.len());
+            let used = newline.map_or(taken, |i| i + 1);
+            if self.discarding {
+                self.discarding = newline.is_none();
+                self.inner.consume(used);
+                continue;
+            }
+            if self.line.len() + taken > MAX_LINE {
+                self.line.clear();
+                self.discarding = newline.is_none();
+                self.inner.consume(used);
+                return Ok(ReadLine::TooLong);
+            }
+            self.line.extend_from_slice(&available[..taken]);
+            self.inner.consume(used);
+            if newline.is_some() {
+                return Ok(decode(std::mem::take(&mut self.line)));
+            }
+        }
+    }
+}
+
+/// A line's bytes as text, without a trailing `\r`; `NotUtf8` unless they are UTF-8.
+fn decode(mut bytes: Vec<u8>) -> ReadLine {
+    if bytes.last() == Some(&b'\r') {
+        bytes.pop();
+    }
+    match String::from_utf8(bytes) {
+        Ok(line) => ReadLine::Line(line),
+        Err(_) => ReadLine::NotUtf8,
+    }
 }
 
 fn error_line(message: &str) -> String {
@@ -141,5 +224,65 @@ mod tests {
         assert!(help_line().starts_with(r#"{"event":"help","#));
         let err: serde_json::Value = serde_json::from_str(&error_line("x")).expect("json");
         assert_eq!(err, json!({"event":"error","message":"x"}));
+    }
+
+    async fn read_all(input: &[u8]) -> Vec<ReadLine> {
+        let mut reader = LineReader::new(input);
+        let mut out = Vec::new();
+        loop {
+            let line = reader.next().await.expect("read");
+            out.push(line.clone());
+            if line == ReadLine::Eof {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_lines_are_reported_and_reading_goes_on() {
+        let mut input = b"/groups\r\n".to_vec();
+        input.extend(vec![b'x'; MAX_LINE + 1]);
+        input.extend(b"tail of the long line\n\xff\xfe bad\n");
+        input.extend(vec![b'y'; MAX_LINE]);
+        input.extend(b"\nlast");
+        let line = |s: &str| ReadLine::Line(s.to_owned());
+        assert_eq!(
+            read_all(&input).await,
+            vec![
+                line("/groups"),
+                ReadLine::TooLong,
+                ReadLine::NotUtf8,
+                line(&"y".repeat(MAX_LINE)),
+                line("last"),
+                ReadLine::Eof,
+            ]
+        );
+        // A long line with no end at all is one error, then the end of input.
+        let endless = vec![b'z'; 3 * MAX_LINE];
+        assert_eq!(
+            read_all(&endless).await,
+            vec![ReadLine::TooLong, ReadLine::Eof]
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_lines_get_error_events_and_the_next_command_still_runs() {
+        let (cmd_tx, mut cmd_rx) = mpsc::channel(8);
+        let (local_tx, mut local_rx) = mpsc::channel(8);
+        let mut input = vec![b'x'; MAX_LINE * 2];
+        input.extend(b"\n\xc3\x28\n/groups\n");
+        read_commands(NodeHandle::new(cmd_tx), &input[..], local_tx).await;
+        let mut errors = Vec::new();
+        while let Ok(line) = local_rx.try_recv() {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+            assert_eq!(v["event"], "error");
+            errors.push(v["message"].as_str().unwrap_or_default().to_owned());
+        }
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("too long"), "{errors:?}");
+        assert!(errors[1].contains("UTF-8"), "{errors:?}");
+        assert_eq!(cmd_rx.try_recv().ok(), Some(Command::Groups));
+        // Only the end of input quits.
+        assert_eq!(cmd_rx.try_recv().ok(), Some(Command::Quit));
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use natter::node::{self, NodeConfig};
-use natter::tui::UiInfo;
+use natter::tui::{JoinHint, UiInfo};
 use natter_protocol::{Name, PublicKey};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -97,36 +97,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let tracker = if cli.host_tracker {
         let wanted = cli.tracker.as_deref().unwrap_or(DEFAULT_HOSTED_TRACKER);
         let addr = resolve(wanted).await?;
+        let mut config = natter_tracker::Config::new(data_dir.join("tracker.json"));
+        // Everything that can stop the tracker from starting is checked here, before the
+        // node and the front end start: its state file, its key, its port.
+        natter_tracker::state_file::load(&config.state_file).context("cannot host the tracker")?;
+        // Load the tracker's key here, so this peer can pin it without trusting the wire.
+        let identity =
+            natter_tracker::load_identity(&config.key_file).context("cannot host the tracker")?;
+        let key = identity.public_key();
+        tracker_key = Some(key);
+        config.identity = Some(std::sync::Arc::new(identity));
         let listener = natter_tracker::bind(addr)
             .await
             .with_context(|| format!("cannot host the tracker on {addr}"))?;
         let bound = listener.local_addr().context("no tracker address")?;
-        let mut config = natter_tracker::Config::new(data_dir.join("tracker.json"));
-        // Load the tracker's key here, so this peer can pin it without trusting the wire.
-        let identity = natter_tracker::load_identity(&config.key_file)?;
-        tracker_key = Some(identity.public_key());
-        config.identity = Some(std::sync::Arc::new(identity));
-        let token = cancel.child_token();
-        hosted = Some(tokio::spawn(async move {
-            if let Err(e) = natter_tracker::run(listener, config, token).await {
-                tracing::error!(error = %e, "hosted tracker failed");
-            }
-        }));
-        join_hint = Some(format!(
-            "natter --name <THEIR-NAME> --tracker {}:{}",
-            outward_host(bound.ip()),
-            bound.port()
-        ));
-        let local_ip = if bound.ip().is_unspecified() {
-            if bound.is_ipv4() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
-            }
-        } else {
-            bound.ip()
-        };
-        SocketAddr::new(local_ip, bound.port()).to_string()
+        hosted = Some((listener, config));
+        join_hint = Some(join_hint_for(bound, &key));
+        local_tracker_addr(bound).to_string()
     } else {
         cli.tracker.unwrap_or_else(|| DEFAULT_TRACKER.to_owned())
     };
@@ -134,6 +121,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = NodeConfig::new(cli.name.clone(), tracker.clone(), cli.listen, data_dir);
     config.tracker_key = tracker_key;
     let node = node::start(config).await?;
+    // The hosted tracker serves until the end; if it fails, the peer quits with its error
+    // rather than chat on without the tracker everyone else relies on.
+    let hosted = hosted.map(|(listener, config)| {
+        let token = cancel.child_token();
+        let on_failure = node.handle.clone();
+        tokio::spawn(async move {
+            let result = natter_tracker::run(listener, config, token).await;
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "hosted tracker failed");
+                let _ = on_failure.send(node::Command::Quit).await;
+            }
+            result
+        })
+    });
     // SIGINT/SIGTERM: quit like `/quit`, so messages on their way are settled and the
     // front end sees the event stream end.
     let on_signal = node.handle.clone();
@@ -156,10 +157,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let _ = node.handle.send(node::Command::Quit).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), node.task).await;
     cancel.cancel();
-    if let Some(hosted) = hosted {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), hosted).await;
+    if let Some(hosted) = hosted
+        && let Ok(Ok(Err(e))) =
+            tokio::time::timeout(std::time::Duration::from_secs(2), hosted).await
+    {
+        return Err(e.context("the hosted tracker failed"));
     }
     result
+}
+
+/// Where this process reaches the tracker it hosts at `bound`: the loopback address when
+/// it listens on every interface.
+fn local_tracker_addr(bound: SocketAddr) -> SocketAddr {
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bound.port())
+}
+
+/// The command line another person runs to join the tracker hosted at `bound`, with its
+/// key. A tracker bound to a loopback address is reachable from this machine only, so the
+/// hint names that address and says so.
+fn join_hint_for(bound: SocketAddr, key: &PublicKey) -> JoinHint {
+    let local_only = bound.ip().is_loopback();
+    let addr = if local_only {
+        bound.to_string()
+    } else {
+        match outward_host(bound.ip()) {
+            host if host.parse::<std::net::Ipv6Addr>().is_ok() => {
+                format!("[{host}]:{}", bound.port())
+            }
+            host => format!("{host}:{}", bound.port()),
+        }
+    };
+    JoinHint {
+        command: format!("natter --name <THEIR-NAME> --tracker {addr} --tracker-key {key}"),
+        local_only: local_only.then(|| bound.ip().to_string()),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM (or never, if neither can be watched).
@@ -245,11 +281,16 @@ fn init_logging(headless: bool, log_file: &std::path::Path) -> anyhow::Result<()
             .with_writer(std::io::stderr)
             .init();
     } else {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // Logs name peers and addresses: for the user's eyes only.
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(log_file)
             .with_context(|| format!("cannot open the log file {}", log_file.display()))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict the log file {}", log_file.display()))?;
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(false)
@@ -288,6 +329,36 @@ mod tests {
             assert!(parse_key(bad).is_err(), "{bad}");
         }
         assert!(Cli::try_parse_from(["natter", "--name", "a", "--tracker-key", "nope"]).is_err());
+    }
+
+    #[test]
+    fn join_hint_names_the_reachable_address_and_the_key() {
+        let key = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key();
+        let local = join_hint_for("127.0.0.1:7700".parse().expect("addr"), &key);
+        assert_eq!(
+            local.command,
+            format!("natter --name <THEIR-NAME> --tracker 127.0.0.1:7700 --tracker-key {key}")
+        );
+        assert_eq!(local.local_only.as_deref(), Some("127.0.0.1"));
+        let lan = join_hint_for("192.168.1.5:7700".parse().expect("addr"), &key);
+        assert!(
+            lan.command
+                .contains(&format!("--tracker 192.168.1.5:7700 --tracker-key {key}")),
+            "{}",
+            lan.command
+        );
+        assert_eq!(lan.local_only, None);
+        let any = join_hint_for("0.0.0.0:7700".parse().expect("addr"), &key);
+        assert!(!any.command.contains("0.0.0.0"), "{}", any.command);
+        assert_eq!(any.local_only, None);
+        assert_eq!(
+            local_tracker_addr("0.0.0.0:7700".parse().expect("addr")).to_string(),
+            "127.0.0.1:7700"
+        );
+        assert_eq!(
+            local_tracker_addr("[::]:1".parse().expect("addr")).to_string(),
+            "[::1]:1"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::UiInfo;
 use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind};
 use super::help::{help_lines, welcome};
 use super::input::{EditOp, Editor};
+use super::ui;
 use crate::command::{self, Input};
 use crate::node::{Command, Event, Target, TrackerStatus};
 
@@ -84,6 +85,9 @@ pub struct App {
     pending: HashMap<MessageId, ConvId>,
     /// Groups whose member list the user asked for with /members.
     asked_members: HashSet<GroupName>,
+    /// Groups the user asked to join; each opens (and is selected) when its member list
+    /// comes.
+    joining: HashSet<GroupName>,
 }
 
 impl App {
@@ -105,6 +109,7 @@ impl App {
             size: (80, 24),
             pending: HashMap::new(),
             asked_members: HashSet::new(),
+            joining: HashSet::new(),
         }
     }
 
@@ -127,8 +132,25 @@ impl App {
         names.len()
     }
 
+    /// Scrolls the selected conversation: `rows` up (negative: down), `None` to the top.
+    fn scroll(&mut self, rows: Option<isize>) {
+        let (width, height) = ui::message_view(self);
+        let line_rows = |line: &Line| ui::line_rows(line, width);
+        let conv = self.selected_mut();
+        match rows {
+            None => conv.scroll_top(height, line_rows),
+            Some(up) if up >= 0 => conv.scroll_up(up.unsigned_abs(), height, line_rows),
+            Some(down) => conv.scroll_down(down.unsigned_abs(), line_rows),
+        }
+    }
+
+    /// One page: the message view's height less one row kept for context.
+    fn page(&self) -> isize {
+        let (_, height) = ui::message_view(self);
+        isize::try_from(height.saturating_sub(1).max(1)).unwrap_or(1)
+    }
+
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
-        let page = usize::from(self.size.1.saturating_sub(4)).max(1);
         match action {
             Action::Edit(op) => self.input.apply(op),
             Action::Submit => return self.submit(),
@@ -136,24 +158,23 @@ impl App {
             Action::PrevConv => self.select(self.selected + self.convs.len() - 1),
             Action::SelectConv(i) if i < self.convs.len() => self.select(i),
             Action::SelectConv(_) => {}
-            Action::PageUp => self.selected_mut().scroll_up(page),
-            Action::PageDown => self.selected_mut().scroll_down(page),
-            Action::Home if self.input.is_empty() => self.selected_mut().scroll_top(),
+            Action::PageUp => self.scroll(Some(self.page())),
+            Action::PageDown => self.scroll(Some(-self.page())),
+            Action::Home if self.input.is_empty() => self.scroll(None),
             Action::Home => self.input.apply(EditOp::Home),
-            Action::End if self.input.is_empty() => self.selected_mut().scroll = 0,
+            Action::End if self.input.is_empty() => self.selected_mut().scroll_bottom(),
             Action::End => self.input.apply(EditOp::End),
-            Action::ScrollTop => self.selected_mut().scroll_top(),
-            Action::ScrollBottom => self.selected_mut().scroll = 0,
+            Action::ScrollTop => self.scroll(None),
+            Action::ScrollBottom => self.selected_mut().scroll_bottom(),
             Action::ToggleMembers => self.show_members = !self.show_members,
             Action::Redraw => return vec![Effect::Redraw],
             Action::Quit => return vec![Effect::Node(Command::Quit), Effect::Quit],
             Action::Resize(w, h) => self.size = (w, h),
             Action::Tick(now) => self.now = now,
             Action::Node(event) => return self.on_event(event),
-            Action::NodeGone => {
-                let line = "the node has stopped; quit with Ctrl-C and see the log file";
-                self.push_selected(Line::error(Some(self.now), line));
-            }
+            // The node stopped (a signal, /quit from elsewhere, or a failure): nothing is
+            // left to drive, so the UI goes too and gives the terminal back.
+            Action::NodeGone => return vec![Effect::Quit],
             Action::CommandFailed(why) => self.push_selected(Line::error(Some(self.now), why)),
         }
         Vec::new()
@@ -186,9 +207,15 @@ impl App {
         self.selected_mut().push(line);
     }
 
+    /// Adds a line to conversation `id` (opened if new). A line for the status window
+    /// while another conversation is selected counts as unread there.
     fn push_to(&mut self, id: ConvId, line: Line) {
         let i = self.open(id);
-        self.convs[i].push(line);
+        let c = &mut self.convs[i];
+        c.push(line);
+        if i != self.selected && c.id == ConvId::Status {
+            c.unread = c.unread.saturating_add(1);
+        }
     }
 
     fn submit(&mut self) -> Vec<Effect> {
@@ -200,9 +227,15 @@ impl App {
         match command::parse(&line) {
             Ok(Input::Text(text)) => self.send_text(text),
             Ok(Input::Help) => {
+                let first = self.selected().lines().len();
                 for l in help_lines() {
                     self.push_selected(Line::system(None, l));
                 }
+                // Show the help from its heading; PgDn reads on.
+                let first = first.min(self.selected().lines().len().saturating_sub(1));
+                let (width, height) = ui::message_view(self);
+                self.selected_mut()
+                    .scroll_to(first, height, |line| ui::line_rows(line, width));
                 Vec::new()
             }
             Ok(Input::Clear) => {
@@ -218,8 +251,8 @@ impl App {
             Ok(Input::Node(cmd)) => {
                 match &cmd {
                     Command::Join(g) => {
-                        let i = self.open(ConvId::Group(g.clone()));
-                        self.select(i);
+                        // The conversation opens when the node confirms with the list.
+                        self.joining.insert(g.clone());
                         self.push_selected(Line::system(now, format!("joining {g}…")));
                     }
                     Command::Members(g) => {
@@ -252,6 +285,16 @@ impl App {
                 return Vec::new();
             }
         };
+        // Shown at once, marked when the node announces it (or refuses it).
+        let kind = LineKind::Message {
+            from: self.name.to_string(),
+            own: Some((None, Delivery::Pending)),
+        };
+        self.push_selected(Line {
+            at: Some(self.now),
+            kind,
+            text: text.clone(),
+        });
         vec![Effect::Node(Command::Send { target, text })]
     }
 
@@ -319,19 +362,21 @@ impl App {
                 if self.pending.len() < MAX_PENDING {
                     self.pending.insert(id.clone(), conv.clone());
                 }
-                let from = self.name.to_string();
-                let kind = LineKind::Message {
-                    from,
-                    own: Some((id, Delivery::Pending)),
-                };
-                self.push_to(
-                    conv,
-                    Line {
+                let typed = self
+                    .find(&conv)
+                    .is_some_and(|i| self.convs[i].announce(&id, &text, sent_at));
+                if !typed {
+                    let kind = LineKind::Message {
+                        from: self.name.to_string(),
+                        own: Some((Some(id), Delivery::Pending)),
+                    };
+                    let line = Line {
                         at: Some(sent_at),
                         kind,
                         text,
-                    },
-                );
+                    };
+                    self.push_to(conv, line);
+                }
             }
             Event::Message {
                 from,
@@ -342,12 +387,16 @@ impl App {
             } => {
                 return self.on_message(from, group, text, sent_at);
             }
-            Event::Sent { id, failed, .. } => {
+            Event::Sent {
+                id,
+                delivered,
+                failed,
+            } => {
                 if let Some(conv) = self.pending.remove(&id) {
-                    let mark = if failed.is_empty() {
-                        Delivery::Delivered
-                    } else {
-                        Delivery::Failed(failed)
+                    let mark = match (delivered.is_empty(), failed.is_empty()) {
+                        (true, true) => Delivery::Nobody,
+                        (_, true) => Delivery::Delivered,
+                        _ => Delivery::Failed(failed),
                     };
                     if let Some(i) = self.find(&conv) {
                         self.convs[i].mark(&id, mark);
@@ -384,14 +433,57 @@ impl App {
                     presented.fingerprint()
                 );
                 self.push_to(ConvId::Status, Line::system(now, line));
+                if let Some(i) = self.find(&ConvId::Status)
+                    && i != self.selected
+                {
+                    self.convs[i].mention = true;
+                }
+                return vec![Effect::Bell];
             }
             Event::Trusted { name, key } => {
                 let line = format!("now trusting {name}'s key {}", key.fingerprint());
                 self.push_selected(Line::system(now, line));
             }
-            Event::Error { message } => self.push_selected(Line::error(now, message)),
+            Event::Error { message } => {
+                self.on_error(&message);
+                self.push_selected(Line::error(now, message));
+            }
         }
         Vec::new()
+    }
+
+    /// Ties an error to what it refuses: a /join that failed (no conversation opens), or
+    /// a typed line the node could not send (marked failed). The node's errors carry no
+    /// reference, so this goes by their wording (see node/actor).
+    fn on_error(&mut self, message: &str) {
+        if let Some(group) = message
+            .strip_suffix(" now")
+            .and_then(|m| m.rsplit_once("cannot join "))
+            .and_then(|(_, g)| GroupName::parse_user(g).ok())
+        {
+            self.joining.remove(&group);
+            return;
+        }
+        let refused = if let Some(rest) = message.strip_prefix("unknown peer ") {
+            let name = rest.split(' ').next().unwrap_or_default();
+            Some((ConvId::Peer(name.to_owned()), name.to_owned()))
+        } else if let Some(name) = message.strip_suffix(" is offline") {
+            Some((ConvId::Peer(name.to_owned()), name.to_owned()))
+        } else {
+            message
+                .strip_prefix("you are not in ")
+                .and_then(|rest| rest.split(';').next())
+                .and_then(|g| GroupName::parse_user(g).ok())
+                .map(|g| {
+                    let who = g.to_string();
+                    (ConvId::Group(g), who)
+                })
+        };
+        if let Some((conv, who)) = refused
+            && let Some(i) = self.find(&conv)
+        {
+            self.convs[i].refuse(&who);
+        }
     }
 
     fn on_members(
@@ -403,6 +495,9 @@ impl App {
         let now = Some(self.now);
         let asked = self.asked_members.remove(&group);
         let i = self.open(ConvId::Group(group.clone()));
+        if self.joining.remove(&group) {
+            self.select(i);
+        }
         let own = self.name.clone();
         let conv = &mut self.convs[i];
         conv.members = members;

@@ -76,7 +76,10 @@ fn conv<'a>(app: &'a App, id: &ConvId) -> &'a Conversation {
 #[test]
 fn starts_with_a_welcome_in_the_status_conversation() {
     let mut i = info();
-    i.join_hint = Some("natter --tracker 10.0.0.5:7000 --name NAME".into());
+    i.join_hint = Some(crate::tui::JoinHint {
+        command: "natter --tracker 10.0.0.5:7000 --name NAME".into(),
+        local_only: None,
+    });
     let app = App::new(&i, 0);
     assert_eq!(app.convs.len(), 1);
     let texts: Vec<&str> = app.convs[0]
@@ -92,6 +95,26 @@ fn starts_with_a_welcome_in_the_status_conversation() {
         all.contains("natter --tracker 10.0.0.5:7000 --name NAME"),
         "{all}"
     );
+}
+
+#[test]
+fn a_loopback_tracker_is_not_offered_to_others() {
+    let mut i = info();
+    i.join_hint = Some(crate::tui::JoinHint {
+        command: "natter --name <THEIR-NAME> --tracker 127.0.0.1:7700 --tracker-key K".into(),
+        local_only: Some("127.0.0.1".into()),
+    });
+    let app = App::new(&i, 0);
+    let all: Vec<&str> = app.convs[0]
+        .lines()
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect();
+    let all = all.join("\n");
+    assert!(all.contains("other machines cannot reach it"), "{all}");
+    assert!(all.contains("--tracker 0.0.0.0:7700"), "{all}");
+    assert!(!all.contains("Others join you with"), "{all}");
+    assert!(all.contains("--tracker-key K"), "{all}");
 }
 
 #[test]
@@ -173,6 +196,9 @@ fn slash_commands_reach_the_node_or_the_screen() {
         type_line(&mut app, "/join #rust"),
         vec![Effect::Node(Command::Join(group("rust")))]
     );
+    // The conversation opens, selected, when the node confirms the join.
+    assert_eq!(app.convs.len(), 1);
+    joined(&mut app, "rust", &[("alice", true)]);
     assert_eq!(app.selected().id, ConvId::Group(group("rust")));
     assert!(type_line(&mut app, "/bogus").is_empty());
     let last = app.selected().lines().back().expect("line");
@@ -301,13 +327,21 @@ fn scrollback_cap_holds_under_a_flood() {
 #[test]
 fn home_and_end_scroll_only_when_the_input_is_empty() {
     let mut app = App::new(&info(), 0);
+    for i in 0..100 {
+        app.update(Action::CommandFailed(i.to_string()));
+    }
     app.update(Action::Home);
-    assert_eq!(app.selected().scroll, app.selected().lines().len() - 1);
+    // 21 rows of one-row lines from the top.
+    assert_eq!(app.selected().bottom().map(|(i, _)| i), Some(20));
     app.update(Action::End);
-    assert_eq!(app.selected().scroll, 0);
+    assert_eq!(app.selected().scroll, None);
     app.update(Action::Edit(EditOp::Insert('x')));
     app.update(Action::Home);
-    assert_eq!((app.selected().scroll, app.input.cursor()), (0, 0));
+    assert_eq!((app.selected().scroll, app.input.cursor()), (None, 0));
+    app.update(Action::ScrollTop);
+    assert!(app.selected().scroll.is_some());
+    app.update(Action::ScrollBottom);
+    assert_eq!(app.selected().scroll, None);
 }
 
 #[test]
@@ -337,4 +371,111 @@ fn leaving_the_selected_group_keeps_a_valid_selection() {
     app.update(Action::Node(Event::Left { group: group("a") }));
     assert_eq!(app.selected().id, ConvId::Status);
     assert_eq!(app.update(Action::Redraw), vec![Effect::Redraw]);
+}
+
+#[test]
+fn the_ui_quits_when_the_node_is_gone() {
+    let mut app = App::new(&info(), 0);
+    assert_eq!(app.update(Action::NodeGone), vec![Effect::Quit]);
+}
+
+#[test]
+fn a_failed_join_leaves_no_conversation_behind() {
+    let mut app = App::new(&info(), 0);
+    type_line(&mut app, "/join #x");
+    app.update(Action::Node(Event::error(
+        "the tracker is not connected; cannot join #x now",
+    )));
+    assert_eq!(app.convs.len(), 1);
+    let last = app.selected().lines().back().expect("line");
+    assert_eq!(last.kind, LineKind::Error);
+    // A list that comes anyway (the join went through later) opens it, unselected.
+    joined(&mut app, "x", &[("alice", true)]);
+    assert_eq!(app.convs.len(), 2);
+    assert_eq!(app.selected().id, ConvId::Status);
+}
+
+#[test]
+fn status_lines_count_as_unread_and_a_key_change_rings() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "rust", &[("alice", true)]);
+    app.update(Action::SelectConv(1));
+    app.update(Action::Node(Event::Tracker {
+        status: TrackerStatus::Disconnected,
+        tracker: "t".into(),
+    }));
+    assert_eq!(conv(&app, &ConvId::Status).unread, 1);
+    assert!(!conv(&app, &ConvId::Status).mention);
+    let key = |n| natter_protocol::Identity::from_secrets(&[n; 32], &[2; 32]).public_key();
+    let effects = app.update(Action::Node(Event::KeyChanged {
+        name: name("bob"),
+        pinned: key(1),
+        presented: key(3),
+    }));
+    assert_eq!(effects, vec![Effect::Bell]);
+    let status = conv(&app, &ConvId::Status);
+    assert_eq!((status.unread, status.mention), (2, true));
+    app.update(Action::SelectConv(0));
+    let status = conv(&app, &ConvId::Status);
+    assert_eq!((status.unread, status.mention), (0, false));
+}
+
+fn own_marks(app: &App, id: &ConvId) -> Vec<(String, Delivery)> {
+    conv(app, id)
+        .lines()
+        .iter()
+        .filter_map(|l| match &l.kind {
+            LineKind::Message {
+                own: Some((_, d)), ..
+            } => Some((l.text.clone(), d.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn typed_text_shows_at_once_and_takes_the_nodes_verdict() {
+    let mut app = App::new(&info(), 0);
+    type_line(&mut app, "/query zed");
+    type_line(&mut app, "hello?");
+    let zed = ConvId::Peer("zed".into());
+    assert_eq!(
+        own_marks(&app, &zed),
+        vec![("hello?".into(), Delivery::Pending)]
+    );
+    // An unknown peer: the node refuses at once, with no `sending`.
+    app.update(Action::Node(Event::error(
+        "unknown peer zed (not in any cached member list, and tracker t is not connected)",
+    )));
+    assert_eq!(
+        own_marks(&app, &zed),
+        vec![("hello?".into(), Delivery::Failed(vec!["zed".into()]))]
+    );
+    // A known one: `sending` claims the typed line (no second copy), `sent` marks it.
+    type_line(&mut app, "/query bob");
+    type_line(&mut app, "hi bob");
+    app.update(Action::Node(Event::Sending {
+        id: id("alice", 5),
+        to: Some("bob".into()),
+        group: None,
+        text: "hi bob".into(),
+        sent_at: 0,
+    }));
+    app.update(Action::Node(Event::Sent {
+        id: id("alice", 5),
+        delivered: vec!["bob".into()],
+        failed: vec![],
+    }));
+    let bob = ConvId::Peer("bob".into());
+    assert_eq!(
+        own_marks(&app, &bob),
+        vec![("hi bob".into(), Delivery::Delivered)]
+    );
+    // Offline peers are refused the same way.
+    type_line(&mut app, "still there?");
+    app.update(Action::Node(Event::error("bob is offline")));
+    assert_eq!(
+        own_marks(&app, &bob)[1],
+        ("still there?".into(), Delivery::Failed(vec!["bob".into()]))
+    );
 }

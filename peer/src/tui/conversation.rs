@@ -39,15 +39,19 @@ pub enum Delivery {
     Delivered,
     /// Some recipients could not be reached (their names).
     Failed(Vec<String>),
+    /// There was nobody to send it to (alone in the group).
+    Nobody,
 }
 
 /// What kind of line this is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineKind {
-    /// A chat message; `own` with a delivery mark when it is ours.
+    /// A chat message; `own` with a delivery mark when it is ours, and its id once the
+    /// node announced it (`None` while the typed text waits for the node, or after the
+    /// node refused it).
     Message {
         from: String,
-        own: Option<(MessageId, Delivery)>,
+        own: Option<(Option<MessageId>, Delivery)>,
     },
     /// Joins, leaves, answers to commands, help.
     System,
@@ -82,17 +86,28 @@ impl Line {
     }
 }
 
+/// Where a reader who scrolled up is: the line shown at the bottom of the view (by its
+/// sequence number, which stays the same as older lines fall off the front) and how many
+/// of its screen rows are hidden below the bottom edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScrollPos {
+    pub line: u64,
+    pub below: usize,
+}
+
 /// A conversation in the sidebar.
 #[derive(Debug, Clone)]
 pub struct Conversation {
     pub id: ConvId,
     lines: VecDeque<Line>,
+    /// The sequence number of the oldest line kept.
+    first_seq: u64,
     /// Messages that arrived while another conversation was selected.
     pub unread: usize,
     /// A mention of the user (or a private message) arrived while not selected.
     pub mention: bool,
-    /// Lines scrolled up from the bottom (0 = following the newest line).
-    pub scroll: usize,
+    /// `None` while following the newest line; where the reader is after scrolling up.
+    pub scroll: Option<ScrollPos>,
     /// The group's last known members (empty for private and status conversations).
     pub members: Vec<Member>,
     /// A full member list has arrived since the conversation opened.
@@ -104,24 +119,31 @@ impl Conversation {
         Self {
             id,
             lines: VecDeque::new(),
+            first_seq: 0,
             unread: 0,
             mention: false,
-            scroll: 0,
+            scroll: None,
             members: Vec::new(),
             joined: false,
         }
     }
 
     /// Appends a line, dropping the oldest beyond [`SCROLLBACK`]. A reader scrolled up
-    /// keeps seeing the same lines.
+    /// keeps seeing the same rows (unless the very line they read falls off the front).
     pub fn push(&mut self, line: Line) {
         if self.lines.len() >= SCROLLBACK {
             self.lines.pop_front();
-        } else if self.scroll > 0 {
-            self.scroll += 1;
+            self.first_seq += 1;
+            if let Some(pos) = &mut self.scroll
+                && pos.line < self.first_seq
+            {
+                *pos = ScrollPos {
+                    line: self.first_seq,
+                    below: 0,
+                };
+            }
         }
         self.lines.push_back(line);
-        self.clamp_scroll();
     }
 
     pub fn lines(&self) -> &VecDeque<Line> {
@@ -129,8 +151,9 @@ impl Conversation {
     }
 
     pub fn clear(&mut self) {
+        self.first_seq += self.lines.len() as u64;
         self.lines.clear();
-        self.scroll = 0;
+        self.scroll = None;
     }
 
     /// Sets the delivery mark of our message `id`; false when it is no longer in scrollback.
@@ -142,7 +165,7 @@ impl Conversation {
             .rev()
             .find_map(|line| match &mut line.kind {
                 LineKind::Message {
-                    own: Some((own_id, mark)),
+                    own: Some((Some(own_id), mark)),
                     ..
                 } if own_id == id => Some(mark),
                 _ => None,
@@ -156,22 +179,169 @@ impl Conversation {
         }
     }
 
-    pub fn scroll_up(&mut self, by: usize) {
-        self.scroll = self.scroll.saturating_add(by);
-        self.clamp_scroll();
+    /// The bottom of a scrolled-up view: the index of the line there and its rows hidden
+    /// below the edge; `None` while following the newest line.
+    pub fn bottom(&self) -> Option<(usize, usize)> {
+        let pos = self.scroll?;
+        let last = self.lines.len().checked_sub(1)?;
+        let index = usize::try_from(pos.line.saturating_sub(self.first_seq)).unwrap_or(last);
+        Some((index.min(last), pos.below))
     }
 
-    pub fn scroll_down(&mut self, by: usize) {
-        self.scroll = self.scroll.saturating_sub(by);
+    /// How many lines are newer than the one at the bottom of a scrolled-up view.
+    pub fn newer_lines(&self) -> usize {
+        self.bottom()
+            .map_or(0, |(i, _)| self.lines.len().saturating_sub(i + 1))
     }
 
-    pub fn scroll_top(&mut self) {
-        self.scroll = usize::MAX;
-        self.clamp_scroll();
+    fn set_bottom(&mut self, at: Option<(usize, usize)>) {
+        self.scroll = at.map(|(i, below)| ScrollPos {
+            line: self.first_seq + i as u64,
+            below,
+        });
     }
 
-    fn clamp_scroll(&mut self) {
-        self.scroll = self.scroll.min(self.lines.len().saturating_sub(1));
+    /// The row above `(index, below)`; `None` at the very first row.
+    fn row_up(
+        &self,
+        (i, below): (usize, usize),
+        rows: &impl Fn(&Line) -> usize,
+    ) -> Option<(usize, usize)> {
+        let here = self.lines.get(i).map_or(1, |l| rows(l).max(1));
+        if below + 1 < here {
+            Some((i, below + 1))
+        } else if i > 0 {
+            Some((i - 1, 0))
+        } else {
+            None
+        }
+    }
+
+    /// The row below `(index, below)`; `None` at the very last row.
+    fn row_down(
+        &self,
+        (i, below): (usize, usize),
+        rows: &impl Fn(&Line) -> usize,
+    ) -> Option<(usize, usize)> {
+        if below > 0 {
+            Some((i, below - 1))
+        } else {
+            let next = self.lines.get(i + 1)?;
+            Some((i + 1, rows(next).max(1) - 1))
+        }
+    }
+
+    /// The bottom row of a view of `height` rows that starts with line `index`; `None`
+    /// when everything from there fits (the view follows the newest line).
+    fn bottom_from(
+        &self,
+        index: usize,
+        height: usize,
+        rows: &impl Fn(&Line) -> usize,
+    ) -> Option<(usize, usize)> {
+        let first = self.lines.get(index)?;
+        let mut at = (index, rows(first).max(1) - 1);
+        for _ in 1..height.max(1) {
+            at = self.row_down(at, rows)?;
+        }
+        self.row_down(at, rows).map(|_| at)
+    }
+
+    /// Scrolls up `by` screen rows, in a view of `height` rows where `rows` tells how many
+    /// rows a line takes; stops with the first line at the top of the view.
+    /// The oldest of our typed lines the node has not announced yet, with text `text` if
+    /// given.
+    fn unannounced(&mut self, text: Option<&str>) -> Option<&mut Line> {
+        self.lines.iter_mut().find(|line| {
+            matches!(
+                line.kind,
+                LineKind::Message {
+                    own: Some((None, Delivery::Pending)),
+                    ..
+                }
+            ) && text.is_none_or(|t| t == line.text)
+        })
+    }
+
+    /// The node announced our message `id` with `text`: gives the typed line waiting for it
+    /// its id and send time. False when no typed line waits for that text.
+    pub fn announce(&mut self, id: &MessageId, text: &str, at: u64) -> bool {
+        let Some(line) = self.unannounced(Some(text)) else {
+            return false;
+        };
+        line.at = Some(at);
+        if let LineKind::Message { own: Some(own), .. } = &mut line.kind {
+            own.0 = Some(id.clone());
+        }
+        true
+    }
+
+    /// The node refused the oldest typed line still waiting for it: marks it failed for
+    /// `who`. False when none waits.
+    pub fn refuse(&mut self, who: &str) -> bool {
+        let Some(line) = self.unannounced(None) else {
+            return false;
+        };
+        if let LineKind::Message { own: Some(own), .. } = &mut line.kind {
+            // No longer pending, so no later announcement claims it.
+            own.1 = Delivery::Failed(vec![who.to_owned()]);
+        }
+        true
+    }
+
+    pub fn scroll_up(&mut self, by: usize, height: usize, rows: impl Fn(&Line) -> usize) {
+        let Some(last) = self.lines.len().checked_sub(1) else {
+            return;
+        };
+        let mut at = self.bottom().unwrap_or((last, 0));
+        for _ in 0..by {
+            match self.row_up(at, &rows) {
+                Some(up) => at = up,
+                None => break,
+            }
+        }
+        // The view must still be full: at least `height - 1` rows above its bottom one.
+        let mut above = at;
+        for _ in 1..height.max(1) {
+            match self.row_up(above, &rows) {
+                Some(up) => above = up,
+                None => return self.set_bottom(self.bottom_from(0, height, &rows)),
+            }
+        }
+        let at = if at == (last, 0) { None } else { Some(at) };
+        self.set_bottom(at);
+    }
+
+    /// Scrolls down `by` screen rows; reaching the newest row follows it again.
+    pub fn scroll_down(&mut self, by: usize, rows: impl Fn(&Line) -> usize) {
+        let Some(mut at) = self.bottom() else {
+            return;
+        };
+        for _ in 0..by {
+            match self.row_down(at, &rows) {
+                Some(down) => at = down,
+                None => break,
+            }
+        }
+        let newest = (self.lines.len().saturating_sub(1), 0);
+        self.set_bottom((at != newest).then_some(at));
+    }
+
+    /// Scrolls to the oldest line, in a view of `height` rows.
+    pub fn scroll_top(&mut self, height: usize, rows: impl Fn(&Line) -> usize) {
+        self.scroll_to(0, height, rows);
+    }
+
+    /// Scrolls so that line `index` is at the top of a view of `height` rows (or as near
+    /// as the newest lines allow).
+    pub fn scroll_to(&mut self, index: usize, height: usize, rows: impl Fn(&Line) -> usize) {
+        let bottom = self.bottom_from(index, height, &rows);
+        self.set_bottom(bottom);
+    }
+
+    /// Follows the newest line again.
+    pub fn scroll_bottom(&mut self) {
+        self.scroll = None;
     }
 
     /// Names of online members.
@@ -202,18 +372,77 @@ mod tests {
         );
     }
 
+    /// Lines whose text is a number of rows.
+    fn rows(line: &Line) -> usize {
+        line.text.parse().unwrap_or(1)
+    }
+
+    fn filled(texts: &[&str]) -> Conversation {
+        let mut c = Conversation::new(ConvId::Status);
+        for t in texts {
+            c.push(Line::system(None, *t));
+        }
+        c
+    }
+
+    #[test]
+    fn scrolling_moves_by_rows_through_wrapped_lines() {
+        // Rows, oldest first: a(1) b(3) c(3) d(1): 8 rows.
+        let mut c = filled(&["1", "3", "3", "1"]);
+        c.scroll_up(2, 3, rows);
+        // Two rows up from d: the middle row of c at the bottom.
+        assert_eq!(c.bottom(), Some((2, 1)));
+        assert_eq!(c.newer_lines(), 1);
+        c.scroll_up(3, 3, rows);
+        assert_eq!(c.bottom(), Some((1, 1)));
+        // Never past a full view of the first rows: a + two rows of b.
+        c.scroll_up(100, 3, rows);
+        assert_eq!(c.bottom(), Some((1, 1)));
+        c.scroll_down(4, rows);
+        assert_eq!(c.bottom(), Some((2, 0)));
+        c.scroll_down(1, rows);
+        assert_eq!(c.bottom(), None, "back at the newest row: following");
+        c.scroll_top(3, rows);
+        assert_eq!(c.bottom(), Some((1, 1)));
+        c.scroll_bottom();
+        assert_eq!(c.bottom(), None);
+        // Everything fits: nothing to scroll.
+        c.scroll_up(5, 20, rows);
+        assert_eq!(c.bottom(), None);
+        c.scroll_top(20, rows);
+        assert_eq!(c.bottom(), None);
+    }
+
     #[test]
     fn scrolled_reader_keeps_position_as_lines_arrive() {
-        let mut c = Conversation::new(ConvId::Status);
-        for i in 0..10 {
-            c.push(Line::system(None, i.to_string()));
-        }
-        c.scroll_up(3);
+        let mut c = filled(&["1"; 10]);
+        c.scroll_up(3, 2, rows);
+        assert_eq!(c.bottom(), Some((6, 0)));
         c.push(Line::system(None, "new"));
-        assert_eq!(c.scroll, 4);
-        c.scroll_top();
-        assert_eq!(c.scroll, 10);
-        c.scroll_down(100);
-        assert_eq!(c.scroll, 0);
+        assert_eq!(c.bottom(), Some((6, 0)));
+        assert_eq!(c.newer_lines(), 4);
+        c.scroll_down(100, rows);
+        assert_eq!(c.bottom(), None);
+    }
+
+    #[test]
+    fn the_view_holds_still_when_the_cap_drops_old_lines() {
+        let mut c = Conversation::new(ConvId::Status);
+        for i in 0..SCROLLBACK {
+            c.push(Line::system(None, format!("x{i}")));
+        }
+        c.scroll_up(100, 10, |_| 1);
+        let shown = |c: &Conversation| c.bottom().map(|(i, _)| c.lines()[i].text.clone());
+        let before = shown(&c);
+        assert_eq!(before.as_deref(), Some("x9899"));
+        for i in 0..50 {
+            c.push(Line::system(None, format!("y{i}")));
+        }
+        assert_eq!(shown(&c), before);
+        // The very line read falls off the front: the view stays at the top.
+        c.scroll_top(1, |_| 1);
+        assert_eq!(c.bottom().map(|(i, _)| i), Some(0));
+        c.push(Line::system(None, "z"));
+        assert_eq!(c.bottom().map(|(i, _)| i), Some(0));
     }
 }

@@ -14,8 +14,17 @@ pub fn welcome(info: &UiInfo) -> Vec<String> {
         "Switch with Tab or Alt-1..9; F2 shows members; Ctrl-C quits.".to_owned(),
     ];
     if let Some(hint) = &info.join_hint {
-        lines.push("Others join you with:".to_owned());
-        lines.push(format!("  {hint}"));
+        match &hint.local_only {
+            None => lines.push("Others join you with:".to_owned()),
+            Some(ip) => {
+                lines.push(format!(
+                    "Your tracker listens on {ip} only: other machines cannot reach it \
+                     (host it with --tracker 0.0.0.0:7700 to let them in)."
+                ));
+                lines.push("On this machine, join with:".to_owned());
+            }
+        }
+        lines.push(format!("  {}", hint.command));
     }
     lines
 }

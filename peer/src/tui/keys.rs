@@ -8,19 +8,24 @@ use super::input::EditOp;
 /// The keys, for `/help`: (keys, what they do).
 pub const KEYS: &[(&str, &str)] = &[
     ("Enter", "send the line / run the command"),
-    ("Tab, Shift-Tab", "next / previous conversation"),
-    ("Ctrl-N, Ctrl-P", "next / previous conversation"),
+    ("Tab/Shift-Tab, Ctrl-N/P", "next / previous conversation"),
     ("Alt-1 .. Alt-9", "go to conversation 1 .. 9"),
-    ("PgUp, PgDn", "scroll the messages"),
+    ("PgUp, PgDn", "scroll the messages a page"),
     (
-        "Home, End",
-        "oldest / newest message (when the input is empty)",
+        "Ctrl-Home, Ctrl-End",
+        "oldest / newest message (Home, End: when input is empty)",
     ),
-    ("Ctrl-Home, Ctrl-End", "oldest / newest message"),
     ("F2 or Ctrl-G", "show / hide the member pane"),
-    ("Left, Right", "move the cursor"),
-    ("Ctrl-Left/Right, Alt-B/F", "move by word"),
+    (
+        "Left, Right",
+        "move the cursor (with Ctrl or Alt: by word; Alt-B/F too)",
+    ),
     ("Ctrl-A, Ctrl-E", "start / end of the line"),
+    (
+        "Backspace, Ctrl-H",
+        "delete the character before the cursor",
+    ),
+    ("Delete, Ctrl-D", "delete the character under the cursor"),
     ("Ctrl-W, Alt-Backspace", "delete the word before the cursor"),
     ("Ctrl-U, Ctrl-K", "delete to the start / end of the line"),
     ("Up, Down", "input history"),

@@ -38,10 +38,20 @@ pub struct UiInfo {
     pub name: Name,
     /// The tracker address as given on the command line.
     pub tracker: String,
-    /// With `--host-tracker`: the command line another person runs to join this tracker.
-    pub join_hint: Option<String>,
+    /// With `--host-tracker`: how another person joins this tracker.
+    pub join_hint: Option<JoinHint>,
     /// Where the TUI writes its log file (shown on the screen only on errors).
     pub log_file: std::path::PathBuf,
+}
+
+/// How others join the tracker this process hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinHint {
+    /// The command line they run (with the tracker's address and key).
+    pub command: String,
+    /// `Some(ip)` when the tracker listens on a loopback address: only this machine can
+    /// reach it.
+    pub local_only: Option<String>,
 }
 
 /// Runs the TUI until the user quits. Owns the terminal while it runs and always

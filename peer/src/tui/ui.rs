@@ -29,14 +29,24 @@ const PALETTE: [Color; 10] = [
     Color::LightCyan,
 ];
 
-/// Draws the whole screen.
-pub fn draw(frame: &mut Frame, app: &App) {
+/// Where each part of the screen goes.
+struct Areas {
+    sidebar: Rect,
+    /// The conversation's header row (absent on short terminals).
+    header: Option<Rect>,
+    messages: Rect,
+    members: Rect,
+    status: Rect,
+    input: Rect,
+}
+
+fn layout(app: &App, area: Rect) -> Areas {
     let [main, status, input] = Layout::vertical([
         Constraint::Min(0),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
-    .areas(frame.area());
+    .areas(area);
     let w = main.width;
     let sidebar_w = match w {
         60.. => 18,
@@ -55,9 +65,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Constraint::Length(members_w),
     ])
     .areas(main);
-    draw_sidebar(frame, app, sidebar);
     // One blank column after the sidebar's border.
-    let view = if sidebar_w > 0 && view.width > 1 {
+    let mut view = if sidebar_w > 0 && view.width > 1 {
         Rect {
             x: view.x + 1,
             width: view.width - 1,
@@ -66,10 +75,48 @@ pub fn draw(frame: &mut Frame, app: &App) {
     } else {
         view
     };
-    draw_view(frame, app, view);
-    draw_members(frame, conv, members);
-    draw_status(frame, app, status);
-    draw_input(frame, app, input);
+    let header = (view.width > 0 && view.height >= 6).then(|| {
+        let header = Rect { height: 1, ..view };
+        view.y += 1;
+        view.height -= 1;
+        header
+    });
+    Areas {
+        sidebar,
+        header,
+        messages: view,
+        members,
+        status,
+        input,
+    }
+}
+
+/// The size (columns, rows) of the message view on a terminal of `app.size`.
+pub fn message_view(app: &App) -> (usize, usize) {
+    let (w, h) = app.size;
+    let area = layout(app, Rect::new(0, 0, w, h)).messages;
+    (usize::from(area.width), usize::from(area.height))
+}
+
+/// How many screen rows `line` takes in a message view `width` columns wide.
+pub fn line_rows(line: &Line, width: usize) -> usize {
+    render_line(line, width).len().max(1)
+}
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let areas = layout(app, frame.area());
+    let conv = app.selected();
+    draw_sidebar(frame, app, areas.sidebar);
+    if let Some(area) = areas.header {
+        let title = truncate(&header(conv), usize::from(area.width));
+        let bar = Paragraph::new(title).style(Style::new().bold().underlined());
+        frame.render_widget(bar, area);
+    }
+    draw_view(frame, conv, areas.messages);
+    draw_members(frame, conv, areas.members);
+    draw_status(frame, app, areas.status);
+    draw_input(frame, app, areas.input);
 }
 
 /// A stable colour for a name.
@@ -136,39 +183,43 @@ fn header(conv: &Conversation) -> String {
         ConvId::Status => "natter: status and help".to_owned(),
         ConvId::Group(g) => {
             let online = conv.online().count();
-            format!("{g}: {} members, {online} online", conv.members.len())
+            let n = conv.members.len();
+            let plural = if n == 1 { "" } else { "s" };
+            format!("{g}: {n} member{plural}, {online} online")
         }
         ConvId::Peer(p) => format!("{p}: private conversation"),
     };
-    if conv.scroll > 0 {
-        title.push_str(&format!(
-            "  [scrolled up {} lines; End returns]",
-            conv.scroll
-        ));
+    if conv.scroll.is_some() {
+        title.push_str(&match conv.newer_lines() {
+            0 => "  [scrolled up; Ctrl-End returns]".to_owned(),
+            1 => "  [scrolled up, 1 newer line; Ctrl-End returns]".to_owned(),
+            n => format!("  [scrolled up, {n} newer lines; Ctrl-End returns]"),
+        });
     }
     title
 }
 
-fn draw_view(frame: &mut Frame, app: &App, area: Rect) {
+fn draw_view(frame: &mut Frame, conv: &Conversation, area: Rect) {
     if area.width == 0 || area.height == 0 {
         return;
     }
-    let conv = app.selected();
-    let mut area = area;
-    if area.height >= 6 {
-        let title = truncate(&header(conv), usize::from(area.width));
-        let bar = Paragraph::new(title).style(Style::new().bold().underlined());
-        frame.render_widget(bar, Rect { height: 1, ..area });
-        area.y += 1;
-        area.height -= 1;
-    }
     let width = usize::from(area.width);
     let height = usize::from(area.height);
-    let end = conv.lines().len().saturating_sub(conv.scroll);
-    // Wrap from the newest visible line upwards, only as far as the screen needs.
+    let lines = conv.lines();
+    // The line at the bottom and how many of its rows are hidden below the edge.
+    let (end, below) = match conv.bottom() {
+        Some((i, below)) => (i + 1, below),
+        None => (lines.len(), 0),
+    };
+    // Wrap from the bottom line upwards, only as far as the screen needs.
     let mut rows: Vec<TextLine<'static>> = Vec::new();
-    for line in conv.lines().range(..end).rev() {
+    let mut hidden: Vec<TextLine<'static>> = Vec::new();
+    for (n, line) in lines.range(..end).rev().enumerate() {
         let mut wrapped = render_line(line, width);
+        if n == 0 {
+            let keep = wrapped.len().saturating_sub(below).max(1);
+            hidden = wrapped.split_off(keep);
+        }
         wrapped.reverse();
         rows.extend(wrapped);
         if rows.len() >= height {
@@ -177,8 +228,10 @@ fn draw_view(frame: &mut Frame, app: &App, area: Rect) {
     }
     rows.truncate(height);
     rows.reverse();
-    // Scrolled to the very top: fill the rest of the screen with the lines that follow.
-    for line in conv.lines().range(end..) {
+    // At the very top with room to spare (after a resize, or old lines falling off):
+    // fill the rest of the screen with the rows that follow.
+    rows.extend(hidden);
+    for line in lines.range(end..) {
         if rows.len() >= height {
             break;
         }
@@ -217,6 +270,9 @@ fn render_line(line: &Line, width: usize) -> Vec<TextLine<'static>> {
                 spans.push(match delivery {
                     Delivery::Pending => (" …".to_owned(), Style::new().dark_gray()),
                     Delivery::Delivered => (" ✓".to_owned(), Style::new().green()),
+                    Delivery::Nobody => {
+                        (" – nobody else here".to_owned(), Style::new().dark_gray())
+                    }
                     Delivery::Failed(who) => (
                         format!(" ✗ not delivered to {}", who.join(", ")),
                         Style::new().red(),

@@ -44,7 +44,10 @@ fn show(rows: &[String]) -> String {
 #[test]
 fn first_start_shows_the_welcome() {
     let mut i = info();
-    i.join_hint = Some("natter --tracker 10.0.0.5:7000 --name NAME".into());
+    i.join_hint = Some(crate::tui::JoinHint {
+        command: "natter --tracker 10.0.0.5:7000 --name NAME".into(),
+        local_only: None,
+    });
     let app = App::new(&i, 0);
     let rows = screen(&app, 100, 20);
     for needle in [
@@ -254,4 +257,116 @@ fn help_lines_hang_under_their_description() {
     assert_eq!(hanging_indent("  /join GROUP        join a group"), 21);
     assert_eq!(hanging_indent("Commands:"), 0);
     assert_eq!(hanging_indent("  natter --name X"), 2);
+}
+
+/// The message view's rows on a 60x12 screen: sidebar 18 + gap 1, header row 0.
+fn view_rows(app: &App) -> Vec<String> {
+    screen(app, 60, 12)[1..10]
+        .iter()
+        .map(|r| r.chars().skip(19).collect::<String>().trim_end().to_owned())
+        .collect()
+}
+
+/// A group full of messages that each wrap to several rows, every row unique.
+fn wrapped_flood(n: usize) -> App {
+    let mut app = App::new(&info(), 0);
+    app.update(Action::Resize(60, 12));
+    joined(&mut app, "flood", &[]);
+    app.update(Action::SelectConv(1));
+    for k in 0..n {
+        let words: Vec<String> = (0..12).map(|j| format!("k{k}w{j}")).collect();
+        app.update(message("bob", Some("flood"), &words.join(" ")));
+    }
+    app
+}
+
+#[test]
+fn page_keys_move_by_screen_rows_through_wrapped_messages() {
+    let mut app = wrapped_flood(30);
+    let bottom = view_rows(&app);
+    assert!(bottom[8].contains("k29w11"), "{}", show(&bottom));
+    let mut pages = vec![bottom];
+    for _ in 0..4 {
+        app.update(Action::PageUp);
+        pages.push(view_rows(&app));
+    }
+    // Each page ends with the row that began the page below it: nothing skipped.
+    for pair in pages.windows(2) {
+        let (below, above) = (&pair[0], &pair[1]);
+        assert_eq!(above[8], below[0], "\n{}\n--\n{}", show(above), show(below));
+        assert_ne!(above, below);
+    }
+    for page in pages.iter().rev().skip(1) {
+        app.update(Action::PageDown);
+        assert_eq!(&view_rows(&app), page);
+    }
+    assert_eq!(app.selected().scroll, None, "back at the bottom: following");
+}
+
+#[test]
+fn a_scrolled_view_holds_still_while_the_cap_drops_lines() {
+    let mut app = wrapped_flood(crate::tui::conversation::SCROLLBACK);
+    app.update(Action::PageUp);
+    app.update(Action::PageUp);
+    let before = view_rows(&app);
+    for k in 0..100 {
+        app.update(message("bob", Some("flood"), &format!("new {k}")));
+    }
+    assert_eq!(view_rows(&app), before);
+    let header = &screen(&app, 60, 12)[0];
+    assert!(header.contains("[scrolled u"), "{header}");
+}
+
+#[test]
+fn a_message_to_nobody_is_marked_apart_and_one_member_is_singular() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "solo", &[("alice", true)]);
+    app.update(Action::SelectConv(1));
+    let id = MessageId {
+        sender: "alice".parse().expect("name"),
+        seq: 1,
+    };
+    app.update(Action::Node(Event::Sending {
+        id: id.clone(),
+        to: None,
+        group: Some("solo".parse().expect("group")),
+        text: "anyone?".into(),
+        sent_at: 0,
+    }));
+    app.update(Action::Node(Event::Sent {
+        id,
+        delivered: vec![],
+        failed: vec![],
+    }));
+    let rows = screen(&app, 80, 12);
+    assert!(
+        contains(&rows, "<alice> anyone? – nobody else here"),
+        "{}",
+        show(&rows)
+    );
+    assert!(!contains(&rows, "✓"), "{}", show(&rows));
+    assert!(
+        contains(&rows, "#solo: 1 member, 1 online"),
+        "{}",
+        show(&rows)
+    );
+}
+
+#[test]
+fn help_shows_from_its_heading() {
+    let mut app = App::new(&info(), 0);
+    app.update(Action::Resize(100, 20));
+    for c in "/help".chars() {
+        app.update(Action::Edit(EditOp::Insert(c)));
+    }
+    app.update(Action::Submit);
+    let rows = screen(&app, 100, 20);
+    assert!(rows[1].contains("Commands:"), "{}", show(&rows));
+    assert!(contains(&rows, "Ctrl-End returns"), "{}", show(&rows));
+    // PgDn reads on to the end of the help.
+    app.update(Action::PageDown);
+    app.update(Action::PageDown);
+    let rows = screen(&app, 100, 20);
+    assert!(contains(&rows, "Delete, Ctrl-D"), "{}", show(&rows));
+    assert!(contains(&rows, "Plain text goes"), "{}", show(&rows));
 }
