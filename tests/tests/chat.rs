@@ -94,6 +94,8 @@ async fn private_messages_by_name_and_by_address() {
     let tracker = Tracker::start(dir.path()).await;
     let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
     let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    // Bob must be registered before the tracker can tell alice where he is.
+    bob.wait_tracker("connected").await;
 
     // No shared group: the name is resolved by asking the tracker.
     let sent = alice.msg("bob", "hello bob").await;

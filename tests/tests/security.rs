@@ -389,3 +389,123 @@ async fn silent_and_truncated_handshakes_do_not_block_honest_peers() {
         assert!(closed.is_ok(), "a stalled handshake was never closed");
     }
 }
+
+/// Slow senders after the handshake and hello: one dribbles a frame a byte at a time, one
+/// sends half a frame and goes quiet, each at the tracker and at a peer. Honest peers are
+/// served promptly meanwhile (a new peer registers and joins, and its message is
+/// delivered), and the tracker drops the slow ones on its heartbeat.
+#[tokio::test]
+async fn slow_senders_after_the_hello_do_not_block_honest_peers() {
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    let dir = temp();
+    let tracker = Tracker::start_with(dir.path(), "127.0.0.1:0", &["--heartbeat-secs", "1"]).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    bob.join("g").await;
+
+    let pace = Duration::from_millis(200);
+    let mut at_tracker = Vec::new();
+    let mut at_bob = Vec::new();
+    for (name, pace) in [("dribbler", pace), ("halfway", Duration::ZERO)] {
+        let me = raw::identity();
+        let (mut link, welcome) = raw::register(tracker.addr, &me, name, 9, &[]).await;
+        assert!(
+            matches!(welcome, TrackerToPeer::Welcome { .. }),
+            "{welcome:?}"
+        );
+        let mut frame = raw::seal(
+            &mut link,
+            PeerToTracker::Join {
+                group: "g".parse().unwrap(),
+            },
+        );
+        if pace.is_zero() {
+            frame.truncate(frame.len() / 2);
+        }
+        at_tracker.push(tokio::spawn(raw::stall(link, frame, pace)));
+
+        let mut link = raw::peer_link(bob.listen, &me, name).await;
+        let chat = raw::chat(&me, name, 1, None, "very slowly");
+        let mut frame = raw::seal(&mut link, PeerFrame::Chat(chat));
+        if pace.is_zero() {
+            frame.truncate(frame.len() / 2);
+        }
+        at_bob.push(tokio::spawn(raw::stall(link, frame, pace)));
+    }
+
+    let started = Instant::now();
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    let list = alice.join("g").await;
+    assert!(
+        has_member(list["members"].as_array().unwrap(), "bob", true),
+        "{list}"
+    );
+    let sent = alice.msg("#g", "served meanwhile").await;
+    assert_eq!(names(&sent["delivered"]), ["bob"], "{sent}");
+    bob.wait_message("served meanwhile").await;
+    bob.msg("alice", "and back").await;
+    alice.wait_message("and back").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "honest peers waited {:?} behind slow senders",
+        started.elapsed()
+    );
+
+    // The tracker hears no whole frame from the slow senders and drops them after three
+    // heartbeats of silence.
+    for stalled in at_tracker {
+        let closed_after = tokio::time::timeout(WAIT, stalled)
+            .await
+            .expect("the tracker never closed a slow sender")
+            .unwrap();
+        assert!(
+            closed_after < Duration::from_secs(10),
+            "closed after {closed_after:?}"
+        );
+    }
+    for stalled in at_bob {
+        stalled.abort();
+    }
+    assert!(alice.quit().await.success());
+}
+
+/// A client that completes the handshake and never sends its hello is closed by the
+/// tracker within its heartbeat window (three heartbeats of silence), and honest peers are
+/// served meanwhile.
+#[tokio::test]
+async fn a_client_that_never_says_hello_is_closed_by_the_tracker() {
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    let dir = temp();
+    let tracker = Tracker::start_with(dir.path(), "127.0.0.1:0", &["--heartbeat-secs", "1"]).await;
+    let started = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        let link = raw::tracker_link(tracker.addr, &raw::identity()).await;
+        silent.push(tokio::spawn(raw::stall(link, Vec::new(), Duration::ZERO)));
+    }
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    alice.join("g").await;
+    for link in silent {
+        let closed = tokio::time::timeout(WAIT, link)
+            .await
+            .expect("the tracker never closed a client without a hello")
+            .unwrap();
+        assert!(closed < Duration::from_secs(8), "closed after {closed:?}");
+    }
+    // Three heartbeats of one second, give or take: not at once, not much later.
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
+    // The tracker still serves.
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    let list = bob.join("g").await;
+    assert!(
+        has_member(list["members"].as_array().unwrap(), "alice", true),
+        "{list}"
+    );
+}

@@ -190,6 +190,15 @@ async fn tui_chats_with_a_headless_peer_and_restores_the_terminal() {
     let got = bob.wait_message("private reply").await;
     assert!(got["group"].is_null());
 
+    // Text typed to a peer nobody knows stays on screen, marked as not delivered.
+    tmux.type_line("/query nobody-here");
+    tmux.wait_text("nobody-here: private conversation");
+    tmux.type_line("anyone there?");
+    tmux.wait_screen("the failed mark on the typed line", |s| {
+        s.lines()
+            .any(|l| l.contains("anyone there?") && l.contains("✗ not delivered to nobody-here"))
+    });
+
     // /quit leaves natter with the terminal restored.
     tmux.type_line("/quit");
     tmux.wait_text("EXIT=0");
@@ -219,4 +228,64 @@ async fn tui_survives_a_tiny_terminal_and_quits_on_ctrl_c() {
     tmux.keys(&["C-c"]);
     tmux.wait_text("EXIT=0");
     assert_eq!(tmux.display("#{alternate_on}"), "0");
+}
+
+/// The pid of the process the pane's shell runs (natter), from /proc.
+fn pane_child(tmux: &Tmux) -> u32 {
+    let shell = tmux.display("#{pane_pid}");
+    let children =
+        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).expect("children");
+    children
+        .split_whitespace()
+        .next()
+        .expect("natter runs under the pane's shell")
+        .parse()
+        .expect("pid")
+}
+
+#[tokio::test]
+async fn tui_hosting_on_loopback_says_so_and_a_sigterm_restores_the_terminal() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = temp();
+    let data = dir.path().join("host");
+    let _ = bin("natter");
+    let tmux = Tmux::new("host");
+    tmux.start(&natter_command(
+        "host",
+        "127.0.0.1:0",
+        &data,
+        "--host-tracker",
+    ));
+    let screen = tmux.wait_text("connected to the tracker");
+    // The hint names the loopback address it listens on, with the tracker's key, and
+    // says that other machines cannot reach it.
+    assert!(
+        screen.contains("other machines cannot reach it"),
+        "{screen}"
+    );
+    assert!(screen.contains("--tracker 127.0.0.1:"), "{screen}");
+    assert!(screen.contains("--tracker-key"), "{screen}");
+    assert!(!screen.contains("Others join you with"), "{screen}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("natter.log"))
+            .expect("log file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(tmux.display("#{alternate_on}"), "1");
+
+    // SIGTERM from outside: the node quits, and the UI with it, giving the terminal back.
+    let pid = pane_child(&tmux);
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    tmux.wait_text("EXIT=0");
+    assert_eq!(tmux.display("#{alternate_on}"), "0");
+    assert_eq!(tmux.display("#{cursor_flag}"), "1");
 }

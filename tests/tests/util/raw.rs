@@ -124,3 +124,60 @@ pub fn chat(
 pub async fn send_chat(link: &mut PeerLink, chat: SignedChat) {
     link.send(PeerFrame::Chat(chat)).await.expect("send chat");
 }
+
+/// The bytes `frame` makes on `link`'s session, without sending them, so a test can write
+/// them under the codec itself: slowly, or only in part. Nothing else may then be sent
+/// through the link (the session's nonce has moved on).
+pub fn seal<In, Out: serde::Serialize>(
+    link: &mut SecureFramed<TcpStream, In, Out>,
+    frame: Out,
+) -> Vec<u8> {
+    use tokio_util::codec::Encoder;
+    let mut buf = bytes::BytesMut::new();
+    link.codec_mut()
+        .encode(frame, &mut buf)
+        .expect("seal frame");
+    buf.to_vec()
+}
+
+/// A slow sender: writes `bytes` under `link`'s codec one byte every `pace` (all at once
+/// when `pace` is zero), then sends nothing more, reading and ignoring whatever the remote
+/// sends meanwhile. Returns how long after the start the remote closed the link; runs
+/// until then (callers bound it with a timeout or abort it).
+pub async fn stall<In, Out>(
+    mut link: SecureFramed<TcpStream, In, Out>,
+    bytes: Vec<u8>,
+    pace: Duration,
+) -> Duration
+where
+    In: serde::de::DeserializeOwned,
+    Out: serde::Serialize,
+{
+    use tokio::io::AsyncWriteExt;
+    let started = tokio::time::Instant::now();
+    if pace.is_zero() && link.get_mut().write_all(&bytes).await.is_err() {
+        return started.elapsed();
+    }
+    let mut unsent: &[u8] = if pace.is_zero() { &[] } else { &bytes };
+    let mut next_write = started + pace;
+    loop {
+        if unsent.is_empty() {
+            // Everything (or all we meant to) is sent: wait for the remote to give up.
+            next_write = started + Duration::from_secs(3600);
+        }
+        tokio::select! {
+            frame = link.next() => match frame {
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return started.elapsed(),
+            },
+            () = tokio::time::sleep_until(next_write) => {}
+        }
+        if let Some((first, rest)) = unsent.split_first() {
+            if link.get_mut().write_all(&[*first]).await.is_err() {
+                return started.elapsed();
+            }
+            unsent = rest;
+            next_write += pace;
+        }
+    }
+}
