@@ -34,7 +34,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/leave GROUP", "leave a group"),
     (
         "/msg TARGET TEXT",
-        "message #group, a peer by name, or HOST:PORT",
+        "message #group, a peer by name, or IP:PORT",
     ),
     ("/query NAME", "open a private conversation (TUI)"),
     ("/members GROUP", "list a group's members"),
@@ -118,7 +118,7 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
     }
 }
 
-/// Parses a message target: `#group`, `HOST:PORT` or a peer's name.
+/// Parses a message target: `#group`, `IP:PORT` or a peer's name.
 pub fn parse_target(s: &str) -> Result<Target, ParseError> {
     if s.starts_with('#') {
         return GroupName::parse_user(s)
