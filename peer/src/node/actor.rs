@@ -265,19 +265,19 @@ impl Actor {
                 if let Err(e) = self.ask_tracker(PeerToTracker::Join {
                     group: group.clone(),
                 }) {
-                    self.emit(Event::error(format!("{e}; cannot join {group} now")))
-                        .await;
+                    let message = format!("{e}; cannot join {group} now");
+                    self.emit(Event::error_about(&group, message)).await;
                 }
             }
             Command::Leave(group) => {
                 if !self.cache.contains(&group) {
-                    self.emit(Event::error(format!("you are not in {group}")))
-                        .await;
+                    let message = format!("you are not in {group}");
+                    self.emit(Event::error_about(&group, message)).await;
                 } else if let Err(e) = self.ask_tracker(PeerToTracker::Leave {
                     group: group.clone(),
                 }) {
-                    self.emit(Event::error(format!("{e}; cannot leave {group} now")))
-                        .await;
+                    let message = format!("{e}; cannot leave {group} now");
+                    self.emit(Event::error_about(&group, message)).await;
                 }
             }
             Command::Members(group) => {
@@ -288,7 +288,7 @@ impl Actor {
                         members: list.members.clone(),
                         change: None,
                     },
-                    None => Event::error(format!("you are not in {group}")),
+                    None => Event::error_about(&group, format!("you are not in {group}")),
                 };
                 self.emit(event).await;
             }

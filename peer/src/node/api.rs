@@ -125,8 +125,12 @@ pub enum Event {
         key: PublicKey,
     },
     /// A command that could not be done, or a problem the user should know about.
+    /// `about` names the conversation it concerns, when there is one: `#group` or a
+    /// peer's name (or address), as in `/msg`.
     Error {
         message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        about: Option<String>,
     },
 }
 
@@ -134,6 +138,15 @@ impl Event {
     pub fn error(message: impl Into<String>) -> Self {
         Self::Error {
             message: message.into(),
+            about: None,
+        }
+    }
+
+    /// An error about one conversation: `#group`, or a peer's name or address.
+    pub fn error_about(about: impl std::fmt::Display, message: impl Into<String>) -> Self {
+        Self::Error {
+            message: message.into(),
+            about: Some(about.to_string()),
         }
     }
 }

@@ -280,7 +280,7 @@ async fn unreachable_peer_is_an_error_and_a_failed_send() {
     let nowhere = dead_addr().await;
     send(&a, Target::Addr(nowhere), "hello?").await;
     let err = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
-    let Event::Error { message } = err else {
+    let Event::Error { message, .. } = err else {
         unreachable!()
     };
     assert!(message.contains(&nowhere.to_string()), "{message}");
@@ -1087,7 +1087,7 @@ async fn a_changed_tracker_key_is_refused_and_reported_once() {
     };
     let watch = async {
         let err = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
-        let Event::Error { message } = err else {
+        let Event::Error { message, .. } = err else {
             unreachable!()
         };
         assert!(

@@ -444,45 +444,31 @@ impl App {
                 let line = format!("now trusting {name}'s key {}", key.fingerprint());
                 self.push_selected(Line::system(now, line));
             }
-            Event::Error { message } => {
-                self.on_error(&message);
-                self.push_selected(Line::error(now, message));
-            }
+            Event::Error { message, about } => self.on_error(now, message, about.as_deref()),
         }
         Vec::new()
     }
 
-    /// Ties an error to what it refuses: a /join that failed (no conversation opens), or
-    /// a typed line the node could not send (marked failed). The node's errors carry no
-    /// reference, so this goes by their wording (see node/actor).
-    fn on_error(&mut self, message: &str) {
-        if let Some(group) = message
-            .strip_suffix(" now")
-            .and_then(|m| m.rsplit_once("cannot join "))
-            .and_then(|(_, g)| GroupName::parse_user(g).ok())
-        {
-            self.joining.remove(&group);
-            return;
+    /// Shows an error in the conversation it is about (the node says which), else in the
+    /// selected one. A /join that failed opens no conversation; a typed line the node could
+    /// not send is marked failed.
+    fn on_error(&mut self, now: Option<u64>, message: String, about: Option<&str>) {
+        let line = Line::error(now, message);
+        let conv = about.and_then(|about| match about.strip_prefix('#') {
+            Some(group) => group.parse().ok().map(ConvId::Group),
+            None => Some(ConvId::Peer(about.to_owned())),
+        });
+        if let Some(ConvId::Group(group)) = &conv {
+            self.joining.remove(group);
         }
-        let refused = if let Some(rest) = message.strip_prefix("unknown peer ") {
-            let name = rest.split(' ').next().unwrap_or_default();
-            Some((ConvId::Peer(name.to_owned()), name.to_owned()))
-        } else if let Some(name) = message.strip_suffix(" is offline") {
-            Some((ConvId::Peer(name.to_owned()), name.to_owned()))
-        } else {
-            message
-                .strip_prefix("you are not in ")
-                .and_then(|rest| rest.split(';').next())
-                .and_then(|g| GroupName::parse_user(g).ok())
-                .map(|g| {
-                    let who = g.to_string();
-                    (ConvId::Group(g), who)
-                })
-        };
-        if let Some((conv, who)) = refused
-            && let Some(i) = self.find(&conv)
-        {
-            self.convs[i].refuse(&who);
+        match conv.as_ref().and_then(|c| self.find(c)) {
+            Some(i) => {
+                if let Some(about) = about {
+                    self.convs[i].refuse(about);
+                }
+                self.convs[i].push(line);
+            }
+            None => self.push_selected(line),
         }
     }
 

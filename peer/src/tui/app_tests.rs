@@ -383,7 +383,8 @@ fn the_ui_quits_when_the_node_is_gone() {
 fn a_failed_join_leaves_no_conversation_behind() {
     let mut app = App::new(&info(), 0);
     type_line(&mut app, "/join #x");
-    app.update(Action::Node(Event::error(
+    app.update(Action::Node(Event::error_about(
+        "#x",
         "the tracker is not connected; cannot join #x now",
     )));
     assert_eq!(app.convs.len(), 1);
@@ -444,7 +445,8 @@ fn typed_text_shows_at_once_and_takes_the_nodes_verdict() {
         vec![("hello?".into(), Delivery::Pending)]
     );
     // An unknown peer: the node refuses at once, with no `sending`.
-    app.update(Action::Node(Event::error(
+    app.update(Action::Node(Event::error_about(
+        "zed",
         "unknown peer zed (not in any cached member list, and tracker t is not connected)",
     )));
     assert_eq!(
@@ -473,9 +475,31 @@ fn typed_text_shows_at_once_and_takes_the_nodes_verdict() {
     );
     // Offline peers are refused the same way.
     type_line(&mut app, "still there?");
-    app.update(Action::Node(Event::error("bob is offline")));
+    app.update(Action::Node(Event::error_about("bob", "bob is offline")));
     assert_eq!(
         own_marks(&app, &bob)[1],
         ("still there?".into(), Delivery::Failed(vec!["bob".into()]))
     );
+}
+
+#[test]
+fn an_error_shows_in_the_conversation_it_is_about() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "g", &[("alice", true)]);
+    let status = app.find(&ConvId::Status).expect("status");
+    app.select(status);
+    app.update(Action::Node(Event::error_about("#g", "you are not in #g")));
+    let g = app.find(&ConvId::Group("g".parse().expect("group"))).expect("#g");
+    let last = app.convs[g].lines().back().expect("line");
+    assert_eq!(last.kind, LineKind::Error);
+    assert!(
+        app.convs[status]
+            .lines()
+            .iter()
+            .all(|l| l.kind != LineKind::Error)
+    );
+    // Without a conversation to go to, the selected one shows it.
+    app.update(Action::Node(Event::error("something else")));
+    let last = app.selected().lines().back().expect("line");
+    assert_eq!(last.text, "something else");
 }

@@ -49,7 +49,7 @@ impl Actor {
             Target::Group(group) => {
                 let Some(list) = self.cache.get(&group) else {
                     let message = format!("you are not in {group}; /join {group} first");
-                    return self.emit(Event::error(message)).await;
+                    return self.emit(Event::error_about(&group, message)).await;
                 };
                 let mut to = Vec::new();
                 let mut failed = Vec::new();
@@ -83,13 +83,14 @@ impl Actor {
                             .or_default()
                             .push(Lookup { text, deadline });
                     } else if found.is_some() {
-                        self.emit(Event::error(format!("{name} is offline"))).await;
+                        let message = format!("{name} is offline");
+                        self.emit(Event::error_about(&name, message)).await;
                     } else {
                         let message = format!(
                             "unknown peer {name} (not in any cached member list, and tracker {} is not connected)",
                             self.tracker_addr
                         );
-                        self.emit(Event::error(message)).await;
+                        self.emit(Event::error_about(&name, message)).await;
                     }
                 }
             },
@@ -277,7 +278,7 @@ impl Actor {
                 } else {
                     format!("cannot deliver to {} at {}: {why}", f.label, f.addr)
                 };
-                self.emit(Event::error(message)).await;
+                self.emit(Event::error_about(&f.label, message)).await;
             }
         }
         for d in done {

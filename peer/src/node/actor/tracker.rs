@@ -23,7 +23,7 @@ impl Actor {
                 for (name, _) in std::mem::take(&mut self.lookups) {
                     let message =
                         format!("unknown peer {name} (the tracker went away before answering)");
-                    self.emit(Event::error(message)).await;
+                    self.emit(Event::error_about(&name, message)).await;
                 }
             }
             TrackerReport::Refused { code, message } => {
@@ -50,15 +50,17 @@ impl Actor {
                 self.save_tracker_pins().await;
             }
             TrackerReport::Unsent { request, reason } => {
-                let what = match request {
-                    PeerToTracker::Join { group } => format!("cannot join {group}"),
-                    PeerToTracker::Leave { group } => format!("cannot leave {group}"),
+                let (what, group) = match request {
+                    PeerToTracker::Join { group } => ("join", group),
+                    PeerToTracker::Leave { group } => ("leave", group),
                     // Look-ups are answered by the disconnection that follows; the rest is
                     // redone by the next hello.
                     _ => return,
                 };
-                let message = format!("{what}: the tracker link dropped ({reason}); try again");
-                self.emit(Event::error(message)).await;
+                let message = format!(
+                    "cannot {what} {group}: the tracker link dropped ({reason}); try again"
+                );
+                self.emit(Event::error_about(&group, message)).await;
             }
             TrackerReport::KeyChanged { pinned, presented } => {
                 if self.reported_tracker_keys.insert(presented) {
@@ -152,10 +154,13 @@ impl Actor {
                 for l in waiting {
                     match &member {
                         Some(m) if m.online => self.send_to_member(m.clone(), l.text).await,
-                        Some(_) => self.emit(Event::error(format!("{name} is offline"))).await,
+                        Some(_) => {
+                            let message = format!("{name} is offline");
+                            self.emit(Event::error_about(&name, message)).await
+                        }
                         None => {
-                            self.emit(Event::error(format!("unknown peer {name}")))
-                                .await
+                            let message = format!("unknown peer {name}");
+                            self.emit(Event::error_about(&name, message)).await
                         }
                     }
                 }
