@@ -489,7 +489,9 @@ fn an_error_shows_in_the_conversation_it_is_about() {
     let status = app.find(&ConvId::Status).expect("status");
     app.select(status);
     app.update(Action::Node(Event::error_about("#g", "you are not in #g")));
-    let g = app.find(&ConvId::Group("g".parse().expect("group"))).expect("#g");
+    let g = app
+        .find(&ConvId::Group("g".parse().expect("group")))
+        .expect("#g");
     let last = app.convs[g].lines().back().expect("line");
     assert_eq!(last.kind, LineKind::Error);
     assert!(
