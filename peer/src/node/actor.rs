@@ -65,6 +65,7 @@ pub struct Setup {
     pub tracker_addr: String,
     pub listen: SocketAddr,
     pub ack_timeout: Duration,
+    pub cache_save_every: Duration,
     pub cache_path: PathBuf,
     pub cache: MemberCache,
     pub stores: Stores,
@@ -116,7 +117,10 @@ pub struct Actor {
     deferred: Vec<Command>,
     /// Set by `/quit`: when to stop waiting for messages still on their way.
     quit_at: Option<Instant>,
+    /// The member cache changed since it was last written.
     dirty: bool,
+    cache_save_every: Duration,
+    last_cache_save: Instant,
 }
 
 impl Actor {
@@ -153,6 +157,8 @@ impl Actor {
             deferred: Vec::new(),
             quit_at: None,
             dirty: false,
+            cache_save_every: setup.cache_save_every,
+            last_cache_save: Instant::now(),
         }
     }
 
@@ -181,7 +187,7 @@ impl Actor {
                 Some(req) = inputs.inbound.recv() => self.inbound(req).await,
                 _ = tick.tick() => self.expire().await,
             }
-            if self.dirty {
+            if self.dirty && self.last_cache_save.elapsed() >= self.cache_save_every {
                 self.save().await;
             }
             self.save_trust(false).await;
@@ -212,6 +218,7 @@ impl Actor {
 
     async fn save(&mut self) {
         self.dirty = false;
+        self.last_cache_save = Instant::now();
         let file = CacheFile {
             tracker: self.tracker_addr.clone(),
             groups: self.cache.groups().clone(),

@@ -67,6 +67,11 @@ pub struct NodeConfig {
     pub ack_timeout: Duration,
     /// The tracker's expected key (`--tracker-key`): replaces the pin for this tracker.
     pub tracker_key: Option<PublicKey>,
+    /// How often, at most, `members.json` is written. Member lists change in bursts (a
+    /// join in a big group reaches every member at once; a reconnect brings every
+    /// snapshot) and each write is a synced file, so the actor writes once per burst. A
+    /// crash loses at most this much of the cache, which the next tracker push restores.
+    pub cache_save_every: Duration,
 }
 
 impl NodeConfig {
@@ -78,6 +83,7 @@ impl NodeConfig {
             data_dir,
             ack_timeout: Duration::from_secs(10),
             tracker_key: None,
+            cache_save_every: Duration::from_millis(500),
         }
     }
 }
@@ -187,6 +193,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         tracker_addr: config.tracker,
         listen,
         ack_timeout: config.ack_timeout,
+        cache_save_every: config.cache_save_every,
         cache_path,
         cache,
         stores: stores.with_tracker_pins(tracker_pins),

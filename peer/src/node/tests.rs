@@ -470,6 +470,8 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
         dir.path().join("alice"),
     );
     config.ack_timeout = Duration::from_secs(5);
+    // Write the cache at once, so the test can read it right after each event.
+    config.cache_save_every = Duration::ZERO;
     let mut a = start(config).await.expect("start");
     let (mut conn, groups) = accept_hello(&fake, &tracker_id, 1).await;
     assert!(groups.is_empty());
@@ -1206,12 +1208,14 @@ async fn scripted(name: &str, dir: &tempfile::TempDir) -> (Node, FakeConn, NodeC
         .await
         .expect("bind");
     let tracker_id = Identity::generate().expect("identity");
-    let config = NodeConfig::new(
+    let mut config = NodeConfig::new(
         name.parse().expect("name"),
         fake.local_addr().expect("addr").to_string(),
         "127.0.0.1:0".parse().expect("addr"),
         dir.path().join(name),
     );
+    // Write the cache at once, so a test can check it right after an event.
+    config.cache_save_every = Duration::ZERO;
     let mut node = start(config.clone()).await.expect("start");
     let (conn, _) = accept_hello(&fake, &tracker_id, 30).await;
     next(&mut node, |e| {
