@@ -9,6 +9,7 @@
 //! then the same typed frames through an encrypting codec.
 
 pub mod codec;
+pub mod files;
 pub mod identity;
 pub mod names;
 pub mod peer;

@@ -9,7 +9,6 @@
 //! first registered it). Format 1 (before keys) is still read, with no bindings.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -111,37 +110,15 @@ pub fn encode(
     serde_json::to_vec_pretty(&disk).map_err(StateFileError::Encode)
 }
 
-/// Replaces `path` with `bytes` atomically: temp file beside it, fsync, rename, fsync dir.
+/// Replaces `path` with `bytes` atomically, readable by its owner only (it holds every
+/// name-to-key binding and who is in which group).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateFileError> {
-    let err = |error| StateFileError::Write {
-        path: path.to_owned(),
-        error,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(err)?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "tracker.json".to_owned());
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err(e));
-    }
-    // Make the rename itself durable; not every platform lets a directory be fsynced.
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    natter_protocol::files::write_atomic_private(path, bytes).map_err(|error| {
+        StateFileError::Write {
+            path: path.to_owned(),
+            error,
+        }
+    })
 }
 
 #[cfg(test)]

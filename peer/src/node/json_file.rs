@@ -8,10 +8,10 @@
 //! silently forget who is trusted or blocked) refuses instead. Never a panic.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use natter_protocol::files;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -72,43 +72,11 @@ fn aside_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Tells apart the temp files of saves in this process.
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Opens a new file for writing, readable and writable by its owner only.
-pub fn create_private(path: &Path) -> io::Result<fs::File> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// Writes `value` to `path` atomically: a temporary file beside it (mode 0600, a name no
-/// other save uses), fsync, rename.
+/// Writes `value` to `path` atomically and readable by its owner only (see
+/// [`natter_protocol::files`]).
 pub fn save<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let json = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let written = create_private(&tmp).and_then(|mut file| {
-        file.write_all(&json)?;
-        file.sync_all()
-    });
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    if let Some(dir) = path.parent()
-        && let Ok(dir) = fs::File::open(dir)
-    {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    files::write_atomic_private(path, &json)
 }
 
 #[cfg(test)]

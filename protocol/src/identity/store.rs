@@ -5,10 +5,9 @@
 //! this version wrote: unreadable JSON, wrong lengths, a public key that does not match
 //! the secret, and (on Unix) a file that group or others may read.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
+use std::fs::File;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -152,52 +151,13 @@ pub(super) fn save(identity: &Identity, path: &Path) -> Result<(), IdentityError
     let mut json =
         Zeroizing::new(serde_json::to_vec_pretty(&contents).map_err(|e| io_err(e.into()))?);
     json.push(b'\n');
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir).map_err(io_err)?;
-    let temp = temp_path(&dir, path);
-    let written = write_private(&temp, &json).and_then(|()| fs::rename(&temp, path));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(io_err(e));
-    }
-    // Make the rename itself durable; not every platform can open a directory.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-fn temp_path(dir: &Path, path: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "identity".into());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()))
-}
-
-/// Creates `temp` (which must not exist) with mode 0600 from the start, so the secret is
-/// never readable by others, not even for a moment.
-fn write_private(temp: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    crate::files::write_atomic_private(path, &json).map_err(io_err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn creates_then_loads_the_same_identity() {
@@ -256,7 +216,8 @@ mod tests {
             "x".repeat(MAX_FILE_BYTES as usize + 10),
         ];
         for (i, case) in cases.iter().enumerate() {
-            write_private(&dir.path().join(format!("c{i}")), case.as_bytes()).expect("write");
+            crate::files::write_atomic_private(&dir.path().join(format!("c{i}")), case.as_bytes())
+                .expect("write");
             let err =
                 Identity::load_or_create(&dir.path().join(format!("c{i}"))).expect_err("corrupt");
             assert!(
