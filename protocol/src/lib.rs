@@ -23,7 +23,12 @@ pub use secure::{HandshakeError, SecureCodec};
 
 /// The version every hello carries. A peer or tracker refuses any other version.
 /// Version 2: every link is a Noise session, members carry keys, chat messages are signed.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 3: one duplex peer connection, a message `body` (tagged by `kind`), nacks by
+/// message id, request ids on tracker requests and their answers.
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// A request's id, chosen by whoever asks, echoed in the answer or error.
+pub type RequestId = u64;
 
 /// Milliseconds since the Unix epoch: the clock every `sent_at` is written in.
 pub fn unix_millis() -> u64 {

@@ -1,8 +1,9 @@
 //! Frames of the direct peer ↔ peer link: chat messages and their acknowledgements.
 //!
-//! Whoever opens the link sends [`PeerFrame::Hello`] first; the other side answers with its
-//! own hello. Each [`ChatMessage`] is acknowledged by id with [`PeerFrame::Ack`], on the
-//! same connection.
+//! One full-duplex connection serves a pair of peers in both directions. Whoever opens it
+//! sends [`PeerFrame::Hello`] first; the other side answers with its own hello (or an
+//! error). Each [`ChatMessage`] is answered by id on the same connection: [`PeerFrame::Ack`]
+//! when the receiver has it, [`PeerFrame::Nack`] with a code when it refuses it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -57,13 +58,39 @@ impl From<MessageId> for String {
     }
 }
 
+/// What a message says. Tagged by `kind`, so replies, edits, deletes, reactions and receipts
+/// become new variants here rather than new frame shapes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Body {
+    Text { text: String },
+}
+
+impl Body {
+    /// The variant's tag, as on the wire (and in the signed bytes).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Text { .. } => "text",
+        }
+    }
+
+    /// The text a person reads.
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Text { text } => text,
+        }
+    }
+}
+
 /// One chat message, private (`group` is `None`) or to a group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: MessageId,
+    /// The author. On a direct link it is the link's peer; a relayed message is checked
+    /// against the author's key, whoever relays it.
     pub from: Name,
     pub group: Option<GroupName>,
-    pub text: String,
+    pub body: Body,
     /// The sender's clock, milliseconds since the Unix epoch.
     pub sent_at: u64,
 }
@@ -91,7 +118,13 @@ pub enum PeerFrame {
     Ack {
         id: MessageId,
     },
-    /// A refused frame; for a protocol violation the connection closes after it.
+    /// The receiver refuses the message with this id; the connection stays up.
+    Nack {
+        id: MessageId,
+        code: ErrorCode,
+        message: String,
+    },
+    /// A refused connection (a bad hello, a protocol violation): it closes after this.
     Error {
         code: ErrorCode,
         message: String,
@@ -119,7 +152,7 @@ mod tests {
             id: "bob/7".parse().expect("id"),
             from: "bob".parse().expect("name"),
             group: None,
-            text: "hi".into(),
+            body: Body::Text { text: "hi".into() },
             sent_at: 5,
         };
         let sig = crate::identity::sign_chat(&author, &message);
@@ -127,7 +160,7 @@ mod tests {
         let json = serde_json::to_value(&frame).expect("json");
         assert_eq!(
             json,
-            serde_json::json!({"type":"chat","message":{"id":"bob/7","from":"bob","group":null,"text":"hi","sent_at":5},"sig":sig.to_string()})
+            serde_json::json!({"type":"chat","message":{"id":"bob/7","from":"bob","group":null,"body":{"kind":"text","text":"hi"},"sent_at":5},"sig":sig.to_string()})
         );
         let back: PeerFrame = serde_json::from_value(json).expect("parse");
         assert_eq!(back, frame);

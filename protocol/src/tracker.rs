@@ -6,12 +6,15 @@
 //! error, then pushes a full [`TrackerToPeer::Members`] list for each group the peer joins
 //! and only [`TrackerToPeer::MemberUpdate`] deltas after that. Every push carries the
 //! group's version; a peer that sees a gap asks for a [`PeerToTracker::Snapshot`].
+//!
+//! Requests that get an answer (join, leave, look-up, snapshot) may carry a `req` id; the
+//! answer or the error that refuses the request echoes it.
 
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, GroupName, Name, PublicKey};
+use crate::{ErrorCode, GroupName, Name, PublicKey, RequestId};
 
 /// One member of a group as the tracker last saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,17 +44,29 @@ pub enum PeerToTracker {
     },
     Join {
         group: GroupName,
+        /// Echoed in the answer (or error), so the peer can tell which request it settles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
     },
     Leave {
         group: GroupName,
+        /// Echoed in the answer (or error), so the peer can tell which request it settles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
     },
     /// Where is `name`? Answered by [`TrackerToPeer::LookupResult`].
     Lookup {
         name: Name,
+        /// Echoed in the answer (or error), so the peer can tell which request it settles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
     },
     /// Send me the full member list of `group` again (after a version gap).
     Snapshot {
         group: GroupName,
+        /// Echoed in the answer (or error), so the peer can tell which request it settles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
     },
     Ping {
         nonce: u64,
@@ -107,6 +122,9 @@ pub enum TrackerToPeer {
         group: GroupName,
         version: u64,
         members: Vec<Member>,
+        /// The request this answers, when it answers one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
     },
     /// One change to a group the receiver is in; `version` is the group's new version.
     MemberUpdate {
@@ -117,15 +135,22 @@ pub enum TrackerToPeer {
     /// The receiver's leave of `group` took effect.
     Left {
         group: GroupName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
     },
     LookupResult {
         name: Name,
         member: Option<Member>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
     },
-    /// A refused request (the link stays up) or a protocol violation (the link closes).
+    /// A refused request (the link stays up; `req` names it) or a protocol violation (the
+    /// link closes).
     Error {
         code: ErrorCode,
         message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
     },
     Ping {
         nonce: u64,

@@ -87,15 +87,19 @@ fn to_tracker_frames() -> Vec<PeerToTracker> {
             ],
         },
         PeerToTracker::Join {
+            req: None,
             group: "rust".parse().expect("group"),
         },
         PeerToTracker::Leave {
+            req: None,
             group: "rust".parse().expect("group"),
         },
         PeerToTracker::Lookup {
+            req: None,
             name: "bob".parse().expect("name"),
         },
         PeerToTracker::Snapshot {
+            req: None,
             group: "rust".parse().expect("group"),
         },
         PeerToTracker::Ping { nonce: 7 },
@@ -112,6 +116,7 @@ fn from_tracker_frames() -> Vec<TrackerToPeer> {
             heartbeat_secs: 10,
         },
         TrackerToPeer::Members {
+            req: None,
             group: "rust".parse().expect("group"),
             version: 3,
             members: vec![member("alice"), member("bob")],
@@ -131,13 +136,16 @@ fn from_tracker_frames() -> Vec<TrackerToPeer> {
             },
         },
         TrackerToPeer::Left {
+            req: None,
             group: "rust".parse().expect("group"),
         },
         TrackerToPeer::LookupResult {
+            req: None,
             name: "bob".parse().expect("name"),
             member: Some(member("bob")),
         },
         TrackerToPeer::Error {
+            req: None,
             code: ErrorCode::NameOwned,
             message: "name 'alice' belongs to another key".into(),
         },
@@ -154,7 +162,9 @@ fn peer_frames() -> Vec<PeerFrame> {
         },
         from: "alice".parse().expect("name"),
         group: Some("rust".parse().expect("group")),
-        text: "hello \u{1f980} world".into(),
+        body: natter_protocol::peer::Body::Text {
+            text: "hello \u{1f980} world".into(),
+        },
         sent_at: 1_700_000_000_000,
     };
     let sig = sign_chat(&author, &message);

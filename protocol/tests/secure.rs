@@ -23,7 +23,7 @@ fn chat(from: &str, text: &str) -> PeerFrame {
         id: format!("{from}/1").parse().expect("id"),
         from: from.parse().expect("name"),
         group: Some("secretclub".parse().expect("group")),
-        text: text.into(),
+        body: natter_protocol::peer::Body::Text { text: text.into() },
         sent_at: 1,
     };
     let author = natter_protocol::Identity::generate().expect("identity");

@@ -198,7 +198,7 @@ async fn tracker_refuses_another_protocol_version() {
     .unwrap();
     let reply = tokio::time::timeout(WAIT, link.next()).await.unwrap();
     match reply {
-        Some(Ok(TrackerToPeer::Error { code, message })) => {
+        Some(Ok(TrackerToPeer::Error { code, message, .. })) => {
             assert_eq!(code, ErrorCode::VersionMismatch);
             assert!(
                 message.contains(&(PROTOCOL_VERSION + 98).to_string()),

@@ -69,6 +69,7 @@ async fn nobody_leaves_or_registers_in_someone_elses_name() {
         "{welcome:?}"
     );
     link.send(PeerToTracker::Leave {
+        req: None,
         group: "g".parse().unwrap(),
     })
     .await
@@ -417,6 +418,7 @@ async fn slow_senders_after_the_hello_do_not_block_honest_peers() {
         let mut frame = raw::seal(
             &mut link,
             PeerToTracker::Join {
+                req: None,
                 group: "g".parse().unwrap(),
             },
         );

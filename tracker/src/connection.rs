@@ -324,6 +324,10 @@ async fn refuse_bad_frame(transport: &mut Transport, e: CodecError) -> End {
 
 /// Sends a parting error frame, best effort and briefly.
 async fn part(transport: &mut Transport, code: ErrorCode, message: String) {
-    let frame = TrackerToPeer::Error { code, message };
+    let frame = TrackerToPeer::Error {
+        code,
+        message,
+        req: None,
+    };
     let _ = tokio::time::timeout(PARTING_WRITE, transport.send(frame)).await;
 }

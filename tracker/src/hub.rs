@@ -214,10 +214,10 @@ impl Hub {
                     return rate_limited(conn, refusal);
                 }
                 match (&request, self.registry.name_of(conn)) {
-                    (PeerToTracker::Join { group }, Some(name)) => {
+                    (PeerToTracker::Join { group, .. }, Some(name)) => {
                         tracing::info!(conn, name = %name, group = %group, "join");
                     }
-                    (PeerToTracker::Leave { group }, Some(name)) => {
+                    (PeerToTracker::Leave { group, .. }, Some(name)) => {
                         tracing::info!(conn, name = %name, group = %group, "leave");
                     }
                     _ => {}
@@ -300,6 +300,7 @@ fn rate_limited(conn: ConnId, refusal: crate::rates::Refusal) -> Outcome {
             TrackerToPeer::Error {
                 code: ErrorCode::RateLimited,
                 message: refusal.message(),
+                req: None,
             },
         )],
         close: Some(conn),

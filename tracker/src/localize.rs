@@ -97,6 +97,7 @@ mod tests {
     fn loopback_members_become_the_recipients_view_of_this_machine() {
         let host = rewrite_ip(sa("192.168.1.5:7700"));
         let frame = TrackerToPeer::Members {
+            req: None,
             group: "g".parse().expect("group"),
             version: 3,
             members: vec![
@@ -145,12 +146,14 @@ mod tests {
             assert_eq!(member.addr, sa("10.1.2.3:4000"));
         }
         let lookup = TrackerToPeer::LookupResult {
+            req: None,
             name: "host".parse().expect("name"),
             member: Some(member("host", "127.0.0.1:4000")),
         };
         assert_eq!(
             localize(lookup.clone(), host),
             TrackerToPeer::LookupResult {
+                req: None,
                 name: "host".parse().expect("name"),
                 member: Some(member("host", "10.1.2.3:4000")),
             }
@@ -161,6 +164,7 @@ mod tests {
             lookup
         );
         let left = TrackerToPeer::Left {
+            req: None,
             group: "g".parse().expect("group"),
         };
         assert_eq!(localize(left.clone(), host), left);

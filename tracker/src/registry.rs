@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 
 use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
-use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey};
+use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey, RequestId};
 
 use crate::limits::{MAX_GROUP_MEMBERS, MAX_GROUPS, MAX_NAMES, VERSION_MARGIN};
 use crate::state_file::{GroupState, State};
@@ -94,8 +94,19 @@ impl Outcome {
     }
 
     fn refuse(conn: ConnId, code: ErrorCode, message: String, close: bool) -> Self {
+        Self::refuse_request(conn, None, code, message, close)
+    }
+
+    /// Refuses the request `req` (echoed in the error frame).
+    fn refuse_request(
+        conn: ConnId,
+        req: Option<RequestId>,
+        code: ErrorCode,
+        message: String,
+        close: bool,
+    ) -> Self {
         Self {
-            pushes: vec![(conn, TrackerToPeer::Error { code, message })],
+            pushes: vec![(conn, TrackerToPeer::Error { code, message, req })],
             close: close.then_some(conn),
             ..Self::default()
         }
@@ -272,8 +283,11 @@ impl Registry {
         let wanted: BTreeSet<GroupName> = groups.into_iter().collect();
         for group in wanted {
             if !self.is_member(&group, &name) {
-                if let Some(refusal) = self.join_refusal(conn, &group) {
-                    out.pushes.push(refusal);
+                if let Some(message) = self.join_refusal(&group) {
+                    let code = ErrorCode::Refused;
+                    let req = None;
+                    out.pushes
+                        .push((conn, TrackerToPeer::Error { code, message, req }));
                     continue;
                 }
                 self.change(
@@ -287,7 +301,7 @@ impl Registry {
             }
         }
         for group in self.groups_of(&name) {
-            out.pushes.push((conn, self.snapshot_frame(&group)));
+            out.pushes.push((conn, self.snapshot_frame(&group, None)));
         }
         out
     }
@@ -309,23 +323,24 @@ impl Registry {
                 "hello sent twice on one connection".into(),
                 true,
             ),
-            PeerToTracker::Join { group } => self.join(conn, &name, group),
-            PeerToTracker::Leave { group } => self.leave(conn, &name, group),
-            PeerToTracker::Lookup { name: wanted } => {
+            PeerToTracker::Join { group, req } => self.join(conn, &name, group, req),
+            PeerToTracker::Leave { group, req } => self.leave(conn, &name, group, req),
+            PeerToTracker::Lookup { name: wanted, req } => {
                 let member = self.lookup(&wanted);
                 Outcome::to(
                     conn,
                     TrackerToPeer::LookupResult {
                         name: wanted,
                         member,
+                        req,
                     },
                 )
             }
-            PeerToTracker::Snapshot { group } => {
+            PeerToTracker::Snapshot { group, req } => {
                 if self.is_member(&group, &name) {
-                    Outcome::to(conn, self.snapshot_frame(&group))
+                    Outcome::to(conn, self.snapshot_frame(&group, req))
                 } else {
-                    not_member(conn, &group)
+                    not_member(conn, &group, req)
                 }
             }
             PeerToTracker::Ping { .. } | PeerToTracker::Pong { .. } => Outcome::default(),
@@ -385,11 +400,17 @@ impl Registry {
         self.conns.get(&conn)
     }
 
-    fn join(&mut self, conn: ConnId, name: &Name, group: GroupName) -> Outcome {
+    fn join(
+        &mut self,
+        conn: ConnId,
+        name: &Name,
+        group: GroupName,
+        req: Option<RequestId>,
+    ) -> Outcome {
         let mut out = Outcome::default();
         if !self.is_member(&group, name) {
-            if let Some((conn, refusal)) = self.join_refusal(conn, &group) {
-                return Outcome::to(conn, refusal);
+            if let Some(message) = self.join_refusal(&group) {
+                return Outcome::refuse_request(conn, req, ErrorCode::Refused, message, false);
             }
             let online = self.online.get(name).map(|o| o.addr);
             let key = self.keys.get(name).copied();
@@ -403,13 +424,19 @@ impl Registry {
                 self.change(&group, name, MemberChange::Joined { member }, &mut out);
             }
         }
-        out.pushes.push((conn, self.snapshot_frame(&group)));
+        out.pushes.push((conn, self.snapshot_frame(&group, req)));
         out
     }
 
-    fn leave(&mut self, conn: ConnId, name: &Name, group: GroupName) -> Outcome {
+    fn leave(
+        &mut self,
+        conn: ConnId,
+        name: &Name,
+        group: GroupName,
+        req: Option<RequestId>,
+    ) -> Outcome {
         if !self.is_member(&group, name) {
-            return not_member(conn, &group);
+            return not_member(conn, &group, req);
         }
         let mut out = Outcome::default();
         self.change(
@@ -418,13 +445,12 @@ impl Registry {
             MemberChange::Left { name: name.clone() },
             &mut out,
         );
-        out.pushes.push((conn, TrackerToPeer::Left { group }));
+        out.pushes.push((conn, TrackerToPeer::Left { group, req }));
         out
     }
 
-    /// The error frame for a join of `group` (by someone not yet in it) that a cap
-    /// forbids, if any.
-    fn join_refusal(&self, conn: ConnId, group: &GroupName) -> Option<(ConnId, TrackerToPeer)> {
+    /// Why a cap forbids a join of `group` (by someone not yet in it), if one does.
+    fn join_refusal(&self, group: &GroupName) -> Option<String> {
         let message = match self.groups.get(group) {
             None if self.groups.len() >= self.caps.groups => format!(
                 "cannot create {group}: this tracker holds its maximum of {} groups",
@@ -436,8 +462,7 @@ impl Registry {
             ),
             _ => return None,
         };
-        let code = ErrorCode::Refused;
-        Some((conn, TrackerToPeer::Error { code, message }))
+        Some(message)
     }
 
     /// Applies one change of `name` in `group`: updates the group, bumps its version and
@@ -499,7 +524,7 @@ impl Registry {
             .collect()
     }
 
-    fn snapshot_frame(&self, group: &GroupName) -> TrackerToPeer {
+    fn snapshot_frame(&self, group: &GroupName, req: Option<RequestId>) -> TrackerToPeer {
         let (version, members) = match self.groups.get(group) {
             Some(state) => (
                 state.version,
@@ -524,13 +549,15 @@ impl Registry {
             group: group.clone(),
             version,
             members,
+            req,
         }
     }
 }
 
-fn not_member(conn: ConnId, group: &GroupName) -> Outcome {
-    Outcome::refuse(
+fn not_member(conn: ConnId, group: &GroupName, req: Option<RequestId>) -> Outcome {
+    Outcome::refuse_request(
         conn,
+        req,
         ErrorCode::NotMember,
         format!("you are not a member of {group}"),
         false,

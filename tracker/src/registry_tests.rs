@@ -51,7 +51,13 @@ fn hello_as(
 }
 
 fn join(r: &mut Registry, conn: ConnId, group: &str) -> Outcome {
-    r.apply(conn, PeerToTracker::Join { group: g(group) })
+    r.apply(
+        conn,
+        PeerToTracker::Join {
+            req: None,
+            group: g(group),
+        },
+    )
 }
 
 fn members_of(frame: &TrackerToPeer) -> (u64, Vec<(String, bool)>) {
@@ -153,12 +159,21 @@ fn leave_confirms_and_tells_others() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "bob", &["rust"]);
-    let out = r.apply(2, PeerToTracker::Leave { group: g("rust") });
-    assert_eq!(out.save, Save::Now);
-    assert!(
-        out.pushes
-            .contains(&(2, TrackerToPeer::Left { group: g("rust") }))
+    let out = r.apply(
+        2,
+        PeerToTracker::Leave {
+            req: None,
+            group: g("rust"),
+        },
     );
+    assert_eq!(out.save, Save::Now);
+    assert!(out.pushes.contains(&(
+        2,
+        TrackerToPeer::Left {
+            req: None,
+            group: g("rust")
+        }
+    )));
     assert_eq!(
         update_to(&out, 1),
         (3, MemberChange::Left { name: n("bob") })
@@ -170,7 +185,13 @@ fn leave_confirms_and_tells_others() {
 fn leave_of_a_group_not_in_is_not_member_and_keeps_link() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &[]);
-    let out = r.apply(1, PeerToTracker::Leave { group: g("rust") });
+    let out = r.apply(
+        1,
+        PeerToTracker::Leave {
+            req: None,
+            group: g("rust"),
+        },
+    );
     assert_eq!(out.save, Save::Nothing);
     assert_eq!(out.close, None);
     assert!(matches!(
@@ -197,7 +218,13 @@ fn disconnect_goes_offline_but_stays_member() {
         update_to(&out, 1),
         (3, MemberChange::Offline { name: n("bob") })
     );
-    let snap = r.apply(1, PeerToTracker::Snapshot { group: g("rust") });
+    let snap = r.apply(
+        1,
+        PeerToTracker::Snapshot {
+            req: None,
+            group: g("rust"),
+        },
+    );
     assert_eq!(
         members_of(&snap.pushes[0].1),
         (3, vec![("alice".into(), true), ("bob".into(), false)])
@@ -244,6 +271,7 @@ fn name_taken_while_live_and_old_connection_keeps_it() {
         vec![(
             2,
             TrackerToPeer::Error {
+                req: None,
                 code: ErrorCode::NameTaken,
                 message: "name 'alice' is already in use".into(),
             }
@@ -294,7 +322,13 @@ fn versions_increase_on_every_change() {
     hello(&mut r, 2, "bob", &["rust"]); // 2
     r.disconnect(2); // 3
     hello(&mut r, 3, "bob", &[]); // 4
-    r.apply(3, PeerToTracker::Leave { group: g("rust") }); // 5
+    r.apply(
+        3,
+        PeerToTracker::Leave {
+            req: None,
+            group: g("rust"),
+        },
+    ); // 5
     assert_eq!(r.groups()[&g("rust")].version, 5);
 }
 
@@ -305,7 +339,13 @@ fn lookup_online_offline_unknown() {
     hello(&mut r, 2, "bob", &["rust"]);
     hello(&mut r, 3, "carol", &[]);
     let look = |r: &mut Registry, who: &str| match r
-        .apply(1, PeerToTracker::Lookup { name: n(who) })
+        .apply(
+            1,
+            PeerToTracker::Lookup {
+                req: None,
+                name: n(who),
+            },
+        )
         .pushes
         .remove(0)
         .1
@@ -330,7 +370,13 @@ fn snapshot_of_a_group_not_in_is_not_member() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &[]);
     hello(&mut r, 2, "bob", &["rust"]);
-    let out = r.apply(1, PeerToTracker::Snapshot { group: g("rust") });
+    let out = r.apply(
+        1,
+        PeerToTracker::Snapshot {
+            req: None,
+            group: g("rust"),
+        },
+    );
     assert!(matches!(
         out.pushes.as_slice(),
         [(
@@ -436,6 +482,7 @@ fn another_key_is_refused_the_name_while_owner_online_or_offline() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]);
     let refused = TrackerToPeer::Error {
+        req: None,
         code: ErrorCode::NameOwned,
         message: "name 'alice' belongs to another key".into(),
     };
@@ -480,11 +527,23 @@ fn leave_acts_only_for_the_connections_own_name() {
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "bob", &["rust"]);
     // Bob's leave takes bob out, never alice.
-    let out = r.apply(2, PeerToTracker::Leave { group: g("rust") });
+    let out = r.apply(
+        2,
+        PeerToTracker::Leave {
+            req: None,
+            group: g("rust"),
+        },
+    );
     assert_eq!(update_to(&out, 1).1, MemberChange::Left { name: n("bob") });
     assert!(r.groups()[&g("rust")].members.contains_key(&n("alice")));
     // A second leave from bob is not-member, alice stays.
-    let out = r.apply(2, PeerToTracker::Leave { group: g("rust") });
+    let out = r.apply(
+        2,
+        PeerToTracker::Leave {
+            req: None,
+            group: g("rust"),
+        },
+    );
     assert!(matches!(
         out.pushes[0].1,
         TrackerToPeer::Error {
@@ -597,7 +656,13 @@ fn the_member_cap_refuses_joins_of_a_full_group() {
     assert!(message.contains("maximum of 2 members"), "{message}");
     assert_eq!(r.groups()[&g("full")].members.len(), 2);
     // Once someone leaves there is room.
-    r.apply(2, PeerToTracker::Leave { group: g("full") });
+    r.apply(
+        2,
+        PeerToTracker::Leave {
+            req: None,
+            group: g("full"),
+        },
+    );
     assert_eq!(join(&mut r, 3, "full").save, Save::Now);
 }
 
@@ -623,12 +688,21 @@ fn the_name_cap_refuses_new_names_but_not_known_ones() {
 fn a_group_is_forgotten_when_its_last_member_leaves() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]);
-    let out = r.apply(1, PeerToTracker::Leave { group: g("rust") });
-    assert_eq!(out.save, Save::Now);
-    assert!(
-        out.pushes
-            .contains(&(1, TrackerToPeer::Left { group: g("rust") }))
+    let out = r.apply(
+        1,
+        PeerToTracker::Leave {
+            req: None,
+            group: g("rust"),
+        },
     );
+    assert_eq!(out.save, Save::Now);
+    assert!(out.pushes.contains(&(
+        1,
+        TrackerToPeer::Left {
+            req: None,
+            group: g("rust")
+        }
+    )));
     assert!(r.groups().is_empty());
     // Offline members keep a group alive.
     hello(&mut r, 2, "bob", &["go"]);

@@ -239,12 +239,14 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
     alice
         .send(PeerToTracker::Join {
+            req: None,
             group: "rust".parse().unwrap(),
         })
         .await;
     assert_eq!(
         alice.recv().await,
         TrackerToPeer::Members {
+            req: None,
             group: "rust".parse().unwrap(),
             version: 1,
             members: vec![member("alice", local(4000))],
@@ -258,6 +260,7 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     assert_eq!(
         bob.recv().await,
         TrackerToPeer::Members {
+            req: None,
             group: "rust".parse().unwrap(),
             version: 2,
             members: vec![member("alice", local(4000)), member("bob", local(5000))],
@@ -275,12 +278,14 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     );
 
     bob.send(PeerToTracker::Leave {
+        req: None,
         group: "rust".parse().unwrap(),
     })
     .await;
     assert_eq!(
         bob.recv().await,
         TrackerToPeer::Left {
+            req: None,
             group: "rust".parse().unwrap(),
         }
     );
@@ -294,6 +299,7 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     ));
     // A second leave is refused, and the link stays up.
     bob.send(PeerToTracker::Leave {
+        req: None,
         group: "rust".parse().unwrap(),
     })
     .await;
@@ -305,12 +311,14 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
         }
     ));
     bob.send(PeerToTracker::Lookup {
+        req: None,
         name: "alice".parse().unwrap(),
     })
     .await;
     assert_eq!(
         bob.recv().await,
         TrackerToPeer::LookupResult {
+            req: None,
             name: "alice".parse().unwrap(),
             member: Some(member("alice", local(4000))),
         }
@@ -381,6 +389,7 @@ async fn bad_hellos_are_refused_and_closed() {
     let mut early = Client::connect(&tracker).await;
     early
         .send(PeerToTracker::Join {
+            req: None,
             group: "g".parse().unwrap(),
         })
         .await;
@@ -394,6 +403,7 @@ async fn bad_hellos_are_refused_and_closed() {
     assert_eq!(
         refused,
         TrackerToPeer::Error {
+            req: None,
             code: ErrorCode::NameTaken,
             message: "name 'alice' is already in use".into(),
         }
@@ -402,6 +412,7 @@ async fn bad_hellos_are_refused_and_closed() {
     // The first alice still holds the name and is served.
     alice
         .send(PeerToTracker::Lookup {
+            req: None,
             name: "alice".parse().unwrap(),
         })
         .await;
@@ -436,6 +447,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 async fn still_serving(tracker: &Tracker, existing: &mut Client, fresh: &str) -> Client {
     existing
         .send(PeerToTracker::Snapshot {
+            req: None,
             group: "none".parse().unwrap(),
         })
         .await;
@@ -547,6 +559,7 @@ async fn garbage_and_oversize_after_the_handshake_close_only_their_connection() 
     );
     alice
         .send(PeerToTracker::Lookup {
+            req: None,
             name: "bob".parse().unwrap(),
         })
         .await;
@@ -581,6 +594,7 @@ async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
 
     let mallory = Identity::generate().unwrap();
     let owned = TrackerToPeer::Error {
+        req: None,
         code: ErrorCode::NameOwned,
         message: "name 'alice' belongs to another key".into(),
     };
@@ -589,12 +603,14 @@ async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
     assert!(imposter.until_closed().await.is_empty());
     // Bob saw nothing: no alice online, no join. His next frame answers his own lookup.
     bob.send(PeerToTracker::Lookup {
+        req: None,
         name: "alice".parse().unwrap(),
     })
     .await;
     assert_eq!(
         bob.recv().await,
         TrackerToPeer::LookupResult {
+            req: None,
             name: "alice".parse().unwrap(),
             member: Some(Member {
                 online: false,
@@ -631,9 +647,9 @@ async fn join_leave_flood_is_rate_limited_and_closed() {
     for i in 0..burst * 3 {
         let group = format!("g{}", i % 4).parse().unwrap();
         let frame = if i % 2 == 0 {
-            PeerToTracker::Join { group }
+            PeerToTracker::Join { req: None, group }
         } else {
-            PeerToTracker::Leave { group }
+            PeerToTracker::Leave { req: None, group }
         };
         if flood.framed.feed(frame).await.is_err() {
             break;
@@ -711,6 +727,7 @@ async fn connections_past_the_per_address_cap_are_closed() {
 async fn still_serving_without_fresh(existing: &mut Client) {
     existing
         .send(PeerToTracker::Lookup {
+            req: None,
             name: "nobody".parse().unwrap(),
         })
         .await;
@@ -874,6 +891,7 @@ async fn a_hellos_groups_are_charged_and_reconnecting_does_not_refill_the_budget
     );
     greedy
         .send(PeerToTracker::Join {
+            req: None,
             group: "more".parse().unwrap(),
         })
         .await;
@@ -939,6 +957,7 @@ async fn new_names_from_one_address_are_rate_limited() {
         TrackerToPeer::Error {
             code: ErrorCode::RateLimited,
             message,
+            ..
         } => assert!(message.contains("new names"), "{message}"),
         other => panic!("expected rate_limited, got {other:?}"),
     }
@@ -1092,6 +1111,7 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
     assert_eq!(
         friend.recv().await,
         TrackerToPeer::Members {
+            req: None,
             group: "g".parse().unwrap(),
             version: 2,
             members: vec![
@@ -1102,12 +1122,14 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
     );
     friend
         .send(PeerToTracker::Lookup {
+            req: None,
             name: "host".parse().unwrap(),
         })
         .await;
     assert_eq!(
         friend.recv().await,
         TrackerToPeer::LookupResult {
+            req: None,
             name: "host".parse().unwrap(),
             member: Some(member("host", SocketAddr::new(lan, 4000))),
         }

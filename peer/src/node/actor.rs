@@ -270,6 +270,7 @@ impl Actor {
         match cmd {
             Command::Join(group) => {
                 if let Err(e) = self.ask_tracker(PeerToTracker::Join {
+                    req: None,
                     group: group.clone(),
                 }) {
                     let message = format!("{e}; cannot join {group} now");
@@ -281,6 +282,7 @@ impl Actor {
                     let message = format!("you are not in {group}");
                     self.emit(Event::error_about(&group, message)).await;
                 } else if let Err(e) = self.ask_tracker(PeerToTracker::Leave {
+                    req: None,
                     group: group.clone(),
                 }) {
                     let message = format!("{e}; cannot leave {group} now");

@@ -312,7 +312,7 @@ impl Link {
                 Err("second hello".into())
             }
             // Acks and errors mean nothing on an inbound link; ignore them.
-            Ok(PeerFrame::Ack { .. } | PeerFrame::Error { .. }) => Ok(()),
+            Ok(PeerFrame::Ack { .. } | PeerFrame::Nack { .. } | PeerFrame::Error { .. }) => Ok(()),
         }
     }
 }

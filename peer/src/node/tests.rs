@@ -40,7 +40,7 @@ fn message(from: &str, seq: u64, group: Option<&str>, text: &str) -> ChatMessage
         id: format!("{from}/{seq}").parse().expect("id"),
         from: from.parse().expect("name"),
         group: group.map(|g| g.parse().expect("group")),
-        text: text.into(),
+        body: natter_protocol::peer::Body::Text { text: text.into() },
         sent_at: 1,
     }
 }
@@ -152,9 +152,13 @@ async fn fake_tracker_conn(
     }
     while let Some(Ok(frame)) = conn.next().await {
         let answer = match frame {
-            PeerToTracker::Lookup { name } => {
+            PeerToTracker::Lookup { name, .. } => {
                 let member = dir.lock().expect("lock").get(&name).cloned();
-                TrackerToPeer::LookupResult { name, member }
+                TrackerToPeer::LookupResult {
+                    req: None,
+                    name,
+                    member,
+                }
             }
             PeerToTracker::Ping { nonce } => TrackerToPeer::Pong { nonce },
             _ => continue,
@@ -500,9 +504,13 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
         .expect("running");
     assert_eq!(
         expect_frame(&mut conn).await,
-        PeerToTracker::Join { group: g.clone() }
+        PeerToTracker::Join {
+            req: None,
+            group: g.clone()
+        }
     );
     let full = TrackerToPeer::Members {
+        req: None,
         group: g.clone(),
         version: 1,
         members: vec![member("alice", true), member("bob", true)],
@@ -540,7 +548,10 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
     conn.send(gap).await.expect("push");
     assert_eq!(
         expect_frame(&mut conn).await,
-        PeerToTracker::Snapshot { group: g.clone() }
+        PeerToTracker::Snapshot {
+            req: None,
+            group: g.clone()
+        }
     );
     let next_one = TrackerToPeer::MemberUpdate {
         group: g.clone(),
@@ -564,9 +575,13 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
     let bob: natter_protocol::Name = "bob".parse().expect("name");
     assert_eq!(
         expect_frame(&mut conn).await,
-        PeerToTracker::Lookup { name: bob.clone() }
+        PeerToTracker::Lookup {
+            req: None,
+            name: bob.clone()
+        }
     );
     let result = TrackerToPeer::LookupResult {
+        req: None,
         name: bob,
         member: None,
     };
@@ -605,11 +620,17 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
         .expect("running");
     assert_eq!(
         expect_frame(&mut conn).await,
-        PeerToTracker::Leave { group: g.clone() }
+        PeerToTracker::Leave {
+            req: None,
+            group: g.clone()
+        }
     );
-    conn.send(TrackerToPeer::Left { group: g.clone() })
-        .await
-        .expect("left");
+    conn.send(TrackerToPeer::Left {
+        req: None,
+        group: g.clone(),
+    })
+    .await
+    .expect("left");
     next(&mut a, |e| matches!(e, Event::Left { .. })).await;
     a.handle.send(Command::Groups).await.expect("running");
     let groups = next(&mut a, |e| matches!(e, Event::Groups { .. })).await;
@@ -677,6 +698,7 @@ async fn group_messages_reach_cached_members_with_the_tracker_down_even_after_a_
         member("carol", "127.0.0.1:9".parse().expect("addr"), false),
     ];
     let full = TrackerToPeer::Members {
+        req: None,
         group: g.clone(),
         version: 1,
         members,
@@ -810,7 +832,9 @@ async fn a_forged_signature_is_dropped_and_the_link_stays_up() {
     let PeerFrame::Chat(mut altered) = signed(&mallory, message("mallory", 2, None, "hi")) else {
         unreachable!()
     };
-    altered.message.text = "altered".into();
+    altered.message.body = natter_protocol::peer::Body::Text {
+        text: "altered".into(),
+    };
     link.send(PeerFrame::Chat(altered)).await.expect("send");
     assert!(matches!(
         next_frame(&mut link).await,
@@ -853,6 +877,7 @@ async fn group_messages_only_from_members_with_their_listed_key() {
     };
     let g: GroupName = "g".parse().expect("group");
     let full = TrackerToPeer::Members {
+        req: None,
         group: g.clone(),
         version: 1,
         members: vec![member("bob", b.key), member("carol", carol.public_key())],
@@ -866,10 +891,12 @@ async fn group_messages_only_from_members_with_their_listed_key() {
     assert_eq!(
         expect_frame(&mut conn).await,
         PeerToTracker::Lookup {
+            req: None,
             name: mallory_name.clone()
         }
     );
     let answer = TrackerToPeer::LookupResult {
+        req: None,
         name: mallory_name,
         member: Some(member("mallory", mallory.public_key())),
     };
@@ -1254,6 +1281,7 @@ async fn a_changed_key_in_a_lookup_is_reported_and_can_be_trusted() {
     );
     let g: GroupName = "g".parse().expect("group");
     let full = TrackerToPeer::Members {
+        req: None,
         group: g.clone(),
         version: 1,
         members: vec![a_member("alice", a.key, true), a_member("bob", bob1, false)],
@@ -1265,9 +1293,13 @@ async fn a_changed_key_in_a_lookup_is_reported_and_can_be_trusted() {
     let bob: Name = "bob".parse().expect("name");
     assert_eq!(
         expect_frame(&mut conn).await,
-        PeerToTracker::Lookup { name: bob.clone() }
+        PeerToTracker::Lookup {
+            req: None,
+            name: bob.clone()
+        }
     );
     let answer = TrackerToPeer::LookupResult {
+        req: None,
         name: bob.clone(),
         member: Some(a_member("bob", bob2, true)),
     };
@@ -1293,7 +1325,10 @@ async fn a_changed_key_in_a_lookup_is_reported_and_can_be_trusted() {
         .expect("running");
     assert_eq!(
         expect_frame(&mut conn).await,
-        PeerToTracker::Lookup { name: bob.clone() }
+        PeerToTracker::Lookup {
+            req: None,
+            name: bob.clone()
+        }
     );
     conn.send(answer).await.expect("answer");
     let trusted = next(&mut a, |e| {
@@ -1319,6 +1354,7 @@ async fn a_blocked_key_is_quiet_everywhere() {
     let carol = Identity::generate().expect("identity");
     let g: GroupName = "g".parse().expect("group");
     let full = TrackerToPeer::Members {
+        req: None,
         group: g.clone(),
         version: 1,
         members: vec![
@@ -1531,6 +1567,7 @@ async fn an_unsaveable_member_cache_is_reported_once() {
     let g: GroupName = "g".parse().expect("group");
     for version in 1..=3 {
         let full = TrackerToPeer::Members {
+            req: None,
             group: g.clone(),
             version,
             members: vec![a_member("alice", a.key, true)],

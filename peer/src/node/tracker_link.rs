@@ -270,7 +270,7 @@ async fn connect(
                 Duration::from_secs(heartbeat_secs.clamp(1, 3600)),
             )))
         }
-        Ok(Some(Ok(TrackerToPeer::Error { code, message }))) => {
+        Ok(Some(Ok(TrackerToPeer::Error { code, message, .. }))) => {
             let refused = TrackerReport::Refused {
                 code,
                 message: message.clone(),

@@ -23,7 +23,7 @@ fn chat(from: &str, seq: u64, group: Option<&str>) -> ChatMessage {
         id: format!("{from}/{seq}").parse().expect("id"),
         from: name(from),
         group: group.map(|g| g.parse().expect("group")),
-        text: "hi".into(),
+        body: natter_protocol::peer::Body::Text { text: "hi".into() },
         sent_at: 1,
     }
 }
@@ -60,7 +60,7 @@ fn signatures_must_be_the_links_key_over_exactly_this_message() {
     assert!(err.contains("bad signature"), "{err}");
     // Altered text.
     let mut altered = signed.clone();
-    altered.message.text = "hI".into();
+    altered.message.body = natter_protocol::peer::Body::Text { text: "hI".into() };
     assert!(check_signed(&name("bob"), &bob.public_key(), &altered).is_err());
     // A link that said hello as mallory cannot carry bob's messages.
     let err = check_signed(&name("mallory"), &bob.public_key(), &signed).expect_err("spoof");

@@ -5,19 +5,20 @@
 //! they do not depend on JSON field order, whitespace or escaping, and no two different
 //! messages share an encoding.
 
-use crate::peer::ChatMessage;
+use crate::peer::{Body, ChatMessage};
 
 use super::{Identity, PublicKey, Signature};
 
 /// Domain tag of [`signing_bytes`].
-pub const CHAT_DOMAIN: &[u8] = b"natter/chat-message/v1\0";
+pub const CHAT_DOMAIN: &[u8] = b"natter/chat-message/v3\0";
 
 /// The canonical bytes an author signs for `msg`:
-/// `CHAT_DOMAIN`, then id.sender, id.seq, from, group, text, sent_at, where strings are a
-/// u32 big-endian length then UTF-8, numbers are u64 big-endian, and the optional group is
-/// one byte (0 absent, 1 present) followed, when present, by the string.
+/// `CHAT_DOMAIN`, then id.sender, id.seq, from, group, sent_at, then the body: its kind,
+/// then its fields in order (`text`: the text). Strings are a u32 big-endian length then
+/// UTF-8, numbers are u64 big-endian, and the optional group is one byte (0 absent,
+/// 1 present) followed, when present, by the string.
 pub fn signing_bytes(msg: &ChatMessage) -> Vec<u8> {
-    let mut out = Vec::with_capacity(CHAT_DOMAIN.len() + 64 + msg.text.len());
+    let mut out = Vec::with_capacity(CHAT_DOMAIN.len() + 64 + msg.body.text().len());
     out.extend_from_slice(CHAT_DOMAIN);
     put_str(&mut out, msg.id.sender.as_str());
     out.extend_from_slice(&msg.id.seq.to_be_bytes());
@@ -29,8 +30,11 @@ pub fn signing_bytes(msg: &ChatMessage) -> Vec<u8> {
             put_str(&mut out, group.as_str());
         }
     }
-    put_str(&mut out, &msg.text);
     out.extend_from_slice(&msg.sent_at.to_be_bytes());
+    put_str(&mut out, msg.body.kind());
+    match &msg.body {
+        Body::Text { text } => put_str(&mut out, text),
+    }
     out
 }
 
@@ -56,12 +60,16 @@ pub fn verify_chat(author: &PublicKey, msg: &ChatMessage, sig: &Signature) -> bo
 mod tests {
     use super::*;
 
+    fn text(t: &str) -> Body {
+        Body::Text { text: t.into() }
+    }
+
     fn message() -> ChatMessage {
         ChatMessage {
             id: "alice/7".parse().expect("id"),
             from: "alice".parse().expect("name"),
             group: Some("rust".parse().expect("group")),
-            text: "hello".into(),
+            body: text("hello"),
             sent_at: 1_700_000_000_000,
         }
     }
@@ -70,7 +78,7 @@ mod tests {
     fn exact_layout() {
         let mut msg = message();
         msg.group = None;
-        msg.text = "hi".into();
+        msg.body = text("hi");
         msg.sent_at = 5;
         let mut want = CHAT_DOMAIN.to_vec();
         want.extend_from_slice(&[0, 0, 0, 5]);
@@ -79,9 +87,11 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 5]);
         want.extend_from_slice(b"alice");
         want.push(0);
+        want.extend_from_slice(&5u64.to_be_bytes());
+        want.extend_from_slice(&[0, 0, 0, 4]);
+        want.extend_from_slice(b"text");
         want.extend_from_slice(&[0, 0, 0, 2]);
         want.extend_from_slice(b"hi");
-        want.extend_from_slice(&5u64.to_be_bytes());
         assert_eq!(signing_bytes(&msg), want);
     }
 
@@ -95,7 +105,7 @@ mod tests {
             Box::new(|m| m.from = "bob".parse().expect("name")),
             Box::new(|m| m.group = None),
             Box::new(|m| m.group = Some("rusty".parse().expect("group"))),
-            Box::new(|m| m.text.push('!')),
+            Box::new(|m| m.body = text("hello!")),
             Box::new(|m| m.sent_at += 1),
         ];
         for (i, change) in variants.iter().enumerate() {
@@ -109,16 +119,16 @@ mod tests {
     fn length_prefixes_prevent_shifting_text_between_fields() {
         let mut a = message();
         a.group = Some("ab".parse().expect("group"));
-        a.text = "c".into();
+        a.body = text("c");
         let mut b = message();
         b.group = Some("a".parse().expect("group"));
-        b.text = "bc".into();
+        b.body = text("bc");
         assert_ne!(signing_bytes(&a), signing_bytes(&b));
     }
 
     #[test]
     fn independent_of_json_field_order() {
-        let json = r#"{"text":"hello","sent_at":1700000000000,"group":"rust","from":"alice","id":"alice/7"}"#;
+        let json = r#"{"body":{"text":"hello","kind":"text"},"sent_at":1700000000000,"group":"rust","from":"alice","id":"alice/7"}"#;
         let parsed: ChatMessage = serde_json::from_str(json).expect("json");
         assert_eq!(signing_bytes(&parsed), signing_bytes(&message()));
     }
@@ -130,7 +140,7 @@ mod tests {
         let sig = sign_chat(&author, &msg);
         assert!(verify_chat(&author.public_key(), &msg, &sig));
         let mut tampered = msg.clone();
-        tampered.text = "hellO".into();
+        tampered.body = text("hellO");
         assert!(!verify_chat(&author.public_key(), &tampered, &sig));
         let other = Identity::from_secrets(&[3; 32], &[2; 32]);
         assert!(!verify_chat(&other.public_key(), &msg, &sig));

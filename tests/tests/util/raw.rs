@@ -112,7 +112,7 @@ pub fn chat(
         },
         from: from_name,
         group: group.map(|g| g.parse::<GroupName>().expect("group")),
-        text: text.into(),
+        body: natter_protocol::peer::Body::Text { text: text.into() },
         sent_at: natter_protocol::unix_millis(),
     };
     let sig = sign_chat(signer, &message);

@@ -75,7 +75,10 @@ impl Actor {
             Target::Peer(name) => match self.cache.find_peer(&name).cloned() {
                 Some(m) if m.online => self.send_to_member(m, text).await,
                 found => {
-                    let request = PeerToTracker::Lookup { name: name.clone() };
+                    let request = PeerToTracker::Lookup {
+                        req: None,
+                        name: name.clone(),
+                    };
                     if self.ask_tracker(request).is_ok() {
                         let deadline = Instant::now() + self.ack_timeout;
                         self.lookups
@@ -127,7 +130,7 @@ impl Actor {
             id: id.clone(),
             from: self.name.clone(),
             group,
-            text,
+            body: natter_protocol::peer::Body::Text { text },
             sent_at,
         };
         let msg = SignedChat {

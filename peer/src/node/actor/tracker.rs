@@ -51,8 +51,8 @@ impl Actor {
             }
             TrackerReport::Unsent { request, reason } => {
                 let (what, group) = match request {
-                    PeerToTracker::Join { group } => ("join", group),
-                    PeerToTracker::Leave { group } => ("leave", group),
+                    PeerToTracker::Join { group, .. } => ("join", group),
+                    PeerToTracker::Leave { group, .. } => ("leave", group),
                     // Look-ups are answered by the disconnection that follows; the rest is
                     // redone by the next hello.
                     _ => return,
@@ -106,6 +106,7 @@ impl Actor {
                 group,
                 version,
                 members,
+                ..
             } => {
                 self.observe_members(&members).await;
                 let new_group = !self.cache.contains(&group);
@@ -141,13 +142,13 @@ impl Actor {
                 let quiet = subject.is_some_and(|key| self.trust.is_blocked(&key));
                 self.member_update(group, version, change, quiet).await;
             }
-            TrackerToPeer::Left { group } => {
+            TrackerToPeer::Left { group, .. } => {
                 if self.cache.remove(&group) {
                     self.groups_changed();
                 }
                 self.emit(Event::Left { group }).await;
             }
-            TrackerToPeer::LookupResult { name, member } => {
+            TrackerToPeer::LookupResult { name, member, .. } => {
                 self.vetted(&name, member.as_ref()).await;
                 self.trust_answered(&name, member.as_ref()).await;
                 let waiting = self.lookups.remove(&name).unwrap_or_default();
@@ -206,7 +207,7 @@ impl Actor {
             Update::Stale => {}
             Update::Gap => {
                 if self.cache.contains(&group) {
-                    let _ = self.ask_tracker(PeerToTracker::Snapshot { group });
+                    let _ = self.ask_tracker(PeerToTracker::Snapshot { req: None, group });
                 }
             }
         }

@@ -25,7 +25,7 @@ impl Actor {
                             id: message.id,
                             from: message.from,
                             group: message.group,
-                            text: message.text,
+                            text: message.body.text().to_owned(),
                             sent_at: message.sent_at,
                         })
                         .await;

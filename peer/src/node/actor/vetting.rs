@@ -135,7 +135,10 @@ impl Actor {
             .map(|(n, _)| n.clone())
             .collect();
         for name in unasked {
-            let asked = self.ask_tracker(PeerToTracker::Lookup { name: name.clone() });
+            let asked = self.ask_tracker(PeerToTracker::Lookup {
+                req: None,
+                name: name.clone(),
+            });
             match asked {
                 Ok(()) => {
                     if let Some(w) = self.vets.get_mut(&name) {
@@ -251,7 +254,10 @@ impl Actor {
         let asked = if self.trusts.len() >= MAX_TRUSTS {
             Err("too many /trust requests are waiting for the tracker".to_owned())
         } else {
-            self.ask_tracker(PeerToTracker::Lookup { name: name.clone() })
+            self.ask_tracker(PeerToTracker::Lookup {
+                req: None,
+                name: name.clone(),
+            })
         };
         match asked {
             Ok(()) => {
