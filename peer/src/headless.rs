@@ -1,25 +1,29 @@
 //! The headless front end: slash commands in on stdin, one JSON event per line out on
 //! stdout. This is natter's scripting contract (see the README); logs never go to stdout.
+//!
+//! Each input line is a request whose id is its line number (counting from 1, blank lines
+//! included): every event it causes carries that number as `req`.
 
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::command::{self, COMMANDS, Input};
-use crate::node::{Command, Event, NodeHandle};
+use crate::node::{Command, Event, NodeError, NodeHandle, Notice};
+use natter_protocol::RequestId;
 
 /// The longest input line taken; a longer one is refused with an error event.
 pub const MAX_LINE: usize = 128 * 1024;
 
 /// Runs until the node's event stream ends (after `/quit` or the end of input).
-pub async fn run(handle: NodeHandle, events: mpsc::Receiver<Event>) -> anyhow::Result<()> {
+pub async fn run(handle: NodeHandle, events: mpsc::Receiver<Notice>) -> anyhow::Result<()> {
     run_with(handle, events, tokio::io::stdin(), tokio::io::stdout()).await
 }
 
 /// [`run`] over any input and output (for tests).
 pub async fn run_with(
     handle: NodeHandle,
-    mut events: mpsc::Receiver<Event>,
+    mut events: mpsc::Receiver<Notice>,
     input: impl AsyncRead + Unpin + Send + 'static,
     mut output: impl AsyncWrite + Unpin,
 ) -> anyhow::Result<()> {
@@ -38,8 +42,8 @@ pub async fn run_with(
                 Some(line) => line,
                 None => { local_open = false; continue; }
             },
-            ev = events.recv() => match ev {
-                Some(ev) => serde_json::to_string(&ev)?,
+            notice = events.recv() => match notice {
+                Some(notice) => serde_json::to_string(&notice)?,
                 None => break,
             },
         };
@@ -57,19 +61,31 @@ async fn read_commands(
     local: mpsc::Sender<String>,
 ) {
     let mut lines = LineReader::new(input);
+    let mut number: RequestId = 0;
     loop {
-        let line = match lines.next().await {
+        let read = lines.next().await;
+        number += 1;
+        let req = Some(number);
+        let line = match read {
             Ok(ReadLine::Line(line)) => line,
             Ok(ReadLine::TooLong) => {
                 let message = format!("line too long (at most {MAX_LINE} bytes); ignored");
-                if local.send(error_line(&message)).await.is_err() {
+                if local
+                    .send(error_line(req, NodeError::BadInput(message)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 continue;
             }
             Ok(ReadLine::NotUtf8) => {
-                let message = "line is not valid UTF-8; ignored";
-                if local.send(error_line(message)).await.is_err() {
+                let message = "line is not valid UTF-8; ignored".to_owned();
+                if local
+                    .send(error_line(req, NodeError::BadInput(message)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 continue;
@@ -86,17 +102,21 @@ async fn read_commands(
         let reply = match command::parse(&line) {
             Ok(Input::Node(cmd)) => {
                 let quit = cmd == Command::Quit;
-                if handle.send(cmd).await.is_err() || quit {
+                if handle.request(req, cmd).await.is_err() || quit {
                     return;
                 }
                 continue;
             }
-            Ok(Input::Help) => help_line(),
+            Ok(Input::Help) => help_line(req),
             Ok(Input::Clear | Input::Query(_)) => {
-                error_line("that is a TUI command; the headless mode has no conversation view")
+                let message = "that is a TUI command; the headless mode has no conversation view";
+                error_line(req, NodeError::BadCommand(message.into()))
             }
-            Ok(Input::Text(_)) => error_line("plain text needs a target here: /msg TARGET TEXT"),
-            Err(e) => error_line(&e.to_string()),
+            Ok(Input::Text(_)) => {
+                let message = "plain text needs a target here: /msg TARGET TEXT";
+                error_line(req, NodeError::BadCommand(message.into()))
+            }
+            Err(e) => error_line(req, NodeError::BadCommand(e.to_string())),
         };
         if local.send(reply).await.is_err() {
             return;
@@ -181,8 +201,9 @@ fn decode(mut bytes: Vec<u8>) -> ReadLine {
     }
 }
 
-fn error_line(message: &str) -> String {
-    serde_json::to_string(&Event::error(message)).unwrap_or_default()
+fn error_line(req: Option<RequestId>, error: NodeError) -> String {
+    let event = Event::from(error);
+    serde_json::to_string(&Notice { req, event }).unwrap_or_default()
 }
 
 /// One command in the `help` event.
@@ -192,14 +213,16 @@ struct HelpItem {
     help: &'static str,
 }
 
-/// `{"event":"help","commands":[{"command":"/join GROUP","help":"..."}, ...]}`
+/// `{"event":"help","commands":[{"command":"/join GROUP","help":"..."}, ...],"req":N}`
 #[derive(Serialize)]
 struct Help {
     event: &'static str,
     commands: Vec<HelpItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    req: Option<RequestId>,
 }
 
-fn help_line() -> String {
+fn help_line(req: Option<RequestId>) -> String {
     let commands = COMMANDS
         .iter()
         .map(|&(command, help)| HelpItem { command, help })
@@ -207,6 +230,7 @@ fn help_line() -> String {
     let help = Help {
         event: "help",
         commands,
+        req,
     };
     serde_json::to_string(&help).unwrap_or_default()
 }
@@ -218,12 +242,17 @@ mod tests {
 
     #[test]
     fn help_and_error_lines_are_json_events() {
-        let help: serde_json::Value = serde_json::from_str(&help_line()).expect("json");
+        let help: serde_json::Value = serde_json::from_str(&help_line(Some(3))).expect("json");
         assert_eq!(help["event"], "help");
+        assert_eq!(help["req"], 3);
         assert_eq!(help["commands"][0]["command"], "/join GROUP");
-        assert!(help_line().starts_with(r#"{"event":"help","#));
-        let err: serde_json::Value = serde_json::from_str(&error_line("x")).expect("json");
-        assert_eq!(err, json!({"event":"error","message":"x"}));
+        assert!(help_line(None).starts_with(r#"{"event":"help","#));
+        let err = error_line(Some(2), NodeError::BadCommand("x".into()));
+        let err: serde_json::Value = serde_json::from_str(&err).expect("json");
+        assert_eq!(
+            err,
+            json!({"event":"error","code":"bad_command","message":"x","req":2})
+        );
     }
 
     async fn read_all(input: &[u8]) -> Vec<ReadLine> {
@@ -276,13 +305,17 @@ mod tests {
         while let Ok(line) = local_rx.try_recv() {
             let v: serde_json::Value = serde_json::from_str(&line).expect("json");
             assert_eq!(v["event"], "error");
+            assert_eq!(v["code"], "bad_input");
             errors.push(v["message"].as_str().unwrap_or_default().to_owned());
         }
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].contains("too long"), "{errors:?}");
         assert!(errors[1].contains("UTF-8"), "{errors:?}");
-        assert_eq!(cmd_rx.try_recv().ok(), Some(Command::Groups));
+        // The third line: its request id is its line number.
+        let groups = cmd_rx.try_recv().expect("groups");
+        assert_eq!((groups.req, groups.command), (Some(3), Command::Groups));
         // Only the end of input quits.
-        assert_eq!(cmd_rx.try_recv().ok(), Some(Command::Quit));
+        let quit = cmd_rx.try_recv().expect("quit");
+        assert_eq!(quit.command, Command::Quit);
     }
 }

@@ -206,7 +206,8 @@ async fn start_node(name: &str, tracker: SocketAddr, dir: &tempfile::TempDir) ->
     } = start(config).await.unwrap();
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
+        while let Some(notice) = events.recv().await {
+            let ev = notice.event;
             if matches!(ev, Event::Sent { .. } | Event::Members { .. })
                 && tx.send(ev).await.is_err()
             {
@@ -324,6 +325,8 @@ async fn group_fanout(m: usize, tracker: SocketAddr, dir: &tempfile::TempDir) ->
     }
     // Wait until the sender sees everyone online.
     let deadline = Instant::now() + WAIT;
+    // The list as the events build it: a full list, then changes.
+    let mut list = Vec::new();
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let ev = tokio::time::timeout(remaining, sender.events.recv())
@@ -331,15 +334,19 @@ async fn group_fanout(m: usize, tracker: SocketAddr, dir: &tempfile::TempDir) ->
             .expect("sender never saw every member")
             .expect("sender stopped");
         if let Event::Members {
-            group: g, members, ..
+            group: g,
+            members,
+            change,
+            ..
         } = ev
             && g == group
         {
-            let online: HashSet<_> = members
-                .iter()
-                .filter(|x| x.online)
-                .map(|x| &x.name)
-                .collect();
+            match (members, change) {
+                (Some(full), _) => list = full,
+                (None, Some(change)) => natter::node::members::apply_change(&mut list, &change),
+                (None, None) => {}
+            }
+            let online: HashSet<_> = list.iter().filter(|x| x.online).map(|x| &x.name).collect();
             if online.len() > m {
                 break;
             }

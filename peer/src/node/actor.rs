@@ -1,336 +1,245 @@
-//! The node actor: the one task that owns a peer's state (member cache, outbox, link pool,
-//! pinned and blocked keys, seen message ids) and turns commands, tracker pushes, link
-//! reports and inbound messages into events.
+//! The node's shell: one task around the [`Core`]. It feeds the core what arrives (front
+//! end commands, tracker reports, connection reports, the writer's results) with the
+//! time, sleeps until the core's next deadline, and carries out the core's outputs:
+//! events to the front end, frames to the tracker link and to connection tasks, new
+//! connections, and files to the writer. It decides nothing.
 
-use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::Duration;
 
+use natter_protocol::GroupName;
 use natter_protocol::tracker::PeerToTracker;
-use natter_protocol::{GroupName, Identity, Name, PublicKey};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::api::{Command, Event, Target, TrackerStatus};
-use super::cache_file::{self, CacheFile};
-use super::ids::IdGen;
-use super::link::{LinkHandle, LinkReport};
-use super::listener::Inbound;
-use super::members::MemberCache;
-use super::outbox::Outbox;
-use super::tracker_link::TrackerReport;
-use super::trust::Trust;
+use super::api::{Command, Notice, Request};
+use super::connection::{self, ConnHandle, Local, Outgoing, Report};
+use super::core::{ConnEvent, ConnId, Core, Input, Now, Output, TrackerInput};
+use super::data_files::{Saved, Writer};
+use super::ids::unix_micros;
 
-mod sending;
-mod stores;
-mod tracker;
-mod trusting;
-mod vetting;
+/// How long shutdown waits for connection tasks and the writer.
+const DRAIN: Duration = Duration::from_secs(2);
+/// Inputs taken in one go before the outputs are carried out (fewer wake-ups per message
+/// under load, without starving any input).
+const BATCH: usize = 64;
 
-pub use stores::Stores;
-
-/// The longest message text we send (well inside the 1 MiB frame limit).
-pub const MAX_TEXT_BYTES: usize = 64 * 1024;
-/// How often, at most, `seen.json` is written (it changes with every message).
-const SEEN_SAVE_EVERY: Duration = Duration::from_secs(1);
-/// How often deadlines (acks, look-ups) are checked.
-const TICK: Duration = Duration::from_millis(200);
-/// How long `/quit` waits for messages still on their way, counted from the last
-/// acknowledgement (so a long backlog that is still moving is not cut off).
-const QUIT_GRACE: Duration = Duration::from_secs(3);
-/// Commands held while the first tracker connection is attempted.
-const MAX_DEFERRED: usize = 256;
-
-/// The channels the actor reads.
+/// The channels the shell reads.
 pub struct Inputs {
-    pub commands: mpsc::Receiver<Command>,
-    pub tracker: mpsc::Receiver<TrackerReport>,
-    pub links: mpsc::Receiver<LinkReport>,
-    pub inbound: mpsc::Receiver<Inbound>,
+    pub commands: mpsc::Receiver<Request>,
+    pub tracker: mpsc::Receiver<TrackerInput>,
+    pub conns: mpsc::Receiver<Report>,
+    pub saved: mpsc::UnboundedReceiver<Saved>,
 }
 
-/// A private message waiting for a tracker look-up of its recipient.
-struct Lookup {
-    text: String,
-    deadline: Instant,
-}
-
-/// Everything the actor starts with.
-pub struct Setup {
-    pub name: Name,
-    pub identity: Arc<Identity>,
-    pub tracker_addr: String,
-    pub listen: SocketAddr,
-    pub ack_timeout: Duration,
-    pub cache_save_every: Duration,
-    pub cache_path: PathBuf,
-    pub cache: MemberCache,
-    pub stores: Stores,
-    /// Problems found while loading files, shown once at start.
-    pub warnings: Vec<String>,
-    pub events: mpsc::Sender<Event>,
+/// Where the shell's outputs go.
+pub struct Wiring {
+    pub events: mpsc::Sender<Notice>,
     pub to_tracker: mpsc::Sender<PeerToTracker>,
     pub groups: watch::Sender<Vec<GroupName>>,
-    pub link_reports: mpsc::Sender<LinkReport>,
+    /// Dialled connections report here (accepted ones get it from the listener).
+    pub conn_reports: mpsc::Sender<Report>,
+    pub local: Local,
+    pub writer: Writer,
     pub cancel: CancellationToken,
     pub tasks: TaskTracker,
 }
 
-pub struct Actor {
-    name: Name,
-    identity: Arc<Identity>,
-    tracker_addr: String,
-    listen: SocketAddr,
-    ack_timeout: Duration,
-    cache_path: PathBuf,
-    cache: MemberCache,
-    trust: Trust,
-    stores: Stores,
-    /// Tracker keys already reported as a change (each is reported once).
-    reported_tracker_keys: HashSet<PublicKey>,
-    last_seen_save: Instant,
-    warnings: Vec<String>,
-    events: mpsc::Sender<Event>,
-    to_tracker: mpsc::Sender<PeerToTracker>,
-    groups: watch::Sender<Vec<GroupName>>,
-    link_reports: mpsc::Sender<LinkReport>,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
-    ids: IdGen,
-    outbox: Outbox,
-    links: HashMap<SocketAddr, LinkHandle>,
-    next_generation: u64,
-    lookups: HashMap<Name, Vec<Lookup>>,
-    /// Links waiting for the tracker to vouch for the key behind a name.
-    vets: HashMap<Name, vetting::VetWait>,
-    /// `/trust NAME` requests waiting for a look-up, with their deadlines.
-    trusts: HashMap<Name, Instant>,
-    /// Files that could not be saved, each reported once until a save succeeds.
-    unsaved: HashSet<PathBuf>,
-    tracker_status: Option<TrackerStatus>,
-    last_refusal: Option<String>,
-    /// Commands that need the tracker, held until the first connection attempt settles
-    /// (so a script may `/join` right after `ready`).
-    deferred: Vec<Command>,
-    /// Set by `/quit`: when to stop waiting for messages still on their way.
-    quit_at: Option<Instant>,
-    /// The member cache changed since it was last written.
-    dirty: bool,
-    cache_save_every: Duration,
-    last_cache_save: Instant,
+/// The clock, read once per input.
+pub fn now() -> Now {
+    Now {
+        at: std::time::Instant::now(),
+        unix_micros: unix_micros(),
+    }
 }
 
-impl Actor {
-    pub fn new(mut setup: Setup) -> Self {
-        Self {
-            ids: IdGen::new(setup.name.clone()),
-            name: setup.name,
-            identity: setup.identity,
-            tracker_addr: setup.tracker_addr,
-            listen: setup.listen,
-            ack_timeout: setup.ack_timeout,
-            cache_path: setup.cache_path,
-            cache: setup.cache,
-            trust: setup.stores.take_trust(),
-            stores: setup.stores,
-            reported_tracker_keys: HashSet::new(),
-            last_seen_save: Instant::now(),
-            warnings: setup.warnings,
-            events: setup.events,
-            to_tracker: setup.to_tracker,
-            groups: setup.groups,
-            link_reports: setup.link_reports,
-            cancel: setup.cancel,
-            tasks: setup.tasks,
-            outbox: Outbox::default(),
-            links: HashMap::new(),
-            next_generation: 0,
-            lookups: HashMap::new(),
-            vets: HashMap::new(),
-            trusts: HashMap::new(),
-            unsaved: HashSet::new(),
-            tracker_status: None,
-            last_refusal: None,
-            deferred: Vec::new(),
-            quit_at: None,
-            dirty: false,
-            cache_save_every: setup.cache_save_every,
-            last_cache_save: Instant::now(),
+/// What arrived.
+enum Arrived {
+    Input(Input),
+    Opened(ConnId, ConnHandle),
+    Deadline,
+    /// Every input is closed: nothing more can happen.
+    Nothing,
+}
+
+struct Shell {
+    core: Core,
+    wiring: Wiring,
+    conns: HashMap<ConnId, ConnHandle>,
+}
+
+/// Runs the node until `/quit` has finished (or every input is gone).
+pub async fn run(core: Core, mut inputs: Inputs, wiring: Wiring) {
+    let mut shell = Shell {
+        core,
+        wiring,
+        conns: HashMap::new(),
+    };
+    loop {
+        shell.carry_out().await;
+        if shell.core.is_finished() {
+            break;
+        }
+        let deadline = shell.core.poll_timeout();
+        match next(&mut inputs, deadline).await {
+            Arrived::Nothing => break,
+            arrived => shell.take(arrived),
+        }
+        // Whatever else is already waiting goes in before the outputs are carried out.
+        for _ in 1..BATCH {
+            match ready(&mut inputs) {
+                Some(arrived) => shell.take(arrived),
+                None => break,
+            }
+        }
+    }
+    // Frames already read (messages our peers wait to have acknowledged) are decided
+    // before going.
+    inputs.conns.close();
+    while let Ok(report) = inputs.conns.try_recv() {
+        shell.take(from_conn(report));
+    }
+    shell.carry_out().await;
+    let Shell { wiring, conns, .. } = shell;
+    for (_, handle) in conns {
+        let _ = handle.queue.try_send(Outgoing::Close(None));
+    }
+    wiring.cancel.cancel();
+    wiring.tasks.close();
+    let _ = tokio::time::timeout(DRAIN, wiring.tasks.wait()).await;
+    wiring.writer.finish(DRAIN).await;
+}
+
+fn from_conn(report: Report) -> Arrived {
+    match report {
+        Report::Opened { conn, handle } => Arrived::Opened(conn, handle),
+        Report::Event { conn, event } => Arrived::Input(Input::Conn { conn, event }),
+    }
+}
+
+fn from_command(request: Option<Request>) -> Arrived {
+    // The front end went away: that is a /quit.
+    let request = request.unwrap_or(Request {
+        req: None,
+        command: Command::Quit,
+    });
+    Arrived::Input(Input::Request(request))
+}
+
+async fn next(inputs: &mut Inputs, deadline: Option<std::time::Instant>) -> Arrived {
+    let sleep = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(Instant::from_std(at)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        request = inputs.commands.recv() => from_command(request),
+        Some(report) = inputs.tracker.recv() => Arrived::Input(Input::Tracker(report)),
+        Some(report) = inputs.conns.recv() => from_conn(report),
+        Some((file, result)) = inputs.saved.recv() => Arrived::Input(Input::Saved { file, result }),
+        () = sleep => Arrived::Deadline,
+        else => Arrived::Nothing,
+    }
+}
+
+/// An input that is already waiting, if any.
+fn ready(inputs: &mut Inputs) -> Option<Arrived> {
+    if let Ok(report) = inputs.conns.try_recv() {
+        return Some(from_conn(report));
+    }
+    if let Ok(report) = inputs.tracker.try_recv() {
+        return Some(Arrived::Input(Input::Tracker(report)));
+    }
+    if let Ok(request) = inputs.commands.try_recv() {
+        return Some(from_command(Some(request)));
+    }
+    None
+}
+
+impl Shell {
+    fn take(&mut self, arrived: Arrived) {
+        let now = now();
+        match arrived {
+            Arrived::Input(input) => self.core.handle(now, input),
+            Arrived::Opened(conn, handle) => {
+                self.conns.insert(conn, handle);
+                let event = ConnEvent::Accepted;
+                self.core.handle(now, Input::Conn { conn, event });
+            }
+            Arrived::Deadline => self.core.handle_timeout(now),
+            Arrived::Nothing => {}
         }
     }
 
-    pub async fn run(mut self, mut inputs: Inputs) {
-        self.emit(Event::Ready {
-            name: self.name.clone(),
-            listen: self.listen,
-            tracker: self.tracker_addr.clone(),
-            key: self.identity.public_key(),
-        })
-        .await;
-        for warning in std::mem::take(&mut self.warnings) {
-            tracing::warn!("{warning}");
-            self.emit(Event::error(warning)).await;
-        }
-        self.check_cached_keys().await;
-        let mut tick = tokio::time::interval(TICK);
-        loop {
-            tokio::select! {
-                cmd = inputs.commands.recv(), if self.quit_at.is_none() => match cmd {
-                    Some(Command::Quit) | None => self.quit_at = Some(Instant::now() + QUIT_GRACE),
-                    Some(cmd) => self.command(cmd).await,
-                },
-                Some(report) = inputs.tracker.recv() => self.tracker_report(report).await,
-                Some(report) = inputs.links.recv() => self.link_report(report).await,
-                Some(req) = inputs.inbound.recv() => self.inbound(req).await,
-                _ = tick.tick() => self.expire().await,
-            }
-            if self.dirty && self.last_cache_save.elapsed() >= self.cache_save_every {
-                self.save().await;
-            }
-            self.save_trust(false).await;
-            let idle = self.outbox.is_empty() && self.lookups.is_empty();
-            if self.quit_at.is_some_and(|t| idle || Instant::now() >= t) {
-                break;
-            }
-        }
-        // Settle whatever is still on its way, so every `sending` gets its `sent`.
-        self.expire_all().await;
-        self.save().await;
-        self.cancel.cancel();
-        // Every message a link is waiting to acknowledge is in this queue: decide (and
-        // show) it before going.
-        inputs.inbound.close();
-        while let Ok(req) = inputs.inbound.try_recv() {
-            self.inbound(req).await;
-        }
-        self.save_trust(true).await;
-        self.tasks.close();
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.tasks.wait()).await;
-    }
-
-    async fn emit(&self, event: Event) {
-        // A front end that went away does not stop the node.
-        let _ = self.events.send(event).await;
-    }
-
-    async fn save(&mut self) {
-        self.dirty = false;
-        self.last_cache_save = Instant::now();
-        let file = CacheFile {
-            tracker: self.tracker_addr.clone(),
-            groups: self.cache.groups().clone(),
-        };
-        let saved = cache_file::save(&self.cache_path, &file);
-        let path = self.cache_path.clone();
-        self.saved(&path, saved).await;
-    }
-
-    /// Reports a file that cannot be saved: logged every time, shown to the user once
-    /// (again only after a save of it has succeeded).
-    async fn saved(&mut self, path: &std::path::Path, result: std::io::Result<()>) {
-        match result {
-            Ok(()) => {
-                self.unsaved.remove(path);
-            }
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot save");
-                if self.unsaved.insert(path.to_path_buf()) {
-                    let message = format!(
-                        "cannot save {}: {e} (changes are kept in memory only)",
-                        path.display()
-                    );
-                    self.emit(Event::error(message)).await;
+    async fn carry_out(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                // A front end that went away does not stop the node.
+                Output::Notice(notice) => {
+                    let _ = self.wiring.events.send(notice).await;
                 }
+                Output::Tracker(request) => {
+                    if let Err(e) = self.wiring.to_tracker.try_send(request) {
+                        let (request, reason) = match e {
+                            mpsc::error::TrySendError::Full(r) => (r, "the tracker link is busy"),
+                            mpsc::error::TrySendError::Closed(r) => (r, "the tracker link is gone"),
+                        };
+                        let reason = reason.to_owned();
+                        let input = Input::Tracker(TrackerInput::Unsent { request, reason });
+                        self.core.handle(now(), input);
+                    }
+                }
+                Output::Groups(groups) => {
+                    self.wiring.groups.send_replace(groups);
+                }
+                Output::Dial { conn, addr, expect } => {
+                    let local = self.wiring.local.clone();
+                    let reports = self.wiring.conn_reports.clone();
+                    let cancel = self.wiring.cancel.child_token();
+                    let (handle, task) =
+                        connection::dial(conn, addr, expect, local, reports, cancel);
+                    self.wiring.tasks.spawn(task);
+                    self.conns.insert(conn, handle);
+                }
+                Output::Accept { conn } => self.queue(conn, Outgoing::Accept),
+                Output::Send { conn, frame } => self.queue(conn, Outgoing::Frame(frame)),
+                Output::Close { conn, parting } => {
+                    if let Some(handle) = self.conns.remove(&conn)
+                        && handle.queue.try_send(Outgoing::Close(parting)).is_err()
+                    {
+                        handle.cancel.cancel();
+                    }
+                }
+                Output::Save(save) => self.wiring.writer.save(save),
             }
         }
     }
 
-    fn groups_changed(&mut self) {
-        self.dirty = true;
-        self.groups.send_replace(self.cache.group_names());
-    }
-
-    fn tracker_up(&self) -> bool {
-        self.tracker_status == Some(TrackerStatus::Connected)
-    }
-
-    async fn command(&mut self, cmd: Command) {
-        if self.tracker_status.is_none() && self.needs_tracker(&cmd) {
-            if self.deferred.len() < MAX_DEFERRED {
-                self.deferred.push(cmd);
-            } else {
-                let message = "still connecting to the tracker; try again in a moment";
-                self.emit(Event::error(message)).await;
-            }
+    /// Queues on a connection; a peer whose queue is full is dropped, never waited on.
+    fn queue(&mut self, conn: ConnId, item: Outgoing) {
+        let Some(handle) = self.conns.get(&conn) else {
             return;
-        }
-        match cmd {
-            Command::Join(group) => {
-                if let Err(e) = self.ask_tracker(PeerToTracker::Join {
-                    req: None,
-                    group: group.clone(),
-                }) {
-                    let message = format!("{e}; cannot join {group} now");
-                    self.emit(Event::error_about(&group, message)).await;
+        };
+        match handle.queue.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if let Some(handle) = self.conns.remove(&conn) {
+                    handle.cancel.cancel();
                 }
-            }
-            Command::Leave(group) => {
-                if !self.cache.contains(&group) {
-                    let message = format!("you are not in {group}");
-                    self.emit(Event::error_about(&group, message)).await;
-                } else if let Err(e) = self.ask_tracker(PeerToTracker::Leave {
-                    req: None,
-                    group: group.clone(),
-                }) {
-                    let message = format!("{e}; cannot leave {group} now");
-                    self.emit(Event::error_about(&group, message)).await;
-                }
-            }
-            Command::Members(group) => {
-                let event = match self.cache.get(&group) {
-                    Some(list) => Event::Members {
-                        group,
-                        version: list.version,
-                        members: list.members.clone(),
-                        change: None,
-                    },
-                    None => Event::error_about(&group, format!("you are not in {group}")),
+                let reason = "the peer is too slow (its queue is full)".to_owned();
+                let event = ConnEvent::Ended {
+                    reason,
+                    parting: None,
                 };
-                self.emit(event).await;
+                self.core.handle(now(), Input::Conn { conn, event });
             }
-            Command::Groups => {
-                let groups = self.cache.group_names();
-                self.emit(Event::Groups { groups }).await;
+            // The task ended; its report is on the way.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.conns.remove(&conn);
             }
-            Command::Send { target, text } => self.send(target, text).await,
-            Command::Block(name) => self.block(name).await,
-            Command::Unblock(name) => self.unblock(name).await,
-            Command::Trust(name) => self.trust_key(name).await,
-            Command::Quit => {}
         }
-    }
-
-    fn needs_tracker(&self, cmd: &Command) -> bool {
-        match cmd {
-            Command::Join(_) | Command::Leave(_) => true,
-            Command::Send {
-                target: Target::Peer(name),
-                ..
-            } => !self.cache.find_peer(name).is_some_and(|m| m.online),
-            _ => false,
-        }
-    }
-
-    /// Queues a request to the tracker, if the link is up.
-    fn ask_tracker(&self, request: PeerToTracker) -> Result<(), String> {
-        if !self.tracker_up() {
-            return Err(format!("tracker {} is not connected", self.tracker_addr));
-        }
-        self.to_tracker
-            .try_send(request)
-            .map_err(|_| format!("tracker {} is busy", self.tracker_addr))
     }
 }

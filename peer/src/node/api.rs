@@ -1,16 +1,61 @@
 //! The node API: what a front end (the TUI or the headless mode) sends in and gets out.
 //!
-//! Front ends never touch sockets. They send [`Command`]s through a [`NodeHandle`] and read
-//! [`Event`]s from the node's event channel. `Event` serialises to exactly the JSON lines of
-//! the headless scripting contract (see the README), so the two front ends cannot drift.
+//! Front ends never touch sockets. They send [`Command`]s through a [`NodeHandle`], each
+//! with an optional request id, and read [`Notice`]s (an [`Event`] and the id of the
+//! request that caused it) from the node's event channel. A `Notice` serialises to exactly
+//! the JSON lines of the headless scripting contract (see the README), so the two front
+//! ends cannot drift.
 
+use std::fmt;
 use std::net::SocketAddr;
 
 use natter_protocol::peer::MessageId;
 use natter_protocol::tracker::{Member, MemberChange};
-use natter_protocol::{GroupName, Name, PublicKey};
-use serde::Serialize;
+use natter_protocol::{GroupName, Name, PublicKey, RequestId};
+use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
+
+pub use super::error::{ErrorCode, NodeError};
+
+/// The version of the scripting contract (the events and their fields), carried by
+/// `ready`. Version 2: `members` events for a change carry the change without the whole
+/// list; events carry the `req` of the command that caused them; errors carry a `code`.
+pub const CONTRACT_VERSION: u32 = 2;
+
+/// What an error or event is about: a conversation, as `/msg` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum About {
+    Group(GroupName),
+    Peer(Name),
+    Addr(SocketAddr),
+}
+
+impl fmt::Display for About {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Group(group) => write!(f, "{group}"),
+            Self::Peer(name) => write!(f, "{name}"),
+            Self::Addr(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+/// On the wire `about` stays a string: `#group`, a peer's name or `IP:PORT`.
+impl Serialize for About {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl From<&Target> for About {
+    fn from(target: &Target) -> Self {
+        match target {
+            Target::Group(group) => Self::Group(group.clone()),
+            Target::Peer(name) => Self::Peer(name.clone()),
+            Target::Addr(addr) => Self::Addr(*addr),
+        }
+    }
+}
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +65,13 @@ pub enum Target {
     Peer(Name),
     /// A peer at a bare address, whatever its name.
     Addr(SocketAddr),
+}
+
+/// A command with the id the front end gave it (echoed on every event it causes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub req: Option<RequestId>,
+    pub command: Command,
 }
 
 /// A request to the node.
@@ -63,18 +115,24 @@ pub enum Event {
         tracker: String,
         /// This peer's identity: its long-term public key.
         key: PublicKey,
+        /// The scripting contract's version ([`CONTRACT_VERSION`]).
+        contract: u32,
+        /// The peer-to-peer and tracker protocol's version.
+        protocol: u32,
     },
     /// The tracker link came up or went down.
     Tracker {
         status: TrackerStatus,
         tracker: String,
     },
-    /// The member list of a group the node is in, after a change (`change` says which;
-    /// `None` for a full list: a join, a snapshot or an answer to `/members`).
+    /// A group's member list. A full list (`members`, with `change` null) for a join, a
+    /// snapshot or an answer to `/members`; after that only the `change` (without the
+    /// list), so a join in a group of M costs O(M) across the group, not O(M²).
     Members {
         group: GroupName,
         version: u64,
-        members: Vec<Member>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        members: Option<Vec<Member>>,
         change: Option<MemberChange>,
     },
     /// The node left `group` (in answer to `/leave`).
@@ -125,52 +183,75 @@ pub enum Event {
         key: PublicKey,
     },
     /// A command that could not be done, or a problem the user should know about.
-    /// `about` names the conversation it concerns, when there is one: `#group` or a
-    /// peer's name (or address), as in `/msg`.
+    /// `code` is stable and machine-readable (see [`ErrorCode`]); `about` names the
+    /// conversation it concerns, when there is one: `#group` or a peer's name (or
+    /// address), as in `/msg`.
     Error {
+        code: ErrorCode,
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
-        about: Option<String>,
+        about: Option<About>,
     },
 }
 
-impl Event {
-    pub fn error(message: impl Into<String>) -> Self {
+impl From<NodeError> for Event {
+    fn from(error: NodeError) -> Self {
         Self::Error {
-            message: message.into(),
-            about: None,
+            code: error.code(),
+            about: error.about(),
+            message: error.to_string(),
         }
     }
+}
 
-    /// An error about one conversation: `#group`, or a peer's name or address.
-    pub fn error_about(about: impl std::fmt::Display, message: impl Into<String>) -> Self {
-        Self::Error {
-            message: message.into(),
-            about: Some(about.to_string()),
-        }
+/// An event, with the id of the request that caused it (if one did). Serialises as the
+/// event's JSON object with a `req` field added when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub req: Option<RequestId>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl From<Event> for Notice {
+    fn from(event: Event) -> Self {
+        Self { req: None, event }
     }
 }
 
 /// A cloneable way to send commands to a running node.
 #[derive(Debug, Clone)]
 pub struct NodeHandle {
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<Request>,
 }
 
 impl NodeHandle {
-    pub fn new(commands: mpsc::Sender<Command>) -> Self {
+    pub fn new(commands: mpsc::Sender<Request>) -> Self {
         Self { commands }
     }
 
-    /// Queues a command. Fails only when the node has stopped.
+    /// Queues a command without a request id. Fails only when the node has stopped.
     pub async fn send(&self, command: Command) -> Result<(), NodeStopped> {
-        self.commands.send(command).await.map_err(|_| NodeStopped)
+        self.request(None, command).await
+    }
+
+    /// Queues a command whose events will carry `req`. Fails only when the node has
+    /// stopped.
+    pub async fn request(
+        &self,
+        req: Option<RequestId>,
+        command: Command,
+    ) -> Result<(), NodeStopped> {
+        let request = Request { req, command };
+        self.commands.send(request).await.map_err(|_| NodeStopped)
     }
 
     /// Queues a command without waiting (for a UI that must never block); fails when the
     /// queue is full or the node has stopped.
-    pub fn try_send(&self, command: Command) -> Result<(), NodeStopped> {
-        self.commands.try_send(command).map_err(|_| NodeStopped)
+    pub fn try_request(&self, req: Option<RequestId>, command: Command) -> Result<(), NodeStopped> {
+        let request = Request { req, command };
+        self.commands.try_send(request).map_err(|_| NodeStopped)
     }
 }
 

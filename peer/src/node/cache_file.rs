@@ -4,7 +4,6 @@
 //! `members.json.corrupt` with a warning, and the peer starts empty: never a panic.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::Path;
 
 use natter_protocol::GroupName;
@@ -31,11 +30,6 @@ pub struct CacheFile {
 pub fn load(path: &Path) -> (CacheFile, Option<String>) {
     let (cache, warning) = json_file::load(path);
     (cache, warning.map(|w| format!("member cache {w}")))
-}
-
-/// Writes the cache atomically (see [`json_file::save`]).
-pub fn save(path: &Path, cache: &CacheFile) -> io::Result<()> {
-    json_file::save(path, cache)
 }
 
 #[cfg(test)]
@@ -69,7 +63,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(FILE_NAME);
         assert_eq!(load(&path), (CacheFile::default(), None));
-        save(&path, &sample()).expect("save");
+        json_file::save(&path, &sample()).expect("save");
         assert_eq!(load(&path), (sample(), None));
         let json: serde_json::Value =
             serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");

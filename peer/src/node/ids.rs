@@ -30,11 +30,6 @@ impl IdGen {
             seq: self.last,
         }
     }
-
-    /// The next id by the system clock.
-    pub fn next_id(&mut self) -> MessageId {
-        self.next_at(unix_micros())
-    }
 }
 
 /// Microseconds since the Unix epoch (0 if the clock is before it).
@@ -61,8 +56,8 @@ mod tests {
         assert_eq!(id.sender.as_str(), "alice");
         // A restart: a new generator later on the clock is past every earlier id.
         let mut again = IdGen::new("alice".parse().expect("name"));
-        let a = again.next_id().seq;
-        let b = again.next_id().seq;
+        let a = again.next_at(unix_micros()).seq;
+        let b = again.next_at(unix_micros()).seq;
         assert!(b > a && a > 1_600_000_000_000_000);
     }
 }

@@ -28,6 +28,24 @@ pub enum Update {
     Gap,
 }
 
+/// Applies one change to a member list (the cache's, or a front end's copy).
+pub fn apply_change(members: &mut Vec<Member>, change: &MemberChange) {
+    match change {
+        MemberChange::Joined { member } | MemberChange::Online { member } => {
+            match members.iter_mut().find(|m| m.name == member.name) {
+                Some(m) => *m = member.clone(),
+                None => members.push(member.clone()),
+            }
+        }
+        MemberChange::Left { name } => members.retain(|m| &m.name != name),
+        MemberChange::Offline { name } => {
+            for m in members.iter_mut().filter(|m| &m.name == name) {
+                m.online = false;
+            }
+        }
+    }
+}
+
 /// Every cached group, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberCache {
@@ -80,21 +98,7 @@ impl MemberCache {
             return Update::Gap;
         }
         list.version = version;
-        let members = &mut list.members;
-        match change {
-            MemberChange::Joined { member } | MemberChange::Online { member } => {
-                match members.iter_mut().find(|m| m.name == member.name) {
-                    Some(m) => *m = member.clone(),
-                    None => members.push(member.clone()),
-                }
-            }
-            MemberChange::Left { name } => members.retain(|m| &m.name != name),
-            MemberChange::Offline { name } => {
-                for m in members.iter_mut().filter(|m| &m.name == name) {
-                    m.online = false;
-                }
-            }
-        }
+        apply_change(&mut list.members, change);
         Update::Applied
     }
 

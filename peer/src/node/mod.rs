@@ -1,21 +1,25 @@
 //! The node: one peer's networking and state, driven through [`api`].
 //!
-//! [`start`] loads the identity (`identity.json`), binds the listener, loads the member
-//! cache and the trust files (pinned keys, tracker pins, blocked keys, seen sequence
-//! numbers) and spawns the tasks: the node actor (all state), the tracker link, the inbound
-//! listener and, on demand, one pooled outbound link per peer address. Every link is a
-//! Noise session (see `natter_protocol::secure`).
+//! The decisions live in [`core`], a plain state machine; [`actor`] is the thin shell
+//! that feeds it and carries out what it asks. Around them: one [`connection`] task per
+//! peer connection (dialled by the shell, accepted by the [`listener`]), the
+//! [`tracker_link`] task, and the [`data_files`] writer thread. [`start`] loads the
+//! identity (`identity.json`), the member cache and the trust files, binds the listener
+//! and spawns them all. Every link is a Noise session (see `natter_protocol::secure`).
 
 pub mod api;
+pub mod core;
 
 mod actor;
 mod cache_file;
+mod connection;
+mod data_files;
+mod error;
 mod ids;
 mod json_file;
 mod keys;
-mod link;
 mod listener;
-mod members;
+pub mod members;
 mod outbox;
 mod replay;
 mod tracker_link;
@@ -33,7 +37,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use api::{Command, Event, NodeHandle, NodeStopped, Target, TrackerStatus};
+pub use api::{
+    About, Command, ErrorCode, Event, NodeError, NodeHandle, NodeStopped, Notice, Request, Target,
+    TrackerStatus,
+};
 pub use cache_file::FILE_NAME as CACHE_FILE_NAME;
 pub use keys::{BLOCKED_FILE, PEER_PINS_FILE, TRACKER_PINS_FILE};
 pub use replay::FILE_NAME as SEEN_FILE;
@@ -92,12 +99,12 @@ impl NodeConfig {
 pub struct Node {
     pub handle: NodeHandle,
     /// The node's events; the first is always [`Event::Ready`]. Ends after `/quit`.
-    pub events: mpsc::Receiver<Event>,
+    pub events: mpsc::Receiver<Notice>,
     /// The address actually bound.
     pub listen: SocketAddr,
     /// This node's identity key.
     pub key: PublicKey,
-    /// The node actor; finishes after `/quit`, once every connection is closed.
+    /// The node's shell; finishes after `/quit`, once every connection is closed.
     pub task: JoinHandle<()>,
 }
 
@@ -122,35 +129,27 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         tracing::info!(path = %identity_path.display(), key = %identity.public_key(), "created a new identity");
     }
     let identity = Arc::new(identity);
-    let stores = actor::Stores::load(&config.data_dir).map_err(anyhow::Error::msg)?;
+    let loaded = data_files::load(&config.data_dir).map_err(anyhow::Error::msg)?;
     let listener = listener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let listen = listener.local_addr().context("no local address")?;
-    let cache_path = config.data_dir.join(cache_file::FILE_NAME);
-    let (file, cache_warning) = cache_file::load(&cache_path);
-    if !file.tracker.is_empty() && file.tracker != config.tracker {
+    if !loaded.cache.tracker.is_empty() && loaded.cache.tracker != config.tracker {
         tracing::info!(
-            cached = %file.tracker,
+            cached = %loaded.cache.tracker,
             tracker = %config.tracker,
             "member cache came from another tracker; re-announcing its groups here"
         );
     }
-    let cache = members::MemberCache::from_groups(file.groups);
-    let mut warnings: Vec<String> = cache_warning.into_iter().collect();
-    warnings.extend(stores.warnings.iter().cloned());
-    let mut tracker_pins = stores.tracker_pins.clone();
+    let cache = members::MemberCache::from_groups(loaded.cache.groups);
+    let mut tracker_pins = loaded.tracker_pins;
     // Tracker pins are kept by resolved address. A literal address is pinned at once (the
     // pin is what the user asked for, whatever happens next); a host name is pinned by the
     // tracker link once it has resolved and reached it.
+    let mut pinned_now = false;
     if let Some(key) = config.tracker_key
         && let Ok(addr) = config.tracker.parse::<SocketAddr>()
-        && tracker_pins.set(addr.to_string(), key)
-        && let Err(e) = json_file::save(&stores.tracker_pins_path, &tracker_pins)
     {
-        warnings.push(format!(
-            "cannot save {}: {e}",
-            stores.tracker_pins_path.display()
-        ));
+        pinned_now = tracker_pins.set(addr.to_string(), key);
     }
 
     let cancel = CancellationToken::new();
@@ -159,11 +158,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let (tracker_req_tx, tracker_req_rx) = mpsc::channel(REPORT_QUEUE);
     let (tracker_rep_tx, tracker_rep_rx) = mpsc::channel(REPORT_QUEUE);
-    let (link_tx, link_rx) = mpsc::channel(REPORT_QUEUE);
-    let (inbound_tx, inbound_rx) = mpsc::channel(REPORT_QUEUE);
+    let (conn_tx, conn_rx) = mpsc::channel(REPORT_QUEUE);
+    let (saved_tx, saved_rx) = mpsc::unbounded_channel();
     let (groups_tx, groups_rx) = watch::channel(cache.group_names());
+    let writer = data_files::Writer::spawn(config.data_dir.clone(), saved_tx)
+        .context("cannot start the writer thread")?;
 
-    let me = tracker_link::Me {
+    let link = tracker_link::LinkSetup {
         tracker: config.tracker.clone(),
         name: config.name.clone(),
         listen_port: listen.port(),
@@ -172,46 +173,58 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         forced_key: config.tracker_key,
     };
     tasks.spawn(tracker_link::run(
-        me,
+        link,
         groups_rx,
         tracker_req_rx,
         tracker_rep_tx,
         cancel.child_token(),
     ));
+    let local = connection::Local {
+        name: config.name.clone(),
+        identity: identity.clone(),
+    };
     tasks.spawn(listener::run(
         listener,
-        config.name.clone(),
-        identity.clone(),
-        inbound_tx,
+        local.clone(),
+        conn_tx.clone(),
+        tasks.clone(),
         cancel.child_token(),
     ));
 
     let key = identity.public_key();
-    let actor = actor::Actor::new(actor::Setup {
-        name: config.name.clone(),
+    let setup = core::Setup {
+        name: config.name,
         identity,
         tracker_addr: config.tracker,
         listen,
         ack_timeout: config.ack_timeout,
         cache_save_every: config.cache_save_every,
-        cache_path,
         cache,
-        stores: stores.with_tracker_pins(tracker_pins),
-        warnings,
-        events: event_tx,
-        to_tracker: tracker_req_tx,
-        groups: groups_tx,
-        link_reports: link_tx,
-        cancel,
-        tasks,
-    });
+        trust: loaded.trust,
+        tracker_pins,
+        warnings: loaded.warnings,
+    };
+    let core = core::Core::new(setup, actor::now());
+    if pinned_now {
+        writer.save(core::Save::TrackerPins(core.tracker_pins().clone()));
+    }
     let inputs = actor::Inputs {
         commands: command_rx,
         tracker: tracker_rep_rx,
-        links: link_rx,
-        inbound: inbound_rx,
+        conns: conn_rx,
+        saved: saved_rx,
     };
-    let task = tokio::spawn(actor.run(inputs));
+    let wiring = actor::Wiring {
+        events: event_tx,
+        to_tracker: tracker_req_tx,
+        groups: groups_tx,
+        conn_reports: conn_tx,
+        local,
+        writer,
+        cancel,
+        tasks,
+    };
+    let task = tokio::spawn(actor::run(core, inputs, wiring));
     Ok(Node {
         handle: NodeHandle::new(command_tx),
         events: event_rx,

@@ -1,26 +1,28 @@
 //! The outbox: our messages on their way, until every recipient has acked or failed.
 //!
-//! Pure bookkeeping. Each recipient is keyed by the address its message went to and the
-//! generation of the pooled link that carries it, so a report from a link that has since
-//! been replaced cannot settle a message sent over the new one. Every message settles
-//! exactly once, into a [`Done`] that becomes the `sent` event.
+//! Pure bookkeeping. Each recipient is keyed by the connection its message went out on, so
+//! an answer on one connection cannot settle a message sent over another. Every message
+//! settles exactly once, into a [`Done`] that becomes the `sent` event. Deadlines are kept
+//! in order, so finding the next one and expiring the late ones costs O(log n).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use natter_protocol::Name;
 use natter_protocol::peer::MessageId;
 
+use super::core::ConnId;
+
 /// One recipient still to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
     /// How the recipient is named in `delivered`/`failed`: its name, or the address.
     pub label: String,
-    /// The name we expect the link's hello to carry (`None` for a bare address).
+    /// The name we expect the connection's hello to carry (`None` for a bare address).
     pub expected: Option<Name>,
-    /// The generation of the link the message was queued on.
-    pub generation: u64,
+    /// Where the message went.
+    pub addr: SocketAddr,
 }
 
 /// A settled message: the `sent` event's content.
@@ -49,13 +51,20 @@ impl Done {
 pub struct Failure {
     pub label: String,
     pub addr: SocketAddr,
-    /// The link the message was queued on.
-    pub generation: u64,
+    /// The connection the message went out on.
+    pub conn: ConnId,
+}
+
+/// What a change settled: finished messages and the recipients that failed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    pub done: Vec<Done>,
+    pub failures: Vec<Failure>,
 }
 
 #[derive(Debug)]
 struct Pending {
-    remaining: HashMap<SocketAddr, Recipient>,
+    remaining: HashMap<ConnId, Recipient>,
     delivered: Vec<String>,
     failed: Vec<String>,
     deadline: Instant,
@@ -65,6 +74,7 @@ struct Pending {
 #[derive(Debug, Default)]
 pub struct Outbox {
     pending: HashMap<MessageId, Pending>,
+    deadlines: BTreeSet<(Instant, MessageId)>,
 }
 
 impl Outbox {
@@ -72,12 +82,24 @@ impl Outbox {
         self.pending.is_empty()
     }
 
+    /// The earliest deadline of a message still waiting.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(at, _)| *at)
+    }
+
+    /// Whether any message still waits for an answer on `conn`.
+    pub fn waits_on(&self, conn: ConnId) -> bool {
+        self.pending
+            .values()
+            .any(|p| p.remaining.contains_key(&conn))
+    }
+
     /// Tracks a message sent to `remaining`, with `failed` already known. Settles at once
     /// when nobody is left to answer.
     pub fn insert(
         &mut self,
         id: MessageId,
-        remaining: HashMap<SocketAddr, Recipient>,
+        remaining: HashMap<ConnId, Recipient>,
         failed: Vec<String>,
         deadline: Instant,
     ) -> Option<Done> {
@@ -87,57 +109,46 @@ impl Outbox {
             failed,
             deadline,
         };
-        self.pending.insert(id.clone(), pending);
+        if let Some(old) = self.pending.insert(id.clone(), pending) {
+            self.deadlines.remove(&(old.deadline, id.clone()));
+        }
+        self.deadlines.insert((deadline, id.clone()));
         self.settle_if_done(&id)
     }
 
-    /// The recipient at `addr` acknowledged `id` over link `generation`.
-    pub fn ack(&mut self, addr: SocketAddr, generation: u64, id: &MessageId) -> Option<Done> {
+    /// The recipient on `conn` acknowledged `id`.
+    pub fn ack(&mut self, conn: ConnId, id: &MessageId) -> Option<Done> {
         let pending = self.pending.get_mut(id)?;
-        if pending.remaining.get(&addr)?.generation != generation {
-            return None;
-        }
-        let r = pending.remaining.remove(&addr)?;
+        let r = pending.remaining.remove(&conn)?;
         pending.delivered.push(r.label);
         self.settle_if_done(id)
     }
 
-    /// The recipient at `addr` refused `id` over link `generation`: that recipient fails.
-    /// Returns its failure (for the error shown) and the settled message, if it was last.
-    pub fn refused(
-        &mut self,
-        addr: SocketAddr,
-        generation: u64,
-        id: &MessageId,
-    ) -> (Option<Done>, Option<Failure>) {
+    /// The recipient on `conn` refused `id`: that recipient fails.
+    pub fn refused(&mut self, conn: ConnId, id: &MessageId) -> Settled {
         let Some(pending) = self.pending.get_mut(id) else {
-            return (None, None);
+            return Settled::default();
         };
-        if pending.remaining.get(&addr).map(|r| r.generation) != Some(generation) {
-            return (None, None);
-        }
-        let Some(r) = pending.remaining.remove(&addr) else {
-            return (None, None);
+        let Some(r) = pending.remaining.remove(&conn) else {
+            return Settled::default();
         };
         let failure = Failure {
             label: r.label.clone(),
-            addr,
-            generation,
+            addr: r.addr,
+            conn,
         };
         pending.failed.push(r.label);
-        (self.settle_if_done(id), Some(failure))
+        Settled {
+            done: self.settle_if_done(id).into_iter().collect(),
+            failures: vec![failure],
+        }
     }
 
-    /// The link to `addr` said hello as `name`: address-only recipients take that name;
+    /// The connection `conn` said hello as `name`: address-only recipients take that name;
     /// recipients expecting someone else fail (the address now belongs to another peer).
-    pub fn named(
-        &mut self,
-        addr: SocketAddr,
-        generation: u64,
-        name: &Name,
-    ) -> (Vec<Done>, Vec<Failure>) {
-        self.fail_where(|a, r| {
-            if a != addr || r.generation != generation {
+    pub fn named(&mut self, conn: ConnId, name: &Name) -> Settled {
+        self.fail_where(|c, r| {
+            if c != conn {
                 return false;
             }
             match &r.expected {
@@ -150,66 +161,60 @@ impl Outbox {
         })
     }
 
-    /// The link to `addr` (generation `generation`) is gone: everything on it fails.
-    pub fn link_down(&mut self, addr: SocketAddr, generation: u64) -> (Vec<Done>, Vec<Failure>) {
-        self.fail_where(|a, r| a == addr && r.generation == generation)
+    /// The connection `conn` is gone: everything waiting on it fails.
+    pub fn conn_down(&mut self, conn: ConnId) -> Settled {
+        self.fail_where(|c, _| c == conn)
     }
 
-    /// Fails every recipient of every message past its deadline.
-    pub fn expire(&mut self, now: Instant) -> (Vec<Done>, Vec<Failure>) {
-        let late: Vec<MessageId> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let mut done = Vec::new();
-        let mut failures = Vec::new();
-        for id in late {
+    /// Fails every recipient of every message whose deadline is at or before `now`.
+    pub fn expire(&mut self, now: Instant) -> Settled {
+        let mut out = Settled::default();
+        while let Some((at, id)) = self.deadlines.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.deadlines.remove(&(at, id.clone()));
             if let Some(mut p) = self.pending.remove(&id) {
-                for (addr, r) in p.remaining.drain() {
-                    failures.push(Failure {
+                for (conn, r) in p.remaining.drain() {
+                    out.failures.push(Failure {
                         label: r.label.clone(),
-                        addr,
-                        generation: r.generation,
+                        addr: r.addr,
+                        conn,
                     });
                     p.failed.push(r.label);
                 }
-                done.push(Done::new(id, p.delivered, p.failed));
+                out.done.push(Done::new(id, p.delivered, p.failed));
             }
         }
-        (done, failures)
+        out
     }
 
-    fn fail_where(
-        &mut self,
-        mut fails: impl FnMut(SocketAddr, &mut Recipient) -> bool,
-    ) -> (Vec<Done>, Vec<Failure>) {
+    fn fail_where(&mut self, mut fails: impl FnMut(ConnId, &mut Recipient) -> bool) -> Settled {
         let mut touched = Vec::new();
-        let mut failures = Vec::new();
+        let mut out = Settled::default();
         for (id, p) in &mut self.pending {
-            let gone: Vec<SocketAddr> = p
+            let gone: Vec<ConnId> = p
                 .remaining
                 .iter_mut()
-                .filter_map(|(a, r)| fails(*a, r).then_some(*a))
+                .filter_map(|(c, r)| fails(*c, r).then_some(*c))
                 .collect();
-            for addr in gone {
-                if let Some(r) = p.remaining.remove(&addr) {
-                    failures.push(Failure {
+            for conn in gone {
+                if let Some(r) = p.remaining.remove(&conn) {
+                    out.failures.push(Failure {
                         label: r.label.clone(),
-                        addr,
-                        generation: r.generation,
+                        addr: r.addr,
+                        conn,
                     });
                     p.failed.push(r.label);
                     touched.push(id.clone());
                 }
             }
         }
-        let done = touched
+        out.done = touched
             .iter()
             .filter_map(|id| self.settle_if_done(id))
             .collect();
-        (done, failures)
+        out
     }
 
     fn settle_if_done(&mut self, id: &MessageId) -> Option<Done> {
@@ -217,6 +222,7 @@ impl Outbox {
             return None;
         }
         let p = self.pending.remove(id)?;
+        self.deadlines.remove(&(p.deadline, id.clone()));
         Some(Done::new(id.clone(), p.delivered, p.failed))
     }
 }
@@ -237,11 +243,15 @@ mod tests {
         ([127, 0, 0, 1], port).into()
     }
 
-    fn to(name: Option<&str>, label: &str, generation: u64) -> Recipient {
+    fn conn(n: u64) -> ConnId {
+        ConnId::Dialed(n)
+    }
+
+    fn to(name: Option<&str>, label: &str, port: u16) -> Recipient {
         Recipient {
             label: label.into(),
             expected: name.map(|n| n.parse().expect("name")),
-            generation,
+            addr: addr(port),
         }
     }
 
@@ -250,41 +260,44 @@ mod tests {
         let mut out = Outbox::default();
         let later = Instant::now() + Duration::from_secs(10);
         let remaining = HashMap::from([
-            (addr(1), to(Some("a"), "a", 1)),
-            (addr(2), to(Some("b"), "b", 1)),
+            (conn(1), to(Some("a"), "a", 1)),
+            (conn(2), to(Some("b"), "b", 2)),
         ]);
         assert_eq!(out.insert(id(1), remaining, vec!["c".into()], later), None);
-        assert_eq!(out.ack(addr(1), 2, &id(1)), None, "wrong generation");
-        assert_eq!(out.ack(addr(1), 1, &id(1)), None);
-        assert_eq!(out.ack(addr(1), 1, &id(1)), None, "repeated ack");
-        let (done, failures) = out.link_down(addr(2), 1);
+        assert_eq!(out.ack(conn(3), &id(1)), None, "another connection");
+        assert!(out.waits_on(conn(1)));
+        assert_eq!(out.ack(conn(1), &id(1)), None);
+        assert!(!out.waits_on(conn(1)));
+        assert_eq!(out.ack(conn(1), &id(1)), None, "repeated ack");
+        let settled = out.conn_down(conn(2));
         assert_eq!(
-            done,
+            settled.done,
             vec![Done {
                 id: id(1),
                 delivered: vec!["a".into()],
                 failed: vec!["b".into(), "c".into()]
             }]
         );
-        assert_eq!(failures[0].addr, addr(2));
+        assert_eq!(settled.failures[0].addr, addr(2));
         assert!(out.is_empty());
-        assert_eq!(out.ack(addr(1), 1, &id(1)), None);
+        assert_eq!(out.next_deadline(), None);
+        assert_eq!(out.ack(conn(1), &id(1)), None);
     }
 
     #[test]
     fn a_refusal_fails_that_recipient_at_once() {
         let mut outbox = Outbox::default();
         let remaining = HashMap::from([
-            (addr(1), to(Some("bob"), "bob", 1)),
-            (addr(2), to(Some("carol"), "carol", 1)),
+            (conn(1), to(Some("bob"), "bob", 1)),
+            (conn(2), to(Some("carol"), "carol", 2)),
         ]);
-        let far = Instant::now() + std::time::Duration::from_secs(60);
+        let far = Instant::now() + Duration::from_secs(60);
         assert!(outbox.insert(id(1), remaining, vec![], far).is_none());
-        assert_eq!(outbox.refused(addr(1), 2, &id(1)), (None, None));
-        let (done, failure) = outbox.refused(addr(1), 1, &id(1));
-        assert!(done.is_none());
-        assert_eq!(failure.map(|f| f.label), Some("bob".to_owned()));
-        let done = outbox.ack(addr(2), 1, &id(1)).expect("settled");
+        assert_eq!(outbox.refused(conn(3), &id(1)), Settled::default());
+        let settled = outbox.refused(conn(1), &id(1));
+        assert!(settled.done.is_empty());
+        assert_eq!(settled.failures[0].label, "bob");
+        let done = outbox.ack(conn(2), &id(1)).expect("settled");
         assert_eq!(
             (done.delivered, done.failed),
             (vec!["carol".to_owned()], vec!["bob".to_owned()])
@@ -296,34 +309,40 @@ mod tests {
         let mut out = Outbox::default();
         let done = out.insert(id(1), HashMap::new(), vec!["x".into()], Instant::now());
         assert_eq!(done.map(|d| d.failed), Some(vec!["x".to_string()]));
+        assert_eq!(out.next_deadline(), None);
     }
 
     #[test]
     fn hello_names_address_recipients_and_refuses_impostors() {
         let mut out = Outbox::default();
         let later = Instant::now() + Duration::from_secs(10);
-        let by_addr = HashMap::from([(addr(1), to(None, "127.0.0.1:1", 3))]);
+        let by_addr = HashMap::from([(conn(3), to(None, "127.0.0.1:1", 1))]);
         out.insert(id(1), by_addr, vec![], later);
-        let by_name = HashMap::from([(addr(1), to(Some("bob"), "bob", 3))]);
+        let by_name = HashMap::from([(conn(3), to(Some("bob"), "bob", 1))]);
         out.insert(id(2), by_name, vec![], later);
-        let (done, failures) = out.named(addr(1), 3, &"carol".parse().expect("name"));
-        assert_eq!(done.len(), 1);
-        assert_eq!(done[0].failed, vec!["bob".to_string()]);
-        assert_eq!(failures.len(), 1);
-        let done = out.ack(addr(1), 3, &id(1)).expect("settled");
+        let settled = out.named(conn(3), &"carol".parse().expect("name"));
+        assert_eq!(settled.done.len(), 1);
+        assert_eq!(settled.done[0].failed, vec!["bob".to_string()]);
+        assert_eq!(settled.failures.len(), 1);
+        let done = out.ack(conn(3), &id(1)).expect("settled");
         assert_eq!(done.delivered, vec!["carol".to_string()]);
     }
 
     #[test]
-    fn expiry_fails_the_silent() {
+    fn expiry_fails_the_silent_in_deadline_order() {
         let mut out = Outbox::default();
         let now = Instant::now();
-        let remaining = HashMap::from([(addr(1), to(Some("a"), "a", 1))]);
-        out.insert(id(1), remaining, vec![], now + Duration::from_secs(1));
-        assert!(out.expire(now).0.is_empty());
-        let (done, failures) = out.expire(now + Duration::from_secs(2));
-        assert_eq!(done[0].failed, vec!["a".to_string()]);
-        assert_eq!(failures[0].label, "a");
-        assert!(out.is_empty());
+        for (seq, secs) in [(1, 3), (2, 1), (3, 2)] {
+            let remaining = HashMap::from([(conn(seq), to(Some("a"), "a", 1))]);
+            out.insert(id(seq), remaining, vec![], now + Duration::from_secs(secs));
+        }
+        assert_eq!(out.next_deadline(), Some(now + Duration::from_secs(1)));
+        assert!(out.expire(now).done.is_empty());
+        let settled = out.expire(now + Duration::from_secs(2));
+        let ids: Vec<u64> = settled.done.iter().map(|d| d.id.seq).collect();
+        assert_eq!(ids, vec![2, 3]);
+        assert_eq!(settled.failures[0].label, "a");
+        assert_eq!(out.next_deadline(), Some(now + Duration::from_secs(3)));
+        assert!(!out.is_empty());
     }
 }

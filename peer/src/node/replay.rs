@@ -96,6 +96,11 @@ impl ReplayGuard {
     }
 
     /// The file to save, if anything changed since the last call.
+    /// Whether something changed since the last [`Self::take_dirty`].
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     pub fn take_dirty(&mut self) -> Option<SeenFile> {
         if !std::mem::take(&mut self.dirty) {
             return None;

@@ -13,12 +13,13 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use natter_protocol::secure::{self, HandshakeError, SecureFramed};
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
-use natter_protocol::{ErrorCode, GroupName, Identity, Name, PROTOCOL_VERSION, PublicKey};
+use natter_protocol::{GroupName, Identity, Name, PROTOCOL_VERSION, PublicKey};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
+use super::core::TrackerInput;
 use super::keys::TrackerPins;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -29,43 +30,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 type Conn = SecureFramed<TcpStream, TrackerToPeer, PeerToTracker>;
 
-/// What the link tells the node.
-#[derive(Debug)]
-pub enum TrackerReport {
-    Connected,
-    /// The link is down (or the attempt failed); it is retrying.
-    Disconnected {
-        reason: String,
-    },
-    /// The tracker refused our hello (a name in use or bound to another key, a version
-    /// mismatch).
-    Refused {
-        code: ErrorCode,
-        message: String,
-    },
-    /// First contact with the tracker at `addr` (the resolved address, as text), or a key
-    /// given with `--tracker-key`: pin `key` for it.
-    Pinned {
-        addr: String,
-        key: PublicKey,
-    },
-    /// A request taken from the queue could not be sent: the link dropped.
-    Unsent {
-        request: PeerToTracker,
-        reason: String,
-    },
-    /// The tracker presented another key than the pinned one: it is refused.
-    KeyChanged {
-        pinned: PublicKey,
-        presented: PublicKey,
-    },
-    /// Anything the tracker pushed after the welcome (pings are answered here).
-    Push(TrackerToPeer),
-}
-
 /// Who we are to the tracker, and whom we expect.
 #[derive(Debug, Clone)]
-pub struct Me {
+pub struct LinkSetup {
     pub tracker: String,
     pub name: Name,
     pub listen_port: u16,
@@ -89,10 +56,10 @@ enum End {
 
 /// Keeps the link until cancelled or the node goes away.
 pub async fn run(
-    mut me: Me,
+    mut me: LinkSetup,
     groups: watch::Receiver<Vec<GroupName>>,
     mut requests: mpsc::Receiver<PeerToTracker>,
-    reports: mpsc::Sender<TrackerReport>,
+    reports: mpsc::Sender<TrackerInput>,
     cancel: CancellationToken,
 ) {
     let mut backoff = FIRST_BACKOFF;
@@ -113,7 +80,7 @@ pub async fn run(
         if let Some(request) = unsent {
             let reason = reason.clone();
             if reports
-                .send(TrackerReport::Unsent { request, reason })
+                .send(TrackerInput::Unsent { request, reason })
                 .await
                 .is_err()
             {
@@ -121,7 +88,7 @@ pub async fn run(
             }
         }
         if reports
-            .send(TrackerReport::Disconnected { reason })
+            .send(TrackerInput::Disconnected { reason })
             .await
             .is_err()
         {
@@ -158,10 +125,10 @@ fn failed(reason: impl Into<String>, was_up: bool) -> End {
 }
 
 async fn session(
-    me: &mut Me,
+    me: &mut LinkSetup,
     groups: &watch::Receiver<Vec<GroupName>>,
     requests: &mut mpsc::Receiver<PeerToTracker>,
-    reports: &mpsc::Sender<TrackerReport>,
+    reports: &mpsc::Sender<TrackerInput>,
 ) -> End {
     let mut conn = match connect(me, groups, reports).await {
         Ok(Some(c)) => c,
@@ -195,7 +162,7 @@ async fn session(
                     }
                     TrackerToPeer::Pong { .. } => {}
                     push => {
-                        if reports.send(TrackerReport::Push(push)).await.is_err() {
+                        if reports.send(TrackerInput::Push(push)).await.is_err() {
                             return End::Stop;
                         }
                     }
@@ -212,9 +179,9 @@ async fn session(
 /// Connects and says hello. `Ok(None)`: the node is gone. Returns the connection and the
 /// heartbeat interval.
 async fn connect(
-    me: &mut Me,
+    me: &mut LinkSetup,
     groups: &watch::Receiver<Vec<GroupName>>,
-    reports: &mpsc::Sender<TrackerReport>,
+    reports: &mpsc::Sender<TrackerInput>,
 ) -> Result<Option<(Conn, Duration)>, String> {
     let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(me.tracker.as_str())).await {
         Err(_) => return Err("connection timed out".into()),
@@ -230,7 +197,7 @@ async fn connect(
         Ok((conn, key)) => {
             if me.pins.set(addr.clone(), key)
                 && reports
-                    .send(TrackerReport::Pinned { addr, key })
+                    .send(TrackerInput::Pinned { addr, key })
                     .await
                     .is_err()
             {
@@ -239,7 +206,7 @@ async fn connect(
             conn
         }
         Err(HandshakeError::KeyMismatch { expected, got }) => {
-            let changed = TrackerReport::KeyChanged {
+            let changed = TrackerInput::KeyChanged {
                 pinned: expected,
                 presented: got,
             };
@@ -262,7 +229,7 @@ async fn connect(
         Ok(None) => Err("the tracker closed the connection".into()),
         Ok(Some(Err(e))) => Err(e.to_string()),
         Ok(Some(Ok(TrackerToPeer::Welcome { heartbeat_secs, .. }))) => {
-            if reports.send(TrackerReport::Connected).await.is_err() {
+            if reports.send(TrackerInput::Connected).await.is_err() {
                 return Ok(None);
             }
             Ok(Some((
@@ -271,7 +238,7 @@ async fn connect(
             )))
         }
         Ok(Some(Ok(TrackerToPeer::Error { code, message, .. }))) => {
-            let refused = TrackerReport::Refused {
+            let refused = TrackerInput::Refused {
                 code,
                 message: message.clone(),
             };

@@ -69,16 +69,30 @@ impl Verdict {
 
 /// Checks a chat frame against the link it came on: the sender named in it is the link's
 /// hello name, and the link's authenticated key signed exactly this message.
+#[cfg(test)]
 pub fn check_signed(hello: &Name, link_key: &PublicKey, chat: &SignedChat) -> Result<(), String> {
-    let msg = &chat.message;
+    check_direct(hello, &chat.message)?;
+    verify_author(link_key, chat)
+}
+
+/// A frame sent directly (not relayed) is the link peer's own message: its author and its
+/// id's sender are the name the link's hello carried.
+pub fn check_direct(hello: &Name, msg: &ChatMessage) -> Result<(), String> {
     if &msg.from != hello || &msg.id.sender != hello {
         return Err(format!(
             "this connection speaks for {hello}, not {} (id {})",
             msg.from, msg.id
         ));
     }
-    if !verify_chat(link_key, msg, &chat.sig) {
-        return Err(format!("bad signature on {} from {hello}", msg.id));
+    Ok(())
+}
+
+/// The author's key signed exactly this message. Checked against the author's key,
+/// whoever carried the message: for a direct frame that is the link's key.
+pub fn verify_author(author_key: &PublicKey, chat: &SignedChat) -> Result<(), String> {
+    let msg = &chat.message;
+    if !verify_chat(author_key, msg, &chat.sig) {
+        return Err(format!("bad signature on {} from {}", msg.id, msg.from));
     }
     Ok(())
 }
@@ -266,6 +280,11 @@ impl Trust {
     /// The blocked keys to save, if they changed since the last call.
     pub fn take_dirty_blocked(&mut self) -> Option<&Blocked> {
         std::mem::take(&mut self.blocked_dirty).then_some(&self.blocked)
+    }
+
+    /// Whether the replay guard changed since it was last taken for saving.
+    pub fn seen_dirty(&self) -> bool {
+        self.replay.is_dirty()
     }
 
     /// The replay guard's file to save, if it changed since the last call.

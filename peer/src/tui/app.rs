@@ -9,15 +9,16 @@ use std::net::SocketAddr;
 
 use natter_protocol::peer::MessageId;
 use natter_protocol::tracker::MemberChange;
-use natter_protocol::{GroupName, Name};
+use natter_protocol::{GroupName, Name, RequestId};
 
 use super::UiInfo;
-use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind};
+use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
 use super::help::{help_lines, welcome};
 use super::input::{EditOp, Editor};
 use super::ui;
 use crate::command::{self, Input};
-use crate::node::{Command, Event, Target, TrackerStatus};
+use crate::node::members::apply_change;
+use crate::node::{About, Command, Event, Notice, Request, Target, TrackerStatus};
 
 /// Own messages whose delivery mark still waits for a `sent` event, at most.
 const MAX_PENDING: usize = 10_000;
@@ -48,6 +49,8 @@ pub enum Action {
     /// The clock, in Unix milliseconds.
     Tick(u64),
     Node(Event),
+    /// A node event caused by one of our requests.
+    Notice(Notice),
     /// The node's event stream ended.
     NodeGone,
     /// A command could not be queued to the node.
@@ -57,7 +60,8 @@ pub enum Action {
 /// What the shell around the app must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    Node(Command),
+    /// A command for the node; its events will carry `req`.
+    Node(Request),
     /// Ring the terminal bell once.
     Bell,
     /// Clear and repaint the terminal.
@@ -88,6 +92,8 @@ pub struct App {
     /// Groups the user asked to join; each opens (and is selected) when its member list
     /// comes.
     joining: HashSet<GroupName>,
+    /// The id of our last request to the node.
+    last_req: RequestId,
 }
 
 impl App {
@@ -110,7 +116,21 @@ impl App {
             pending: HashMap::new(),
             asked_members: HashSet::new(),
             joining: HashSet::new(),
+            last_req: 0,
         }
+    }
+
+    /// A command for the node, with a fresh request id.
+    fn request(&mut self, command: Command) -> (RequestId, Effect) {
+        self.last_req += 1;
+        let req = self.last_req;
+        (
+            req,
+            Effect::Node(Request {
+                req: Some(req),
+                command,
+            }),
+        )
     }
 
     pub fn selected(&self) -> &Conversation {
@@ -168,10 +188,11 @@ impl App {
             Action::ScrollBottom => self.selected_mut().scroll_bottom(),
             Action::ToggleMembers => self.show_members = !self.show_members,
             Action::Redraw => return vec![Effect::Redraw],
-            Action::Quit => return vec![Effect::Node(Command::Quit), Effect::Quit],
+            Action::Quit => return vec![self.request(Command::Quit).1, Effect::Quit],
             Action::Resize(w, h) => self.size = (w, h),
             Action::Tick(now) => self.now = now,
-            Action::Node(event) => return self.on_event(event),
+            Action::Node(event) => return self.on_event(None, event),
+            Action::Notice(Notice { req, event }) => return self.on_event(req, event),
             // The node stopped (a signal, /quit from elsewhere, or a failure): nothing is
             // left to drive, so the UI goes too and gives the terminal back.
             Action::NodeGone => return vec![Effect::Quit],
@@ -247,7 +268,7 @@ impl App {
                 self.select(i);
                 Vec::new()
             }
-            Ok(Input::Node(Command::Quit)) => vec![Effect::Node(Command::Quit), Effect::Quit],
+            Ok(Input::Node(Command::Quit)) => vec![self.request(Command::Quit).1, Effect::Quit],
             Ok(Input::Node(cmd)) => {
                 match &cmd {
                     Command::Join(g) => {
@@ -260,7 +281,7 @@ impl App {
                     }
                     _ => {}
                 }
-                vec![Effect::Node(cmd)]
+                vec![self.request(cmd).1]
             }
             Err(e) => {
                 self.push_selected(Line::error(now, e.to_string()));
@@ -286,19 +307,27 @@ impl App {
             }
         };
         // Shown at once, marked when the node announces it (or refuses it).
+        let (req, effect) = self.request(Command::Send {
+            target,
+            text: text.clone(),
+        });
         let kind = LineKind::Message {
             from: self.name.to_string(),
-            own: Some((None, Delivery::Pending)),
+            own: Some(Own {
+                req: Some(req),
+                id: None,
+                delivery: Delivery::Pending,
+            }),
         };
         self.push_selected(Line {
             at: Some(self.now),
             kind,
-            text: text.clone(),
+            text,
         });
-        vec![Effect::Node(Command::Send { target, text })]
+        vec![effect]
     }
 
-    fn on_event(&mut self, event: Event) -> Vec<Effect> {
+    fn on_event(&mut self, req: Option<RequestId>, event: Event) -> Vec<Effect> {
         let now = Some(self.now);
         match event {
             Event::Ready {
@@ -306,6 +335,7 @@ impl App {
                 listen,
                 tracker,
                 key,
+                ..
             } => {
                 let line = format!(
                     "you are {name} (key {key}, fingerprint {}), listening on {listen}; tracker {tracker}",
@@ -362,13 +392,19 @@ impl App {
                 if self.pending.len() < MAX_PENDING {
                     self.pending.insert(id.clone(), conv.clone());
                 }
-                let typed = self
-                    .find(&conv)
-                    .is_some_and(|i| self.convs[i].announce(&id, &text, sent_at));
+                let typed = req.is_some_and(|req| {
+                    self.find(&conv)
+                        .is_some_and(|i| self.convs[i].announce(req, &id))
+                });
                 if !typed {
+                    // Sent by a command from elsewhere (or the typed line is gone).
                     let kind = LineKind::Message {
                         from: self.name.to_string(),
-                        own: Some((Some(id), Delivery::Pending)),
+                        own: Some(Own {
+                            req,
+                            id: Some(id),
+                            delivery: Delivery::Pending,
+                        }),
                     };
                     let line = Line {
                         at: Some(sent_at),
@@ -444,7 +480,7 @@ impl App {
                 let line = format!("now trusting {name}'s key {}", key.fingerprint());
                 self.push_selected(Line::system(now, line));
             }
-            Event::Error { message, about } => self.on_error(now, message, about.as_deref()),
+            Event::Error { message, about, .. } => self.on_error(now, req, message, about),
         }
         Vec::new()
     }
@@ -452,30 +488,45 @@ impl App {
     /// Shows an error in the conversation it is about (the node says which), else in the
     /// selected one. A /join that failed opens no conversation; a typed line the node could
     /// not send is marked failed.
-    fn on_error(&mut self, now: Option<u64>, message: String, about: Option<&str>) {
+    fn on_error(
+        &mut self,
+        now: Option<u64>,
+        req: Option<RequestId>,
+        message: String,
+        about: Option<About>,
+    ) {
         let line = Line::error(now, message);
-        let conv = about.and_then(|about| match about.strip_prefix('#') {
-            Some(group) => group.parse().ok().map(ConvId::Group),
-            None => Some(ConvId::Peer(about.to_owned())),
+        let conv = about.as_ref().map(|about| match about {
+            About::Group(group) => ConvId::Group(group.clone()),
+            About::Peer(_) | About::Addr(_) => ConvId::Peer(about.to_string()),
         });
         if let Some(ConvId::Group(group)) = &conv {
             self.joining.remove(group);
         }
-        match conv.as_ref().and_then(|c| self.find(c)) {
-            Some(i) => {
-                if let Some(about) = about {
-                    self.convs[i].refuse(about);
+        // The typed line this error refuses, found by the request that sent it.
+        if let Some(req) = req {
+            let who = about.as_ref().map(ToString::to_string).unwrap_or_default();
+            let at = conv.as_ref().and_then(|c| self.find(c));
+            let refused = at.is_some_and(|i| self.convs[i].refuse(req, &who));
+            if !refused {
+                for c in &mut self.convs {
+                    if c.refuse(req, &who) {
+                        break;
+                    }
                 }
-                self.convs[i].push(line);
             }
+        }
+        match conv.as_ref().and_then(|c| self.find(c)) {
+            Some(i) => self.convs[i].push(line),
             None => self.push_selected(line),
         }
     }
 
+    /// A full list (`members`), or one `change` to the list this conversation holds.
     fn on_members(
         &mut self,
         group: GroupName,
-        members: Vec<natter_protocol::tracker::Member>,
+        members: Option<Vec<natter_protocol::tracker::Member>>,
         change: Option<MemberChange>,
     ) {
         let now = Some(self.now);
@@ -486,7 +537,11 @@ impl App {
         }
         let own = self.name.clone();
         let conv = &mut self.convs[i];
-        conv.members = members;
+        match (members, &change) {
+            (Some(members), _) => conv.members = members,
+            (None, Some(change)) => apply_change(&mut conv.members, change),
+            (None, None) => {}
+        }
         let line = match change {
             None if asked || !conv.joined => {
                 let list: Vec<String> = conv

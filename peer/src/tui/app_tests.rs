@@ -33,6 +33,37 @@ fn member(n: &str, online: bool) -> Member {
     }
 }
 
+/// An error event from the node, about a conversation.
+fn error_about(about: About, message: &str) -> Event {
+    Event::Error {
+        code: crate::node::ErrorCode::Undeliverable,
+        message: message.into(),
+        about: Some(about),
+    }
+}
+
+/// The request id of the one command among `effects`.
+fn req_of(effects: &[Effect]) -> RequestId {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Node(Request { req, .. }) => *req,
+            _ => None,
+        })
+        .expect("a request")
+}
+
+/// The commands among `effects`, without their request ids.
+fn commands(effects: Vec<Effect>) -> Vec<Option<Command>> {
+    effects
+        .into_iter()
+        .map(|e| match e {
+            Effect::Node(Request { command, .. }) => Some(command),
+            _ => None,
+        })
+        .collect()
+}
+
 fn id(sender: &str, seq: u64) -> MessageId {
     MessageId {
         sender: name(sender),
@@ -44,7 +75,7 @@ pub(crate) fn joined(app: &mut App, g: &str, members: &[(&str, bool)]) {
     app.update(Action::Node(Event::Members {
         group: group(g),
         version: 1,
-        members: members.iter().map(|(n, o)| member(n, *o)).collect(),
+        members: Some(members.iter().map(|(n, o)| member(n, *o)).collect()),
         change: None,
     }));
 }
@@ -172,8 +203,8 @@ fn text_goes_to_the_selected_conversation() {
     joined(&mut app, "rust", &[("alice", true)]);
     app.update(Action::SelectConv(1));
     assert_eq!(
-        type_line(&mut app, "hi all"),
-        vec![Effect::Node(Command::Send {
+        commands(type_line(&mut app, "hi all")),
+        vec![Some(Command::Send {
             target: Target::Group(group("rust")),
             text: "hi all".into()
         })]
@@ -181,8 +212,8 @@ fn text_goes_to_the_selected_conversation() {
     assert!(type_line(&mut app, "/query bob").is_empty());
     assert_eq!(app.selected().id, ConvId::Peer("bob".into()));
     assert_eq!(
-        type_line(&mut app, "yo"),
-        vec![Effect::Node(Command::Send {
+        commands(type_line(&mut app, "yo")),
+        vec![Some(Command::Send {
             target: Target::Peer(name("bob")),
             text: "yo".into()
         })]
@@ -193,8 +224,8 @@ fn text_goes_to_the_selected_conversation() {
 fn slash_commands_reach_the_node_or_the_screen() {
     let mut app = App::new(&info(), 0);
     assert_eq!(
-        type_line(&mut app, "/join #rust"),
-        vec![Effect::Node(Command::Join(group("rust")))]
+        commands(type_line(&mut app, "/join #rust")),
+        vec![Some(Command::Join(group("rust")))]
     );
     // The conversation opens, selected, when the node confirms the join.
     assert_eq!(app.convs.len(), 1);
@@ -215,12 +246,12 @@ fn slash_commands_reach_the_node_or_the_screen() {
     type_line(&mut app, "/clear");
     assert!(app.selected().lines().is_empty());
     assert_eq!(
-        type_line(&mut app, "/quit"),
-        vec![Effect::Node(Command::Quit), Effect::Quit]
+        commands(type_line(&mut app, "/quit")),
+        vec![Some(Command::Quit), None]
     );
     assert_eq!(
-        app.update(Action::Quit),
-        vec![Effect::Node(Command::Quit), Effect::Quit]
+        commands(app.update(Action::Quit)),
+        vec![Some(Command::Quit), None]
     );
 }
 
@@ -250,9 +281,7 @@ fn delivery_marks_follow_sent_events_by_id() {
         .lines()
         .iter()
         .filter_map(|l| match &l.kind {
-            LineKind::Message {
-                own: Some((_, d)), ..
-            } => Some(d.clone()),
+            LineKind::Message { own: Some(own), .. } => Some(own.delivery.clone()),
             _ => None,
         })
         .collect();
@@ -279,11 +308,7 @@ fn member_changes_become_system_lines_and_count_reachable_peers() {
     app.update(Action::Node(Event::Members {
         group: group("a"),
         version: 2,
-        members: vec![
-            member("alice", true),
-            member("bob", false),
-            member("carol", false),
-        ],
+        members: None,
         change: Some(MemberChange::Offline { name: name("bob") }),
     }));
     let last = conv(&app, &ConvId::Group(group("a")))
@@ -383,8 +408,8 @@ fn the_ui_quits_when_the_node_is_gone() {
 fn a_failed_join_leaves_no_conversation_behind() {
     let mut app = App::new(&info(), 0);
     type_line(&mut app, "/join #x");
-    app.update(Action::Node(Event::error_about(
-        "#x",
+    app.update(Action::Node(error_about(
+        About::Group(group("x")),
         "the tracker is not connected; cannot join #x now",
     )));
     assert_eq!(app.convs.len(), 1);
@@ -426,9 +451,9 @@ fn own_marks(app: &App, id: &ConvId) -> Vec<(String, Delivery)> {
         .lines()
         .iter()
         .filter_map(|l| match &l.kind {
-            LineKind::Message {
-                own: Some((_, d)), ..
-            } => Some((l.text.clone(), d.clone())),
+            LineKind::Message { own: Some(own), .. } => {
+                Some((l.text.clone(), own.delivery.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -438,30 +463,38 @@ fn own_marks(app: &App, id: &ConvId) -> Vec<(String, Delivery)> {
 fn typed_text_shows_at_once_and_takes_the_nodes_verdict() {
     let mut app = App::new(&info(), 0);
     type_line(&mut app, "/query zed");
-    type_line(&mut app, "hello?");
+    let req = req_of(&type_line(&mut app, "hello?"));
     let zed = ConvId::Peer("zed".into());
     assert_eq!(
         own_marks(&app, &zed),
         vec![("hello?".into(), Delivery::Pending)]
     );
     // An unknown peer: the node refuses at once, with no `sending`.
-    app.update(Action::Node(Event::error_about(
-        "zed",
+    let event = error_about(
+        About::Peer(name("zed")),
         "unknown peer zed (not in any cached member list, and tracker t is not connected)",
-    )));
+    );
+    app.update(Action::Notice(Notice {
+        req: Some(req),
+        event,
+    }));
     assert_eq!(
         own_marks(&app, &zed),
         vec![("hello?".into(), Delivery::Failed(vec!["zed".into()]))]
     );
     // A known one: `sending` claims the typed line (no second copy), `sent` marks it.
     type_line(&mut app, "/query bob");
-    type_line(&mut app, "hi bob");
-    app.update(Action::Node(Event::Sending {
+    let req = req_of(&type_line(&mut app, "hi bob"));
+    let event = Event::Sending {
         id: id("alice", 5),
         to: Some("bob".into()),
         group: None,
         text: "hi bob".into(),
         sent_at: 0,
+    };
+    app.update(Action::Notice(Notice {
+        req: Some(req),
+        event,
     }));
     app.update(Action::Node(Event::Sent {
         id: id("alice", 5),
@@ -474,8 +507,12 @@ fn typed_text_shows_at_once_and_takes_the_nodes_verdict() {
         vec![("hi bob".into(), Delivery::Delivered)]
     );
     // Offline peers are refused the same way.
-    type_line(&mut app, "still there?");
-    app.update(Action::Node(Event::error_about("bob", "bob is offline")));
+    let req = req_of(&type_line(&mut app, "still there?"));
+    let event = error_about(About::Peer(name("bob")), "bob is offline");
+    app.update(Action::Notice(Notice {
+        req: Some(req),
+        event,
+    }));
     assert_eq!(
         own_marks(&app, &bob)[1],
         ("still there?".into(), Delivery::Failed(vec!["bob".into()]))
@@ -488,7 +525,10 @@ fn an_error_shows_in_the_conversation_it_is_about() {
     joined(&mut app, "g", &[("alice", true)]);
     let status = app.find(&ConvId::Status).expect("status");
     app.select(status);
-    app.update(Action::Node(Event::error_about("#g", "you are not in #g")));
+    app.update(Action::Node(error_about(
+        About::Group(group("g")),
+        "you are not in #g",
+    )));
     let g = app
         .find(&ConvId::Group("g".parse().expect("group")))
         .expect("#g");
@@ -501,7 +541,11 @@ fn an_error_shows_in_the_conversation_it_is_about() {
             .all(|l| l.kind != LineKind::Error)
     );
     // Without a conversation to go to, the selected one shows it.
-    app.update(Action::Node(Event::error("something else")));
+    app.update(Action::Node(Event::Error {
+        code: crate::node::ErrorCode::Io,
+        message: "something else".into(),
+        about: None,
+    }));
     let last = app.selected().lines().back().expect("line");
     assert_eq!(last.text, "something else");
 }

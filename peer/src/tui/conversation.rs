@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use natter_protocol::GroupName;
 use natter_protocol::peer::MessageId;
 use natter_protocol::tracker::Member;
+use natter_protocol::{GroupName, RequestId};
 
 /// The most lines a conversation keeps; older ones fall off the front.
 pub const SCROLLBACK: usize = 10_000;
@@ -43,16 +43,21 @@ pub enum Delivery {
     Nobody,
 }
 
+/// One of our own messages: the request that sent it, the id the node gave it, and what
+/// became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Own {
+    pub req: Option<RequestId>,
+    /// `None` while the typed text waits for the node (or after the node refused it).
+    pub id: Option<MessageId>,
+    pub delivery: Delivery,
+}
+
 /// What kind of line this is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineKind {
-    /// A chat message; `own` with a delivery mark when it is ours, and its id once the
-    /// node announced it (`None` while the typed text waits for the node, or after the
-    /// node refused it).
-    Message {
-        from: String,
-        own: Option<(Option<MessageId>, Delivery)>,
-    },
+    /// A chat message; `own` when it is ours.
+    Message { from: String, own: Option<Own> },
     /// Joins, leaves, answers to commands, help.
     System,
     /// Something that went wrong.
@@ -165,7 +170,12 @@ impl Conversation {
             .rev()
             .find_map(|line| match &mut line.kind {
                 LineKind::Message {
-                    own: Some((Some(own_id), mark)),
+                    own:
+                        Some(Own {
+                            id: Some(own_id),
+                            delivery: mark,
+                            ..
+                        }),
                     ..
                 } if own_id == id => Some(mark),
                 _ => None,
@@ -249,43 +259,45 @@ impl Conversation {
 
     /// Scrolls up `by` screen rows, in a view of `height` rows where `rows` tells how many
     /// rows a line takes; stops with the first line at the top of the view.
-    /// The oldest of our typed lines the node has not announced yet, with text `text` if
-    /// given.
-    fn unannounced(&mut self, text: Option<&str>) -> Option<&mut Line> {
-        self.lines.iter_mut().find(|line| {
-            matches!(
-                line.kind,
+    /// The typed line sent by request `req` that the node has not announced yet.
+    fn unannounced(&mut self, req: RequestId) -> Option<&mut Own> {
+        self.lines
+            .iter_mut()
+            .rev()
+            .find_map(|line| match &mut line.kind {
                 LineKind::Message {
-                    own: Some((None, Delivery::Pending)),
+                    own:
+                        Some(
+                            own @ Own {
+                                id: None,
+                                delivery: Delivery::Pending,
+                                ..
+                            },
+                        ),
                     ..
-                }
-            ) && text.is_none_or(|t| t == line.text)
-        })
+                } if own.req == Some(req) => Some(own),
+                _ => None,
+            })
     }
 
-    /// The node announced our message `id` with `text`: gives the typed line waiting for it
-    /// its id and send time. False when no typed line waits for that text.
-    pub fn announce(&mut self, id: &MessageId, text: &str, at: u64) -> bool {
-        let Some(line) = self.unannounced(Some(text)) else {
+    /// The node announced our message `id`, sent by request `req`: gives the typed line
+    /// its id. False when no typed line waits for that request.
+    pub fn announce(&mut self, req: RequestId, id: &MessageId) -> bool {
+        let Some(own) = self.unannounced(req) else {
             return false;
         };
-        line.at = Some(at);
-        if let LineKind::Message { own: Some(own), .. } = &mut line.kind {
-            own.0 = Some(id.clone());
-        }
+        own.id = Some(id.clone());
         true
     }
 
-    /// The node refused the oldest typed line still waiting for it: marks it failed for
-    /// `who`. False when none waits.
-    pub fn refuse(&mut self, who: &str) -> bool {
-        let Some(line) = self.unannounced(None) else {
+    /// The node refused request `req`: its typed line is marked failed for `who`. False
+    /// when no typed line waits for it.
+    pub fn refuse(&mut self, req: RequestId, who: &str) -> bool {
+        let Some(own) = self.unannounced(req) else {
             return false;
         };
-        if let LineKind::Message { own: Some(own), .. } = &mut line.kind {
-            // No longer pending, so no later announcement claims it.
-            own.1 = Delivery::Failed(vec![who.to_owned()]);
-        }
+        // No longer pending, so no later announcement claims it.
+        own.delivery = Delivery::Failed(vec![who.to_owned()]);
         true
     }
 

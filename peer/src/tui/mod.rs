@@ -21,7 +21,7 @@ use futures::StreamExt;
 use natter_protocol::{Name, unix_millis};
 use tokio::sync::mpsc;
 
-use crate::node::{Command, Event, NodeHandle};
+use crate::node::{Command, NodeHandle, Notice, Request};
 use app::{Action, App, Effect};
 use input::EditOp;
 
@@ -58,7 +58,7 @@ pub struct JoinHint {
 /// restores it.
 pub async fn run(
     node: NodeHandle,
-    mut events: mpsc::Receiver<Event>,
+    mut events: mpsc::Receiver<Notice>,
     info: UiInfo,
 ) -> anyhow::Result<()> {
     let mut tui = terminal::Tui::enter()?;
@@ -89,11 +89,11 @@ pub async fn run(
             },
             ev = events.recv(), if node_open => match ev {
                 Some(ev) => {
-                    actions.push(Action::Node(ev));
+                    actions.push(Action::Notice(ev));
                     // A burst of messages costs one redraw, not one per message.
                     while actions.len() < BATCH {
                         match events.try_recv() {
-                            Ok(ev) => actions.push(Action::Node(ev)),
+                            Ok(ev) => actions.push(Action::Notice(ev)),
                             Err(_) => break,
                         }
                     }
@@ -114,11 +114,14 @@ pub async fn run(
         let mut bell = false;
         while let Some(effect) = effects.pop_front() {
             match effect {
-                Effect::Node(Command::Quit) => {
-                    quit_sent = node.try_send(Command::Quit).is_ok();
+                Effect::Node(Request {
+                    req,
+                    command: Command::Quit,
+                }) => {
+                    quit_sent = node.try_request(req, Command::Quit).is_ok();
                 }
-                Effect::Node(cmd) => {
-                    if node.try_send(cmd).is_err() {
+                Effect::Node(Request { req, command }) => {
+                    if node.try_request(req, command).is_err() {
                         let why = format!(
                             "the node is not taking commands (busy or stopped); log: {}",
                             info.log_file.display()

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::app::App;
-use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind};
+use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
 use super::wrap::{truncate, wrap};
 use crate::node::TrackerStatus;
 
@@ -266,7 +266,7 @@ fn render_line(line: &Line, width: usize) -> Vec<TextLine<'static>> {
             spans.push((" ".to_owned(), Style::new()));
             let indent = spans.iter().map(|(s, _)| s.width()).sum::<usize>();
             spans.push((line.text.clone(), Style::new()));
-            if let Some((_, delivery)) = own {
+            if let Some(Own { delivery, .. }) = own {
                 spans.push(match delivery {
                     Delivery::Pending => (" …".to_owned(), Style::new().dark_gray()),
                     Delivery::Delivered => (" ✓".to_owned(), Style::new().green()),

@@ -130,6 +130,8 @@ fn status_bar_shows_name_address_tracker_and_peers() {
         listen: "127.0.0.1:4000".parse().expect("addr"),
         tracker: "127.0.0.1:7000".into(),
         key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
+        contract: crate::node::api::CONTRACT_VERSION,
+        protocol: natter_protocol::PROTOCOL_VERSION,
     }));
     joined(
         &mut app,

@@ -5,7 +5,7 @@
 
 pub mod raw;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -189,6 +189,9 @@ pub struct Peer {
     pub stderr: Tail,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Each group's member list as the events so far built it (a full list, then changes),
+    /// the way a script following the contract keeps it.
+    pub lists: HashMap<String, Vec<Value>>,
 }
 
 pub struct PeerOptions<'a> {
@@ -251,6 +254,7 @@ impl Peer {
             stderr,
             listen: "0.0.0.0:0".parse().unwrap(),
             data_dir: opts.data_dir,
+            lists: HashMap::new(),
         };
         let ready = peer.wait_event("ready").await;
         assert_eq!(ready["name"], name);
@@ -273,8 +277,9 @@ impl Peer {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(v)) => {
+                Ok(Some(mut v)) => {
                     self.seen.push(v.clone());
+                    self.track_members(&mut v);
                     if pred(&v) {
                         return v;
                     }
@@ -310,7 +315,43 @@ impl Peer {
         .await;
     }
 
-    /// Waits for a `members` event of `group` in which `pred` holds for the member list.
+    /// Keeps `lists` up to date from a `members` event, and gives a change event the list
+    /// as it now stands (under `members`), so tests read every `members` event alike.
+    fn track_members(&mut self, v: &mut Value) {
+        if v["event"] != "members" {
+            return;
+        }
+        let Some(group) = v["group"].as_str().map(str::to_owned) else {
+            return;
+        };
+        let list = self.lists.entry(group).or_default();
+        if let Some(full) = v["members"].as_array() {
+            *list = full.clone();
+            return;
+        }
+        let change = &v["change"];
+        let name = change["name"]
+            .as_str()
+            .or(change["member"]["name"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        match change["kind"].as_str() {
+            Some("joined" | "online") => {
+                list.retain(|m| m["name"] != name.as_str());
+                list.push(change["member"].clone());
+            }
+            Some("left") => list.retain(|m| m["name"] != name.as_str()),
+            Some("offline") => {
+                for m in list.iter_mut().filter(|m| m["name"] == name.as_str()) {
+                    m["online"] = Value::Bool(false);
+                }
+            }
+            _ => {}
+        }
+        v["members"] = Value::Array(list.clone());
+    }
+
+    /// Waits for a `members` event of `group` after which `pred` holds for the member list.
     pub async fn wait_members(
         &mut self,
         group: &str,

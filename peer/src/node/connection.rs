@@ -1,0 +1,339 @@
+//! One full-duplex connection to another peer, dialled or accepted: the only task that
+//! touches its socket.
+//!
+//! It runs the Noise handshake (a dialled one demands the key the core expects, when it
+//! knows one), exchanges hellos (the dialler speaks first; the acceptor answers only once
+//! the core has let the far side on), then moves frames: every frame read goes to the core
+//! in order, every frame the core queues is written (fed in batches, flushed once per
+//! batch). It decides nothing: the core answers each frame and says when to close. When
+//! reading ends it reports why and keeps writing what the core still queues (the acks of
+//! the frames before a bad one, then the parting error) until the core closes it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::listener::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, HELLO_TIMEOUT, PARTING_TIMEOUT};
+use futures::{SinkExt, StreamExt};
+use natter_protocol::peer::PeerFrame;
+use natter_protocol::secure::{self, HandshakeError, SecureFramed};
+use natter_protocol::{CodecError, ErrorCode, Identity, Name, PROTOCOL_VERSION, PublicKey};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+use super::core::{ConnEvent, ConnId, Parting};
+
+/// Frames queued on one connection before its peer counts as too slow.
+pub const QUEUE: usize = 1024;
+/// Frames fed before one flush.
+const BATCH: usize = 256;
+
+type Framed = SecureFramed<TcpStream, PeerFrame, PeerFrame>;
+
+/// What the core queues on a connection, in order.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// The far side is let on (an accepted connection answers with our hello).
+    Accept,
+    Frame(PeerFrame),
+    /// Write what is queued before this, then the parting error (if any), and close.
+    Close(Option<Parting>),
+}
+
+/// What a connection tells the node's shell.
+#[derive(Debug)]
+pub enum Report {
+    /// An accepted connection finished its handshake: here is its queue.
+    Opened {
+        conn: ConnId,
+        handle: ConnHandle,
+    },
+    Event {
+        conn: ConnId,
+        event: ConnEvent,
+    },
+}
+
+/// The shell's end of one connection.
+#[derive(Debug)]
+pub struct ConnHandle {
+    pub queue: mpsc::Sender<Outgoing>,
+    pub cancel: CancellationToken,
+}
+
+/// Who we are on every connection.
+#[derive(Clone)]
+pub struct Local {
+    pub name: Name,
+    pub identity: Arc<Identity>,
+}
+
+fn handle(cancel: &CancellationToken) -> (ConnHandle, mpsc::Receiver<Outgoing>) {
+    let (queue, rx) = mpsc::channel(QUEUE);
+    let handle = ConnHandle {
+        queue,
+        cancel: cancel.clone(),
+    };
+    (handle, rx)
+}
+
+/// Dials `addr` (demanding `expect` in the handshake) and runs the connection `conn`.
+pub fn dial(
+    conn: ConnId,
+    addr: SocketAddr,
+    expect: Option<PublicKey>,
+    local: Local,
+    reports: mpsc::Sender<Report>,
+    cancel: CancellationToken,
+) -> (ConnHandle, impl Future<Output = ()> + Send + 'static) {
+    let (handle, rx) = handle(&cancel);
+    let task = async move {
+        let run = dialled(conn, addr, expect, &local, &reports, rx);
+        let ended = tokio::select! {
+            _ = cancel.cancelled() => return,
+            ended = run => ended,
+        };
+        report_end(conn, ended, &reports).await;
+    };
+    (handle, task)
+}
+
+/// Runs an accepted connection `conn` on `stream`.
+pub async fn accepted(
+    conn: ConnId,
+    stream: TcpStream,
+    local: Local,
+    reports: mpsc::Sender<Report>,
+    cancel: CancellationToken,
+) {
+    let run = async {
+        let (mut framed, key) = secure::accept(stream, &local.identity, HANDSHAKE_TIMEOUT)
+            .await
+            .map_err(|e| end(format!("handshake failed: {e}")))?;
+        let (handle, rx) = handle(&cancel);
+        let opened = Report::Opened { conn, handle };
+        reports.send(opened).await.map_err(|_| Ended::Gone)?;
+        let name = match read_hello(&mut framed).await {
+            Ok(name) => name,
+            Err((reason, parting)) => {
+                if let Some(parting) = parting {
+                    send_parting(&mut framed, parting).await;
+                }
+                return Err(end(reason));
+            }
+        };
+        let hello = ConnEvent::Hello { name, key };
+        let event = Report::Event { conn, event: hello };
+        reports.send(event).await.map_err(|_| Ended::Gone)?;
+        session(conn, framed, rx, &reports, Some(&local.name)).await
+    };
+    let ended = tokio::select! {
+        _ = cancel.cancelled() => return,
+        ended = run => ended,
+    };
+    report_end(conn, ended, &reports).await;
+}
+
+/// How a connection task ended.
+enum Ended {
+    /// Reading failed before the session (connect, handshake, hello): the core hears why.
+    Failed(String),
+    /// The core closed it, or the node is gone: nothing to report.
+    Gone,
+}
+
+fn end(reason: impl Into<String>) -> Ended {
+    Ended::Failed(reason.into())
+}
+
+async fn report_end(conn: ConnId, ended: Result<(), Ended>, reports: &mpsc::Sender<Report>) {
+    if let Err(Ended::Failed(reason)) = ended {
+        tracing::debug!(%conn, %reason, "peer connection failed");
+        let event = ConnEvent::Ended {
+            reason,
+            parting: None,
+        };
+        let _ = reports.send(Report::Event { conn, event }).await;
+    }
+}
+
+async fn dialled(
+    conn: ConnId,
+    addr: SocketAddr,
+    expect: Option<PublicKey>,
+    local: &Local,
+    reports: &mpsc::Sender<Report>,
+    rx: mpsc::Receiver<Outgoing>,
+) -> Result<(), Ended> {
+    let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Err(_) => return Err(end("connection timed out")),
+        Ok(Err(e)) => return Err(end(e.to_string())),
+        Ok(Ok(stream)) => stream,
+    };
+    let _ = stream.set_nodelay(true);
+    let handshake = secure::initiate(stream, &local.identity, expect.as_ref(), HANDSHAKE_TIMEOUT);
+    let (mut framed, key) = match handshake.await {
+        Ok(done) => done,
+        Err(HandshakeError::KeyMismatch { got, .. }) => {
+            let event = ConnEvent::KeyMismatch { presented: got };
+            reports
+                .send(Report::Event { conn, event })
+                .await
+                .map_err(|_| Ended::Gone)?;
+            return Err(end("the peer presented another key"));
+        }
+        Err(e) => return Err(end(format!("handshake failed: {e}"))),
+    };
+    let hello = PeerFrame::Hello {
+        version: PROTOCOL_VERSION,
+        name: local.name.clone(),
+    };
+    framed.send(hello).await.map_err(|e| end(e.to_string()))?;
+    let name = read_hello(&mut framed)
+        .await
+        .map_err(|(reason, _)| end(reason))?;
+    let event = ConnEvent::Hello { name, key };
+    reports
+        .send(Report::Event { conn, event })
+        .await
+        .map_err(|_| Ended::Gone)?;
+    session(conn, framed, rx, reports, None).await
+}
+
+/// Reads the far side's hello. An error carries the parting frame to send, if any.
+async fn read_hello(framed: &mut Framed) -> Result<Name, (String, Option<Parting>)> {
+    match timeout(HELLO_TIMEOUT, framed.next()).await {
+        Err(_) => Err(("no hello from the peer".into(), None)),
+        Ok(None) => Err(("the peer closed the connection".into(), None)),
+        Ok(Some(Err(e))) => Err((e.to_string(), parting_for(&e))),
+        Ok(Some(Ok(PeerFrame::Hello { version, name }))) if version == PROTOCOL_VERSION => Ok(name),
+        Ok(Some(Ok(PeerFrame::Hello { version, .. }))) => {
+            let message = format!(
+                "protocol version {version} is not spoken here (we speak {PROTOCOL_VERSION})"
+            );
+            Err((message.clone(), Some((ErrorCode::VersionMismatch, message))))
+        }
+        Ok(Some(Ok(PeerFrame::Error { message, .. }))) => {
+            Err((format!("the peer refused us: {message}"), None))
+        }
+        Ok(Some(Ok(_))) => {
+            let message = "the first frame must be a hello".to_owned();
+            Err((message.clone(), Some((ErrorCode::HelloExpected, message))))
+        }
+    }
+}
+
+/// The parting error for a frame that could not be read, when the session can still
+/// carry one (not after a decryption failure).
+fn parting_for(e: &CodecError) -> Option<Parting> {
+    (e.is_protocol_violation() && !matches!(e, CodecError::Crypto(_)))
+        .then(|| (ErrorCode::BadFrame, e.to_string()))
+}
+
+async fn send_parting(framed: &mut Framed, (code, message): Parting) {
+    let frame = PeerFrame::Error { code, message };
+    let _ = timeout(PARTING_TIMEOUT, framed.send(frame)).await;
+}
+
+/// After the hellos: waits for the core to let the far side on (an accepted connection
+/// then says its own hello), then moves frames both ways until the core closes it.
+async fn session(
+    conn: ConnId,
+    mut framed: Framed,
+    mut rx: mpsc::Receiver<Outgoing>,
+    reports: &mpsc::Sender<Report>,
+    answer_hello: Option<&Name>,
+) -> Result<(), Ended> {
+    // Frames the core queued before letting the far side on (our first messages on a
+    // connection we dialled), in order.
+    let mut early = VecDeque::new();
+    loop {
+        match rx.recv().await {
+            None => return Err(Ended::Gone),
+            Some(Outgoing::Accept) => break,
+            Some(Outgoing::Frame(frame)) => {
+                if early.len() >= QUEUE {
+                    return Err(end("the peer is too slow (its queue is full)"));
+                }
+                early.push_back(frame);
+            }
+            Some(Outgoing::Close(parting)) => {
+                if let Some(parting) = parting {
+                    send_parting(&mut framed, parting).await;
+                }
+                return Err(Ended::Gone);
+            }
+        }
+    }
+    if let Some(name) = answer_hello {
+        let hello = PeerFrame::Hello {
+            version: PROTOCOL_VERSION,
+            name: name.clone(),
+        };
+        framed.feed(hello).await.map_err(|e| end(e.to_string()))?;
+    }
+    for frame in early {
+        framed.feed(frame).await.map_err(|e| end(e.to_string()))?;
+    }
+    framed.flush().await.map_err(|e| end(e.to_string()))?;
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            item = rx.recv() => {
+                let Some(item) = item else { return Err(Ended::Gone) };
+                if write_batch(&mut framed, item, &mut rx).await? {
+                    return Err(Ended::Gone);
+                }
+            }
+            frame = framed.next(), if reading => {
+                let event = match frame {
+                    Some(Ok(frame)) => ConnEvent::Frame(frame),
+                    Some(Err(e)) => {
+                        reading = false;
+                        ConnEvent::Ended { reason: e.to_string(), parting: parting_for(&e) }
+                    }
+                    None => {
+                        reading = false;
+                        let reason = "the peer closed the connection".to_owned();
+                        ConnEvent::Ended { reason, parting: None }
+                    }
+                };
+                reports.send(Report::Event { conn, event }).await.map_err(|_| Ended::Gone)?;
+            }
+        }
+    }
+}
+
+/// Writes `first` and whatever else is queued (up to a batch), then flushes. Returns true
+/// when the core closed the connection.
+async fn write_batch(
+    framed: &mut Framed,
+    first: Outgoing,
+    rx: &mut mpsc::Receiver<Outgoing>,
+) -> Result<bool, Ended> {
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(item) = next.take() {
+        match item {
+            Outgoing::Frame(frame) => {
+                framed.feed(frame).await.map_err(|e| end(e.to_string()))?;
+            }
+            Outgoing::Accept => {}
+            Outgoing::Close(parting) => {
+                let _ = timeout(PARTING_TIMEOUT, framed.flush()).await;
+                if let Some(parting) = parting {
+                    send_parting(framed, parting).await;
+                }
+                return Ok(true);
+            }
+        }
+        written += 1;
+        if written < BATCH {
+            next = rx.try_recv().ok();
+        }
+    }
+    framed.flush().await.map_err(|e| end(e.to_string()))?;
+    Ok(false)
+}

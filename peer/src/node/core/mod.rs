@@ -1,0 +1,577 @@
+//! The node's core: every decision a peer makes, as a plain state machine (the sans-IO
+//! shape of quinn-proto's `Connection` and str0m's `Rtc`, and of our own tracker's
+//! `Registry`).
+//!
+//! No sockets, files, channels, tasks or clock reads: the shell (`super::actor`) feeds it
+//! [`Input`]s with the time ([`Now`]), calls [`Core::handle_timeout`] at
+//! [`Core::poll_timeout`], and carries out the [`Output`]s it takes from
+//! [`Core::poll_output`]: events for the front end, frames for the tracker, dialling,
+//! sending on and closing peer connections, and files for the writer.
+//!
+//! Each concern owns its sub-state, in its own module: [`connections`] (the connection
+//! table), `sending` (resolving recipients, the outbox and settling), `receiving` (checking
+//! and answering chat frames), [`key_checks`] (who may speak as a name, and `/trust`),
+//! `tracker` (the tracker link's state, member lists and look-ups) and [`saving`] (when
+//! each data file is written).
+
+pub mod connections;
+pub mod key_checks;
+pub mod saving;
+
+mod receiving;
+mod sending;
+mod tracker;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use natter_protocol::peer::PeerFrame;
+use natter_protocol::tracker::{Member, PeerToTracker, TrackerToPeer};
+use natter_protocol::{GroupName, Identity, Name, PROTOCOL_VERSION, PublicKey, RequestId};
+
+use super::api::{About, CONTRACT_VERSION, Command, Event, NodeError, Notice, Request};
+use super::cache_file::CacheFile;
+use super::ids::IdGen;
+use super::keys::{Blocked, PeerPins, TrackerPins};
+use super::members::MemberCache;
+use super::outbox::Outbox;
+use super::replay::SeenFile;
+use super::trust::Trust;
+use connections::Connections;
+use key_checks::KeyChecks;
+use saving::{DataFile, Saves};
+use tracker::TrackerState;
+
+pub use tracker::TrackerInput;
+
+/// The longest message text we send (well inside the 1 MiB frame limit).
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// How long `/quit` waits for messages still on their way, counted from the last
+/// acknowledgement (so a long backlog that is still moving is not cut off).
+pub const QUIT_GRACE: Duration = Duration::from_secs(3);
+/// Commands held while the first tracker connection is attempted.
+const MAX_DEFERRED: usize = 256;
+
+/// The time, as the shell read it: the monotonic clock for deadlines, the wall clock for
+/// message ids and `sent_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub at: Instant,
+    pub unix_micros: u64,
+}
+
+impl Now {
+    pub fn unix_millis(&self) -> u64 {
+        self.unix_micros / 1000
+    }
+}
+
+/// A peer connection's id: dialled by us (numbered by the core) or accepted by the
+/// listener (numbered by the shell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConnId {
+    Dialed(u64),
+    Accepted(u64),
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dialed(n) => write!(f, "out-{n}"),
+            Self::Accepted(n) => write!(f, "in-{n}"),
+        }
+    }
+}
+
+/// What a peer connection reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// An accepted connection finished its handshake; its hello is next.
+    Accepted,
+    /// The far side said hello as `name` over a session authenticated as `key`. The
+    /// connection writes nothing until [`Output::Accept`] (or closes on [`Output::Close`]).
+    Hello { name: Name, key: PublicKey },
+    /// A dialled connection's handshake met another key than the one it demanded.
+    KeyMismatch { presented: PublicKey },
+    /// A frame after the hellos, in the order it came.
+    Frame(PeerFrame),
+    /// Reading ended: the far side closed, the connection failed, or a frame was bad
+    /// (`parting` is then the error frame to send before closing, if the session can
+    /// still carry one).
+    Ended {
+        reason: String,
+        parting: Option<Parting>,
+    },
+}
+
+/// An error frame sent to the far side just before a connection closes.
+pub type Parting = (natter_protocol::ErrorCode, String);
+
+/// Everything the core is told.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A front end's command.
+    Request(Request),
+    Tracker(TrackerInput),
+    Conn {
+        conn: ConnId,
+        event: ConnEvent,
+    },
+    /// The writer's answer for a file.
+    Saved {
+        file: DataFile,
+        result: Result<(), String>,
+    },
+}
+
+/// A file for the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Save {
+    Members(CacheFile),
+    PeerPins(PeerPins),
+    Blocked(Blocked),
+    Seen(SeenFile),
+    TrackerPins(TrackerPins),
+}
+
+impl Save {
+    pub fn file(&self) -> DataFile {
+        match self {
+            Self::Members(_) => DataFile::Members,
+            Self::PeerPins(_) => DataFile::PeerPins,
+            Self::Blocked(_) => DataFile::Blocked,
+            Self::Seen(_) => DataFile::Seen,
+            Self::TrackerPins(_) => DataFile::TrackerPins,
+        }
+    }
+}
+
+/// Everything the core asks the shell to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// An event for the front end.
+    Notice(Notice),
+    /// A frame for the tracker link.
+    Tracker(PeerToTracker),
+    /// The groups this peer is in changed: the tracker link announces these on every
+    /// (re)connection.
+    Groups(Vec<GroupName>),
+    /// Open a connection to `addr`, demanding `expect` in the handshake when given.
+    Dial {
+        conn: ConnId,
+        addr: SocketAddr,
+        expect: Option<PublicKey>,
+    },
+    /// Let the connection on after its hello (an accepted one answers with our hello).
+    Accept {
+        conn: ConnId,
+    },
+    /// Queue a frame on a connection.
+    Send {
+        conn: ConnId,
+        frame: PeerFrame,
+    },
+    /// Close a connection once what is queued on it is written (then `parting`, if any).
+    Close {
+        conn: ConnId,
+        parting: Option<Parting>,
+    },
+    Save(Save),
+}
+
+/// Everything the core starts with.
+pub struct Setup {
+    pub name: Name,
+    pub identity: Arc<Identity>,
+    pub tracker_addr: String,
+    pub listen: SocketAddr,
+    pub ack_timeout: Duration,
+    pub cache_save_every: Duration,
+    pub cache: MemberCache,
+    pub trust: Trust,
+    pub tracker_pins: TrackerPins,
+    /// Problems found while loading files, shown once at start.
+    pub warnings: Vec<String>,
+}
+
+/// A private message waiting for a tracker look-up of its recipient.
+#[derive(Debug, Clone)]
+struct WaitingSend {
+    req: Option<RequestId>,
+    text: String,
+    deadline: Instant,
+}
+
+/// The node's state and decisions.
+pub struct Core {
+    name: Name,
+    identity: Arc<Identity>,
+    tracker_addr: String,
+    ack_timeout: Duration,
+    cache: MemberCache,
+    trust: Trust,
+    conns: Connections,
+    outbox: Outbox,
+    ids: IdGen,
+    tracker: TrackerState,
+    key_checks: KeyChecks,
+    saves: Saves,
+    /// Private messages waiting for a tracker look-up, by recipient.
+    lookups: HashMap<Name, Vec<WaitingSend>>,
+    /// Set by `/quit`: when to stop waiting for messages still on their way.
+    quit_at: Option<Instant>,
+    finished: bool,
+    out: VecDeque<Output>,
+}
+
+impl Core {
+    pub fn new(setup: Setup, now: Now) -> Self {
+        let mut core = Self {
+            ids: IdGen::new(setup.name.clone()),
+            name: setup.name,
+            identity: setup.identity,
+            tracker: TrackerState::new(setup.tracker_pins),
+            tracker_addr: setup.tracker_addr,
+            ack_timeout: setup.ack_timeout,
+            cache: setup.cache,
+            trust: setup.trust,
+            conns: Connections::default(),
+            outbox: Outbox::default(),
+            key_checks: KeyChecks::default(),
+            saves: Saves::new(setup.cache_save_every, now.at),
+            lookups: HashMap::new(),
+            quit_at: None,
+            finished: false,
+            out: VecDeque::new(),
+        };
+        core.emit(Event::Ready {
+            name: core.name.clone(),
+            listen: setup.listen,
+            tracker: core.tracker_addr.clone(),
+            key: core.identity.public_key(),
+            contract: CONTRACT_VERSION,
+            protocol: PROTOCOL_VERSION,
+        });
+        for warning in setup.warnings {
+            core.fail(None, NodeError::Io(warning));
+        }
+        core.check_cached_keys();
+        core.after(now);
+        core
+    }
+
+    /// Takes one input.
+    pub fn handle(&mut self, now: Now, input: Input) {
+        match input {
+            Input::Request(request) => self.request(now, request),
+            Input::Tracker(report) => self.tracker_input(now, report),
+            Input::Conn { conn, event } => self.conn_event(now, conn, event),
+            Input::Saved { file, result } => {
+                if let Some(message) = self.saves.saved(file, result) {
+                    self.fail(None, NodeError::Io(message));
+                }
+            }
+        }
+        self.after(now);
+    }
+
+    /// Acts on every deadline at or before `now`.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.expire(now.at);
+        self.after(now);
+    }
+
+    /// The next thing for the shell to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.finished {
+            return None;
+        }
+        let lookups = self.lookups.values().flatten().map(|w| w.deadline).min();
+        [
+            self.outbox.next_deadline(),
+            self.key_checks.next_deadline(),
+            lookups,
+            self.conns.next_idle(),
+            self.saves.next_due(),
+            self.quit_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The tracker keys pinned so far.
+    pub fn tracker_pins(&self) -> &TrackerPins {
+        &self.tracker.pins
+    }
+
+    /// `/quit` is done: every message settled (or given up), every file handed to the
+    /// writer. The shell closes what is left and stops.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.emit_for(None, event);
+    }
+
+    fn emit_for(&mut self, req: Option<RequestId>, event: Event) {
+        self.out.push_back(Output::Notice(Notice { req, event }));
+    }
+
+    /// Reports an error (logged too: the TUI's log is where a user looks afterwards).
+    fn fail(&mut self, req: Option<RequestId>, error: NodeError) {
+        tracing::debug!(code = ?error.code(), %error, "error event");
+        self.emit_for(req, Event::from(error));
+    }
+
+    fn request(&mut self, now: Now, Request { req, command }: Request) {
+        if self.quit_at.is_some() {
+            return;
+        }
+        if command == Command::Quit {
+            self.quit_at = Some(now.at + QUIT_GRACE);
+            return;
+        }
+        if self.tracker.status.is_none() && self.needs_tracker(&command) {
+            if self.tracker.deferred.len() < MAX_DEFERRED {
+                self.tracker.deferred.push(Request { req, command });
+            } else {
+                let message = "still connecting to the tracker; try again in a moment";
+                self.fail(req, NodeError::Busy(message.into()));
+            }
+            return;
+        }
+        self.command(now, req, command);
+    }
+
+    fn command(&mut self, now: Now, req: Option<RequestId>, command: Command) {
+        match command {
+            Command::Join(group) => {
+                let about = About::Group(group.clone());
+                let what = format!("join {group}");
+                self.ask_tracker(req, Some(about), &what, |r| PeerToTracker::Join {
+                    group,
+                    req: r,
+                });
+            }
+            Command::Leave(group) => {
+                if !self.cache.contains(&group) {
+                    return self.fail(req, NodeError::NotMember { group });
+                }
+                let about = About::Group(group.clone());
+                let what = format!("leave {group}");
+                self.ask_tracker(req, Some(about), &what, |r| PeerToTracker::Leave {
+                    group,
+                    req: r,
+                });
+            }
+            Command::Members(group) => match self.cache.get(&group) {
+                Some(list) => {
+                    let event = Event::Members {
+                        version: list.version,
+                        members: Some(list.members.clone()),
+                        change: None,
+                        group,
+                    };
+                    self.emit_for(req, event);
+                }
+                None => self.fail(req, NodeError::NotMember { group }),
+            },
+            Command::Groups => {
+                let groups = self.cache.group_names();
+                self.emit_for(req, Event::Groups { groups });
+            }
+            Command::Send { target, text } => self.send(now, req, target, text),
+            Command::Block(name) => self.block(req, name),
+            Command::Unblock(name) => self.unblock(req, name),
+            Command::Trust(name) => self.trust_key(now, req, name),
+            Command::Quit => {}
+        }
+    }
+
+    fn needs_tracker(&self, command: &Command) -> bool {
+        match command {
+            Command::Join(_) | Command::Leave(_) => true,
+            Command::Send {
+                target: super::api::Target::Peer(name),
+                ..
+            } => !self.cache.find_peer(name).is_some_and(|m| m.online),
+            _ => false,
+        }
+    }
+
+    fn conn_event(&mut self, now: Now, conn: ConnId, event: ConnEvent) {
+        match event {
+            ConnEvent::Accepted => self.conns.accepted(conn, now.at),
+            ConnEvent::Hello { name, key } => self.hello(now, conn, name, key),
+            ConnEvent::KeyMismatch { presented } => self.key_mismatch(conn, presented),
+            ConnEvent::Frame(frame) => self.frame(now, conn, frame),
+            ConnEvent::Ended { reason, parting } => self.conn_down(conn, &reason, parting),
+        }
+    }
+
+    /// Forgets `conn`, fails what waited on it and tells the shell to close it.
+    fn conn_down(&mut self, conn: ConnId, reason: &str, parting: Option<Parting>) {
+        if self.conns.remove(conn).is_none() {
+            return;
+        }
+        tracing::debug!(%conn, %reason, "peer connection down");
+        self.key_checks.forget_conn(conn);
+        let settled = self.outbox.conn_down(conn);
+        self.settle(settled, |to, addr| NodeError::Undeliverable {
+            to,
+            addr,
+            why: reason.to_owned(),
+        });
+        self.out.push_back(Output::Close { conn, parting });
+    }
+
+    fn expire(&mut self, now: Instant) {
+        self.expire_key_checks(now);
+        let settled = self.outbox.expire(now);
+        // A connection that swallowed a message without an answer is presumed dead (a
+        // half-open connection): drop it, so the next message opens a fresh one.
+        let mut dead: Vec<ConnId> = settled.failures.iter().map(|f| f.conn).collect();
+        dead.sort();
+        dead.dedup();
+        let after = self.ack_timeout;
+        self.settle(settled, |to, addr| NodeError::NoAck { to, addr, after });
+        for conn in dead {
+            self.conn_down(conn, "no acknowledgement in time", None);
+        }
+        self.expire_lookups(now);
+        for conn in self.conns.idle(now) {
+            if !self.outbox.waits_on(conn) {
+                self.conn_down(conn, "idle", None);
+            }
+        }
+        if self.quit_at.is_some_and(|at| at <= now) {
+            let settled = self
+                .outbox
+                .expire(now + Duration::from_secs(365 * 24 * 3600));
+            self.settle(settled, |to, addr| NodeError::Undeliverable {
+                to,
+                addr,
+                why: "natter is quitting".into(),
+            });
+            self.lookups.clear();
+        }
+    }
+
+    /// After every input: files that are due go to the writer, and a `/quit` with nothing
+    /// left on its way finishes.
+    fn after(&mut self, now: Now) {
+        if self.finished {
+            return;
+        }
+        let quitting = self.quit_at.is_some() && self.outbox.is_empty() && self.lookups.is_empty();
+        self.save_due(now.at, quitting);
+        if quitting {
+            self.finished = true;
+        }
+    }
+
+    fn save_due(&mut self, now: Instant, all: bool) {
+        if let Some(pins) = self.trust.take_dirty_pins() {
+            let save = Save::PeerPins(pins.clone());
+            self.out.push_back(Output::Save(save));
+        }
+        if let Some(blocked) = self.trust.take_dirty_blocked() {
+            let save = Save::Blocked(blocked.clone());
+            self.out.push_back(Output::Save(save));
+        }
+        if self.trust.seen_dirty() {
+            self.saves.changed(DataFile::Seen, now);
+        }
+        for file in self.saves.due(now, all) {
+            let save = match file {
+                DataFile::Members => Save::Members(CacheFile {
+                    tracker: self.tracker_addr.clone(),
+                    groups: self.cache.groups().clone(),
+                }),
+                DataFile::Seen => match self.trust.take_dirty_seen() {
+                    Some(seen) => Save::Seen(seen),
+                    None => continue,
+                },
+                DataFile::TrackerPins => Save::TrackerPins(self.tracker.pins.clone()),
+                DataFile::PeerPins | DataFile::Blocked => continue,
+            };
+            self.out.push_back(Output::Save(save));
+        }
+    }
+
+    fn groups_changed(&mut self, now: Instant) {
+        self.saves.changed(DataFile::Members, now);
+        self.out.push_back(Output::Groups(self.cache.group_names()));
+    }
+
+    fn tracker_up(&self) -> bool {
+        self.tracker.status == Some(super::api::TrackerStatus::Connected)
+    }
+
+    /// Sends a request to the tracker if its link is up, remembering who asked; else an
+    /// error for the command (`what` it was, `about` what).
+    fn ask_tracker(
+        &mut self,
+        req: Option<RequestId>,
+        about: Option<About>,
+        what: &str,
+        request: impl FnOnce(Option<RequestId>) -> PeerToTracker,
+    ) -> bool {
+        if !self.tracker_up() {
+            let error = NodeError::TrackerDown {
+                tracker: self.tracker_addr.clone(),
+                what: what.to_owned(),
+                about,
+            };
+            self.fail(req, error);
+            return false;
+        }
+        let id = self.tracker.asked(req, about);
+        self.out.push_back(Output::Tracker(request(Some(id))));
+        true
+    }
+
+    /// The members of every cached group named `name`, deduplicated by key.
+    fn listed_keys(&self, name: &Name) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = self
+            .cache
+            .groups()
+            .values()
+            .flat_map(|g| &g.members)
+            .filter(|m| &m.name == name)
+            .map(|m| m.key)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// At start: the cached member lists against the pins.
+    fn check_cached_keys(&mut self) {
+        let members: Vec<Member> = self
+            .cache
+            .groups()
+            .values()
+            .flat_map(|g| g.members.iter().cloned())
+            .collect();
+        self.observe_members(&members);
+    }
+
+    /// A tracker push the core has no use for (pings are the link's business).
+    fn ignore(&self, push: &TrackerToPeer) {
+        tracing::trace!(?push, "tracker frame ignored");
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the core: inputs with an explicit time, outputs checked.

@@ -1,0 +1,302 @@
+//! The tracker side: the link's state, the tracker's key, member-list pushes, the answers
+//! to our requests (matched by request id), and look-ups.
+
+use std::collections::{HashMap, HashSet};
+
+use natter_protocol::tracker::{MemberChange, PeerToTracker, TrackerToPeer};
+use natter_protocol::{ErrorCode, GroupName, PublicKey, RequestId};
+
+use super::saving::DataFile;
+use super::{Core, Now};
+use crate::node::api::{About, Event, NodeError, Request, TrackerStatus};
+use crate::node::keys::TrackerPins;
+use crate::node::members::Update;
+
+/// Requests to the tracker that wait for an answer at once; past it the oldest are
+/// forgotten (their answers then carry no `req`).
+const MAX_ASKED: usize = 4096;
+
+/// What the tracker link reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackerInput {
+    Connected,
+    /// The link is down (or the attempt failed); it is retrying.
+    Disconnected {
+        reason: String,
+    },
+    /// The tracker refused our hello (a name in use or bound to another key, a version
+    /// mismatch).
+    Refused {
+        code: ErrorCode,
+        message: String,
+    },
+    /// First contact with the tracker at `addr` (the resolved address, as text), or a key
+    /// given with `--tracker-key`: pin `key` for it.
+    Pinned {
+        addr: String,
+        key: PublicKey,
+    },
+    /// A request could not be sent: the link dropped.
+    Unsent {
+        request: PeerToTracker,
+        reason: String,
+    },
+    /// The tracker presented another key than the pinned one: it is refused.
+    KeyChanged {
+        pinned: PublicKey,
+        presented: PublicKey,
+    },
+    /// Anything the tracker pushed after the welcome.
+    Push(TrackerToPeer),
+}
+
+/// Who asked a request to the tracker, and what about.
+#[derive(Debug, Clone)]
+struct Asked {
+    req: Option<RequestId>,
+    about: Option<About>,
+}
+
+/// The tracker link as the core sees it.
+#[derive(Debug)]
+pub struct TrackerState {
+    /// `None` until the first connection attempt settles.
+    pub status: Option<TrackerStatus>,
+    /// Commands that need the tracker, held until the first connection attempt settles
+    /// (so a script may `/join` right after `ready`).
+    pub deferred: Vec<Request>,
+    pub pins: TrackerPins,
+    /// Tracker keys already reported as a change (each is reported once).
+    reported_keys: HashSet<PublicKey>,
+    last_refusal: Option<String>,
+    next_id: RequestId,
+    asked: HashMap<RequestId, Asked>,
+}
+
+impl TrackerState {
+    pub fn new(pins: TrackerPins) -> Self {
+        Self {
+            status: None,
+            deferred: Vec::new(),
+            pins,
+            reported_keys: HashSet::new(),
+            last_refusal: None,
+            next_id: 0,
+            asked: HashMap::new(),
+        }
+    }
+
+    /// Remembers a request about to go out; returns its id for the wire.
+    pub fn asked(&mut self, req: Option<RequestId>, about: Option<About>) -> RequestId {
+        if self.asked.len() >= MAX_ASKED
+            && let Some(oldest) = self.asked.keys().min().copied()
+        {
+            self.asked.remove(&oldest);
+        }
+        self.next_id += 1;
+        self.asked.insert(self.next_id, Asked { req, about });
+        self.next_id
+    }
+
+    /// The answer to request `id` came: who asked it.
+    fn answered(&mut self, id: Option<RequestId>) -> Asked {
+        id.and_then(|id| self.asked.remove(&id)).unwrap_or(Asked {
+            req: None,
+            about: None,
+        })
+    }
+}
+
+impl Core {
+    pub(super) fn tracker_input(&mut self, now: Now, input: TrackerInput) {
+        match input {
+            TrackerInput::Connected => {
+                self.tracker.last_refusal = None;
+                self.set_status(now, TrackerStatus::Connected);
+            }
+            TrackerInput::Disconnected { reason } => {
+                tracing::debug!(%reason, "tracker disconnected");
+                self.set_status(now, TrackerStatus::Disconnected);
+                self.key_checks_orphaned();
+                self.tracker.asked.clear();
+                for (name, waiting) in std::mem::take(&mut self.lookups) {
+                    for w in waiting {
+                        let detail = " (the tracker went away before answering)".to_owned();
+                        let name = name.clone();
+                        self.fail(w.req, NodeError::UnknownPeer { name, detail });
+                    }
+                }
+            }
+            TrackerInput::Refused { code, message } => self.refused_us(code, message),
+            TrackerInput::Pinned { addr, key } => {
+                tracing::info!(tracker = %self.tracker_addr, %addr, %key, "pinned the tracker's key");
+                self.tracker.pins.set(addr, key);
+                self.saves.changed(DataFile::TrackerPins, now.at);
+            }
+            TrackerInput::Unsent { request, reason } => {
+                let (what, group, id) = match request {
+                    PeerToTracker::Join { group, req } => ("join", group, req),
+                    PeerToTracker::Leave { group, req } => ("leave", group, req),
+                    // Look-ups are answered by the disconnection that follows; the rest is
+                    // redone by the next hello.
+                    _ => return,
+                };
+                let asked = self.tracker.answered(id);
+                let error = NodeError::TrackerDropped {
+                    what: format!("{what} {group}"),
+                    reason,
+                    about: Some(About::Group(group)),
+                };
+                self.fail(asked.req, error);
+            }
+            TrackerInput::KeyChanged { pinned, presented } => {
+                if self.tracker.reported_keys.insert(presented) {
+                    let error = NodeError::TrackerKeyChanged {
+                        tracker: self.tracker_addr.clone(),
+                        pinned,
+                        presented,
+                    };
+                    tracing::warn!("{error}");
+                    self.fail(None, error);
+                }
+            }
+            TrackerInput::Push(push) => self.push(now, push),
+        }
+    }
+
+    fn refused_us(&mut self, code: ErrorCode, message: String) {
+        if self.tracker.last_refusal.as_deref() == Some(message.as_str()) {
+            return;
+        }
+        self.tracker.last_refusal = Some(message.clone());
+        let mut text = message.clone();
+        if code == ErrorCode::NameOwned {
+            if !message.contains("belongs to another key") {
+                text.push_str(&format!(" (the name {} belongs to another key)", self.name));
+            }
+            text.push_str("; pick another --name, or use the identity.json that registered it");
+        }
+        let error = NodeError::TrackerRefusedUs {
+            tracker: self.tracker_addr.clone(),
+            message: text,
+        };
+        self.fail(None, error);
+    }
+
+    fn set_status(&mut self, now: Now, status: TrackerStatus) {
+        if self.tracker.status == Some(status) {
+            return;
+        }
+        self.tracker.status = Some(status);
+        let tracker = self.tracker_addr.clone();
+        self.emit(Event::Tracker { status, tracker });
+        for request in std::mem::take(&mut self.tracker.deferred) {
+            self.command(now, request.req, request.command);
+        }
+        match status {
+            TrackerStatus::Connected => self.ask_about_waiting(),
+            TrackerStatus::Disconnected => {
+                let why = format!("tracker {} is not connected", self.tracker_addr);
+                self.refuse_all_waiting(&why);
+            }
+        }
+    }
+
+    fn push(&mut self, now: Now, push: TrackerToPeer) {
+        match push {
+            TrackerToPeer::Members {
+                group,
+                version,
+                members,
+                req,
+            } => {
+                let asked = self.tracker.answered(req);
+                self.observe_members(&members);
+                let new_group = !self.cache.contains(&group);
+                self.cache.set_full(group.clone(), version, members.clone());
+                if new_group {
+                    self.groups_changed(now.at);
+                }
+                self.saves.changed(DataFile::Members, now.at);
+                let event = Event::Members {
+                    group,
+                    version,
+                    members: Some(members),
+                    change: None,
+                };
+                self.emit_for(asked.req, event);
+            }
+            TrackerToPeer::MemberUpdate {
+                group,
+                version,
+                change,
+            } => self.member_update(now, group, version, change),
+            TrackerToPeer::Left { group, req } => {
+                let asked = self.tracker.answered(req);
+                if self.cache.remove(&group) {
+                    self.groups_changed(now.at);
+                }
+                self.emit_for(asked.req, Event::Left { group });
+            }
+            TrackerToPeer::LookupResult { name, member, req } => {
+                self.tracker.answered(req);
+                self.vetted(&name, member.as_ref());
+                self.trust_answered(&name, member.as_ref());
+                self.looked_up(now, &name, member.as_ref());
+            }
+            TrackerToPeer::Error { code, message, req } => {
+                let asked = self.tracker.answered(req);
+                let error = NodeError::TrackerRefusedRequest {
+                    code,
+                    message,
+                    about: asked.about,
+                };
+                self.fail(asked.req, error);
+            }
+            other @ (TrackerToPeer::Welcome { .. }
+            | TrackerToPeer::Ping { .. }
+            | TrackerToPeer::Pong { .. }) => self.ignore(&other),
+        }
+    }
+
+    fn member_update(&mut self, now: Now, group: GroupName, version: u64, change: MemberChange) {
+        let subject = match &change {
+            MemberChange::Joined { member } | MemberChange::Online { member } => Some(member.key),
+            MemberChange::Left { name } | MemberChange::Offline { name } => self
+                .cache
+                .get(&group)
+                .and_then(|l| l.members.iter().find(|m| &m.name == name))
+                .map(|m| m.key),
+        };
+        // A blocked member's comings and goings update the cache, quietly.
+        let quiet = subject.is_some_and(|key| self.trust.is_blocked(&key));
+        match self.cache.apply(&group, version, &change) {
+            Update::Applied => {
+                if let MemberChange::Joined { member } | MemberChange::Online { member } = &change {
+                    self.observe_members(std::slice::from_ref(member));
+                }
+                self.saves.changed(DataFile::Members, now.at);
+                if !quiet {
+                    let event = Event::Members {
+                        group,
+                        version,
+                        members: None,
+                        change: Some(change),
+                    };
+                    self.emit(event);
+                }
+            }
+            Update::Stale => {}
+            Update::Gap => {
+                if self.cache.contains(&group) && self.tracker_up() {
+                    let id = self.tracker.asked(None, None);
+                    let request = PeerToTracker::Snapshot {
+                        group,
+                        req: Some(id),
+                    };
+                    self.out.push_back(super::Output::Tracker(request));
+                }
+            }
+        }
+    }
+}

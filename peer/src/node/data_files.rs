@@ -1,0 +1,164 @@
+//! The data directory's files: where each lives, loading them all at start, and the one
+//! writer thread that saves them (so no file is written on the async runtime's workers).
+//!
+//! `keys.json`, `blocked.json` and `trackers.json` must load (starting empty would
+//! silently forget whom the user trusts or blocks); an unusable `members.json` or
+//! `seen.json` is set aside with a warning. The writer takes [`Save`]s over a channel,
+//! keeps only the newest of each file when several wait, writes each atomically and
+//! answers with the result (an error names the file). The SQLite store plugs in here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::cache_file::{self, CacheFile};
+use super::core::Save;
+use super::core::saving::DataFile;
+use super::json_file;
+use super::keys::{BLOCKED_FILE, PEER_PINS_FILE, TRACKER_PINS_FILE, TrackerPins};
+use super::replay::{self, ReplayGuard};
+use super::trust::Trust;
+
+/// Where `file` lives in `dir`.
+pub fn path(dir: &Path, file: DataFile) -> PathBuf {
+    dir.join(match file {
+        DataFile::Members => cache_file::FILE_NAME,
+        DataFile::PeerPins => PEER_PINS_FILE,
+        DataFile::Blocked => BLOCKED_FILE,
+        DataFile::Seen => replay::FILE_NAME,
+        DataFile::TrackerPins => TRACKER_PINS_FILE,
+    })
+}
+
+/// Everything loaded at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub cache: CacheFile,
+    pub trust: Trust,
+    pub tracker_pins: TrackerPins,
+    /// Files that could not be used and were set aside, for the user.
+    pub warnings: Vec<String>,
+}
+
+/// Loads every file in `dir`; fails on an unusable trust file.
+pub fn load(dir: &Path) -> Result<Loaded, String> {
+    let pins = json_file::load_strict(&path(dir, DataFile::PeerPins))?;
+    let blocked = json_file::load_strict(&path(dir, DataFile::Blocked))?;
+    let tracker_pins = json_file::load_strict(&path(dir, DataFile::TrackerPins))?;
+    let mut warnings = Vec::new();
+    let (seen, warning) = json_file::load(&path(dir, DataFile::Seen));
+    warnings.extend(warning);
+    let (cache, warning) = cache_file::load(&path(dir, DataFile::Members));
+    warnings.extend(warning);
+    Ok(Loaded {
+        cache,
+        trust: Trust::new(pins, blocked, ReplayGuard::from_file(seen)),
+        tracker_pins,
+        warnings,
+    })
+}
+
+/// A file's save result, for the core.
+pub type Saved = (DataFile, Result<(), String>);
+
+/// The writer thread's handle.
+pub struct Writer {
+    saves: std_mpsc::Sender<Save>,
+    thread: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts the writer for `dir`; results go to `results`.
+    pub fn spawn(dir: PathBuf, results: mpsc::UnboundedSender<Saved>) -> std::io::Result<Self> {
+        let (saves, rx) = std_mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("natter-writer".into())
+            .spawn(move || write_all(&dir, &rx, &results))?;
+        Ok(Self { saves, thread })
+    }
+
+    /// Queues a save (never blocks).
+    pub fn save(&self, save: Save) {
+        // The writer only stops when this handle is finished.
+        let _ = self.saves.send(save);
+    }
+
+    /// Writes what is queued and stops, waiting at most `limit`.
+    pub async fn finish(self, limit: Duration) {
+        let Self { saves, thread } = self;
+        drop(saves);
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        if tokio::time::timeout(limit, joined).await.is_err() {
+            tracing::warn!("the writer did not finish in time");
+        }
+    }
+}
+
+fn write_all(dir: &Path, rx: &std_mpsc::Receiver<Save>, results: &mpsc::UnboundedSender<Saved>) {
+    while let Ok(first) = rx.recv() {
+        // Only the newest version of each file matters.
+        let mut batch = BTreeMap::new();
+        batch.insert(first.file(), first);
+        while let Ok(next) = rx.try_recv() {
+            batch.insert(next.file(), next);
+        }
+        for (file, save) in batch {
+            let path = path(dir, file);
+            let result = match &save {
+                Save::Members(cache) => json_file::save(&path, cache),
+                Save::PeerPins(pins) => json_file::save(&path, pins),
+                Save::Blocked(blocked) => json_file::save(&path, blocked),
+                Save::Seen(seen) => json_file::save(&path, seen),
+                Save::TrackerPins(pins) => json_file::save(&path, pins),
+            }
+            .map_err(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "cannot save");
+                format!("cannot save {}: {e}", path.display())
+            });
+            let _ = results.send((file, result));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_writer_saves_the_newest_and_reports_failures() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let writer = Writer::spawn(dir.path().to_path_buf(), tx).expect("writer");
+        let mut cache = CacheFile {
+            tracker: "one".into(),
+            ..CacheFile::default()
+        };
+        writer.save(Save::Members(cache.clone()));
+        cache.tracker = "two".into();
+        writer.save(Save::Members(cache.clone()));
+        // A directory where the pins file should be: that save fails, naming the file.
+        std::fs::create_dir(path(dir.path(), DataFile::PeerPins)).expect("mkdir");
+        writer.save(Save::PeerPins(Default::default()));
+        writer.finish(Duration::from_secs(10)).await;
+        let mut results = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            results.push(r);
+        }
+        assert!(
+            results.contains(&(DataFile::Members, Ok(()))),
+            "{results:?}"
+        );
+        let failed = results
+            .iter()
+            .find(|(f, _)| *f == DataFile::PeerPins)
+            .and_then(|(_, r)| r.clone().err())
+            .expect("a failure");
+        assert!(failed.contains("keys.json"), "{failed}");
+        let (loaded, _) = cache_file::load(&path(dir.path(), DataFile::Members));
+        assert_eq!(loaded.tracker, "two");
+    }
+}

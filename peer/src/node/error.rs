@@ -1,0 +1,256 @@
+//! The node's errors: one enum, each variant with a stable machine-readable [`ErrorCode`]
+//! (the `code` of the headless `error` event, documented in the README) and the
+//! conversation it is [`About`], so a front end can show it in the right place.
+
+use std::net::SocketAddr;
+
+use natter_protocol::{GroupName, Name, PublicKey};
+use serde::Serialize;
+
+use super::api::About;
+use super::trust::KeyChange;
+
+/// The stable code of an `error` event. Scripts branch on it; the message is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A line that is not a command, or a command with bad arguments.
+    BadCommand,
+    /// Input that is not a line of UTF-8 text within the length limit.
+    BadInput,
+    /// A message longer than the limit.
+    TooLong,
+    /// A group this peer is not in.
+    NotMember,
+    /// A peer name nobody knows (no member list holds it and the tracker does not).
+    UnknownPeer,
+    /// The peer is known but offline.
+    PeerOffline,
+    /// A recipient could not be reached or dropped the connection.
+    Undeliverable,
+    /// No answer in time (an acknowledgement, a tracker look-up).
+    Timeout,
+    /// The recipient refused the message (a nack).
+    RefusedByPeer,
+    /// The address belongs to another peer than the one meant.
+    AddressMismatch,
+    /// A peer's key is not the pinned one; `/trust NAME` accepts it.
+    KeyChanged,
+    /// `/trust NAME` with no key change waiting.
+    NothingToTrust,
+    /// `/trust NAME` for a key the tracker does not bind to NAME.
+    TrustRefused,
+    /// `/unblock NAME` for a peer that is not blocked.
+    NotBlocked,
+    /// The tracker is not connected (or its link dropped) and the command needs it.
+    TrackerUnavailable,
+    /// The tracker refused a request or our hello.
+    TrackerRefused,
+    /// The tracker presented another key than the pinned one.
+    TrackerKeyChanged,
+    /// Too many requests; slow down.
+    RateLimited,
+    /// A queue is full or the node is still starting; try again.
+    Busy,
+    /// A file in the data directory could not be read or written.
+    Io,
+}
+
+/// Everything that can go wrong that a user or a script hears about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0}")]
+    BadCommand(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("message too long (at most {max} bytes)")]
+    TooLong { about: About, max: usize },
+    #[error("you are not in {group}")]
+    NotMember { group: GroupName },
+    #[error("you are not in {group}; /join {group} first")]
+    NotMemberToSend { group: GroupName },
+    #[error("unknown peer {name}{detail}")]
+    UnknownPeer { name: Name, detail: String },
+    #[error("{name} is offline")]
+    PeerOffline { name: Name },
+    #[error("unknown peer {name}: no key is known for it, so it cannot be blocked")]
+    NoKeyToBlock { name: Name },
+    #[error("cannot send to {to}: {why}")]
+    CannotSend { to: String, why: String },
+    #[error("cannot send to {to} at {addr}: that address now belongs to {owner}")]
+    AddressMismatch {
+        to: String,
+        addr: SocketAddr,
+        owner: Name,
+    },
+    #[error("cannot deliver to {}: {why}", at(to, addr))]
+    Undeliverable {
+        to: String,
+        addr: SocketAddr,
+        why: String,
+    },
+    #[error("cannot deliver to {}: no acknowledgement within {}s", at(to, addr), after.as_secs_f32())]
+    NoAck {
+        to: String,
+        addr: SocketAddr,
+        after: std::time::Duration,
+    },
+    #[error("cannot deliver to {}: refused by the recipient: {why}", at(to, addr))]
+    RefusedByPeer {
+        to: String,
+        addr: SocketAddr,
+        why: String,
+    },
+    #[error("{}", .0.message())]
+    KeyChanged(KeyChange),
+    #[error("{name}'s key changed ({why}); /trust {name} to accept it")]
+    KeyNotTrusted { name: Name, why: String },
+    #[error("no key change is waiting for {name}; nothing to trust")]
+    NothingToTrust { name: Name },
+    #[error("cannot trust {name}'s new key: {why}")]
+    TrustRefused { name: Name, why: String },
+    #[error("cannot trust {name}'s new key: {why}")]
+    TrustUnanswered { name: Name, why: String },
+    #[error("you cannot block yourself")]
+    BlockSelf,
+    #[error("{name} is not blocked")]
+    NotBlocked { name: Name },
+    #[error("tracker {tracker} is not connected; cannot {what} now")]
+    TrackerDown {
+        tracker: String,
+        what: String,
+        about: Option<About>,
+    },
+    #[error("cannot {what}: the tracker link dropped ({reason}); try again")]
+    TrackerDropped {
+        what: String,
+        reason: String,
+        about: Option<About>,
+    },
+    #[error("no answer from the tracker about {name}")]
+    LookupUnanswered { name: Name },
+    #[error("tracker {tracker} refused us: {message}")]
+    TrackerRefusedUs { tracker: String, message: String },
+    #[error("tracker: {message}")]
+    TrackerRefusedRequest {
+        code: natter_protocol::ErrorCode,
+        message: String,
+        about: Option<About>,
+    },
+    #[error(
+        "tracker {tracker} key changed: pinned {pinned} ({}), it now presents {presented} ({}); \
+         refusing it. If you trust the new key, run with --tracker-key {presented}",
+        pinned.fingerprint(),
+        presented.fingerprint()
+    )]
+    TrackerKeyChanged {
+        tracker: String,
+        pinned: PublicKey,
+        presented: PublicKey,
+    },
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// `label` alone when it is the address itself, else `label at addr`.
+fn at(label: &str, addr: &SocketAddr) -> String {
+    if label == addr.to_string() {
+        label.to_owned()
+    } else {
+        format!("{label} at {addr}")
+    }
+}
+
+/// A recipient's label as a conversation: a peer's name or an address.
+fn about_label(label: &str) -> Option<About> {
+    if let Ok(addr) = label.parse::<SocketAddr>() {
+        return Some(About::Addr(addr));
+    }
+    label.parse::<Name>().ok().map(About::Peer)
+}
+
+impl NodeError {
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::BadCommand(_) | Self::BlockSelf => C::BadCommand,
+            Self::BadInput(_) => C::BadInput,
+            Self::TooLong { .. } => C::TooLong,
+            Self::NotMember { .. } | Self::NotMemberToSend { .. } => C::NotMember,
+            Self::UnknownPeer { .. } | Self::NoKeyToBlock { .. } => C::UnknownPeer,
+            Self::PeerOffline { .. } => C::PeerOffline,
+            Self::CannotSend { .. } | Self::Undeliverable { .. } => C::Undeliverable,
+            Self::AddressMismatch { .. } => C::AddressMismatch,
+            Self::NoAck { .. } | Self::LookupUnanswered { .. } => C::Timeout,
+            Self::RefusedByPeer { .. } => C::RefusedByPeer,
+            Self::KeyChanged(_) | Self::KeyNotTrusted { .. } => C::KeyChanged,
+            Self::NothingToTrust { .. } => C::NothingToTrust,
+            Self::TrustRefused { .. } => C::TrustRefused,
+            Self::TrustUnanswered { .. } | Self::TrackerDown { .. } => C::TrackerUnavailable,
+            Self::TrackerDropped { .. } => C::TrackerUnavailable,
+            Self::NotBlocked { .. } => C::NotBlocked,
+            Self::TrackerRefusedUs { .. } => C::TrackerRefused,
+            Self::TrackerRefusedRequest { code, .. } => match code {
+                natter_protocol::ErrorCode::NotMember => C::NotMember,
+                natter_protocol::ErrorCode::RateLimited => C::RateLimited,
+                _ => C::TrackerRefused,
+            },
+            Self::TrackerKeyChanged { .. } => C::TrackerKeyChanged,
+            Self::Busy(_) => C::Busy,
+            Self::Io(_) => C::Io,
+        }
+    }
+
+    /// The conversation the error concerns, if one.
+    pub fn about(&self) -> Option<About> {
+        match self {
+            Self::TooLong { about, .. } => Some(about.clone()),
+            Self::NotMember { group } | Self::NotMemberToSend { group } => {
+                Some(About::Group(group.clone()))
+            }
+            Self::UnknownPeer { name, .. }
+            | Self::PeerOffline { name }
+            | Self::KeyNotTrusted { name, .. } => Some(About::Peer(name.clone())),
+            Self::CannotSend { to, .. }
+            | Self::AddressMismatch { to, .. }
+            | Self::Undeliverable { to, .. }
+            | Self::NoAck { to, .. }
+            | Self::RefusedByPeer { to, .. } => about_label(to),
+            Self::TrackerDown { about, .. }
+            | Self::TrackerDropped { about, .. }
+            | Self::TrackerRefusedRequest { about, .. } => about.clone(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_conversations() {
+        let group: GroupName = "rust".parse().expect("group");
+        let e = NodeError::NotMemberToSend {
+            group: group.clone(),
+        };
+        assert_eq!(e.code(), ErrorCode::NotMember);
+        assert_eq!(e.about(), Some(About::Group(group)));
+        assert_eq!(e.to_string(), "you are not in #rust; /join #rust first");
+        let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let e = NodeError::NoAck {
+            to: addr.to_string(),
+            addr,
+            after: std::time::Duration::from_secs(10),
+        };
+        assert_eq!(e.about(), Some(About::Addr(addr)));
+        assert_eq!(
+            e.to_string(),
+            "cannot deliver to 127.0.0.1:9: no acknowledgement within 10s"
+        );
+        let json = serde_json::to_value(ErrorCode::TrackerUnavailable).expect("json");
+        assert_eq!(json, "tracker_unavailable");
+    }
+}
