@@ -6,12 +6,14 @@
 //!
 //! [`identity`] holds long-term keys, their key file and signatures (chat messages included);
 //! [`secure`] is the encrypted link: a Noise handshake, generic over any async byte stream,
-//! then the same typed frames through an encrypting codec.
+//! then the same typed frames through an encrypting codec. [`net`] is the network shell
+//! the tracker and the peer share: binding, timeouts, admission and the accept loop.
 
 pub mod codec;
 pub mod files;
 pub mod identity;
 pub mod names;
+pub mod net;
 pub mod peer;
 pub mod secure;
 pub mod tracker;

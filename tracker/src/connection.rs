@@ -1,7 +1,13 @@
 //! One peer's connection: the Noise handshake first (within the handshake timeout; a
-//! failed or slow one just closes the socket), then its hello, then one `select!` over the
-//! encrypted framed socket, the frames the hub queued for it, the heartbeat and the
-//! shutdown token.
+//! failed or slow one just closes the socket), then its hello (within the hello timeout),
+//! then one `select!` over the encrypted framed socket, the frames the hub queued for it,
+//! the heartbeat and the shutdown token.
+//!
+//! Until its hello is accepted the connection holds an unauthenticated place of the shared
+//! accept loop ([`Ticket`]) and may be evicted by newer connections; then it takes an
+//! established place (or is refused `rate_limited` when the tracker is full). Nothing is
+//! allocated for the handshake until the first bytes arrive, so a silent connection costs
+//! little more than its socket.
 //!
 //! The key the handshake authenticated goes to the hub with the hello: the registration is
 //! that key's, and every later request acts for it alone. Joins and leaves are rate limited
@@ -18,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use natter_protocol::net::{self, Refusal, Ticket};
 use natter_protocol::secure::{self, SecureFramed};
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
 use natter_protocol::{CodecError, ErrorCode, GroupName, Identity, Name, PROTOCOL_VERSION};
@@ -27,7 +34,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{HubCommand, HubHandle};
-use crate::limits::{MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
+use crate::limits::{HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
 use crate::localize::{localize, rewrite_ip};
 use crate::registry::ConnId;
 
@@ -35,8 +42,6 @@ use crate::registry::ConnId;
 const OUTGOING_QUEUE: usize = 1024;
 /// Frames written per flush.
 const WRITE_BATCH: usize = 256;
-/// How long a parting error frame may take to write.
-const PARTING_WRITE: Duration = Duration::from_secs(1);
 
 type Transport = SecureFramed<TcpStream, PeerToTracker, TrackerToPeer>;
 
@@ -54,6 +59,11 @@ impl Settings {
     /// A peer silent for this long is dropped.
     fn silence_limit(&self) -> Duration {
         self.heartbeat.saturating_mul(3)
+    }
+
+    /// How long a peer may take to say hello after its handshake.
+    fn hello_limit(&self) -> Duration {
+        self.silence_limit().min(HELLO_TIMEOUT)
     }
 }
 
@@ -74,19 +84,26 @@ struct Hello {
     groups: Vec<GroupName>,
 }
 
-/// Serves one accepted connection to its end.
-pub async fn serve(
-    stream: TcpStream,
-    remote: SocketAddr,
-    conn: ConnId,
-    hub: HubHandle,
-    settings: Settings,
-    shutdown: CancellationToken,
-) {
+/// Serves one accepted connection to its end. `ticket` is its place in the accept loop;
+/// its token is cancelled at shutdown or when the connection is evicted before its hello.
+pub async fn serve(stream: TcpStream, mut ticket: Ticket, hub: HubHandle, settings: Settings) {
+    let (conn, remote) = (ticket.id(), ticket.remote());
+    let shutdown = ticket.token().clone();
     // The address this peer reached us at: where it can reach peers on this machine.
     let host = stream.local_addr().ok().and_then(rewrite_ip);
+    let started = tokio::time::Instant::now();
+    // No handshake state nor buffers until the peer has sent something.
+    let first_bytes = tokio::select! {
+        result = net::readable_within(&stream, settings.handshake_timeout) => result,
+        () = shutdown.cancelled() => return,
+    };
+    if let Err(e) = first_bytes {
+        tracing::info!(conn, peer = %remote, error = %e, "no handshake, connection closed");
+        return;
+    }
+    let left = settings.handshake_timeout.saturating_sub(started.elapsed());
     let handshake = tokio::select! {
-        result = secure::accept(stream, &settings.identity, settings.handshake_timeout) => result,
+        result = secure::accept(stream, &settings.identity, left) => result,
         () = shutdown.cancelled() => return,
     };
     let (mut transport, key) = match handshake {
@@ -103,34 +120,37 @@ pub async fn serve(
         .set_max_frame(settings.max_frame.min(MAX_HELLO_FRAME));
     tracing::debug!(conn, peer = %remote, key = %key, "handshake done");
     let end = match await_hello(&mut transport, &settings, &shutdown).await {
-        Ok(hello) => {
-            let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
-            let (queue, outgoing) = mpsc::channel(OUTGOING_QUEUE);
-            let kill = shutdown.child_token();
-            let registered = hub
-                .send(HubCommand::Hello {
-                    conn,
-                    name: hello.name,
-                    key,
-                    addr,
-                    groups: hello.groups,
-                    queue,
-                    kill: kill.clone(),
-                })
-                .await;
-            let end = if registered {
-                let link = Link {
-                    settings: &settings,
-                    host,
-                    kill: &kill,
+        Ok(hello) => match ticket.authenticated() {
+            Ok(()) => {
+                let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
+                let (queue, outgoing) = mpsc::channel(OUTGOING_QUEUE);
+                let kill = shutdown.child_token();
+                let registered = hub
+                    .send(HubCommand::Hello {
+                        conn,
+                        name: hello.name,
+                        key,
+                        addr,
+                        groups: hello.groups,
+                        queue,
+                        kill: kill.clone(),
+                    })
+                    .await;
+                let end = if registered {
+                    let link = Link {
+                        settings: &settings,
+                        host,
+                        kill: &kill,
+                    };
+                    serve_peer(&mut transport, outgoing, &hub, conn, &link).await
+                } else {
+                    End::Shutdown
                 };
-                serve_peer(&mut transport, outgoing, &hub, conn, &link).await
-            } else {
-                End::Shutdown
-            };
-            hub.send(HubCommand::Gone { conn }).await;
-            end
-        }
+                hub.send(HubCommand::Gone { conn }).await;
+                end
+            }
+            Err(refusal) => refuse_place(&mut transport, refusal).await,
+        },
         Err(end) => end,
     };
     match end {
@@ -159,7 +179,7 @@ async fn await_hello(
 ) -> Result<Hello, End> {
     let frame = tokio::select! {
         frame = transport.next() => frame,
-        () = tokio::time::sleep(settings.silence_limit()) => return Err(End::Silent),
+        () = tokio::time::sleep(settings.hello_limit()) => return Err(End::Silent),
         () = shutdown.cancelled() => return Err(End::Shutdown),
     };
     match frame {
@@ -322,12 +342,26 @@ async fn refuse_bad_frame(transport: &mut Transport, e: CodecError) -> End {
     End::Io(e)
 }
 
-/// Sends a parting error frame, best effort and briefly.
+/// Sends a parting error frame, best effort and briefly ([`net::part`]).
 async fn part(transport: &mut Transport, code: ErrorCode, message: String) {
     let frame = TrackerToPeer::Error {
         code,
         message,
         req: None,
     };
-    let _ = tokio::time::timeout(PARTING_WRITE, transport.send(frame)).await;
+    net::part(transport, frame).await;
+}
+
+/// A good hello that found no established place (the tracker is full), or whose
+/// connection was evicted meanwhile.
+async fn refuse_place(transport: &mut Transport, refusal: Refusal) -> End {
+    match refusal {
+        Refusal::Evicted => End::Shutdown,
+        other => {
+            let message =
+                format!("the tracker cannot take another peer now ({other}); try again later");
+            part(transport, ErrorCode::RateLimited, message).await;
+            End::Refused("the tracker is full")
+        }
+    }
 }

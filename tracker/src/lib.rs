@@ -34,9 +34,6 @@ pub mod state_file;
 
 pub use server::run;
 
-/// How many pending connections the listener queues (tokio's `bind` queues only 128).
-const LISTEN_BACKLOG: u32 = 1024;
-
 /// How the tracker runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -46,8 +43,12 @@ pub struct Config {
     pub heartbeat: Duration,
     /// The largest frame accepted or sent, in bytes.
     pub max_frame: usize,
-    /// Connections served at once; more wait in the listen backlog.
+    /// Registered peers served at once; past it a new peer is refused (`rate_limited`)
+    /// after its handshake.
     pub max_connections: usize,
+    /// Connections at once still in their handshake or before their hello; a newcomer
+    /// past it evicts the oldest of them (see [`limits::MAX_UNAUTHENTICATED`]).
+    pub max_unauthenticated: usize,
     /// Connections served at once from one remote IP address; more are closed at once.
     pub max_connections_per_ip: usize,
     /// Apply the per-address limits (connections, join/leave and new names per address)
@@ -77,6 +78,7 @@ impl Config {
             heartbeat: Duration::from_secs(10),
             max_frame: limits::MAX_FRAME,
             max_connections: limits::MAX_CONNECTIONS,
+            max_unauthenticated: limits::MAX_UNAUTHENTICATED,
             max_connections_per_ip: limits::MAX_CONNECTIONS_PER_IP,
             limit_loopback: false,
             handshake_timeout: limits::HANDSHAKE_TIMEOUT,
@@ -103,16 +105,9 @@ pub fn load_identity(path: &std::path::Path) -> anyhow::Result<Identity> {
     Ok(identity)
 }
 
-/// Binds a listener through `TcpSocket`, with `SO_REUSEADDR` (a restarted tracker gets its
-/// port back at once) and a backlog of 1024, so hundreds of peers connecting together are
-/// queued rather than refused.
+/// Binds a listener through the shared [`natter_protocol::net::bind`]: `SO_REUSEADDR` (a
+/// restarted tracker gets its port back at once) and a backlog of 1024, so hundreds of
+/// peers connecting together are queued rather than refused.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+    natter_protocol::net::bind(addr)
 }

@@ -3,11 +3,12 @@
 //!
 //! Past a limit the offending connection is closed (or, for the totals, the request is
 //! refused) and every other one keeps working. "Per address" means per IPv4 address, or
-//! per IPv6 /64 ([`address_key`]): one host usually holds a whole /64.
+//! per IPv6 /64 ([`address_key`]): one host usually holds a whole /64. The connection
+//! limits themselves are enforced by the shared accept loop, [`natter_protocol::net`].
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
+
+pub use natter_protocol::net::{address_key, is_loopback};
 
 /// The largest frame accepted or sent, in bytes (1 MiB, the protocol's default), once the
 /// hello was accepted.
@@ -22,9 +23,18 @@ pub const MAX_HELLO_FRAME: usize =
     1024 + MAX_HELLO_GROUPS * (4 * natter_protocol::names::MAX_NAME_CHARS + 8);
 /// How long a new connection gets to finish its Noise handshake; slower or failed
 /// handshakes are closed.
-pub const HANDSHAKE_TIMEOUT: Duration = natter_protocol::secure::DEFAULT_HANDSHAKE_TIMEOUT;
-/// Connections served at once; more wait in the listen backlog.
+pub const HANDSHAKE_TIMEOUT: Duration = natter_protocol::net::HANDSHAKE_TIMEOUT;
+/// How long a connection gets to send its hello after the handshake (or three heartbeats,
+/// if that is shorter).
+pub const HELLO_TIMEOUT: Duration = natter_protocol::net::HELLO_TIMEOUT;
+/// Registered peers served at once; past it a new peer gets `rate_limited` after its
+/// handshake and is closed.
 pub const MAX_CONNECTIONS: usize = 4096;
+/// Connections at once that have not finished their handshake and hello. A newcomer past
+/// it evicts the oldest of them rather than waiting, so a flood of silent or stalled
+/// connections costs at most this many connections' memory and never locks honest peers
+/// out. An honest handshake and hello take about a millisecond.
+pub const MAX_UNAUTHENTICATED: usize = 512;
 /// Connections served at once from one remote address; more are closed on accept.
 /// Generous because tests run many peers on 127.0.0.1.
 pub const MAX_CONNECTIONS_PER_IP: usize = 256;
@@ -70,18 +80,6 @@ pub const MAX_UNSAVED_CHANGES: usize = 1024;
 /// take for stale. At most [`MAX_UNSAVED_CHANGES`] plus one batch of bumps can be unsaved,
 /// far below this margin, so versions never go backwards across a restart.
 pub const VERSION_MARGIN: u64 = 1 << 16;
-
-/// The address a per-address limit counts under: the IPv4 address itself (an
-/// IPv4-mapped IPv6 address is that IPv4 address), or an IPv6 address's /64 prefix.
-pub fn address_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(Ipv6Addr::from(prefix))
-        }
-        v4 => v4,
-    }
-}
 
 /// A token bucket: `burst` tokens, refilled continuously. Pure: the caller passes the
 /// clock. A charge of several tokens at once ([`TokenBucket::charge`]) may leave it in
@@ -165,73 +163,6 @@ impl TokenBucket {
     }
 }
 
-/// Live connections per remote address ([`address_key`]), against a cap. Pure
-/// bookkeeping: the server acquires on accept and releases when the connection ends.
-#[derive(Debug)]
-pub struct PerIp {
-    cap: usize,
-    counts: HashMap<IpAddr, usize>,
-    exempt_loopback: bool,
-}
-
-/// True for 127.0.0.0/8, ::1 and their IPv4-mapped forms.
-pub fn is_loopback(ip: IpAddr) -> bool {
-    ip.to_canonical().is_loopback()
-}
-
-impl PerIp {
-    /// Leaves loopback connections uncounted when `exempt_loopback` (see
-    /// `Config::limit_loopback`).
-    pub fn exempting_loopback(mut self, exempt_loopback: bool) -> Self {
-        self.exempt_loopback = exempt_loopback;
-        self
-    }
-
-    fn exempt(&self, ip: IpAddr) -> bool {
-        self.exempt_loopback && is_loopback(ip)
-    }
-
-    pub fn new(cap: usize) -> Self {
-        Self {
-            exempt_loopback: false,
-            cap: cap.max(1),
-            counts: HashMap::new(),
-        }
-    }
-
-    /// Counts one more connection from `ip`, unless its address already has `cap`.
-    pub fn acquire(&mut self, ip: IpAddr) -> bool {
-        if self.exempt(ip) {
-            return true;
-        }
-        let count = self.counts.entry(address_key(ip)).or_insert(0);
-        if *count >= self.cap {
-            return false;
-        }
-        *count += 1;
-        true
-    }
-
-    /// One connection from `ip` ended.
-    pub fn release(&mut self, ip: IpAddr) {
-        if self.exempt(ip) {
-            return;
-        }
-        let key = address_key(ip);
-        if let Some(count) = self.counts.get_mut(&key) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.counts.remove(&key);
-            }
-        }
-    }
-
-    /// Live connections from `ip`'s address.
-    pub fn count(&self, ip: IpAddr) -> usize {
-        self.counts.get(&address_key(ip)).copied().unwrap_or(0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,59 +192,6 @@ mod tests {
             assert!(bucket.take(now));
             now += Duration::from_millis(100);
         }
-    }
-
-    #[test]
-    fn per_ip_caps_each_address_separately() {
-        let a: IpAddr = "10.0.0.1".parse().expect("ip");
-        let b: IpAddr = "10.0.0.2".parse().expect("ip");
-        let mut per_ip = PerIp::new(2);
-        assert!(per_ip.acquire(a));
-        assert!(per_ip.acquire(a));
-        assert!(!per_ip.acquire(a));
-        assert!(per_ip.acquire(b));
-        per_ip.release(a);
-        assert_eq!(per_ip.count(a), 1);
-        assert!(per_ip.acquire(a));
-        // An IPv4-mapped IPv6 address is the same address.
-        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
-        assert!(!per_ip.acquire(mapped));
-        per_ip.release(a);
-        per_ip.release(a);
-        per_ip.release(a);
-        assert_eq!(per_ip.count(a), 0);
-    }
-
-    #[test]
-    fn per_ip_can_leave_loopback_uncounted() {
-        let mut per_ip = PerIp::new(1).exempting_loopback(true);
-        for _ in 0..3 {
-            assert!(per_ip.acquire("127.0.0.1".parse().expect("ip")));
-            assert!(per_ip.acquire("::1".parse().expect("ip")));
-        }
-        assert!(per_ip.acquire("192.0.2.1".parse().expect("ip")));
-        assert!(!per_ip.acquire("192.0.2.1".parse().expect("ip")));
-    }
-
-    #[test]
-    fn per_ip_counts_an_ipv6_slash_64_as_one_address() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
-        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
-        let mut per_ip = PerIp::new(2);
-        assert!(per_ip.acquire(a));
-        assert!(per_ip.acquire(b));
-        assert!(!per_ip.acquire(a), "same /64");
-        assert!(per_ip.acquire(other), "another /64");
-        assert_eq!(per_ip.count(b), 2);
-        assert_eq!(
-            address_key(a),
-            "2001:db8:1:2::".parse::<IpAddr>().expect("ip")
-        );
-        assert_eq!(
-            address_key("::ffff:10.0.0.1".parse().expect("ip")),
-            "10.0.0.1".parse::<IpAddr>().expect("ip")
-        );
     }
 
     #[test]

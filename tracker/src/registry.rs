@@ -13,6 +13,11 @@
 //! connection's Noise handshake), forever: the binding is durable, so a different key is
 //! refused the name even while its owner is offline. Every request after the hello acts for
 //! the connection's own registration only; no frame names whom it acts for.
+//!
+//! Besides the groups, an index from each name to the groups it is a member of answers
+//! "which groups is this peer in" (every hello, disconnect and look-up) without scanning
+//! every group. Only `Registry::change` and loading touch membership, and both keep the
+//! index in step.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -128,6 +133,9 @@ pub struct Registry {
     keys: BTreeMap<Name, PublicKey>,
     online: HashMap<Name, Online>,
     conns: HashMap<ConnId, Name>,
+    /// Name → the groups it is a member of: exactly what a scan of `groups` finds, kept in
+    /// step by [`Registry::change`].
+    memberships: HashMap<Name, BTreeSet<GroupName>>,
     heartbeat_secs: u64,
     caps: Caps,
 }
@@ -154,11 +162,13 @@ impl Registry {
             group.version = group.version.saturating_add(VERSION_MARGIN);
         }
         groups.retain(|_, group| !group.members.is_empty());
+        let memberships = index_of(&groups);
         Self {
             groups,
             keys,
             online: HashMap::new(),
             conns: HashMap::new(),
+            memberships,
             heartbeat_secs,
             caps,
         }
@@ -379,9 +389,11 @@ impl Registry {
                 key,
             });
         }
+        // The first of its groups, in group order, as a scan of all groups would find it.
+        let group = self.memberships.get(name)?.first()?;
         self.groups
-            .values()
-            .find_map(|g| g.members.get(name))
+            .get(group)
+            .and_then(|g| g.members.get(name))
             .map(|addr| Member {
                 name: name.clone(),
                 addr: *addr,
@@ -471,16 +483,26 @@ impl Registry {
     fn change(&mut self, group: &GroupName, name: &Name, change: MemberChange, out: &mut Outcome) {
         let state = self.groups.entry(group.clone()).or_default();
         let save = match &change {
-            MemberChange::Joined { member } => {
+            MemberChange::Joined { member } | MemberChange::Online { member } => {
                 state.members.insert(name.clone(), member.addr);
-                Save::Now
-            }
-            MemberChange::Online { member } => {
-                state.members.insert(name.clone(), member.addr);
-                Save::Soon
+                self.memberships
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(group.clone());
+                if matches!(change, MemberChange::Joined { .. }) {
+                    Save::Now
+                } else {
+                    Save::Soon
+                }
             }
             MemberChange::Left { .. } => {
                 state.members.remove(name);
+                if let Some(groups) = self.memberships.get_mut(name) {
+                    groups.remove(group);
+                    if groups.is_empty() {
+                        self.memberships.remove(name);
+                    }
+                }
                 Save::Now
             }
             MemberChange::Offline { .. } => Save::Soon,
@@ -516,12 +538,18 @@ impl Registry {
             .is_some_and(|g| g.members.contains_key(name))
     }
 
+    /// The groups `name` is a member of, in group order.
     fn groups_of(&self, name: &Name) -> Vec<GroupName> {
-        self.groups
-            .iter()
-            .filter(|(_, g)| g.members.contains_key(name))
-            .map(|(group, _)| group.clone())
-            .collect()
+        self.memberships
+            .get(name)
+            .map(|groups| groups.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the name → groups index is exactly what a scan of every group finds.
+    #[cfg(test)]
+    fn index_matches_a_scan(&self) -> bool {
+        self.memberships == index_of(&self.groups)
     }
 
     fn snapshot_frame(&self, group: &GroupName, req: Option<RequestId>) -> TrackerToPeer {
@@ -552,6 +580,17 @@ impl Registry {
             req,
         }
     }
+}
+
+/// Name → the groups it is a member of, by scanning every group (on load only).
+fn index_of(groups: &BTreeMap<GroupName, GroupState>) -> HashMap<Name, BTreeSet<GroupName>> {
+    let mut index: HashMap<Name, BTreeSet<GroupName>> = HashMap::new();
+    for (group, state) in groups {
+        for name in state.members.keys() {
+            index.entry(name.clone()).or_default().insert(group.clone());
+        }
+    }
+    index
 }
 
 fn not_member(conn: ConnId, group: &GroupName, req: Option<RequestId>) -> Outcome {

@@ -756,3 +756,6 @@ fn loading_moves_every_version_up_by_the_margin() {
     assert_eq!(version, 2 + VERSION_MARGIN + 1);
     assert!(version > 3);
 }
+
+#[path = "registry_index_tests.rs"]
+mod index_and_requests;

@@ -1177,3 +1177,45 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
     }
     tracker.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_silent_connections_does_not_lock_honest_peers_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start_with(dir.path(), |c| {
+        c.max_unauthenticated = 8;
+        c.max_connections_per_ip = 1024;
+    })
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..256 {
+        silent.push(TcpStream::connect(tracker.addr).await.unwrap());
+    }
+    let (mut alice, welcome) =
+        tokio::time::timeout(WAIT, Client::hello(&tracker, "alice", 4000, &[]))
+            .await
+            .expect("an honest peer is served through the flood");
+    assert!(matches!(welcome, TrackerToPeer::Welcome { .. }));
+    still_serving(&tracker, &mut alice, "carol").await;
+    drop(silent);
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn past_max_connections_a_new_peer_is_refused_after_its_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start_with(dir.path(), |c| c.max_connections = 1).await;
+    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (_bob, refused) = Client::hello(&tracker, "bob", 5000, &[]).await;
+    assert!(
+        matches!(
+            refused,
+            TrackerToPeer::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            }
+        ),
+        "got {refused:?}"
+    );
+    still_serving_without_fresh(&mut alice).await;
+    tracker.stop().await;
+}

@@ -112,7 +112,7 @@ where
     Out: Serialize,
 {
     let mut noise = builder(identity)?.build_initiator()?;
-    let mut framed = Framed::new(io, handshake_codec());
+    let mut framed = handshake_framed(io);
     let mut buf = [0u8; HANDSHAKE_MAX_MESSAGE];
     let n = noise.write_message(&[], &mut buf)?;
     framed.send(Bytes::copy_from_slice(&buf[..n])).await?;
@@ -142,7 +142,7 @@ where
     Out: Serialize,
 {
     let mut noise = builder(identity)?.build_responder()?;
-    let mut framed = Framed::new(io, handshake_codec());
+    let mut framed = handshake_framed(io);
     let mut buf = [0u8; HANDSHAKE_MAX_MESSAGE];
     let message = receive(&mut framed).await?;
     if noise.read_message(&message, &mut buf)? != 0 {
@@ -165,6 +165,13 @@ fn builder(identity: &Identity) -> Result<snow::Builder<'_>, HandshakeError> {
     Ok(snow::Builder::new(params)
         .local_private_key(identity.noise_secret())?
         .prologue(PROLOGUE)?)
+}
+
+/// The handshake's framing, with buffers sized for its messages rather than `Framed`'s
+/// default 8 KiB each: a listener may hold hundreds of connections stalled mid-handshake.
+/// (The transport that follows gets the usual 8 KiB buffers.)
+fn handshake_framed<T: AsyncRead + AsyncWrite>(io: T) -> Framed<T, LengthDelimitedCodec> {
+    Framed::with_capacity(io, handshake_codec(), HANDSHAKE_MAX_MESSAGE + 4)
 }
 
 fn handshake_codec() -> LengthDelimitedCodec {
