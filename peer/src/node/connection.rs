@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::listener::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, HELLO_TIMEOUT, PARTING_TIMEOUT};
 use futures::{SinkExt, StreamExt};
+use natter_protocol::net::{self, HANDSHAKE_TIMEOUT, HELLO_TIMEOUT, Ticket};
 use natter_protocol::peer::PeerFrame;
 use natter_protocol::secure::{self, HandshakeError, SecureFramed};
 use natter_protocol::{CodecError, ErrorCode, Identity, Name, PROTOCOL_VERSION, PublicKey};
@@ -100,15 +100,21 @@ pub fn dial(
     (handle, task)
 }
 
-/// Runs an accepted connection `conn` on `stream`.
+/// Runs an accepted connection `conn` on `stream`, admitted with `ticket` (whose token
+/// ends it when it is evicted or the node stops).
 pub async fn accepted(
     conn: ConnId,
     stream: TcpStream,
+    mut ticket: Ticket,
     local: Local,
     reports: mpsc::Sender<Report>,
-    cancel: CancellationToken,
 ) {
+    let cancel = ticket.token().clone();
     let run = async {
+        // Nothing is allocated for a connection that stays silent.
+        net::readable_within(&stream, HANDSHAKE_TIMEOUT)
+            .await
+            .map_err(|e| end(format!("no handshake: {e}")))?;
         let (mut framed, key) = secure::accept(stream, &local.identity, HANDSHAKE_TIMEOUT)
             .await
             .map_err(|e| end(format!("handshake failed: {e}")))?;
@@ -124,6 +130,11 @@ pub async fn accepted(
                 return Err(end(reason));
             }
         };
+        if let Err(refusal) = ticket.authenticated() {
+            let message = format!("this peer takes no more connections: {refusal}");
+            send_parting(&mut framed, (ErrorCode::RateLimited, message.clone())).await;
+            return Err(end(message));
+        }
         let hello = ConnEvent::Hello { name, key };
         let event = Report::Event { conn, event: hello };
         reports.send(event).await.map_err(|_| Ended::Gone)?;
@@ -167,12 +178,7 @@ async fn dialled(
     reports: &mpsc::Sender<Report>,
     rx: mpsc::Receiver<Outgoing>,
 ) -> Result<(), Ended> {
-    let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-        Err(_) => return Err(end("connection timed out")),
-        Ok(Err(e)) => return Err(end(e.to_string())),
-        Ok(Ok(stream)) => stream,
-    };
-    let _ = stream.set_nodelay(true);
+    let stream = net::connect(addr).await.map_err(|e| end(e.to_string()))?;
     let handshake = secure::initiate(stream, &local.identity, expect.as_ref(), HANDSHAKE_TIMEOUT);
     let (mut framed, key) = match handshake.await {
         Ok(done) => done,
@@ -233,8 +239,7 @@ fn parting_for(e: &CodecError) -> Option<Parting> {
 }
 
 async fn send_parting(framed: &mut Framed, (code, message): Parting) {
-    let frame = PeerFrame::Error { code, message };
-    let _ = timeout(PARTING_TIMEOUT, framed.send(frame)).await;
+    net::part(framed, PeerFrame::Error { code, message }).await;
 }
 
 /// After the hellos: waits for the core to let the far side on (an accepted connection
@@ -322,7 +327,7 @@ async fn write_batch(
             }
             Outgoing::Accept => {}
             Outgoing::Close(parting) => {
-                let _ = timeout(PARTING_TIMEOUT, framed.flush()).await;
+                let _ = timeout(net::PARTING_TIMEOUT, framed.flush()).await;
                 if let Some(parting) = parting {
                     send_parting(framed, parting).await;
                 }
