@@ -9,8 +9,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use natter_protocol::Name;
 use natter_protocol::peer::MessageId;
+use natter_protocol::{Name, RequestId};
 
 use super::core::ConnId;
 
@@ -28,6 +28,8 @@ pub struct Recipient {
 /// A settled message: the `sent` event's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Done {
+    /// The request that sent it.
+    pub req: Option<RequestId>,
     pub id: MessageId,
     pub delivered: Vec<String>,
     pub failed: Vec<String>,
@@ -35,10 +37,17 @@ pub struct Done {
 
 impl Done {
     /// Names sorted, so the `sent` event does not depend on which ack came first.
-    fn new(id: MessageId, mut delivered: Vec<String>, mut failed: Vec<String>) -> Self {
+    fn new(p: Pending, id: MessageId) -> Self {
+        let Pending {
+            req,
+            mut delivered,
+            mut failed,
+            ..
+        } = p;
         delivered.sort();
         failed.sort();
         Self {
+            req,
             id,
             delivered,
             failed,
@@ -49,6 +58,8 @@ impl Done {
 /// A recipient that failed, for an error event naming it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// The request that sent the message.
+    pub req: Option<RequestId>,
     pub label: String,
     pub addr: SocketAddr,
     /// The connection the message went out on.
@@ -64,6 +75,7 @@ pub struct Settled {
 
 #[derive(Debug)]
 struct Pending {
+    req: Option<RequestId>,
     remaining: HashMap<ConnId, Recipient>,
     delivered: Vec<String>,
     failed: Vec<String>,
@@ -98,12 +110,13 @@ impl Outbox {
     /// when nobody is left to answer.
     pub fn insert(
         &mut self,
-        id: MessageId,
+        (req, id): (Option<RequestId>, MessageId),
         remaining: HashMap<ConnId, Recipient>,
         failed: Vec<String>,
         deadline: Instant,
     ) -> Option<Done> {
         let pending = Pending {
+            req,
             remaining,
             delivered: Vec::new(),
             failed,
@@ -133,6 +146,7 @@ impl Outbox {
             return Settled::default();
         };
         let failure = Failure {
+            req: pending.req,
             label: r.label.clone(),
             addr: r.addr,
             conn,
@@ -177,13 +191,14 @@ impl Outbox {
             if let Some(mut p) = self.pending.remove(&id) {
                 for (conn, r) in p.remaining.drain() {
                     out.failures.push(Failure {
+                        req: p.req,
                         label: r.label.clone(),
                         addr: r.addr,
                         conn,
                     });
                     p.failed.push(r.label);
                 }
-                out.done.push(Done::new(id, p.delivered, p.failed));
+                out.done.push(Done::new(p, id));
             }
         }
         out
@@ -201,6 +216,7 @@ impl Outbox {
             for conn in gone {
                 if let Some(r) = p.remaining.remove(&conn) {
                     out.failures.push(Failure {
+                        req: p.req,
                         label: r.label.clone(),
                         addr: r.addr,
                         conn,
@@ -223,7 +239,7 @@ impl Outbox {
         }
         let p = self.pending.remove(id)?;
         self.deadlines.remove(&(p.deadline, id.clone()));
-        Some(Done::new(id.clone(), p.delivered, p.failed))
+        Some(Done::new(p, id.clone()))
     }
 }
 
@@ -263,7 +279,10 @@ mod tests {
             (conn(1), to(Some("a"), "a", 1)),
             (conn(2), to(Some("b"), "b", 2)),
         ]);
-        assert_eq!(out.insert(id(1), remaining, vec!["c".into()], later), None);
+        assert_eq!(
+            out.insert((None, id(1)), remaining, vec!["c".into()], later),
+            None
+        );
         assert_eq!(out.ack(conn(3), &id(1)), None, "another connection");
         assert!(out.waits_on(conn(1)));
         assert_eq!(out.ack(conn(1), &id(1)), None);
@@ -273,6 +292,7 @@ mod tests {
         assert_eq!(
             settled.done,
             vec![Done {
+                req: None,
                 id: id(1),
                 delivered: vec!["a".into()],
                 failed: vec!["b".into(), "c".into()]
@@ -292,7 +312,11 @@ mod tests {
             (conn(2), to(Some("carol"), "carol", 2)),
         ]);
         let far = Instant::now() + Duration::from_secs(60);
-        assert!(outbox.insert(id(1), remaining, vec![], far).is_none());
+        assert!(
+            outbox
+                .insert((None, id(1)), remaining, vec![], far)
+                .is_none()
+        );
         assert_eq!(outbox.refused(conn(3), &id(1)), Settled::default());
         let settled = outbox.refused(conn(1), &id(1));
         assert!(settled.done.is_empty());
@@ -307,7 +331,12 @@ mod tests {
     #[test]
     fn nobody_to_send_to_settles_at_once() {
         let mut out = Outbox::default();
-        let done = out.insert(id(1), HashMap::new(), vec!["x".into()], Instant::now());
+        let done = out.insert(
+            (None, id(1)),
+            HashMap::new(),
+            vec!["x".into()],
+            Instant::now(),
+        );
         assert_eq!(done.map(|d| d.failed), Some(vec!["x".to_string()]));
         assert_eq!(out.next_deadline(), None);
     }
@@ -317,9 +346,9 @@ mod tests {
         let mut out = Outbox::default();
         let later = Instant::now() + Duration::from_secs(10);
         let by_addr = HashMap::from([(conn(3), to(None, "127.0.0.1:1", 1))]);
-        out.insert(id(1), by_addr, vec![], later);
+        out.insert((None, id(1)), by_addr, vec![], later);
         let by_name = HashMap::from([(conn(3), to(Some("bob"), "bob", 1))]);
-        out.insert(id(2), by_name, vec![], later);
+        out.insert((None, id(2)), by_name, vec![], later);
         let settled = out.named(conn(3), &"carol".parse().expect("name"));
         assert_eq!(settled.done.len(), 1);
         assert_eq!(settled.done[0].failed, vec!["bob".to_string()]);
@@ -334,7 +363,12 @@ mod tests {
         let now = Instant::now();
         for (seq, secs) in [(1, 3), (2, 1), (3, 2)] {
             let remaining = HashMap::from([(conn(seq), to(Some("a"), "a", 1))]);
-            out.insert(id(seq), remaining, vec![], now + Duration::from_secs(secs));
+            out.insert(
+                (None, id(seq)),
+                remaining,
+                vec![],
+                now + Duration::from_secs(secs),
+            );
         }
         assert_eq!(out.next_deadline(), Some(now + Duration::from_secs(1)));
         assert!(out.expire(now).done.is_empty());

@@ -275,18 +275,18 @@ impl Core {
             remaining.insert(conn, recipient);
         }
         let deadline = now.at + self.ack_timeout;
-        if let Some(done) = self.outbox.insert(id, remaining, failed, deadline) {
-            self.settled(req, done);
+        if let Some(done) = self.outbox.insert((req, id), remaining, failed, deadline) {
+            self.settled(done);
         }
     }
 
-    fn settled(&mut self, req: Option<RequestId>, done: Done) {
+    fn settled(&mut self, done: Done) {
         let sent = Event::Sent {
             id: done.id,
             delivered: done.delivered,
             failed: done.failed,
         };
-        self.emit_for(req, sent);
+        self.emit_for(done.req, sent);
     }
 
     /// Reports the recipients that failed (once per recipient and connection) and the
@@ -299,11 +299,11 @@ impl Core {
         let mut seen = HashSet::new();
         for f in settled.failures {
             if seen.insert((f.label.clone(), f.addr)) {
-                self.fail(None, error(f.label, f.addr));
+                self.fail(f.req, error(f.label, f.addr));
             }
         }
         for done in settled.done {
-            self.settled(None, done);
+            self.settled(done);
         }
     }
 
@@ -318,7 +318,7 @@ impl Core {
             *quit_at = now.at + QUIT_GRACE;
         }
         if let Some(done) = self.outbox.ack(conn, id) {
-            self.settled(None, done);
+            self.settled(done);
         }
         self.close_if_drained(conn);
     }
