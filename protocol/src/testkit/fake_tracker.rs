@@ -143,3 +143,66 @@ impl TrackerConn {
         until_closed(&mut self.link).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::build::{group, identity, member};
+    use crate::testkit::{TrackerClient, within};
+
+    #[tokio::test]
+    async fn a_peer_is_welcomed_then_the_script_pushes_and_reads_requests() {
+        let fake = FakeTracker::bind().await;
+        let me = identity();
+        let addr = fake.addr;
+        let key = fake.key();
+        let peer = tokio::spawn(async move {
+            let (mut client, welcome) =
+                TrackerClient::register(addr, &me, Some(&key), "alice", 4000, &["g"]).await;
+            assert!(
+                matches!(
+                    welcome,
+                    TrackerToPeer::Welcome {
+                        heartbeat_secs: 7,
+                        ..
+                    }
+                ),
+                "{welcome:?}"
+            );
+            let pushed = client.recv().await;
+            client
+                .send(PeerToTracker::Join {
+                    group: group("h"),
+                    req: Some(1),
+                })
+                .await;
+            pushed
+        });
+        let mut conn = fake.accept(7).await;
+        assert_eq!(conn.name.as_str(), "alice");
+        assert_eq!(conn.addr.port(), 4000);
+        assert_eq!(conn.groups, vec![group("g")]);
+        conn.push(TrackerToPeer::Ping { nonce: 1 }).await;
+        let members = TrackerToPeer::Members {
+            group: group("g"),
+            version: 1,
+            members: vec![member("alice", conn.peer_key, true)],
+            req: None,
+        };
+        conn.push(members.clone()).await;
+        // The client answered the ping while waiting for the member list.
+        assert_eq!(
+            conn.expect_request().await,
+            PeerToTracker::Pong { nonce: 1 }
+        );
+        assert_eq!(
+            conn.expect_request().await,
+            PeerToTracker::Join {
+                group: group("h"),
+                req: Some(1)
+            }
+        );
+        assert_eq!(within("the client", peer).await.expect("client"), members);
+        assert!(conn.until_closed().await.is_empty());
+    }
+}

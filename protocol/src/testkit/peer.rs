@@ -136,3 +136,92 @@ pub async fn expect_nack(link: &mut PeerLink, code: ErrorCode) -> (String, Strin
         other => panic!("expected a nack with {code:?}, got {other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::build::{chat, identity};
+    use crate::testkit::{AutoTracker, TrackerClient};
+
+    #[tokio::test]
+    async fn a_raw_peer_greets_chats_and_reads_acks_and_errors() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (alice, bob) = (identity(), identity());
+        let bob_key = bob.public_key();
+        let server = tokio::spawn(async move {
+            let (mut link, key, name) = accept(&listener, &bob, "bob").await;
+            assert_eq!(name.as_str(), "alice");
+            let PeerFrame::Chat(signed) = expect_frame(&mut link).await else {
+                panic!("expected a chat")
+            };
+            link.send(PeerFrame::Ack {
+                id: signed.message.id,
+            })
+            .await
+            .expect("ack");
+            link.send(PeerFrame::Error {
+                code: ErrorCode::Refused,
+                message: "enough".into(),
+            })
+            .await
+            .expect("error");
+            key
+        });
+        let mut link = greeted(addr, &alice, "alice").await.expect("bob's hello");
+        link.send(PeerFrame::Chat(chat(&alice, "alice", 1, None, "hi")))
+            .await
+            .expect("chat");
+        assert_eq!(expect_acks(&mut link, 1).await, ["alice/1"]);
+        assert_eq!(expect_error(&mut link, ErrorCode::Refused).await, "enough");
+        assert_eq!(server.await.expect("server"), alice.public_key());
+        // A pinned key that does not match is refused before any hello.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let impostor = identity();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            let _ = secure::accept::<_, PeerFrame, PeerFrame>(stream, &impostor, HANDSHAKE).await;
+        });
+        let refused = try_connect(addr, &alice, Some(&bob_key)).await;
+        assert!(matches!(refused, Err(HandshakeError::KeyMismatch { .. })));
+    }
+
+    #[tokio::test]
+    async fn the_auto_tracker_welcomes_and_answers_lookups() {
+        let tracker = AutoTracker::start().await;
+        let (alice, carol) = (identity(), identity());
+        tracker.register("carol", carol.public_key(), super::super::NOWHERE);
+        let (mut client, welcome) = TrackerClient::register(
+            tracker.addr,
+            &alice,
+            Some(&tracker.key),
+            "alice",
+            4000,
+            &[] as &[&str],
+        )
+        .await;
+        assert!(matches!(
+            welcome,
+            crate::tracker::TrackerToPeer::Welcome { .. }
+        ));
+        assert_eq!(
+            tracker.lookup("alice").map(|m| m.key),
+            Some(alice.public_key())
+        );
+        client
+            .send(crate::tracker::PeerToTracker::Lookup {
+                name: "carol".parse().expect("name"),
+                req: Some(9),
+            })
+            .await;
+        match client.recv().await {
+            crate::tracker::TrackerToPeer::LookupResult {
+                member: Some(m),
+                req: Some(9),
+                ..
+            } => assert_eq!(m.key, carol.public_key()),
+            other => panic!("expected carol, got {other:?}"),
+        }
+    }
+}
