@@ -11,7 +11,7 @@
 //! * bit 0 set (scripted): the counterpart is a real Noise peer with fixed keys, so the
 //!   fuzzer gets past the cryptography. The rest is the payload of the counterpart's first
 //!   handshake message (2-byte big-endian length, then the bytes), the payload of its second
-//!   (same form), then what follows the handshake: chunks sealed as in `common::seal`, or
+//!   (same form), then what follows the handshake: chunks sealed as by `testkit::noise::seal_chunks`, or
 //!   raw bytes if bit 2 is set. Bit 1 replaces the second payload with a valid identity
 //!   (key and binding signature), so the handshake can succeed and the link be fuzzed.
 //!   The initiator's counterpart (a responder) sends one message, so it uses only the
@@ -28,20 +28,18 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use natter_protocol::identity::{Identity, PublicKey};
 use natter_protocol::peer::PeerFrame;
-use natter_protocol::secure::{self, HANDSHAKE_MAX_MESSAGE, NOISE_MAX_MESSAGE};
+use natter_protocol::secure;
+use natter_protocol::testkit::noise::{
+    finish, identity_payload, scripted_initiator, scripted_responder, seal_chunks,
+};
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
-
-use crate::common;
+use tokio::io::{AsyncWriteExt as _, DuplexStream};
 
 /// The handshake timeout under test; with paused time it costs nothing.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// The most frames read from a link after a successful handshake.
 const MAX_FRAMES: usize = 256;
-
-const COUNTERPART_NOISE: [u8; 32] = [21; 32];
-const COUNTERPART_EPHEMERAL: [u8; 32] = [22; 32];
 
 /// Which side of the handshake natter plays.
 #[derive(Clone, Copy)]
@@ -80,13 +78,7 @@ impl<'a> Script<'a> {
 }
 
 fn counterpart_identity() -> Identity {
-    Identity::from_secrets(&[20; 32], &COUNTERPART_NOISE)
-}
-
-fn identity_payload(identity: &Identity) -> Vec<u8> {
-    let mut payload = identity.public_key().as_bytes().to_vec();
-    payload.extend_from_slice(&identity.binding_signature().to_bytes());
-    payload
+    Identity::from_secrets(&[20; 32], &[21; 32])
 }
 
 /// Runs one input against `side`.
@@ -149,33 +141,17 @@ async fn counterpart(side: Side, mut io: DuplexStream, flags: u8, rest: &[u8]) {
         let _ = io.write_all(rest).await;
     } else {
         let script = Script::parse(flags, rest);
-        let _ = match side {
-            Side::Responder => scripted_initiator(&mut io, &script).await,
-            Side::Initiator => scripted_responder(&mut io, &script).await,
+        let me = counterpart_identity();
+        let second = second_payload(&script);
+        let noise = match side {
+            Side::Responder => scripted_initiator(&mut io, &me, script.first, &second).await,
+            Side::Initiator => scripted_responder(&mut io, &me, &second).await,
         };
+        if let Some(bytes) = noise.and_then(|noise| after(&script, noise)) {
+            let _ = io.write_all(&bytes).await;
+        }
     }
-    let _ = io.shutdown().await;
-    let mut sink = [0u8; 4096];
-    while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
-}
-
-async fn send(io: &mut DuplexStream, message: &[u8]) -> Option<()> {
-    io.write_all(&(message.len() as u32).to_be_bytes())
-        .await
-        .ok()?;
-    io.write_all(message).await.ok()
-}
-
-async fn receive(io: &mut DuplexStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await.ok()?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > HANDSHAKE_MAX_MESSAGE {
-        return None;
-    }
-    let mut message = vec![0u8; len];
-    io.read_exact(&mut message).await.ok()?;
-    Some(message)
+    finish(io).await;
 }
 
 fn second_payload(script: &Script<'_>) -> Vec<u8> {
@@ -192,41 +168,5 @@ fn after(script: &Script<'_>, noise: snow::HandshakeState) -> Option<Vec<u8>> {
         return Some(script.after.to_vec());
     }
     let mut transport = noise.into_transport_mode().ok()?;
-    Some(common::seal(&mut transport, script.after).to_vec())
-}
-
-/// Against `accept`: `-> e` (first payload), read `<- e, ee, s, es`, `-> s, se` (second).
-async fn scripted_initiator(io: &mut DuplexStream, script: &Script<'_>) -> Option<()> {
-    let mut noise = common::builder(&COUNTERPART_NOISE, &COUNTERPART_EPHEMERAL)?
-        .build_initiator()
-        .ok()?;
-    let mut buf = vec![0u8; NOISE_MAX_MESSAGE];
-    let n = noise.write_message(script.first, &mut buf).ok()?;
-    send(io, &buf[..n]).await?;
-    let message = receive(io).await?;
-    let mut payload = vec![0u8; NOISE_MAX_MESSAGE];
-    noise.read_message(&message, &mut payload).ok()?;
-    let n = noise
-        .write_message(&second_payload(script), &mut buf)
-        .ok()?;
-    send(io, &buf[..n]).await?;
-    io.write_all(&after(script, noise)?).await.ok()
-}
-
-/// Against `initiate`: read `-> e`, `<- e, ee, s, es` (second payload), read `-> s, se`.
-async fn scripted_responder(io: &mut DuplexStream, script: &Script<'_>) -> Option<()> {
-    let mut noise = common::builder(&COUNTERPART_NOISE, &COUNTERPART_EPHEMERAL)?
-        .build_responder()
-        .ok()?;
-    let mut buf = vec![0u8; NOISE_MAX_MESSAGE];
-    let message = receive(io).await?;
-    noise.read_message(&message, &mut buf).ok()?;
-    let n = noise
-        .write_message(&second_payload(script), &mut buf)
-        .ok()?;
-    send(io, &buf[..n]).await?;
-    let message = receive(io).await?;
-    let mut payload = vec![0u8; NOISE_MAX_MESSAGE];
-    noise.read_message(&message, &mut payload).ok()?;
-    io.write_all(&after(script, noise)?).await.ok()
+    Some(seal_chunks(&mut transport, script.after).to_vec())
 }

@@ -3,7 +3,6 @@
 //! See `handshake.rs` for the input format.
 #![no_main]
 
-mod common;
 mod handshake;
 
 use libfuzzer_sys::fuzz_target;

@@ -1,13 +1,18 @@
 //! natter's wire format, shared by the tracker and the peers.
 //!
-//! Every connection carries length-delimited frames (a 4-byte big-endian length, then one
-//! JSON object tagged by `type`). This crate holds the typed frames of each link, the
-//! validated names they carry and the codec, none of which does I/O.
+//! Every link is a Noise session ([`secure`]): a handshake, generic over any async byte
+//! stream, then typed frames (one JSON object tagged by `type`) through the encrypting
+//! [`SecureCodec`], each Noise message behind a 4-byte big-endian length. This crate holds
+//! the typed frames of each link, the validated names they carry, the frame limit and codec
+//! errors ([`codec`]), identities and signatures ([`identity`]), and the encrypted link.
+//! Apart from the handshake's async shell, [`net`] and [`files`], none of it does I/O.
 //!
-//! [`identity`] holds long-term keys, their key file and signatures (chat messages included);
-//! [`secure`] is the encrypted link: a Noise handshake, generic over any async byte stream,
-//! then the same typed frames through an encrypting codec. [`net`] is the network shell
-//! the tracker and the peer share: binding, timeouts, admission and the accept loop.
+//! [`net`] is the network shell the tracker and the peer share: binding, timeouts,
+//! admission and the accept loop (it and the handshake are the crate's only socket code).
+//!
+//! The plain, unencrypted `FrameCodec` (length prefix around JSON) is not on any network
+//! path; it exists only with the dev-only `test-util` feature, together with `testkit`:
+//! the scripted peers, trackers and Noise pairs every test suite and fuzz target shares.
 
 pub mod codec;
 pub mod files;
@@ -16,9 +21,13 @@ pub mod names;
 pub mod net;
 pub mod peer;
 pub mod secure;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testkit;
 pub mod tracker;
 
-pub use codec::{CodecError, DEFAULT_MAX_FRAME, FrameCodec};
+#[cfg(any(test, feature = "test-util"))]
+pub use codec::FrameCodec;
+pub use codec::{CodecError, DEFAULT_MAX_FRAME};
 pub use identity::{Identity, IdentityError, PublicKey, Signature};
 pub use names::{GroupName, InvalidName, Name};
 pub use secure::{HandshakeError, SecureCodec};

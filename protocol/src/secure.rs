@@ -1,6 +1,7 @@
 //! The encrypted, authenticated link: a Noise handshake, then typed frames in Noise
-//! transport messages. It sits below the message layer, which sees the same frames as over
-//! [`crate::FrameCodec`].
+//! transport messages. Every natter connection (peer to tracker, peer to peer) runs it: it
+//! sits below the message layer, which sees only typed frames. [`SecureCodec`] is the
+//! production codec; the plain `FrameCodec` is a test-only tool (feature `test-util`).
 //!
 //! # Why Noise XX (`Noise_XX_25519_ChaChaPoly_BLAKE2s`)
 //!

@@ -13,18 +13,18 @@ use bytes::{BufMut, BytesMut};
 use natter_protocol::identity::{Identity, PublicKey, sign_chat};
 use natter_protocol::peer::{ChatMessage, MessageId, PeerFrame, SignedChat};
 use natter_protocol::secure::codec::{FLAG_LAST, FLAG_MORE};
-use natter_protocol::secure::{
-    self, HANDSHAKE_MAX_MESSAGE, HandshakeError, NOISE_MAX_MESSAGE, NOISE_PARAMS, PROLOGUE,
+use natter_protocol::secure::{self, HandshakeError, NOISE_MAX_MESSAGE};
+use natter_protocol::testkit::noise::{
+    self, finish, identity_payload, scripted_initiator, scripted_responder, transport_pair,
 };
 use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
 use natter_protocol::{CodecError, ErrorCode, PROTOCOL_VERSION, SecureCodec};
 use proptest::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_util::codec::{Decoder, Encoder};
 
-const TAG_LEN: usize = 16;
 /// The frame limit of the codecs under test.
 const MAX_FRAME: usize = 64 * 1024;
 
@@ -32,47 +32,14 @@ const MAX_FRAME: usize = 64 * 1024;
 // Sessions and sample frames
 // ---------------------------------------------------------------------------------------
 
-fn builder<'a>(static_key: &'a [u8; 32]) -> snow::Builder<'a> {
-    snow::Builder::new(NOISE_PARAMS.parse().expect("params"))
-        .local_private_key(static_key)
-        .expect("key")
-        .prologue(PROLOGUE)
-        .expect("prologue")
-}
-
-/// A Noise session completed in memory: (sender, receiver).
-fn transport_pair() -> (snow::TransportState, snow::TransportState) {
-    let mut a = builder(&[1; 32]).build_initiator().expect("initiator");
-    let mut b = builder(&[2; 32]).build_responder().expect("responder");
-    let mut msg = [0u8; 1024];
-    let mut payload = [0u8; 1024];
-    let n = a.write_message(&[], &mut msg).expect("1");
-    b.read_message(&msg[..n], &mut payload).expect("1");
-    let n = b.write_message(&[], &mut msg).expect("2");
-    a.read_message(&msg[..n], &mut payload).expect("2");
-    let n = a.write_message(&[], &mut msg).expect("3");
-    b.read_message(&msg[..n], &mut payload).expect("3");
-    (
-        a.into_transport_mode().expect("a"),
-        b.into_transport_mode().expect("b"),
-    )
-}
-
 /// Seals one plaintext chunk (flag byte included) as a length-prefixed Noise message.
 fn seal_chunk(sender: &mut snow::TransportState, plain: &[u8], wire: &mut BytesMut) {
-    let mut sealed = vec![0u8; plain.len() + TAG_LEN];
-    let n = sender.write_message(plain, &mut sealed).expect("seal");
-    wire.put_u32(n as u32);
-    wire.put_slice(&sealed[..n]);
+    assert!(noise::seal_chunk(sender, plain, wire), "seal");
 }
 
 fn member(name: &str) -> Member {
-    Member {
-        name: name.parse().expect("name"),
-        addr: "127.0.0.1:4000".parse().expect("addr"),
-        online: true,
-        key: Identity::from_secrets(&[7; 32], &[8; 32]).public_key(),
-    }
+    let key = Identity::from_secrets(&[7; 32], &[8; 32]).public_key();
+    natter_protocol::testkit::member_at(name, key, "127.0.0.1:4000".parse().expect("addr"), true)
 }
 
 fn to_tracker_frames() -> Vec<PeerToTracker> {
@@ -449,44 +416,8 @@ fn natter_identity() -> Identity {
     Identity::from_secrets(&[10; 32], &[11; 32])
 }
 
-const COUNTERPART_NOISE: [u8; 32] = [21; 32];
-
 fn counterpart_identity() -> Identity {
-    Identity::from_secrets(&[20; 32], &COUNTERPART_NOISE)
-}
-
-fn identity_payload(identity: &Identity) -> Vec<u8> {
-    let mut payload = identity.public_key().as_bytes().to_vec();
-    payload.extend_from_slice(&identity.binding_signature().to_bytes());
-    payload
-}
-
-async fn send(io: &mut DuplexStream, message: &[u8]) -> Option<()> {
-    io.write_all(&(message.len() as u32).to_be_bytes())
-        .await
-        .ok()?;
-    io.write_all(message).await.ok()
-}
-
-async fn receive(io: &mut DuplexStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await.ok()?;
-    let len = u32::from_be_bytes(len) as usize;
-    assert!(
-        len <= HANDSHAKE_MAX_MESSAGE,
-        "natter sent a {len}-byte message"
-    );
-    let mut message = vec![0u8; len];
-    io.read_exact(&mut message).await.ok()?;
-    Some(message)
-}
-
-/// Closes the counterpart's sending side and reads until natter's side is done, so
-/// natter's writes never fail for want of a reader.
-async fn finish(mut io: DuplexStream) {
-    let _ = io.shutdown().await;
-    let mut sink = [0u8; 1024];
-    while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
+    Identity::from_secrets(&[20; 32], &[21; 32])
 }
 
 /// `initiate` against a responder that writes `bytes`, then closes its sending side.
@@ -511,17 +442,7 @@ async fn accept_scripted(first: &[u8], third: &[u8]) -> Result<PublicKey, Handsh
     let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
     let me = natter_identity();
     let counterpart = async {
-        let script = async {
-            let mut noise = builder(&COUNTERPART_NOISE).build_initiator().ok()?;
-            let mut buf = vec![0u8; NOISE_MAX_MESSAGE];
-            let n = noise.write_message(first, &mut buf).ok()?;
-            send(&mut theirs, &buf[..n]).await?;
-            let message = receive(&mut theirs).await?;
-            noise.read_message(&message, &mut buf).ok()?;
-            let n = noise.write_message(third, &mut buf).ok()?;
-            send(&mut theirs, &buf[..n]).await
-        };
-        let _ = script.await;
+        let _ = scripted_initiator(&mut theirs, &counterpart_identity(), first, third).await;
         finish(theirs).await;
     };
     let natter = async {
@@ -540,17 +461,7 @@ async fn initiate_scripted(
     let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
     let me = natter_identity();
     let counterpart = async {
-        let script = async {
-            let mut noise = builder(&COUNTERPART_NOISE).build_responder().ok()?;
-            let mut buf = vec![0u8; NOISE_MAX_MESSAGE];
-            let message = receive(&mut theirs).await?;
-            noise.read_message(&message, &mut buf).ok()?;
-            let n = noise.write_message(second, &mut buf).ok()?;
-            send(&mut theirs, &buf[..n]).await?;
-            let message = receive(&mut theirs).await?;
-            noise.read_message(&message, &mut buf).ok()
-        };
-        let _ = script.await;
+        let _ = scripted_responder(&mut theirs, &counterpart_identity(), second).await;
         finish(theirs).await;
     };
     let natter = async {

@@ -5,43 +5,22 @@
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
+use natter_protocol::CodecError;
 use natter_protocol::identity::{Identity, PublicKey};
-use natter_protocol::peer::{ChatMessage, PeerFrame};
+use natter_protocol::peer::PeerFrame;
 use natter_protocol::secure::{self, HandshakeError, SecureFramed};
-use natter_protocol::{CodecError, PROTOCOL_VERSION};
+use natter_protocol::testkit::{self, WAIT, handshake_pair, peer_hello as hello, tcp_pair, within};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const HANDSHAKE: Duration = Duration::from_secs(5);
-/// Upper bound on any single wait in these tests.
-const WAIT: Duration = Duration::from_secs(10);
 
 type Link<T> = SecureFramed<T, PeerFrame, PeerFrame>;
 
+/// A group chat message from `from` (signed by a stranger: these tests never verify it).
 fn chat(from: &str, text: &str) -> PeerFrame {
-    let message = ChatMessage {
-        id: format!("{from}/1").parse().expect("id"),
-        from: from.parse().expect("name"),
-        group: Some("secretclub".parse().expect("group")),
-        body: natter_protocol::peer::Body::Text { text: text.into() },
-        sent_at: 1,
-    };
-    let author = natter_protocol::Identity::generate().expect("identity");
-    let sig = natter_protocol::identity::sign_chat(&author, &message);
-    PeerFrame::Chat(natter_protocol::peer::SignedChat { message, sig })
-}
-
-fn hello(name: &str) -> PeerFrame {
-    PeerFrame::Hello {
-        version: PROTOCOL_VERSION,
-        name: name.parse().expect("name"),
-    }
-}
-
-async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    let message = testkit::chat_message(from, 1, Some("secretclub"), text);
+    testkit::chat_frame(&testkit::identity(), message)
 }
 
 /// Handshakes `client_io` (initiator, pinning the server's key) with `server_io`.
@@ -55,20 +34,7 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let server_key = server.public_key();
-    let (c, s) = within(
-        "handshake",
-        futures::future::join(
-            secure::initiate(client_io, client, Some(&server_key), HANDSHAKE),
-            secure::accept(server_io, server, HANDSHAKE),
-        ),
-    )
-    .await;
-    let (c, seen_server) = c.expect("initiator");
-    let (s, seen_client) = s.expect("responder");
-    assert_eq!(seen_server, server.public_key());
-    assert_eq!(seen_client, client.public_key());
-    (c, s)
+    handshake_pair(client_io, server_io, client, server).await
 }
 
 async fn exchange<C, S>(client: &mut Link<C>, server: &mut Link<S>)
@@ -100,17 +66,6 @@ where
         .expect("open")
         .expect("frame");
     assert_eq!(got, hello("bob"));
-}
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (client, server) = within(
-        "tcp connect",
-        futures::future::join(TcpStream::connect(addr), listener.accept()),
-    )
-    .await;
-    (client.expect("connect"), server.expect("accept").0)
 }
 
 #[tokio::test]

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use natter::node::{Command, Event, Node, NodeConfig, NodeHandle, Target, start};
-use natter_protocol::{FrameCodec, GroupName, Identity, secure};
+use natter_protocol::testkit;
+use natter_protocol::{CodecError, FrameCodec, GroupName, Identity};
 use serde::{Deserialize, Serialize};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
@@ -100,23 +101,34 @@ async fn time_trips(count: usize, mut trip: impl AsyncFnMut(u64)) -> Stats {
     Stats::new(samples)
 }
 
-/// Baseline A: framed JSON ping-pong over plain TCP.
-async fn baseline_plain() -> Stats {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let mut link = Framed::new(stream, FrameCodec::<Ping, Ping>::default());
-        while let Some(Ok(p)) = link.next().await {
-            if link.send(p).await.is_err() {
-                break;
-            }
+/// Two ends of a TCP connection on 127.0.0.1 with Nagle off, as the node sets its links.
+async fn nodelay_pair() -> (TcpStream, TcpStream) {
+    let (client, server) = testkit::tcp_pair().await;
+    client.set_nodelay(true).unwrap();
+    server.set_nodelay(true).unwrap();
+    (client, server)
+}
+
+/// Echoes every frame back until the link closes.
+async fn echo<L>(mut link: L)
+where
+    L: futures::Sink<Ping> + futures::Stream<Item = Result<Ping, CodecError>> + Unpin,
+{
+    while let Some(Ok(p)) = link.next().await {
+        if link.send(p).await.is_err() {
+            break;
         }
-    });
-    let stream = TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let mut link = Framed::new(stream, FrameCodec::<Ping, Ping>::default());
+    }
+}
+
+/// Baseline A: framed JSON ping-pong over plain TCP (the test-only `FrameCodec`).
+async fn baseline_plain() -> Stats {
+    let (client, server) = nodelay_pair().await;
+    let server = tokio::spawn(echo(Framed::new(
+        server,
+        FrameCodec::<Ping, Ping>::default(),
+    )));
+    let mut link = Framed::new(client, FrameCodec::<Ping, Ping>::default());
     let stats = ping_pong(&mut link).await;
     drop(link);
     server.await.unwrap();
@@ -125,27 +137,11 @@ async fn baseline_plain() -> Stats {
 
 /// Baseline B: the same over a Noise XX link.
 async fn baseline_noise() -> Stats {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server_id = Identity::generate().unwrap();
-    let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let (mut link, _) = secure::accept::<_, Ping, Ping>(stream, &server_id, WAIT)
-            .await
-            .unwrap();
-        while let Some(Ok(p)) = link.next().await {
-            if link.send(p).await.is_err() {
-                break;
-            }
-        }
-    });
-    let client_id = Identity::generate().unwrap();
-    let stream = TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (mut link, _) = secure::initiate::<_, Ping, Ping>(stream, &client_id, None, WAIT)
-        .await
-        .unwrap();
+    let (client, server) = nodelay_pair().await;
+    let (client_id, server_id) = (testkit::identity(), testkit::identity());
+    let (mut link, server) =
+        testkit::handshake_pair::<_, _, Ping, Ping>(client, server, &client_id, &server_id).await;
+    let server = tokio::spawn(echo(server));
     let stats = ping_pong(&mut link).await;
     drop(link);
     server.await.unwrap();

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use natter_protocol::secure::{self, SecureFramed};
+use futures::SinkExt;
+use natter_protocol::secure::{self, HandshakeError};
+use natter_protocol::testkit::{TrackerClient as Client, identity_for as identity};
 use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
 use natter_protocol::{ErrorCode, Identity, PROTOCOL_VERSION, PublicKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,25 +72,14 @@ impl Tracker {
     }
 }
 
-/// A fixed identity per name, so a name reconnects with the same key.
-fn identity(name: &str) -> Identity {
-    let mut seed = [3u8; 32];
-    for (slot, byte) in seed.iter_mut().zip(name.bytes()) {
-        *slot = byte;
-    }
-    Identity::from_secrets(&seed, &seed)
-}
-
+/// The same key every time for `name` (see [`identity`]).
 fn key(name: &str) -> PublicKey {
     identity(name).public_key()
 }
 
 /// Connects to `tracker` and runs the initiator's handshake as `me`, pinning the tracker's
 /// key.
-async fn secure_connect(
-    tracker: &Tracker,
-    me: &Identity,
-) -> Result<SecureFramed<TcpStream, TrackerToPeer, PeerToTracker>, secure::HandshakeError> {
+async fn secure_connect(tracker: &Tracker, me: &Identity) -> Result<Client, HandshakeError> {
     secure_connect_to(tracker, tracker.addr, me).await
 }
 
@@ -98,101 +88,40 @@ async fn secure_connect_to(
     tracker: &Tracker,
     to: SocketAddr,
     me: &Identity,
-) -> Result<SecureFramed<TcpStream, TrackerToPeer, PeerToTracker>, secure::HandshakeError> {
-    let stream = TcpStream::connect(to).await?;
-    let (framed, key) = secure::initiate(stream, me, Some(&tracker.key), WAIT).await?;
-    assert_eq!(key, tracker.key);
-    Ok(framed)
+) -> Result<Client, HandshakeError> {
+    Client::try_connect(to, me, Some(&tracker.key)).await
 }
 
-struct Client {
-    framed: SecureFramed<TcpStream, TrackerToPeer, PeerToTracker>,
-    /// Whether to answer the tracker's pings while waiting.
-    answers_pings: bool,
+/// Connects with the identity `me`.
+async fn connect_as(tracker: &Tracker, me: &Identity) -> Client {
+    secure_connect(tracker, me).await.unwrap()
 }
 
-impl Client {
-    /// Connects with the identity `me`.
-    async fn connect_as(tracker: &Tracker, me: &Identity) -> Client {
-        Client {
-            framed: secure_connect(tracker, me).await.unwrap(),
-            answers_pings: true,
-        }
-    }
+/// Connects with a fresh identity.
+async fn connect(tracker: &Tracker) -> Client {
+    connect_as(tracker, &Identity::generate().unwrap()).await
+}
 
-    /// Connects with a fresh identity.
-    async fn connect(tracker: &Tracker) -> Client {
-        Client::connect_as(tracker, &Identity::generate().unwrap()).await
-    }
+/// Connects with `name`'s own identity and says hello as `name` (listening on `port`) with
+/// `groups`; returns the welcome.
+async fn hello(
+    tracker: &Tracker,
+    name: &str,
+    port: u16,
+    groups: &[&str],
+) -> (Client, TrackerToPeer) {
+    hello_as(tracker, &identity(name), name, port, groups).await
+}
 
-    /// Connects with `name`'s own identity and says hello as `name` (listening on `port`)
-    /// with `groups`; returns the welcome.
-    async fn hello(
-        tracker: &Tracker,
-        name: &str,
-        port: u16,
-        groups: &[&str],
-    ) -> (Client, TrackerToPeer) {
-        Client::hello_as(tracker, &identity(name), name, port, groups).await
-    }
-
-    /// Like [`Client::hello`], authenticated as `me`.
-    async fn hello_as(
-        tracker: &Tracker,
-        me: &Identity,
-        name: &str,
-        port: u16,
-        groups: &[&str],
-    ) -> (Client, TrackerToPeer) {
-        let mut client = Client::connect_as(tracker, me).await;
-        client
-            .send(PeerToTracker::Hello {
-                version: PROTOCOL_VERSION,
-                name: name.parse().unwrap(),
-                listen_port: port,
-                groups: groups.iter().map(|g| g.parse().unwrap()).collect(),
-            })
-            .await;
-        let welcome = client.recv().await;
-        (client, welcome)
-    }
-
-    async fn send(&mut self, frame: PeerToTracker) {
-        self.framed.send(frame).await.unwrap();
-    }
-
-    /// The next frame that is not a ping (answering pings if this client does).
-    async fn recv(&mut self) -> TrackerToPeer {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.framed.next())
-                .await
-                .expect("timed out waiting for a frame")
-                .expect("connection closed")
-                .expect("bad frame from tracker");
-            match frame {
-                TrackerToPeer::Ping { nonce } => {
-                    if self.answers_pings {
-                        self.send(PeerToTracker::Pong { nonce }).await;
-                    }
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Waits until the tracker closes this connection; returns the frames sent before.
-    async fn until_closed(&mut self) -> Vec<TrackerToPeer> {
-        let mut got = Vec::new();
-        loop {
-            match tokio::time::timeout(WAIT, self.framed.next())
-                .await
-                .expect("tracker did not close the connection")
-            {
-                None | Some(Err(_)) => return got,
-                Some(Ok(frame)) => got.push(frame),
-            }
-        }
-    }
+/// Like [`hello`], authenticated as `me`.
+async fn hello_as(
+    tracker: &Tracker,
+    me: &Identity,
+    name: &str,
+    port: u16,
+    groups: &[&str],
+) -> (Client, TrackerToPeer) {
+    Client::register(tracker.addr, me, Some(&tracker.key), name, port, groups).await
 }
 
 fn member(name: &str, addr: SocketAddr) -> Member {
@@ -219,7 +148,7 @@ fn error_code(frames: &[TrackerToPeer]) -> Option<ErrorCode> {
 async fn hello_gets_welcome_at_connection_ip_and_announced_port() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (_alice, welcome) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (_alice, welcome) = hello(&tracker, "alice", 4000, &[]).await;
     assert_eq!(
         welcome,
         TrackerToPeer::Welcome {
@@ -236,7 +165,7 @@ async fn hello_gets_welcome_at_connection_ip_and_announced_port() {
 async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &[]).await;
     alice
         .send(PeerToTracker::Join {
             req: None,
@@ -256,7 +185,7 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     let saved = std::fs::read_to_string(dir.path().join("tracker.json")).unwrap();
     assert!(saved.contains("alice"), "{saved}");
 
-    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["rust"]).await;
+    let (mut bob, _) = hello(&tracker, "bob", 5000, &["rust"]).await;
     assert_eq!(
         bob.recv().await,
         TrackerToPeer::Members {
@@ -330,9 +259,9 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
 async fn closing_goes_offline_and_hello_comes_back_online() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &["g"]).await;
     alice.recv().await; // members
-    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
+    let (mut bob, _) = hello(&tracker, "bob", 5000, &["g"]).await;
     bob.recv().await;
     alice.recv().await; // bob joined
     drop(bob);
@@ -345,7 +274,7 @@ async fn closing_goes_offline_and_hello_comes_back_online() {
         }
     ));
     // Bob comes back without naming the group: still a member, at his new port.
-    let (mut bob, _) = Client::hello(&tracker, "bob", 5001, &[]).await;
+    let (mut bob, _) = hello(&tracker, "bob", 5001, &[]).await;
     assert!(matches!(
         bob.recv().await,
         TrackerToPeer::Members { version: 4, .. }
@@ -368,7 +297,7 @@ async fn bad_hellos_are_refused_and_closed() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
 
-    let mut wrong = Client::connect(&tracker).await;
+    let mut wrong = connect(&tracker).await;
     wrong
         .send(PeerToTracker::Hello {
             version: 99,
@@ -386,7 +315,7 @@ async fn bad_hellos_are_refused_and_closed() {
         other => panic!("unexpected {other:?}"),
     }
 
-    let mut early = Client::connect(&tracker).await;
+    let mut early = connect(&tracker).await;
     early
         .send(PeerToTracker::Join {
             req: None,
@@ -398,8 +327,8 @@ async fn bad_hellos_are_refused_and_closed() {
         Some(ErrorCode::HelloExpected)
     );
 
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
-    let (mut imposter, refused) = Client::hello(&tracker, "alice", 4001, &[]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &[]).await;
+    let (mut imposter, refused) = hello(&tracker, "alice", 4001, &[]).await;
     assert_eq!(
         refused,
         TrackerToPeer::Error {
@@ -458,7 +387,7 @@ async fn still_serving(tracker: &Tracker, existing: &mut Client, fresh: &str) ->
             ..
         }
     ));
-    let (client, welcome) = Client::hello(tracker, fresh, 6000, &[]).await;
+    let (client, welcome) = hello(tracker, fresh, 6000, &[]).await;
     assert!(
         matches!(welcome, TrackerToPeer::Welcome { .. }),
         "{welcome:?}"
@@ -470,7 +399,7 @@ async fn still_serving(tracker: &Tracker, existing: &mut Client, fresh: &str) ->
 async fn garbage_before_the_handshake_closes_only_its_connection() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &[]).await;
 
     // A plaintext hello as version 1 spoke it: refused now, nothing in the clear comes back.
     let body = br#"{"type":"hello","version":1,"name":"bob","listen_port":1,"groups":[]}"#;
@@ -513,7 +442,7 @@ async fn truncated_and_slow_handshakes_time_out_while_honest_peers_are_served() 
 
     // Meanwhile honest peers are served at once.
     let started = tokio::time::Instant::now();
-    let (mut alice, welcome) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (mut alice, welcome) = hello(&tracker, "alice", 4000, &[]).await;
     assert!(matches!(welcome, TrackerToPeer::Welcome { .. }));
     assert!(
         started.elapsed() < timeout,
@@ -532,13 +461,13 @@ async fn truncated_and_slow_handshakes_time_out_while_honest_peers_are_served() 
 async fn garbage_and_oversize_after_the_handshake_close_only_their_connection() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &[]).await;
 
     // Bytes that are no Noise transport message, right after the handshake.
-    let mut forged = Client::connect(&tracker).await;
+    let mut forged = connect(&tracker).await;
     let mut junk = 40u32.to_be_bytes().to_vec();
     junk.extend_from_slice(&[0xAB; 40]);
-    forged.framed.get_mut().write_all(&junk).await.unwrap();
+    forged.link.get_mut().write_all(&junk).await.unwrap();
     let frames = forged.until_closed().await;
     assert!(
         matches!(error_code(&frames), None | Some(ErrorCode::BadFrame)),
@@ -546,8 +475,8 @@ async fn garbage_and_oversize_after_the_handshake_close_only_their_connection() 
     );
 
     // A message length past the Noise limit after a good hello: closed, bob goes offline.
-    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &[]).await;
-    bob.framed
+    let (mut bob, _) = hello(&tracker, "bob", 5000, &[]).await;
+    bob.link
         .get_mut()
         .write_all(&(2u32 << 20).to_be_bytes())
         .await
@@ -578,9 +507,9 @@ async fn garbage_and_oversize_after_the_handshake_close_only_their_connection() 
 async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &["g"]).await;
     alice.recv().await; // members
-    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
+    let (mut bob, _) = hello(&tracker, "bob", 5000, &["g"]).await;
     bob.recv().await;
     alice.recv().await; // bob joined
     drop(alice);
@@ -598,7 +527,7 @@ async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
         code: ErrorCode::NameOwned,
         message: "name 'alice' belongs to another key".into(),
     };
-    let (mut imposter, refused) = Client::hello_as(&tracker, &mallory, "alice", 6666, &["g"]).await;
+    let (mut imposter, refused) = hello_as(&tracker, &mallory, "alice", 6666, &["g"]).await;
     assert_eq!(refused, owned);
     assert!(imposter.until_closed().await.is_empty());
     // Bob saw nothing: no alice online, no join. His next frame answers his own lookup.
@@ -625,11 +554,11 @@ async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
     let saved = std::fs::read_to_string(dir.path().join("tracker.json")).unwrap();
     assert!(saved.contains(&key("alice").to_string()), "{saved}");
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut imposter, refused) = Client::hello_as(&tracker, &mallory, "alice", 6666, &[]).await;
+    let (mut imposter, refused) = hello_as(&tracker, &mallory, "alice", 6666, &[]).await;
     assert_eq!(refused, owned);
     assert!(imposter.until_closed().await.is_empty());
     // The owner's key still gets the name.
-    let (_alice, welcome) = Client::hello(&tracker, "alice", 4001, &[]).await;
+    let (_alice, welcome) = hello(&tracker, "alice", 4001, &[]).await;
     assert!(
         matches!(welcome, TrackerToPeer::Welcome { .. }),
         "{welcome:?}"
@@ -641,8 +570,8 @@ async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
 async fn join_leave_flood_is_rate_limited_and_closed() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
-    let (mut flood, _) = Client::hello(&tracker, "mallory", 6000, &[]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &[]).await;
+    let (mut flood, _) = hello(&tracker, "mallory", 6000, &[]).await;
     let burst = natter_tracker::limits::JOIN_LEAVE_BURST as usize;
     for i in 0..burst * 3 {
         let group = format!("g{}", i % 4).parse().unwrap();
@@ -651,11 +580,11 @@ async fn join_leave_flood_is_rate_limited_and_closed() {
         } else {
             PeerToTracker::Leave { req: None, group }
         };
-        if flood.framed.feed(frame).await.is_err() {
+        if flood.link.feed(frame).await.is_err() {
             break;
         }
     }
-    let _ = flood.framed.flush().await;
+    let _ = flood.link.flush().await;
     let frames = flood.until_closed().await;
     // The requests within the budget were answered; the last frame is the refusal.
     assert!(
@@ -680,7 +609,7 @@ async fn a_hello_naming_too_many_groups_is_refused() {
         .map(|i| format!("g{i}"))
         .collect();
     let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
-    let (mut greedy, refused) = Client::hello(&tracker, "greedy", 4000, &groups).await;
+    let (mut greedy, refused) = hello(&tracker, "greedy", 4000, &groups).await;
     assert!(
         matches!(
             refused,
@@ -699,8 +628,8 @@ async fn a_hello_naming_too_many_groups_is_refused() {
 async fn connections_past_the_per_address_cap_are_closed() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start_with(dir.path(), |c| c.max_connections_per_ip = 2).await;
-    let (alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
-    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &[]).await;
+    let (alice, _) = hello(&tracker, "alice", 4000, &[]).await;
+    let (mut bob, _) = hello(&tracker, "bob", 5000, &[]).await;
     let third = secure_connect(&tracker, &identity("carol")).await;
     assert!(
         third.is_err(),
@@ -773,9 +702,9 @@ async fn tracker_key_is_created_beside_the_state_file_and_kept() {
 async fn silent_peer_is_dropped_by_heartbeat_and_others_see_offline() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_millis(200)).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &["g"]).await;
     alice.recv().await;
-    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
+    let (mut bob, _) = hello(&tracker, "bob", 5000, &["g"]).await;
     bob.answers_pings = false;
     assert!(matches!(
         alice.recv().await,
@@ -808,14 +737,14 @@ async fn silent_peer_is_dropped_by_heartbeat_and_others_see_offline() {
 async fn membership_survives_restart_everyone_offline() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &["g"]).await;
     alice.recv().await;
-    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
+    let (mut bob, _) = hello(&tracker, "bob", 5000, &["g"]).await;
     bob.recv().await;
     tracker.stop().await;
 
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &[]).await;
     match alice.recv().await {
         TrackerToPeer::Members {
             version, members, ..
@@ -851,15 +780,7 @@ async fn corrupt_state_file_is_an_error() {
 
 /// Says hello on an open client as `name` with `groups`; returns the answer.
 async fn say_hello(client: &mut Client, name: &str, port: u16, groups: &[String]) -> TrackerToPeer {
-    client
-        .send(PeerToTracker::Hello {
-            version: PROTOCOL_VERSION,
-            name: name.parse().unwrap(),
-            listen_port: port,
-            groups: groups.iter().map(|g| g.parse().unwrap()).collect(),
-        })
-        .await;
-    client.recv().await
+    client.hello(name, port, groups).await
 }
 
 fn group_names(prefix: &str, n: usize) -> Vec<String> {
@@ -883,7 +804,7 @@ async fn a_hellos_groups_are_charged_and_reconnecting_does_not_refill_the_budget
     // A hello re-joining 100 groups passes once (a tracker that lost its state must be
     // rebuilt) but leaves the key's budget deep in debt.
     let groups = group_names("g", 100);
-    let mut greedy = Client::connect_as(&tracker, &identity("greedy")).await;
+    let mut greedy = connect_as(&tracker, &identity("greedy")).await;
     let welcome = say_hello(&mut greedy, "greedy", 4000, &groups).await;
     assert!(
         matches!(welcome, TrackerToPeer::Welcome { .. }),
@@ -898,11 +819,11 @@ async fn a_hellos_groups_are_charged_and_reconnecting_does_not_refill_the_budget
     let frames = greedy.until_closed().await;
     assert!(frames.last().is_some_and(is_rate_limited), "{frames:?}");
     // Reconnecting with the same key does not reset it.
-    let (mut again, refused) = Client::hello(&tracker, "greedy", 4000, &[]).await;
+    let (mut again, refused) = hello(&tracker, "greedy", 4000, &[]).await;
     assert!(is_rate_limited(&refused), "{refused:?}");
     assert!(again.until_closed().await.is_empty());
     // Other keys from the same address are still served.
-    let (_alice, welcome) = Client::hello(&tracker, "alice", 5000, &["g1"]).await;
+    let (_alice, welcome) = hello(&tracker, "alice", 5000, &["g1"]).await;
     assert!(
         matches!(welcome, TrackerToPeer::Welcome { .. }),
         "{welcome:?}"
@@ -919,7 +840,7 @@ async fn cycling_keys_does_not_refill_the_address_budget() {
         // A fresh key and name each time, every hello creating 200 groups.
         let name = format!("cycle{round}");
         let groups = group_names(&format!("r{round}x"), 200);
-        let mut client = Client::connect(&tracker).await;
+        let mut client = connect(&tracker).await;
         let answer = say_hello(&mut client, &name, 4000, &groups).await;
         if is_rate_limited(&answer) {
             refused = Some(round);
@@ -945,14 +866,14 @@ async fn new_names_from_one_address_are_rate_limited() {
     let mut clients = Vec::new();
     for i in 0..burst {
         let name = format!("n{i}");
-        let (client, welcome) = Client::hello(&tracker, &name, 4000, &[]).await;
+        let (client, welcome) = hello(&tracker, &name, 4000, &[]).await;
         assert!(
             matches!(welcome, TrackerToPeer::Welcome { .. }),
             "{name}: {welcome:?}"
         );
         clients.push(client);
     }
-    let (mut late, refused) = Client::hello(&tracker, "onetoomany", 4000, &[]).await;
+    let (mut late, refused) = hello(&tracker, "onetoomany", 4000, &[]).await;
     match &refused {
         TrackerToPeer::Error {
             code: ErrorCode::RateLimited,
@@ -966,7 +887,7 @@ async fn new_names_from_one_address_are_rate_limited() {
     drop(clients.remove(0));
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let (_client, answer) = Client::hello(&tracker, "n0", 4000, &[]).await;
+        let (_client, answer) = hello(&tracker, "n0", 4000, &[]).await;
         match answer {
             TrackerToPeer::Welcome { .. } => break,
             TrackerToPeer::Error {
@@ -990,7 +911,7 @@ async fn before_the_welcome_frames_are_small_and_after_it_the_full_limit_applies
     assert!(max < 64 * 1024, "{max}");
     // 2000 long group names: about 70 KB of JSON, past the pre-hello limit.
     let big: Vec<String> = (0..2000).map(|i| format!("{i:0>32}")).collect();
-    let mut early = Client::connect(&tracker).await;
+    let mut early = connect(&tracker).await;
     early
         .send(PeerToTracker::Hello {
             version: PROTOCOL_VERSION,
@@ -1006,7 +927,7 @@ async fn before_the_welcome_frames_are_small_and_after_it_the_full_limit_applies
     );
     // After the welcome the same frame is read (and refused for what it says: a second
     // hello), not for its size.
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &[]).await;
     alice
         .send(PeerToTracker::Hello {
             version: PROTOCOL_VERSION,
@@ -1034,9 +955,9 @@ async fn presence_changes_are_saved_late_and_at_shutdown() {
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         value["groups"]["g"]["version"].as_u64().unwrap()
     };
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &["g"]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &["g"]).await;
     alice.recv().await;
-    let (mut bob, _) = Client::hello(&tracker, "bob", 5000, &["g"]).await;
+    let (mut bob, _) = hello(&tracker, "bob", 5000, &["g"]).await;
     bob.recv().await;
     alice.recv().await; // bob joined
     // Joins are on disk before their pushes.
@@ -1053,7 +974,7 @@ async fn presence_changes_are_saved_late_and_at_shutdown() {
     // Going offline is not written at once (the push went out after any write)...
     assert_eq!(saved_version(), 2);
     // ...but a join is, with the versions before it.
-    let (mut carol, _) = Client::hello(&tracker, "carol", 6000, &["g"]).await;
+    let (mut carol, _) = hello(&tracker, "carol", 6000, &["g"]).await;
     carol.recv().await;
     assert_eq!(saved_version(), 4);
     alice.recv().await; // carol joined
@@ -1091,21 +1012,15 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
     // The host reaches its tracker over loopback, the friend over the LAN address.
     let via_loopback = SocketAddr::from(([127, 0, 0, 1], port));
     let via_lan = SocketAddr::new(lan, port);
-    let mut host = Client {
-        framed: secure_connect_to(&tracker, via_loopback, &identity("host"))
-            .await
-            .unwrap(),
-        answers_pings: true,
-    };
+    let mut host = secure_connect_to(&tracker, via_loopback, &identity("host"))
+        .await
+        .unwrap();
     let welcome = say_hello(&mut host, "host", 4000, &["g".to_owned()]).await;
     assert!(matches!(welcome, TrackerToPeer::Welcome { addr, .. } if addr == local(4000)));
     host.recv().await; // members
-    let mut friend = Client {
-        framed: secure_connect_to(&tracker, via_lan, &identity("friend"))
-            .await
-            .unwrap(),
-        answers_pings: true,
-    };
+    let mut friend = secure_connect_to(&tracker, via_lan, &identity("friend"))
+        .await
+        .unwrap();
     say_hello(&mut friend, "friend", 5000, &["g".to_owned()]).await;
     // The friend sees the host at the LAN address, with the host's port.
     assert_eq!(
@@ -1148,12 +1063,9 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
     // The host going offline and coming back online: the friend sees the LAN address.
     drop(host);
     friend.recv().await; // offline
-    let mut host = Client {
-        framed: secure_connect_to(&tracker, via_loopback, &identity("host"))
-            .await
-            .unwrap(),
-        answers_pings: true,
-    };
+    let mut host = secure_connect_to(&tracker, via_loopback, &identity("host"))
+        .await
+        .unwrap();
     say_hello(&mut host, "host", 4001, &[]).await;
     assert_eq!(
         friend.recv().await,
@@ -1190,10 +1102,9 @@ async fn a_flood_of_silent_connections_does_not_lock_honest_peers_out() {
     for _ in 0..256 {
         silent.push(TcpStream::connect(tracker.addr).await.unwrap());
     }
-    let (mut alice, welcome) =
-        tokio::time::timeout(WAIT, Client::hello(&tracker, "alice", 4000, &[]))
-            .await
-            .expect("an honest peer is served through the flood");
+    let (mut alice, welcome) = tokio::time::timeout(WAIT, hello(&tracker, "alice", 4000, &[]))
+        .await
+        .expect("an honest peer is served through the flood");
     assert!(matches!(welcome, TrackerToPeer::Welcome { .. }));
     still_serving(&tracker, &mut alice, "carol").await;
     drop(silent);
@@ -1204,8 +1115,8 @@ async fn a_flood_of_silent_connections_does_not_lock_honest_peers_out() {
 async fn past_max_connections_a_new_peer_is_refused_after_its_handshake() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start_with(dir.path(), |c| c.max_connections = 1).await;
-    let (mut alice, _) = Client::hello(&tracker, "alice", 4000, &[]).await;
-    let (_bob, refused) = Client::hello(&tracker, "bob", 5000, &[]).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &[]).await;
+    let (_bob, refused) = hello(&tracker, "bob", 5000, &[]).await;
     assert!(
         matches!(
             refused,

@@ -7,172 +7,42 @@ use std::time::Duration;
 
 use super::api::ErrorCode as NodeErrorCode;
 use futures::{SinkExt, StreamExt};
-use natter_protocol::identity::sign_chat;
-use natter_protocol::peer::{ChatMessage, PeerFrame, SignedChat};
-use natter_protocol::secure::{self, SecureFramed};
-use natter_protocol::tracker::{Member, PeerToTracker, TrackerToPeer};
+use natter_protocol::peer::PeerFrame;
+use natter_protocol::testkit::{self, AutoTracker, FakeTracker, WAIT, peer};
+use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
 use natter_protocol::{ErrorCode, GroupName, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use std::sync::Arc;
-
 use super::*;
 
-type RawLink = SecureFramed<TcpStream, PeerFrame, PeerFrame>;
+// The raw links, fake trackers and message builders are the shared test kit's
+// (`natter_protocol::testkit`); these short names keep the tests below as they were.
+use natter_protocol::testkit::chat_frame as signed;
+use natter_protocol::testkit::chat_message as message;
+use natter_protocol::testkit::dead_addr;
+use natter_protocol::testkit::member as a_member;
+use natter_protocol::testkit::peer::expect_acks as acks;
+use natter_protocol::testkit::peer::hello as raw_link;
+use natter_protocol::testkit::peer::next_non_hello as next_frame;
 
-/// Connects to `addr` as `identity` (checking the peer's key is `expect`, if given) and
-/// says hello as `name`, without waiting for the answer.
-async fn raw_link(addr: SocketAddr, identity: &Identity, name: &str) -> (RawLink, PublicKey) {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut link, key) = secure::initiate(stream, identity, None, WAIT)
-        .await
-        .expect("handshake");
-    let hello = PeerFrame::Hello {
-        version: PROTOCOL_VERSION,
-        name: name.parse().expect("name"),
-    };
-    link.send(hello).await.expect("hello");
-    (link, key)
-}
+/// The fake tracker's end of a node's tracker link.
+type FakeConn = testkit::fake_tracker::TrackerSide;
 
-fn message(from: &str, seq: u64, group: Option<&str>, text: &str) -> ChatMessage {
-    ChatMessage {
-        id: format!("{from}/{seq}").parse().expect("id"),
-        from: from.parse().expect("name"),
-        group: group.map(|g| g.parse().expect("group")),
-        body: natter_protocol::peer::Body::Text { text: text.into() },
-        sent_at: 1,
-    }
-}
-
-fn signed(author: &Identity, message: ChatMessage) -> PeerFrame {
-    PeerFrame::Chat(SignedChat {
-        sig: sign_chat(author, &message),
-        message,
-    })
-}
-
-/// The next frame other than a hello on a raw link.
-async fn next_frame(link: &mut RawLink) -> Option<PeerFrame> {
-    loop {
-        match tokio::time::timeout(WAIT, link.next()).await {
-            Ok(Some(Ok(PeerFrame::Hello { .. }))) => {}
-            Ok(Some(Ok(frame))) => return Some(frame),
-            Ok(_) => return None,
-            Err(_) => panic!("no frame in time"),
-        }
-    }
-}
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A port nothing listens on: the tracker stays down in these tests.
-async fn dead_addr() -> SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    l.local_addr().expect("addr")
-}
-
-/// A tracker that welcomes every peer, binds its name to the key it connected with (the
-/// latest wins, standing in for an operator rebinding a name) and answers look-ups from
-/// that directory and the names registered by hand.
-struct FakeTracker {
-    addr: String,
-    names: Arc<std::sync::Mutex<HashMap<Name, Member>>>,
-}
-
-impl FakeTracker {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let names = Arc::new(std::sync::Mutex::new(HashMap::new()));
-        let identity = Arc::new(Identity::generate().expect("identity"));
-        let dir = names.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, remote)) = listener.accept().await {
-                let (identity, dir) = (identity.clone(), dir.clone());
-                tokio::spawn(fake_tracker_conn(stream, remote, identity, dir));
-            }
-        });
-        Self { addr, names }
-    }
-
-    /// Binds `name` to `key` at `addr`.
-    fn register(&self, name: &str, key: PublicKey, addr: SocketAddr) {
-        let name: Name = name.parse().expect("name");
-        let member = Member {
-            name: name.clone(),
-            addr,
-            online: true,
-            key,
-        };
-        self.names.lock().expect("lock").insert(name, member);
-    }
-}
-
-async fn fake_tracker_conn(
-    stream: TcpStream,
-    remote: SocketAddr,
-    identity: Arc<Identity>,
-    dir: Arc<std::sync::Mutex<HashMap<Name, Member>>>,
-) {
-    let Ok((mut conn, key)) =
-        secure::accept::<_, PeerToTracker, TrackerToPeer>(stream, &identity, WAIT).await
-    else {
-        return;
-    };
-    let Some(Ok(PeerToTracker::Hello {
-        version,
-        name,
-        listen_port,
-        ..
-    })) = conn.next().await
-    else {
-        return;
-    };
-    let addr = SocketAddr::new(remote.ip(), listen_port);
-    let member = Member {
-        name: name.clone(),
-        addr,
-        online: true,
-        key,
-    };
-    dir.lock().expect("lock").insert(name.clone(), member);
-    let welcome = TrackerToPeer::Welcome {
-        version,
-        name,
-        addr,
-        heartbeat_secs: 30,
-    };
-    if conn.send(welcome).await.is_err() {
-        return;
-    }
-    while let Some(Ok(frame)) = conn.next().await {
-        let answer = match frame {
-            PeerToTracker::Lookup { name, .. } => {
-                let member = dir.lock().expect("lock").get(&name).cloned();
-                TrackerToPeer::LookupResult {
-                    req: None,
-                    name,
-                    member,
-                }
-            }
-            PeerToTracker::Ping { nonce } => TrackerToPeer::Pong { nonce },
-            _ => continue,
-        };
-        if conn.send(answer).await.is_err() {
-            return;
-        }
-    }
+/// Accepts the node's next tracker connection on `tracker`, handshaking as `identity`,
+/// checks its hello and welcomes it; returns the link and the groups the hello named.
+async fn accept_hello(
+    tracker: &FakeTracker,
+    identity: &Identity,
+    heartbeat_secs: u64,
+) -> (FakeConn, Vec<GroupName>) {
+    let conn = tracker.accept_as(identity, heartbeat_secs).await;
+    (conn.link, conn.groups)
 }
 
 /// A node on `tracker`, once it is connected to it.
-async fn node(name: &str, dir: &tempfile::TempDir, tracker: &FakeTracker) -> Node {
-    node_on(name, dir, &tracker.addr, true).await
+async fn node(name: &str, dir: &tempfile::TempDir, tracker: &AutoTracker) -> Node {
+    node_on(name, dir, &tracker.addr.to_string(), true).await
 }
 
 /// A node whose tracker is down.
@@ -235,7 +105,7 @@ async fn send(node: &Node, target: Target, text: &str) {
 #[tokio::test]
 async fn private_messages_by_address_over_one_pooled_link() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = FakeTracker::start().await;
+    let t = AutoTracker::start().await;
     let mut a = node("alice", &dir, &t).await;
     let mut b = node("bob", &dir, &t).await;
     for text in ["one", "two", "three"] {
@@ -344,7 +214,7 @@ async fn closed(stream: &mut TcpStream) {
 #[tokio::test]
 async fn listener_survives_garbage_oversize_and_wrong_versions() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = FakeTracker::start().await;
+    let t = AutoTracker::start().await;
     let mut a = node("alice", &dir, &t).await;
     let mut b = node("bob", &dir, &t).await;
 
@@ -372,10 +242,7 @@ async fn listener_survives_garbage_oversize_and_wrong_versions() {
 
     let mallory = Identity::generate().expect("identity");
     t.register("mallory", mallory.public_key(), dead_addr().await);
-    let stream = TcpStream::connect(b.listen).await.expect("connect");
-    let (mut link, key): (RawLink, _) = secure::initiate(stream, &mallory, None, WAIT)
-        .await
-        .expect("handshake");
+    let (mut link, key) = peer::connect(b.listen, &mallory, None).await;
     assert_eq!(key, b.key);
     let hello = PeerFrame::Hello {
         version: PROTOCOL_VERSION + 1,
@@ -410,58 +277,11 @@ async fn listener_survives_garbage_oversize_and_wrong_versions() {
     assert!(matches!(got, Event::Message { ref text, .. } if text == "still there?"));
 }
 
-type FakeConn = SecureFramed<
-    TcpStream,
-    natter_protocol::tracker::PeerToTracker,
-    natter_protocol::tracker::TrackerToPeer,
->;
-
-/// Accepts the node's next tracker connection, checks its hello and welcomes it.
-async fn accept_hello(
-    tracker: &tokio::net::TcpListener,
-    identity: &Identity,
-    heartbeat_secs: u64,
-) -> (FakeConn, Vec<GroupName>) {
-    use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
-    let (stream, remote) = tokio::time::timeout(WAIT, tracker.accept())
-        .await
-        .expect("the node reconnects")
-        .expect("accept");
-    let (mut conn, _key): (FakeConn, _) = secure::accept(stream, identity, WAIT)
-        .await
-        .expect("handshake");
-    let hello = tokio::time::timeout(WAIT, conn.next())
-        .await
-        .expect("hello");
-    let Some(Ok(PeerToTracker::Hello {
-        version,
-        name,
-        listen_port,
-        groups,
-    })) = hello
-    else {
-        panic!("expected a hello, got {hello:?}")
-    };
-    assert_eq!(version, PROTOCOL_VERSION);
-    let welcome = TrackerToPeer::Welcome {
-        version,
-        name,
-        addr: SocketAddr::new(remote.ip(), listen_port),
-        heartbeat_secs,
-    };
-    conn.send(welcome).await.expect("welcome");
-    (conn, groups)
-}
-
 /// The node's next frame to the tracker, with its request id taken out (so tests compare
 /// what was asked, not how it was numbered).
 async fn expect_frame(conn: &mut FakeConn) -> natter_protocol::tracker::PeerToTracker {
     use natter_protocol::tracker::PeerToTracker as P;
-    let frame = match tokio::time::timeout(WAIT, conn.next()).await {
-        Ok(Some(Ok(frame))) => frame,
-        other => panic!("expected a frame from the node, got {other:?}"),
-    };
-    match frame {
+    match testkit::expect_frame(conn).await {
         P::Join { group, .. } => P::Join { group, req: None },
         P::Leave { group, .. } => P::Leave { group, req: None },
         P::Lookup { name, .. } => P::Lookup { name, req: None },
@@ -493,13 +313,11 @@ async fn file_when(path: &std::path::Path, ready: impl Fn(&str) -> bool) -> Stri
 async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
     use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
     let dir = tempfile::tempdir().expect("tempdir");
-    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let fake = FakeTracker::bind().await;
     let tracker_id = Identity::generate().expect("identity");
     let mut config = NodeConfig::new(
         "alice".parse().expect("name"),
-        fake.local_addr().expect("addr").to_string(),
+        fake.addr.to_string(),
         "127.0.0.1:0".parse().expect("addr"),
         dir.path().join("alice"),
     );
@@ -689,11 +507,9 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
 async fn group_messages_reach_cached_members_with_the_tracker_down_even_after_a_restart() {
     use natter_protocol::tracker::{Member, TrackerToPeer};
     let dir = tempfile::tempdir().expect("tempdir");
-    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let fake = FakeTracker::bind().await;
     let tracker_id = Identity::generate().expect("identity");
-    let tracker = fake.local_addr().expect("addr").to_string();
+    let tracker = fake.addr.to_string();
     let config_for = |name: &str| {
         NodeConfig::new(
             name.parse().expect("name"),
@@ -796,22 +612,10 @@ async fn quit(mut node: Node) {
         .expect("no panic");
 }
 
-/// Waits for `n` acks (skipping hellos); panics on anything else.
-async fn acks(link: &mut RawLink, n: usize) -> Vec<String> {
-    let mut ids = Vec::new();
-    while ids.len() < n {
-        match next_frame(link).await {
-            Some(PeerFrame::Ack { id }) => ids.push(id.to_string()),
-            other => panic!("expected an ack, got {other:?}"),
-        }
-    }
-    ids
-}
-
 #[tokio::test]
 async fn a_replayed_message_is_acked_but_shown_once_even_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = FakeTracker::start().await;
+    let t = AutoTracker::start().await;
     let mut b = node("bob", &dir, &t).await;
     let mallory = Identity::generate().expect("identity");
     t.register("mallory", mallory.public_key(), dead_addr().await);
@@ -843,7 +647,7 @@ async fn a_replayed_message_is_acked_but_shown_once_even_after_a_restart() {
 #[tokio::test]
 async fn a_forged_signature_is_dropped_and_the_link_stays_up() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = FakeTracker::start().await;
+    let t = AutoTracker::start().await;
     let mut b = node("bob", &dir, &t).await;
     let mallory = Identity::generate().expect("identity");
     t.register("mallory", mallory.public_key(), dead_addr().await);
@@ -886,13 +690,11 @@ async fn a_forged_signature_is_dropped_and_the_link_stays_up() {
 async fn group_messages_only_from_members_with_their_listed_key() {
     use natter_protocol::tracker::{Member, TrackerToPeer};
     let dir = tempfile::tempdir().expect("tempdir");
-    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let fake = FakeTracker::bind().await;
     let tracker_id = Identity::generate().expect("identity");
     let config = NodeConfig::new(
         "bob".parse().expect("name"),
-        fake.local_addr().expect("addr").to_string(),
+        fake.addr.to_string(),
         "127.0.0.1:0".parse().expect("addr"),
         dir.path().join("bob"),
     );
@@ -972,7 +774,7 @@ async fn group_messages_only_from_members_with_their_listed_key() {
 #[tokio::test]
 async fn a_blocked_peer_is_acked_but_never_shown() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = FakeTracker::start().await;
+    let t = AutoTracker::start().await;
     let mut b = node("bob", &dir, &t).await;
     let mallory = Identity::generate().expect("identity");
     t.register("mallory", mallory.public_key(), dead_addr().await);
@@ -1032,7 +834,7 @@ async fn a_blocked_peer_is_acked_but_never_shown() {
 #[tokio::test]
 async fn a_changed_peer_key_is_reported_and_refused_until_trusted() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = FakeTracker::start().await;
+    let t = AutoTracker::start().await;
     let mut a = node("alice", &dir, &t).await;
     let b = node("bob", &dir, &t).await;
     send(&a, Target::Addr(b.listen), "hi").await;
@@ -1102,10 +904,8 @@ async fn a_changed_peer_key_is_reported_and_refused_until_trusted() {
 #[tokio::test]
 async fn a_changed_tracker_key_is_refused_and_reported_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let tracker = fake.local_addr().expect("addr").to_string();
+    let fake = FakeTracker::bind().await;
+    let tracker = fake.addr.to_string();
     let tracker_id = Identity::generate().expect("identity");
     let config = NodeConfig::new(
         "alice".parse().expect("name"),
@@ -1127,13 +927,7 @@ async fn a_changed_tracker_key_is_refused_and_reported_once() {
     let mut a = start(config.clone()).await.expect("restart");
     let accept_twice = async {
         for _ in 0..2 {
-            let (stream, _) = fake.accept().await.expect("accept");
-            let _ = secure::accept::<
-                _,
-                natter_protocol::tracker::PeerToTracker,
-                natter_protocol::tracker::TrackerToPeer,
-            >(stream, &impostor, WAIT)
-            .await;
+            let _ = fake.handshake_as(&impostor).await;
         }
     };
     let watch = async {
@@ -1177,8 +971,8 @@ async fn a_changed_tracker_key_is_refused_and_reported_once() {
 async fn a_name_is_taken_only_with_the_key_the_tracker_binds_to_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let evil_dir = tempfile::tempdir().expect("tempdir");
-    let t = FakeTracker::start().await;
-    let evil = FakeTracker::start().await;
+    let t = AutoTracker::start().await;
+    let evil = AutoTracker::start().await;
     let mut alice = node("alice", &dir, &t).await;
     let mut bob = node("bob", &dir, &t).await;
     let mut mallory = node("alice", &evil_dir, &evil).await;
@@ -1253,13 +1047,11 @@ async fn an_unknown_name_is_refused_while_the_tracker_cannot_vouch_for_it() {
 
 /// A scripted tracker connection for `name`: the node, the fake's end and its listener.
 async fn scripted(name: &str, dir: &tempfile::TempDir) -> (Node, FakeConn, NodeConfig) {
-    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let fake = FakeTracker::bind().await;
     let tracker_id = Identity::generate().expect("identity");
     let mut config = NodeConfig::new(
         name.parse().expect("name"),
-        fake.local_addr().expect("addr").to_string(),
+        fake.addr.to_string(),
         "127.0.0.1:0".parse().expect("addr"),
         dir.path().join(name),
     );
@@ -1280,15 +1072,6 @@ async fn scripted(name: &str, dir: &tempfile::TempDir) -> (Node, FakeConn, NodeC
     // Keep the listener open (the node does not reconnect while the link is up).
     std::mem::forget(fake);
     (node, conn, config)
-}
-
-fn a_member(name: &str, key: PublicKey, online: bool) -> Member {
-    Member {
-        name: name.parse().expect("name"),
-        addr: "127.0.0.1:9".parse().expect("addr"),
-        online,
-        key,
-    }
 }
 
 /// A key change seen on the send path (a look-up) is reported like any other, and /trust
@@ -1469,7 +1252,7 @@ async fn unusable_trust_files_stop_the_start_other_files_are_set_aside() {
 async fn the_data_directory_and_its_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = FakeTracker::start().await;
+    let t = AutoTracker::start().await;
     let mut a = node("alice", &dir, &t).await;
     let b = node("bob", &dir, &t).await;
     send(&a, Target::Addr(b.listen), "hi").await;
@@ -1494,10 +1277,8 @@ async fn the_data_directory_and_its_files_are_private() {
 #[tokio::test]
 async fn tracker_pins_are_kept_by_resolved_address() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = fake.local_addr().expect("addr").port();
+    let fake = FakeTracker::bind().await;
+    let port = fake.addr.port();
     let tracker_id = Identity::generate().expect("identity");
     let config = NodeConfig::new(
         "alice".parse().expect("name"),
@@ -1534,7 +1315,7 @@ async fn tracker_pins_are_kept_by_resolved_address() {
 #[tokio::test]
 async fn a_refused_message_fails_at_once_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = FakeTracker::start().await;
+    let t = AutoTracker::start().await;
     let mut a = node("alice", &dir, &t).await;
     let grumpy = Identity::generate().expect("identity");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -1543,16 +1324,7 @@ async fn a_refused_message_fails_at_once_with_the_reason() {
     let addr = listener.local_addr().expect("addr");
     t.register("grumpy", grumpy.public_key(), addr);
     tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept");
-        let (mut conn, _): (RawLink, _) = secure::accept(stream, &grumpy, WAIT)
-            .await
-            .expect("handshake");
-        let _hello = conn.next().await;
-        let hello = PeerFrame::Hello {
-            version: PROTOCOL_VERSION,
-            name: "grumpy".parse().expect("name"),
-        };
-        conn.send(hello).await.expect("hello");
+        let (mut conn, _, _) = peer::accept(&listener, &grumpy, "grumpy").await;
         while let Some(Ok(frame)) = conn.next().await {
             if let PeerFrame::Chat(chat) = frame {
                 let no = PeerFrame::Nack {

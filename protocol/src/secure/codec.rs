@@ -254,6 +254,7 @@ impl<In, Out: Serialize> SecureCodec<In, Out> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::noise::transport_pair;
     use serde::Deserialize;
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,33 +265,6 @@ mod tests {
     }
 
     type Codec = SecureCodec<Msg, Msg>;
-
-    /// Two transport states that completed an XX handshake in memory.
-    pub(crate) fn transport_pair() -> (snow::TransportState, snow::TransportState) {
-        let params = || super::super::NOISE_PARAMS.parse().expect("params");
-        let mut a = snow::Builder::new(params())
-            .local_private_key(&[1; 32])
-            .expect("key")
-            .build_initiator()
-            .expect("initiator");
-        let mut b = snow::Builder::new(params())
-            .local_private_key(&[2; 32])
-            .expect("key")
-            .build_responder()
-            .expect("responder");
-        let mut msg = [0u8; 1024];
-        let mut payload = [0u8; 1024];
-        let n = a.write_message(&[], &mut msg).expect("1");
-        b.read_message(&msg[..n], &mut payload).expect("1");
-        let n = b.write_message(&[], &mut msg).expect("2");
-        a.read_message(&msg[..n], &mut payload).expect("2");
-        let n = a.write_message(&[], &mut msg).expect("3");
-        b.read_message(&msg[..n], &mut payload).expect("3");
-        (
-            a.into_transport_mode().expect("a"),
-            b.into_transport_mode().expect("b"),
-        )
-    }
 
     fn pair(max_frame: usize) -> (Codec, Codec) {
         let (a, b) = transport_pair();
