@@ -3,4 +3,5 @@
 pub mod command;
 pub mod headless;
 pub mod node;
+pub mod reach;
 pub mod tui;

@@ -1,14 +1,15 @@
 //! `natter`: the chat peer. Parses arguments, sets up logging, optionally hosts the
 //! tracker, starts the node and hands it to the TUI or the headless mode.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use natter::node::{self, NodeConfig};
-use natter::tui::{JoinHint, UiInfo};
+use natter::reach::{self, JoinHint};
+use natter::tui::UiInfo;
 use natter_protocol::{Name, PublicKey};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -89,6 +90,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let log_file = data_dir.join("natter.log");
     init_logging(cli.headless, &log_file)?;
+    // This machine as others name it: found once, for the TUI's join hint (headless mode
+    // does not show it).
+    let host = if cli.headless {
+        String::new()
+    } else {
+        reach::outward_host()
+    };
 
     let cancel = CancellationToken::new();
     let mut join_hint = None;
@@ -112,8 +120,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("cannot host the tracker on {addr}"))?;
         let bound = listener.local_addr().context("no tracker address")?;
         hosted = Some((listener, config));
-        join_hint = Some(join_hint_for(bound, &key));
-        local_tracker_addr(bound).to_string()
+        join_hint = Some(JoinHint::new(bound, &key, &host));
+        reach::local_addr(bound).to_string()
     } else {
         cli.tracker.unwrap_or_else(|| DEFAULT_TRACKER.to_owned())
     };
@@ -166,38 +174,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-/// Where this process reaches the tracker it hosts at `bound`: the loopback address when
-/// it listens on every interface.
-fn local_tracker_addr(bound: SocketAddr) -> SocketAddr {
-    let ip = match bound.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, bound.port())
-}
-
-/// The command line another person runs to join the tracker hosted at `bound`, with its
-/// key. A tracker bound to a loopback address is reachable from this machine only, so the
-/// hint names that address and says so.
-fn join_hint_for(bound: SocketAddr, key: &PublicKey) -> JoinHint {
-    let local_only = bound.ip().is_loopback();
-    let addr = if local_only {
-        bound.to_string()
-    } else {
-        match outward_host(bound.ip()) {
-            host if host.parse::<std::net::Ipv6Addr>().is_ok() => {
-                format!("[{host}]:{}", bound.port())
-            }
-            host => format!("{host}:{}", bound.port()),
-        }
-    };
-    JoinHint {
-        command: format!("natter --name <THEIR-NAME> --tracker {addr} --tracker-key {key}"),
-        local_only: local_only.then(|| bound.ip().to_string()),
-    }
-}
-
 /// Resolves on SIGINT or SIGTERM (or never, if neither can be watched).
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -241,35 +217,6 @@ async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("cannot resolve {addr}"))?
         .next()
         .with_context(|| format!("{addr} resolves to no address"))
-}
-
-/// How others on the network reach this machine: the bound IP if it is a real one, else
-/// the IP of the interface that routes outward, else the host name. Finding the route
-/// sends no packet: connecting a UDP socket only picks the local address.
-fn outward_host(bound: IpAddr) -> String {
-    if !bound.is_unspecified() && !bound.is_loopback() {
-        return bound.to_string();
-    }
-    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).and_then(|s| {
-        // 192.0.2.1 is TEST-NET-1 (RFC 5737): never a real host.
-        s.connect((Ipv4Addr::new(192, 0, 2, 1), 9))?;
-        s.local_addr()
-    });
-    match routed {
-        Ok(local) if !local.ip().is_unspecified() && !local.ip().is_loopback() => {
-            local.ip().to_string()
-        }
-        _ => hostname(),
-    }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "THIS-MACHINE".to_owned())
 }
 
 /// Headless: logs to stderr. TUI: logs to a file (the TUI owns the terminal).
@@ -329,45 +276,5 @@ mod tests {
             assert!(parse_key(bad).is_err(), "{bad}");
         }
         assert!(Cli::try_parse_from(["natter", "--name", "a", "--tracker-key", "nope"]).is_err());
-    }
-
-    #[test]
-    fn join_hint_names_the_reachable_address_and_the_key() {
-        let key = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key();
-        let local = join_hint_for("127.0.0.1:7700".parse().expect("addr"), &key);
-        assert_eq!(
-            local.command,
-            format!("natter --name <THEIR-NAME> --tracker 127.0.0.1:7700 --tracker-key {key}")
-        );
-        assert_eq!(local.local_only.as_deref(), Some("127.0.0.1"));
-        let lan = join_hint_for("192.168.1.5:7700".parse().expect("addr"), &key);
-        assert!(
-            lan.command
-                .contains(&format!("--tracker 192.168.1.5:7700 --tracker-key {key}")),
-            "{}",
-            lan.command
-        );
-        assert_eq!(lan.local_only, None);
-        let any = join_hint_for("0.0.0.0:7700".parse().expect("addr"), &key);
-        assert!(!any.command.contains("0.0.0.0"), "{}", any.command);
-        assert_eq!(any.local_only, None);
-        assert_eq!(
-            local_tracker_addr("0.0.0.0:7700".parse().expect("addr")).to_string(),
-            "127.0.0.1:7700"
-        );
-        assert_eq!(
-            local_tracker_addr("[::]:1".parse().expect("addr")).to_string(),
-            "[::1]:1"
-        );
-    }
-
-    #[test]
-    fn outward_host_prefers_a_real_bound_ip() {
-        assert_eq!(
-            outward_host("192.168.1.5".parse().expect("ip")),
-            "192.168.1.5"
-        );
-        let guessed = outward_host("0.0.0.0".parse().expect("ip"));
-        assert!(!guessed.is_empty() && guessed != "0.0.0.0");
     }
 }

@@ -44,15 +44,7 @@ pub struct UiInfo {
     pub log_file: std::path::PathBuf,
 }
 
-/// How others join the tracker this process hosts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinHint {
-    /// The command line they run (with the tracker's address and key).
-    pub command: String,
-    /// `Some(ip)` when the tracker listens on a loopback address: only this machine can
-    /// reach it.
-    pub local_only: Option<String>,
-}
+pub use crate::reach::JoinHint;
 
 /// Runs the TUI until the user quits. Owns the terminal while it runs and always
 /// restores it.
