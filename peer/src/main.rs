@@ -90,8 +90,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let log_file = data_dir.join("natter.log");
     init_logging(cli.headless, &log_file)?;
-    // This machine as others name it: found once, for the TUI's join hint (headless mode
-    // does not show it).
+    // This machine as others name it: found once, for the TUI's join hint and status bar
+    // (headless mode shows neither).
     let host = if cli.headless {
         String::new()
     } else {
@@ -157,6 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             name: cli.name,
             tracker,
             join_hint,
+            host,
             log_file,
         };
         natter::tui::run(node.handle.clone(), node.events, info).await

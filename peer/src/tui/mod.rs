@@ -40,6 +40,9 @@ pub struct UiInfo {
     pub tracker: String,
     /// With `--host-tracker`: how another person joins this tracker.
     pub join_hint: Option<JoinHint>,
+    /// This machine as others on the network name it ([`crate::reach::outward_host`]), so
+    /// the status bar shows where peers reach us rather than `0.0.0.0`.
+    pub host: String,
     /// Where the TUI writes its log file (shown on the screen only on errors).
     pub log_file: std::path::PathBuf,
 }
