@@ -2,16 +2,19 @@
 //! tracker, starts the node and hands it to the TUI or the headless mode.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use natter::node::{self, NodeConfig};
+use natter::paths::Places;
 use natter::reach::{self, JoinHint};
 use natter::tui::UiInfo;
 use natter_protocol::{Name, PublicKey};
 use tokio_util::sync::CancellationToken;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::EnvFilter;
 
 /// The tracker address used when none is given.
@@ -33,8 +36,9 @@ struct Cli {
     /// Where other peers reach you.
     #[arg(long, default_value = "0.0.0.0:0")]
     listen: SocketAddr,
-    /// Where the member cache, logs and (when hosting) the tracker state live
-    /// [default: natter/NAME in your data directory].
+    /// Where the keys, the member cache and (when hosting) the tracker state live, and the
+    /// TUI's logs in logs/ [default: natter/NAME in your data directory, the logs in
+    /// natter/NAME/logs in your state directory].
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Commands on stdin, JSON events on stdout (the scripting interface).
@@ -56,6 +60,18 @@ fn parse_key(s: &str) -> Result<PublicKey, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let Some(places) = Places::new(cli.name.as_str(), cli.data_dir.clone()) else {
+        eprintln!("natter: cannot find your data directory; pass --data-dir");
+        return ExitCode::FAILURE;
+    };
+    // Here rather than in `run`: main must hold the guard to flush it before `exit`.
+    let log_guard = match init_logging(cli.headless, &places.logs) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("natter: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,30 +82,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli, places)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("natter: {e:#}");
             1
         }
     };
+    // `exit` runs no destructors: drop the guard first, which writes out queued log lines.
+    drop(log_guard);
     // Exit at once: a blocking read of stdin may still be in flight, and waiting for it
     // would hang the shutdown until the next line of input.
     std::process::exit(code)
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let data_dir = match cli.data_dir {
-        Some(dir) => dir,
-        None => dirs::data_dir()
-            .context("cannot find your data directory; pass --data-dir")?
-            .join("natter")
-            .join(cli.name.as_str()),
-    };
+async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
+    let Places {
+        data: data_dir,
+        logs: log_dir,
+    } = places;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let log_file = data_dir.join("natter.log");
-    init_logging(cli.headless, &log_file)?;
     // This machine as others name it: found once, for the TUI's join hint and status bar
     // (headless mode shows neither).
     let host = if cli.headless {
@@ -158,7 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracker,
             join_hint,
             host,
-            log_file,
+            log_dir,
         };
         natter::tui::run(node.handle.clone(), node.events, info).await
     };
@@ -173,6 +186,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return Err(e.context("the hosted tracker failed"));
     }
     result
+}
+
+/// How many daily log files the TUI keeps (the oldest are deleted as new days start).
+const LOG_FILES_KEPT: usize = 7;
+
+/// Headless: logs to stderr. TUI: logs to daily files in `log_dir` (the TUI owns the terminal), written by a
+/// background thread so a slow disk never stalls the UI; the returned guard flushes it
+/// when dropped, so it lives as long as the program.
+fn init_logging(headless: bool, log_dir: &Path) -> anyhow::Result<Option<WorkerGuard>> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    if headless {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return Ok(None);
+    }
+    create_private_dir(log_dir)
+        .with_context(|| format!("cannot create the log directory {}", log_dir.display()))?;
+    let appender = RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_prefix("natter")
+        .filename_suffix("log")
+        .max_log_files(LOG_FILES_KEPT)
+        .build(log_dir)
+        .with_context(|| format!("cannot open a log file in {}", log_dir.display()))?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .init();
+    Ok(Some(guard))
+}
+
+/// Creates `dir` (and missing parents) for the user's eyes only: logs name peers and
+/// addresses, and the appender creates its files with the default mode, so the directory
+/// is what keeps them private.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // It may have existed with a looser mode.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 /// Resolves on SIGINT or SIGTERM (or never, if neither can be watched).
@@ -218,34 +277,6 @@ async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("cannot resolve {addr}"))?
         .next()
         .with_context(|| format!("{addr} resolves to no address"))
-}
-
-/// Headless: logs to stderr. TUI: logs to a file (the TUI owns the terminal).
-fn init_logging(headless: bool, log_file: &std::path::Path) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    if headless {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    } else {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        // Logs name peers and addresses: for the user's eyes only.
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(log_file)
-            .with_context(|| format!("cannot open the log file {}", log_file.display()))?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict the log file {}", log_file.display()))?;
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .init();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub(crate) fn info() -> UiInfo {
         tracker: "127.0.0.1:7000".into(),
         join_hint: None,
         host: "192.168.1.5".into(),
-        log_file: PathBuf::from("/tmp/natter.log"),
+        log_dir: PathBuf::from("/tmp/natter-logs"),
     }
 }
 

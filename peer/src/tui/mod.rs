@@ -43,8 +43,8 @@ pub struct UiInfo {
     /// This machine as others on the network name it ([`crate::reach::outward_host`]), so
     /// the status bar shows where peers reach us rather than `0.0.0.0`.
     pub host: String,
-    /// Where the TUI writes its log file (shown on the screen only on errors).
-    pub log_file: std::path::PathBuf,
+    /// Where the TUI writes its log files (shown on the screen only on errors).
+    pub log_dir: std::path::PathBuf,
 }
 
 pub use crate::reach::JoinHint;
@@ -71,8 +71,8 @@ pub async fn run(
             // The hook has restored the terminal and printed the panic; drawing on would
             // scribble over it.
             anyhow::bail!(
-                "a task panicked; see the message above and {}",
-                info.log_file.display()
+                "a task panicked; see the message above and the logs in {}",
+                info.log_dir.display()
             );
         }
         tui.terminal.draw(|frame| ui::draw(frame, &app))?;
@@ -115,8 +115,8 @@ pub async fn run(
                 Effect::Node(cmd) => {
                     if node.try_send(cmd).is_err() {
                         let why = format!(
-                            "the node is not taking commands (busy or stopped); log: {}",
-                            info.log_file.display()
+                            "the node is not taking commands (busy or stopped); logs: {}",
+                            info.log_dir.display()
                         );
                         effects.extend(app.update(Action::CommandFailed(why)));
                     }
