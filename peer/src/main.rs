@@ -159,8 +159,9 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
     // SIGINT/SIGTERM: quit like `/quit`, so messages on their way are settled and the
     // front end sees the event stream end.
     let on_signal = node.handle.clone();
+    let signalled = shutdown_signal();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signalled.await;
         let _ = on_signal.send(node::Command::Quit).await;
     });
     let result = if cli.headless {
@@ -234,18 +235,23 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
-/// Resolves on SIGINT or SIGTERM (or never, if neither can be watched).
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM (or never, if neither can be watched). The signals are
+/// watched from the call on, not from the first poll: a spawned task may first run after
+/// the front end said it is ready, and a signal sent in between would kill the process.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
+    let watched = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+    );
+    async move {
+        let (Ok(mut int), Ok(mut term)) = watched else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
     }
 }
 
