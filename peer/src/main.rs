@@ -1,6 +1,7 @@
 //! `natter`: the chat peer. Parses arguments, sets up logging, optionally hosts the
 //! tracker, starts the node and hands it to the TUI or the headless mode.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -192,7 +193,8 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
 /// How many daily log files the TUI keeps (the oldest are deleted as new days start).
 const LOG_FILES_KEPT: usize = 7;
 
-/// Headless: logs to stderr. TUI: logs to daily files in `log_dir` (the TUI owns the terminal), written by a
+/// Headless: logs to stderr, in colour only on a terminal (a pipe or file gets plain
+/// text). TUI: logs to daily files in `log_dir` (the TUI owns the terminal), written by a
 /// background thread so a slow disk never stalls the UI; the returned guard flushes it
 /// when dropped, so it lives as long as the program.
 fn init_logging(headless: bool, log_dir: &Path) -> anyhow::Result<Option<WorkerGuard>> {
@@ -200,6 +202,7 @@ fn init_logging(headless: bool, log_dir: &Path) -> anyhow::Result<Option<WorkerG
     if headless {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .init();
         return Ok(None);
