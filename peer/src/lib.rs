@@ -3,4 +3,6 @@
 pub mod command;
 pub mod headless;
 pub mod node;
+pub mod paths;
+pub mod reach;
 pub mod tui;

@@ -1,16 +1,21 @@
 //! `natter`: the chat peer. Parses arguments, sets up logging, optionally hosts the
 //! tracker, starts the node and hands it to the TUI or the headless mode.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use natter::node::{self, NodeConfig};
-use natter::tui::{JoinHint, UiInfo};
+use natter::paths::Places;
+use natter::reach::{self, JoinHint};
+use natter::tui::UiInfo;
 use natter_protocol::{Name, PublicKey};
 use tokio_util::sync::CancellationToken;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::EnvFilter;
 
 /// The tracker address used when none is given.
@@ -32,8 +37,9 @@ struct Cli {
     /// Where other peers reach you.
     #[arg(long, default_value = "0.0.0.0:0")]
     listen: SocketAddr,
-    /// Where the member cache, logs and (when hosting) the tracker state live
-    /// [default: natter/NAME in your data directory].
+    /// Where the keys, the member cache and (when hosting) the tracker state live, and the
+    /// TUI's logs in logs/ [default: natter/NAME in your data directory, the logs in
+    /// natter/NAME/logs in your state directory].
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Commands on stdin, JSON events on stdout (the scripting interface).
@@ -55,6 +61,18 @@ fn parse_key(s: &str) -> Result<PublicKey, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let Some(places) = Places::new(cli.name.as_str(), cli.data_dir.clone()) else {
+        eprintln!("natter: cannot find your data directory; pass --data-dir");
+        return ExitCode::FAILURE;
+    };
+    // Here rather than in `run`: main must hold the guard to flush it before `exit`.
+    let log_guard = match init_logging(cli.headless, &places.logs) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("natter: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,30 +83,34 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli, places)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("natter: {e:#}");
             1
         }
     };
+    // `exit` runs no destructors: drop the guard first, which writes out queued log lines.
+    drop(log_guard);
     // Exit at once: a blocking read of stdin may still be in flight, and waiting for it
     // would hang the shutdown until the next line of input.
     std::process::exit(code)
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let data_dir = match cli.data_dir {
-        Some(dir) => dir,
-        None => dirs::data_dir()
-            .context("cannot find your data directory; pass --data-dir")?
-            .join("natter")
-            .join(cli.name.as_str()),
-    };
+async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
+    let Places {
+        data: data_dir,
+        logs: log_dir,
+    } = places;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let log_file = data_dir.join("natter.log");
-    init_logging(cli.headless, &log_file)?;
+    // This machine as others name it: found once, for the TUI's join hint and status bar
+    // (headless mode shows neither).
+    let host = if cli.headless {
+        String::new()
+    } else {
+        reach::outward_host()
+    };
 
     let cancel = CancellationToken::new();
     let mut join_hint = None;
@@ -112,8 +134,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("cannot host the tracker on {addr}"))?;
         let bound = listener.local_addr().context("no tracker address")?;
         hosted = Some((listener, config));
-        join_hint = Some(join_hint_for(bound, &key));
-        local_tracker_addr(bound).to_string()
+        join_hint = Some(JoinHint::new(bound, &key, &host));
+        reach::local_addr(bound).to_string()
     } else {
         cli.tracker.unwrap_or_else(|| DEFAULT_TRACKER.to_owned())
     };
@@ -138,8 +160,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // SIGINT/SIGTERM: quit like `/quit`, so messages on their way are settled and the
     // front end sees the event stream end.
     let on_signal = node.handle.clone();
+    let signalled = shutdown_signal();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signalled.await;
         let _ = on_signal.send(node::Command::Quit).await;
     });
     let result = if cli.headless {
@@ -149,7 +172,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             name: cli.name,
             tracker,
             join_hint,
-            log_file,
+            host,
+            log_dir,
         };
         natter::tui::run(node.handle.clone(), node.events, info).await
     };
@@ -166,50 +190,71 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-/// Where this process reaches the tracker it hosts at `bound`: the loopback address when
-/// it listens on every interface.
-fn local_tracker_addr(bound: SocketAddr) -> SocketAddr {
-    let ip = match bound.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, bound.port())
-}
+/// How many daily log files the TUI keeps (the oldest are deleted as new days start).
+const LOG_FILES_KEPT: usize = 7;
 
-/// The command line another person runs to join the tracker hosted at `bound`, with its
-/// key. A tracker bound to a loopback address is reachable from this machine only, so the
-/// hint names that address and says so.
-fn join_hint_for(bound: SocketAddr, key: &PublicKey) -> JoinHint {
-    let local_only = bound.ip().is_loopback();
-    let addr = if local_only {
-        bound.to_string()
-    } else {
-        match outward_host(bound.ip()) {
-            host if host.parse::<std::net::Ipv6Addr>().is_ok() => {
-                format!("[{host}]:{}", bound.port())
-            }
-            host => format!("{host}:{}", bound.port()),
-        }
-    };
-    JoinHint {
-        command: format!("natter --name <THEIR-NAME> --tracker {addr} --tracker-key {key}"),
-        local_only: local_only.then(|| bound.ip().to_string()),
+/// Headless: logs to stderr, in colour only on a terminal (a pipe or file gets plain
+/// text). TUI: logs to daily files in `log_dir` (the TUI owns the terminal), written by a
+/// background thread so a slow disk never stalls the UI; the returned guard flushes it
+/// when dropped, so it lives as long as the program.
+fn init_logging(headless: bool, log_dir: &Path) -> anyhow::Result<Option<WorkerGuard>> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    if headless {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init();
+        return Ok(None);
     }
+    create_private_dir(log_dir)
+        .with_context(|| format!("cannot create the log directory {}", log_dir.display()))?;
+    let appender = RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_prefix("natter")
+        .filename_suffix("log")
+        .max_log_files(LOG_FILES_KEPT)
+        .build(log_dir)
+        .with_context(|| format!("cannot open a log file in {}", log_dir.display()))?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .init();
+    Ok(Some(guard))
 }
 
-/// Resolves on SIGINT or SIGTERM (or never, if neither can be watched).
-async fn shutdown_signal() {
+/// Creates `dir` (and missing parents) for the user's eyes only: logs name peers and
+/// addresses, and the appender creates its files with the default mode, so the directory
+/// is what keeps them private.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // It may have existed with a looser mode.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Resolves on SIGINT or SIGTERM (or never, if neither can be watched). The signals are
+/// watched from the call on, not from the first poll: a spawned task may first run after
+/// the front end said it is ready, and a signal sent in between would kill the process.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
+    let watched = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+    );
+    async move {
+        let (Ok(mut int), Ok(mut term)) = watched else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
     }
 }
 
@@ -243,63 +288,6 @@ async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{addr} resolves to no address"))
 }
 
-/// How others on the network reach this machine: the bound IP if it is a real one, else
-/// the IP of the interface that routes outward, else the host name. Finding the route
-/// sends no packet: connecting a UDP socket only picks the local address.
-fn outward_host(bound: IpAddr) -> String {
-    if !bound.is_unspecified() && !bound.is_loopback() {
-        return bound.to_string();
-    }
-    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).and_then(|s| {
-        // 192.0.2.1 is TEST-NET-1 (RFC 5737): never a real host.
-        s.connect((Ipv4Addr::new(192, 0, 2, 1), 9))?;
-        s.local_addr()
-    });
-    match routed {
-        Ok(local) if !local.ip().is_unspecified() && !local.ip().is_loopback() => {
-            local.ip().to_string()
-        }
-        _ => hostname(),
-    }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "THIS-MACHINE".to_owned())
-}
-
-/// Headless: logs to stderr. TUI: logs to a file (the TUI owns the terminal).
-fn init_logging(headless: bool, log_file: &std::path::Path) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    if headless {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    } else {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        // Logs name peers and addresses: for the user's eyes only.
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(log_file)
-            .with_context(|| format!("cannot open the log file {}", log_file.display()))?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict the log file {}", log_file.display()))?;
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .init();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,45 +317,5 @@ mod tests {
             assert!(parse_key(bad).is_err(), "{bad}");
         }
         assert!(Cli::try_parse_from(["natter", "--name", "a", "--tracker-key", "nope"]).is_err());
-    }
-
-    #[test]
-    fn join_hint_names_the_reachable_address_and_the_key() {
-        let key = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key();
-        let local = join_hint_for("127.0.0.1:7700".parse().expect("addr"), &key);
-        assert_eq!(
-            local.command,
-            format!("natter --name <THEIR-NAME> --tracker 127.0.0.1:7700 --tracker-key {key}")
-        );
-        assert_eq!(local.local_only.as_deref(), Some("127.0.0.1"));
-        let lan = join_hint_for("192.168.1.5:7700".parse().expect("addr"), &key);
-        assert!(
-            lan.command
-                .contains(&format!("--tracker 192.168.1.5:7700 --tracker-key {key}")),
-            "{}",
-            lan.command
-        );
-        assert_eq!(lan.local_only, None);
-        let any = join_hint_for("0.0.0.0:7700".parse().expect("addr"), &key);
-        assert!(!any.command.contains("0.0.0.0"), "{}", any.command);
-        assert_eq!(any.local_only, None);
-        assert_eq!(
-            local_tracker_addr("0.0.0.0:7700".parse().expect("addr")).to_string(),
-            "127.0.0.1:7700"
-        );
-        assert_eq!(
-            local_tracker_addr("[::]:1".parse().expect("addr")).to_string(),
-            "[::1]:1"
-        );
-    }
-
-    #[test]
-    fn outward_host_prefers_a_real_bound_ip() {
-        assert_eq!(
-            outward_host("192.168.1.5".parse().expect("ip")),
-            "192.168.1.5"
-        );
-        let guessed = outward_host("0.0.0.0".parse().expect("ip"));
-        assert!(!guessed.is_empty() && guessed != "0.0.0.0");
     }
 }

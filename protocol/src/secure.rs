@@ -17,8 +17,9 @@
 //! * The initiator checks the responder's identity (and a pinned key, if any) before it sends
 //!   its own, so it never reveals who it is to an impostor.
 //!
-//! ChaChaPoly and BLAKE2s are fast in software on every platform; snow's default resolver
-//! provides them with pure-Rust code.
+//! ChaChaPoly and BLAKE2s are fast in software on every platform. snow's `ring-accelerated`
+//! feature (enabled in the workspace) takes ChaChaPoly and the RNG from ring, ≈8x faster
+//! per message than the pure-Rust default, which still provides X25519 and BLAKE2s.
 //!
 //! # Wire format
 //!

@@ -26,7 +26,9 @@ async fn next_message_is(peer: &mut Peer, text: &str) {
 async fn a_name_belongs_to_the_first_key_even_while_its_owner_is_offline() {
     let dir = temp();
     let tracker = Tracker::start(dir.path()).await;
-    let alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    // Registered (the name bound to alice's key) before she goes.
+    alice.wait_tracker("connected").await;
     assert!(alice.quit().await.success());
 
     let mut impostor = Peer::start_with(

@@ -269,12 +269,24 @@ async fn tui_hosting_on_loopback_says_so_and_a_sigterm_restores_the_terminal() {
     assert!(screen.contains("--tracker-key"), "{screen}");
     assert!(!screen.contains("Others join you with"), "{screen}");
     {
+        // The day's log file, in a directory for the user's eyes only.
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("natter.log"))
-            .expect("log file")
+        let logs = data.join("logs");
+        let mode = std::fs::metadata(&logs)
+            .expect("log directory")
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(mode & 0o777, 0o700);
+        let files: Vec<String> = std::fs::read_dir(&logs)
+            .expect("read the log directory")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            files
+                .iter()
+                .any(|f| f.starts_with("natter.") && f.ends_with(".log")),
+            "{files:?}"
+        );
     }
     assert_eq!(tmux.display("#{alternate_on}"), "1");
 

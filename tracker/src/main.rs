@@ -76,6 +76,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     config.identity = Some(Arc::new(identity));
     config.heartbeat = Duration::from_secs(cli.heartbeat_secs);
 
+    // Watch the signals before announcing the address: a supervisor or test that stops the
+    // tracker as soon as it reads that line must get a clean shutdown, not a kill.
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let listener = natter_tracker::bind(cli.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
@@ -87,8 +91,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     drop(stdout);
 
     let shutdown = CancellationToken::new();
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let token = shutdown.clone();
     tokio::spawn(async move {
         tokio::select! {

@@ -73,7 +73,10 @@ pub enum Effect {
 #[derive(Debug, Clone)]
 pub struct App {
     pub name: Name,
+    /// The address the node bound (`0.0.0.0:PORT` for every interface).
     pub listen: Option<SocketAddr>,
+    /// This machine as others name it, for showing where peers reach `listen`.
+    pub host: String,
     pub tracker_addr: String,
     /// The tracker link's state and since when (Unix ms); `None` until the first report.
     pub tracker: Option<(TrackerStatus, u64)>,
@@ -105,6 +108,7 @@ impl App {
         Self {
             name: info.name.clone(),
             listen: None,
+            host: info.host.clone(),
             tracker_addr: info.tracker.clone(),
             tracker: None,
             convs: vec![status],

@@ -12,7 +12,8 @@ pub(crate) fn info() -> UiInfo {
         name: name("alice"),
         tracker: "127.0.0.1:7000".into(),
         join_hint: None,
-        log_file: PathBuf::from("/tmp/natter.log"),
+        host: "192.168.1.5".into(),
+        log_dir: PathBuf::from("/tmp/natter-logs"),
     }
 }
 

@@ -40,19 +40,14 @@ pub struct UiInfo {
     pub tracker: String,
     /// With `--host-tracker`: how another person joins this tracker.
     pub join_hint: Option<JoinHint>,
-    /// Where the TUI writes its log file (shown on the screen only on errors).
-    pub log_file: std::path::PathBuf,
+    /// This machine as others on the network name it ([`crate::reach::outward_host`]), so
+    /// the status bar shows where peers reach us rather than `0.0.0.0`.
+    pub host: String,
+    /// Where the TUI writes its log files (shown on the screen only on errors).
+    pub log_dir: std::path::PathBuf,
 }
 
-/// How others join the tracker this process hosts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinHint {
-    /// The command line they run (with the tracker's address and key).
-    pub command: String,
-    /// `Some(ip)` when the tracker listens on a loopback address: only this machine can
-    /// reach it.
-    pub local_only: Option<String>,
-}
+pub use crate::reach::JoinHint;
 
 /// Runs the TUI until the user quits. Owns the terminal while it runs and always
 /// restores it.
@@ -76,8 +71,8 @@ pub async fn run(
             // The hook has restored the terminal and printed the panic; drawing on would
             // scribble over it.
             anyhow::bail!(
-                "a task panicked; see the message above and {}",
-                info.log_file.display()
+                "a task panicked; see the message above and the logs in {}",
+                info.log_dir.display()
             );
         }
         tui.terminal.draw(|frame| ui::draw(frame, &app))?;
@@ -123,8 +118,8 @@ pub async fn run(
                 Effect::Node(Request { req, command }) => {
                     if node.try_request(req, command).is_err() {
                         let why = format!(
-                            "the node is not taking commands (busy or stopped); log: {}",
-                            info.log_file.display()
+                            "the node is not taking commands (busy or stopped); logs: {}",
+                            info.log_dir.display()
                         );
                         effects.extend(app.update(Action::CommandFailed(why)));
                     }

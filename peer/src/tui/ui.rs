@@ -15,6 +15,7 @@ use super::app::App;
 use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
 use super::wrap::{truncate, wrap};
 use crate::node::TrackerStatus;
+use crate::reach::reachable_addr;
 
 const PALETTE: [Color; 10] = [
     Color::Cyan,
@@ -350,11 +351,12 @@ pub fn short_duration(secs: u64) -> String {
     }
 }
 
-/// The status bar's text.
+/// The status bar's text. It shows where peers reach us, which is what a user passes on,
+/// rather than the bound `0.0.0.0:PORT`.
 pub fn status_text(app: &App) -> String {
     let listen = app
         .listen
-        .map_or_else(|| "starting…".to_owned(), |a| a.to_string());
+        .map_or_else(|| "starting…".to_owned(), |a| reachable_addr(a, &app.host));
     let tracker = match app.tracker {
         None => "tracker: connecting…".to_owned(),
         Some((TrackerStatus::Connected, _)) => "tracker: connected".to_owned(),

@@ -160,6 +160,33 @@ fn status_bar_shows_name_address_tracker_and_peers() {
 }
 
 #[test]
+fn status_bar_shows_where_peers_reach_an_address_bound_to_every_interface() {
+    let mut app = App::new(&info(), 0);
+    let rows = screen(&app, 120, 10);
+    assert!(
+        rows[8].starts_with(" alice @ starting… |"),
+        "{}",
+        show(&rows)
+    );
+    app.update(Action::Node(Event::Ready {
+        name: "alice".parse().expect("name"),
+        listen: "0.0.0.0:4000".parse().expect("addr"),
+        tracker: "127.0.0.1:7000".into(),
+        key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
+        contract: crate::node::api::CONTRACT_VERSION,
+        protocol: natter_protocol::PROTOCOL_VERSION,
+    }));
+    let rows = screen(&app, 120, 10);
+    // `info()` says others name this machine 192.168.1.5.
+    assert!(
+        rows[8].starts_with(" alice @ 192.168.1.5:4000 | tracker: connecting…"),
+        "{}",
+        show(&rows)
+    );
+    assert!(!contains(&rows[8..9], "0.0.0.0"), "{}", show(&rows));
+}
+
+#[test]
 fn member_pane_lists_members_and_toggles() {
     let mut app = App::new(&info(), 0);
     joined(&mut app, "rust", &[("alice", true), ("zed", false)]);
