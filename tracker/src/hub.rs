@@ -192,7 +192,7 @@ impl Hub {
                     );
                     if let Err(refusal) = charged {
                         tracing::warn!(conn, name = %name, key = %key, addr = %addr, ?refusal, "hello refused: rate limited");
-                        return rate_limited(conn, refusal);
+                        return rate_limited(conn, None, refusal);
                     }
                 }
                 let outcome = self.registry.hello(conn, name.clone(), key, addr, groups);
@@ -204,14 +204,14 @@ impl Hub {
                 outcome
             }
             HubCommand::Request { conn, request } => {
-                if let PeerToTracker::Join { .. } | PeerToTracker::Leave { .. } = request
+                if let PeerToTracker::Join { req, .. } | PeerToTracker::Leave { req, .. } = request
                     && let Some(link) = self.links.get(&conn)
                     && let Err(refusal) =
                         self.rates
                             .join_leave(link.key, link.ip, Instant::now().into_std())
                 {
                     tracing::warn!(conn, key = %link.key, ip = %link.ip, "too many joins and leaves, connection closed");
-                    return rate_limited(conn, refusal);
+                    return rate_limited(conn, req, refusal);
                 }
                 match (&request, self.registry.name_of(conn)) {
                     (PeerToTracker::Join { group, .. }, Some(name)) => {
@@ -292,15 +292,20 @@ impl Hub {
     }
 }
 
-/// Refuses `conn` for running out of a rate budget, and closes it.
-fn rate_limited(conn: ConnId, refusal: crate::rates::Refusal) -> Outcome {
+/// Refuses `conn` for running out of a rate budget (in answer to request `req`, if one),
+/// and closes it.
+fn rate_limited(
+    conn: ConnId,
+    req: Option<natter_protocol::RequestId>,
+    refusal: crate::rates::Refusal,
+) -> Outcome {
     Outcome {
         pushes: vec![(
             conn,
             TrackerToPeer::Error {
                 code: ErrorCode::RateLimited,
                 message: refusal.message(),
-                req: None,
+                req,
             },
         )],
         close: Some(conn),

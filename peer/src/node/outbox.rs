@@ -94,6 +94,11 @@ impl Outbox {
         self.pending.is_empty()
     }
 
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// The earliest deadline of a message still waiting.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.first().map(|(at, _)| *at)

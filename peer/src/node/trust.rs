@@ -1,14 +1,15 @@
 //! Who may say what: pinned keys, blocked keys, pending key changes and replays, and the
-//! checks every received message goes through. Pure state, owned by the node actor.
+//! checks every received message goes through. Pure state, owned by the node's core.
 //!
-//! A received chat is shown only if all of these hold (see the issue 4 contract):
-//! the link's authenticated key signed it, `from`, the id's sender and the link's hello name
-//! agree ([`check_signed`], run on the link's own task); the key is not blocked; a group
-//! message's group is one we are in and its member list holds `from` with exactly the
-//! link's key; the key is the one pinned for `from` (a group message's listed key is pinned
-//! now if none was; a private message needs the pin its link's hello made); and the id is
-//! new ([`ReplayGuard`]). Blocked and duplicate messages are acknowledged but not shown;
-//! anything else is refused (no acknowledgement).
+//! A received chat is shown only if all of these hold (see the issue 4 contract): a direct
+//! frame's `from` and id sender are the link's hello name ([`check_direct`]); the author's
+//! key signed exactly this message ([`verify_author`]; for a direct frame the author's key
+//! is the link's); the key is not blocked; a group message's group is one we are in and
+//! its member list holds `from` with exactly that key; the key is the one pinned for
+//! `from` (a group message's listed key is pinned now if none was; a private message needs
+//! the pin its link's hello made); and the id is new ([`ReplayGuard`]). Blocked and
+//! duplicate messages are acknowledged but not shown; anything else is refused with a
+//! nack naming the message.
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use natter_protocol::identity::verify_chat;
 use natter_protocol::peer::{ChatMessage, SignedChat};
 use natter_protocol::{Name, PublicKey};
 
+use super::error::NodeError;
 use super::keys::{Blocked, PeerPins, PinCheck};
 use super::members::MemberCache;
 use super::replay::{ReplayGuard, Seen};
@@ -179,19 +181,24 @@ impl Trust {
 
     /// The key to demand from `name` when connecting to it: its pin, else the member
     /// list's key. Refused while a key change for `name` waits for `/trust`.
-    pub fn expected(&self, name: &Name, listed: Option<PublicKey>) -> Result<PublicKey, String> {
+    pub fn expected(&self, name: &Name, listed: Option<PublicKey>) -> Result<PublicKey, NodeError> {
+        let changed = |why: String| NodeError::KeyNotTrusted {
+            name: name.clone(),
+            why,
+        };
         if let Some(presented) = self.pending.get(name) {
             let pinned = self.pins.get(name).unwrap_or(*presented);
-            return Err(format!(
-                "{name}'s key changed (pinned {pinned}, presented {presented}); /trust {name} to accept it"
-            ));
+            return Err(changed(format!("pinned {pinned}, presented {presented}")));
         }
         match (self.pins.get(name), listed) {
-            (Some(pinned), Some(listed)) if pinned != listed => Err(format!(
-                "{name}'s key changed (pinned {pinned}, the member list says {listed}); /trust {name} to accept it"
-            )),
+            (Some(pinned), Some(listed)) if pinned != listed => Err(changed(format!(
+                "pinned {pinned}, the member list says {listed}"
+            ))),
             (Some(key), _) | (None, Some(key)) => Ok(key),
-            (None, None) => Err(format!("no key known for {name}")),
+            (None, None) => Err(NodeError::CannotSend {
+                to: name.to_string(),
+                why: format!("no key known for {name}"),
+            }),
         }
     }
 

@@ -364,7 +364,8 @@ impl Core {
             return self.trusted(req, name, pending);
         }
         if self.key_checks.trusts.contains_key(&name) {
-            return;
+            let message = format!("a /trust {name} is already waiting for the tracker");
+            return self.fail(req, NodeError::Busy(message));
         }
         let why = if self.key_checks.trusts.len() >= MAX_TRUSTS {
             "too many /trust requests are waiting for the tracker".to_owned()

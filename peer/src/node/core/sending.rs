@@ -222,14 +222,8 @@ impl Core {
                 None => None,
                 Some(name) => match self.trust.expected(name, listed) {
                     Ok(key) => Some((name.clone(), key)),
-                    Err(why) => {
-                        self.fail(
-                            req,
-                            NodeError::CannotSend {
-                                to: label.clone(),
-                                why,
-                            },
-                        );
+                    Err(error) => {
+                        self.fail(req, error);
                         failed.push(label);
                         continue;
                     }

@@ -268,7 +268,7 @@ impl Core {
                 .and_then(|l| l.members.iter().find(|m| &m.name == name))
                 .map(|m| m.key),
         };
-        // A blocked member's comings and goings update the cache, quietly.
+        // A blocked member's comings and goings are not announced.
         let quiet = subject.is_some_and(|key| self.trust.is_blocked(&key));
         match self.cache.apply(&group, version, &change) {
             Update::Applied => {
@@ -276,15 +276,25 @@ impl Core {
                     self.observe_members(std::slice::from_ref(member));
                 }
                 self.saves.changed(DataFile::Members, now.at);
-                if !quiet {
-                    let event = Event::Members {
+                // A blocked member's change goes out as the whole list, without the change:
+                // a script's list stays right, and nobody is told the blocked one came or
+                // went.
+                let event = if quiet {
+                    Event::Members {
+                        members: self.cache.get(&group).map(|l| l.members.clone()),
+                        change: None,
+                        group,
+                        version,
+                    }
+                } else {
+                    Event::Members {
                         group,
                         version,
                         members: None,
                         change: Some(change),
-                    };
-                    self.emit(event);
-                }
+                    }
+                };
+                self.emit(event);
             }
             Update::Stale => {}
             Update::Gap => {
