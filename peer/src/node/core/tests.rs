@@ -611,6 +611,42 @@ fn an_unknown_name_is_let_on_only_with_the_key_the_tracker_binds_to_it() {
 }
 
 #[test]
+fn an_unknown_name_is_refused_while_the_tracker_cannot_vouch_for_it() {
+    let mut node = Node::new("alice", &[]);
+    node.drain();
+    let reason = "connection refused".into();
+    node.tracker(TrackerInput::Disconnected { reason });
+    let (conn, out) = node.inbound(1, "bob", key_of("bob"));
+    assert!(!out.contains(&Output::Accept { conn }));
+    assert!(matches!(
+        &closed(&out)[..],
+        [(c, Some((natter_protocol::ErrorCode::Unauthorized, _)))] if *c == conn
+    ));
+    // Waiting for a first attempt, then the tracker goes: the waiting one is refused too.
+    let mut node = Node::new("alice", &[]);
+    node.drain();
+    let (conn, out) = node.inbound(1, "bob", key_of("bob"));
+    assert!(out.is_empty(), "waits for the first attempt: {out:?}");
+    let reason = "connection refused".into();
+    let out = node.tracker(TrackerInput::Disconnected { reason });
+    assert_eq!(closed(&out).len(), 1);
+    assert_eq!(closed(&out)[0].0, conn);
+}
+
+#[test]
+fn a_hello_under_a_listed_name_with_another_key_is_a_key_change() {
+    let mut node = in_a_group();
+    let (conn, out) = node.inbound(1, "bob", key_of("mallory"));
+    assert!(!out.contains(&Output::Accept { conn }));
+    assert!(
+        events(&out)
+            .iter()
+            .any(|e| matches!(e, Event::KeyChanged { name: n, .. } if n == &name("bob")))
+    );
+    assert_eq!(closed(&out)[0].0, conn);
+}
+
+#[test]
 fn a_changed_key_is_reported_once_and_refused_until_trusted() {
     let mut node = in_a_group();
     let target = Target::Peer(name("bob"));
