@@ -29,6 +29,8 @@ const BATCH: usize = 64;
 /// The channels the shell reads.
 pub struct Inputs {
     pub commands: mpsc::Receiver<Request>,
+    /// False once the front end has gone (its going was taken as a `/quit`).
+    pub commands_open: bool,
     pub tracker: mpsc::Receiver<TrackerInput>,
     pub conns: mpsc::Receiver<Report>,
     pub saved: mpsc::UnboundedReceiver<Saved>,
@@ -119,11 +121,14 @@ fn from_conn(report: Report) -> Arrived {
     }
 }
 
-fn from_command(request: Option<Request>) -> Arrived {
-    // The front end went away: that is a /quit.
-    let request = request.unwrap_or(Request {
-        req: None,
-        command: Command::Quit,
+fn from_command(request: Option<Request>, open: &mut bool) -> Arrived {
+    // The front end went away: that is a /quit (and the closed channel is read no more).
+    let request = request.unwrap_or_else(|| {
+        *open = false;
+        Request {
+            req: None,
+            command: Command::Quit,
+        }
     });
     Arrived::Input(Input::Request(request))
 }
@@ -136,7 +141,9 @@ async fn next(inputs: &mut Inputs, deadline: Option<std::time::Instant>) -> Arri
         }
     };
     tokio::select! {
-        request = inputs.commands.recv() => from_command(request),
+        request = inputs.commands.recv(), if inputs.commands_open => {
+            from_command(request, &mut inputs.commands_open)
+        }
         Some(report) = inputs.tracker.recv() => Arrived::Input(Input::Tracker(report)),
         Some(report) = inputs.conns.recv() => from_conn(report),
         Some((file, result)) = inputs.saved.recv() => Arrived::Input(Input::Saved { file, result }),
@@ -153,8 +160,10 @@ fn ready(inputs: &mut Inputs) -> Option<Arrived> {
     if let Ok(report) = inputs.tracker.try_recv() {
         return Some(Arrived::Input(Input::Tracker(report)));
     }
-    if let Ok(request) = inputs.commands.try_recv() {
-        return Some(from_command(Some(request)));
+    if inputs.commands_open
+        && let Ok(request) = inputs.commands.try_recv()
+    {
+        return Some(from_command(Some(request), &mut inputs.commands_open));
     }
     None
 }

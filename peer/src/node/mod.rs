@@ -210,6 +210,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     }
     let inputs = actor::Inputs {
         commands: command_rx,
+        commands_open: true,
         tracker: tracker_rep_rx,
         conns: conn_rx,
         saved: saved_rx,

@@ -11,12 +11,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use natter_protocol::tracker::{Member, PeerToTracker};
+use natter_protocol::tracker::Member;
 use natter_protocol::{ErrorCode, Name, PublicKey, RequestId};
 
 use super::connections::Opened;
 use super::{ConnId, Core, Now, Output};
-use crate::node::api::{About, Event, NodeError, TrackerStatus};
+use crate::node::api::{Event, NodeError, TrackerStatus};
 use crate::node::trust::KeyChange;
 
 /// How long a connection waits for the tracker to vouch for a name: inside the far side's
@@ -222,12 +222,7 @@ impl Core {
             .map(|(n, _)| n.clone())
             .collect();
         for name in unasked {
-            let id = self.tracker.asked(None, None);
-            let request = PeerToTracker::Lookup {
-                name: name.clone(),
-                req: Some(id),
-            };
-            self.out.push_back(Output::Tracker(request));
+            self.look_up(None, &name);
             if let Some(w) = self.key_checks.names.get_mut(&name) {
                 w.asked = true;
             }
@@ -372,12 +367,7 @@ impl Core {
         } else if !self.tracker_up() {
             format!("tracker {} is not connected", self.tracker_addr)
         } else {
-            let id = self.tracker.asked(req, Some(About::Peer(name.clone())));
-            let request = PeerToTracker::Lookup {
-                name: name.clone(),
-                req: Some(id),
-            };
-            self.out.push_back(Output::Tracker(request));
+            self.look_up(req, &name);
             let deadline = now.at + self.ack_timeout;
             self.key_checks.trusts.insert(name, (req, deadline));
             return;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use natter_protocol::identity::sign_chat;
 use natter_protocol::peer::{Body, ChatMessage, PeerFrame, SignedChat};
-use natter_protocol::tracker::{Member, PeerToTracker};
+use natter_protocol::tracker::Member;
 use natter_protocol::{GroupName, Name, PublicKey, RequestId};
 
 use super::{Core, MAX_TEXT_BYTES, Now, Output, QUIT_GRACE, WaitingSend};
@@ -113,12 +113,7 @@ impl Core {
         cached: bool,
     ) {
         if self.tracker_up() {
-            let id = self.tracker.asked(req, Some(About::Peer(name.clone())));
-            let request = PeerToTracker::Lookup {
-                name: name.clone(),
-                req: Some(id),
-            };
-            self.out.push_back(Output::Tracker(request));
+            self.look_up(req, &name);
             let deadline = now.at + self.ack_timeout;
             let waiting = WaitingSend {
                 req,

@@ -97,6 +97,12 @@ impl Node {
         self.input(Input::Request(request))
     }
 
+    /// `/msg` as request `req`.
+    fn send(&mut self, req: RequestId, target: Target, text: &str) -> Vec<Output> {
+        let text = text.to_owned();
+        self.cmd(req, Command::Send { target, text })
+    }
+
     fn tracker(&mut self, input: TrackerInput) -> Vec<Output> {
         self.input(Input::Tracker(input))
     }
@@ -335,13 +341,7 @@ fn the_tracker_down_is_a_clear_error_for_what_needs_it() {
     let out = node.cmd(1, Command::Join(group("g")));
     assert_eq!(errors(&out), vec![(ErrorCode::TrackerUnavailable, Some(1))]);
     let target = Target::Peer(name("nobody"));
-    let out = node.cmd(
-        2,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(2, target, "hi");
     assert_eq!(errors(&out), vec![(ErrorCode::UnknownPeer, Some(2))]);
 }
 
@@ -359,13 +359,7 @@ fn in_a_group() -> Node {
 fn a_group_message_fans_out_and_settles_from_the_acks() {
     let mut node = in_a_group();
     let target = Target::Group(group("g"));
-    let out = node.cmd(
-        5,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(5, target, "hi");
     let id = sending_id(&out);
     assert_eq!(notices(&out)[0].req, Some(5));
     let [(conn, to, expect)] = dials(&out)[..] else {
@@ -388,13 +382,7 @@ fn a_group_message_fans_out_and_settles_from_the_acks() {
     );
     // A second message reuses the connection.
     let target = Target::Group(group("g"));
-    let out = node.cmd(
-        6,
-        Command::Send {
-            target,
-            text: "again".into(),
-        },
-    );
+    let out = node.send(6, target, "again");
     assert!(dials(&out).is_empty());
     assert_eq!(frames(&out, conn).len(), 1);
 }
@@ -403,13 +391,7 @@ fn a_group_message_fans_out_and_settles_from_the_acks() {
 fn a_silent_recipient_fails_at_its_deadline_and_its_connection_goes() {
     let mut node = in_a_group();
     let target = Target::Peer(name("bob"));
-    let out = node.cmd(
-        9,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(9, target, "hi");
     let conn = dials(&out)[0].0;
     assert_eq!(node.core.poll_timeout(), Some(node.now.at + ACK_TIMEOUT));
     assert!(
@@ -426,13 +408,7 @@ fn a_silent_recipient_fails_at_its_deadline_and_its_connection_goes() {
 fn a_nack_fails_that_recipient_with_the_reason_and_keeps_the_connection() {
     let mut node = in_a_group();
     let target = Target::Peer(name("bob"));
-    let out = node.cmd(
-        1,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(1, target, "hi");
     let (conn, id) = (dials(&out)[0].0, sending_id(&out));
     let hello = ConnEvent::Hello {
         name: name("bob"),
@@ -454,13 +430,7 @@ fn a_nack_fails_that_recipient_with_the_reason_and_keeps_the_connection() {
 fn a_connection_that_fails_fails_what_waits_on_it() {
     let mut node = in_a_group();
     let target = Target::Addr(addr(4999));
-    let out = node.cmd(
-        2,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(2, target, "hi");
     let conn = dials(&out)[0].0;
     let ended = ConnEvent::Ended {
         reason: "connection refused".into(),
@@ -484,13 +454,7 @@ fn a_connection_that_fails_fails_what_waits_on_it() {
 fn an_address_answers_with_its_name_and_a_wrong_name_fails() {
     let mut node = in_a_group();
     let target = Target::Addr(addr(4001));
-    let out = node.cmd(
-        1,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(1, target, "hi");
     let (conn, id) = (dials(&out)[0].0, sending_id(&out));
     let hello = ConnEvent::Hello {
         name: name("bob"),
@@ -502,13 +466,7 @@ fn an_address_answers_with_its_name_and_a_wrong_name_fails() {
     // Someone else now answers at bob's listed address.
     let mut node = in_a_group();
     let target = Target::Peer(name("bob"));
-    let out = node.cmd(
-        2,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(2, target, "hi");
     let conn = dials(&out)[0].0;
     let hello = ConnEvent::Hello {
         name: name("carol"),
@@ -650,13 +608,7 @@ fn a_hello_under_a_listed_name_with_another_key_is_a_key_change() {
 fn a_changed_key_is_reported_once_and_refused_until_trusted() {
     let mut node = in_a_group();
     let target = Target::Peer(name("bob"));
-    let out = node.cmd(
-        1,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(1, target, "hi");
     let conn = dials(&out)[0].0;
     let out = node.conn(
         conn,
@@ -672,13 +624,7 @@ fn a_changed_key_is_reported_once_and_refused_until_trusted() {
     assert_eq!(sent(&out), vec![(Some(1), vec![], vec!["bob".into()])]);
     // Sending again is refused before any dial.
     let target = Target::Peer(name("bob"));
-    let out = node.cmd(
-        2,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(2, target, "hi");
     assert!(dials(&out).is_empty());
     assert!(errors(&out).contains(&(ErrorCode::KeyChanged, Some(2))));
     // /trust asks the tracker, and takes the key only if it binds it to bob.
@@ -707,13 +653,7 @@ fn both_sides_dialling_at_once_end_up_on_one_connection() {
     // alice dials bob while bob's dial to alice arrives.
     let mut node = in_a_group();
     let target = Target::Peer(name("bob"));
-    let out = node.cmd(
-        1,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(1, target, "hi");
     let (mine, id) = (dials(&out)[0].0, sending_id(&out));
     let hello = ConnEvent::Hello {
         name: name("bob"),
@@ -729,13 +669,7 @@ fn both_sides_dialling_at_once_end_up_on_one_connection() {
     };
     // New messages go on the kept one; ours on the other closes once answered.
     let target = Target::Peer(name("bob"));
-    let out = node.cmd(
-        2,
-        Command::Send {
-            target,
-            text: "more".into(),
-        },
-    );
+    let out = node.send(2, target, "more");
     assert_eq!(frames(&out, kept).len(), 1);
     let out = node.frame(mine, PeerFrame::Ack { id });
     assert_eq!(sent(&out).len(), 1);
@@ -764,28 +698,13 @@ fn quit_waits_for_messages_on_their_way_then_saves_and_finishes() {
         },
     });
     let target = Target::Peer(name("bob"));
-    let out = node.cmd(
-        1,
-        Command::Send {
-            target,
-            text: "bye".into(),
-        },
-    );
+    let out = node.send(1, target, "bye");
     let (conn, id) = (dials(&out)[0].0, sending_id(&out));
     node.cmd(2, Command::Quit);
     assert!(!node.core.is_finished());
     // Commands after /quit are not taken.
     let target = Target::Peer(name("bob"));
-    assert!(
-        node.cmd(
-            3,
-            Command::Send {
-                target,
-                text: "late".into()
-            }
-        )
-        .is_empty()
-    );
+    assert!(node.send(3, target, "late").is_empty());
     let hello = ConnEvent::Hello {
         name: name("bob"),
         key: key_of("bob"),
@@ -805,13 +724,7 @@ fn quit_waits_for_messages_on_their_way_then_saves_and_finishes() {
 fn quit_gives_up_after_its_grace() {
     let mut node = in_a_group();
     let target = Target::Peer(name("bob"));
-    node.cmd(
-        1,
-        Command::Send {
-            target,
-            text: "bye".into(),
-        },
-    );
+    node.send(1, target, "bye");
     node.cmd(2, Command::Quit);
     assert_eq!(node.core.poll_timeout(), Some(node.now.at + QUIT_GRACE));
     let out = node.advance(QUIT_GRACE);
@@ -913,13 +826,7 @@ fn blocked_peers_are_acked_quietly() {
 fn a_private_message_to_someone_offline_asks_the_tracker_first() {
     let mut node = in_a_group();
     let target = Target::Peer(name("dave"));
-    let out = node.cmd(
-        4,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(4, target, "hi");
     let asked = to_tracker(&out);
     assert!(matches!(&asked[..], [PeerToTracker::Lookup { .. }]));
     assert!(dials(&out).is_empty());
@@ -933,13 +840,7 @@ fn a_private_message_to_someone_offline_asks_the_tracker_first() {
     assert_eq!(notices(&out)[0].req, Some(4));
     // Unknown to the tracker.
     let target = Target::Peer(name("nobody"));
-    let out = node.cmd(
-        5,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(5, target, "hi");
     let answer = TrackerToPeer::LookupResult {
         name: name("nobody"),
         member: None,
@@ -949,13 +850,7 @@ fn a_private_message_to_someone_offline_asks_the_tracker_first() {
     assert_eq!(errors(&out), vec![(ErrorCode::UnknownPeer, Some(5))]);
     // Known but offline (carol, in the cached list): the tracker says so too.
     let target = Target::Peer(name("carol"));
-    let out = node.cmd(
-        6,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(6, target, "hi");
     let answer = TrackerToPeer::LookupResult {
         name: name("carol"),
         member: Some(listed("carol", 4002, false)),
@@ -969,13 +864,7 @@ fn a_private_message_to_someone_offline_asks_the_tracker_first() {
 fn idle_connections_close_and_busy_ones_stay() {
     let mut node = in_a_group();
     let target = Target::Peer(name("bob"));
-    let out = node.cmd(
-        1,
-        Command::Send {
-            target,
-            text: "hi".into(),
-        },
-    );
+    let out = node.send(1, target, "hi");
     let (conn, id) = (dials(&out)[0].0, sending_id(&out));
     let hello = ConnEvent::Hello {
         name: name("bob"),
@@ -1094,33 +983,15 @@ mod random {
             let out = match op {
                 Op::SendGroup => {
                     let target = Target::Group(group("g"));
-                    node.cmd(
-                        req,
-                        Command::Send {
-                            target,
-                            text: "x".into(),
-                        },
-                    )
+                    node.send(req, target, "x")
                 }
                 Op::SendPeer(p) => {
                     let target = Target::Peer(name(PEERS[usize::from(p) % PEERS.len()]));
-                    node.cmd(
-                        req,
-                        Command::Send {
-                            target,
-                            text: "x".into(),
-                        },
-                    )
+                    node.send(req, target, "x")
                 }
                 Op::SendAddr(port) => {
                     let target = Target::Addr(addr(port));
-                    node.cmd(
-                        req,
-                        Command::Send {
-                            target,
-                            text: "x".into(),
-                        },
-                    )
+                    node.send(req, target, "x")
                 }
                 Op::Hello(c, p) => match pick(&seen.conns, c) {
                     Some(conn) => {

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use natter_protocol::tracker::{MemberChange, PeerToTracker, TrackerToPeer};
-use natter_protocol::{ErrorCode, GroupName, PublicKey, RequestId};
+use natter_protocol::{ErrorCode, GroupName, Name, PublicKey, RequestId};
 
 use super::saving::DataFile;
 use super::{Core, Now};
@@ -162,6 +162,16 @@ impl Core {
             }
             TrackerInput::Push(push) => self.push(now, push),
         }
+    }
+
+    /// Asks the tracker where `name` is and which key it is bound to (for request `req`).
+    pub(super) fn look_up(&mut self, req: Option<RequestId>, name: &Name) {
+        let id = self.tracker.asked(req, Some(About::Peer(name.clone())));
+        let request = PeerToTracker::Lookup {
+            name: name.clone(),
+            req: Some(id),
+        };
+        self.out.push_back(super::Output::Tracker(request));
     }
 
     fn refused_us(&mut self, code: ErrorCode, message: String) {
