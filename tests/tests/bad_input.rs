@@ -20,35 +20,35 @@ async fn bad_commands_get_clear_errors_and_the_peer_keeps_running() {
     bob.join("g").await;
     alice.join("mine").await;
 
-    alice.cmd("/dance").await;
-    alice.wait_error("unknown command").await;
-    alice.cmd("/join").await;
-    alice.wait_error("usage").await;
-    alice.cmd("/msg bob").await;
-    alice.wait_error("usage").await;
-    alice.cmd("just text").await;
-    alice.wait_error("/msg").await;
-    // A group that exists but that alice is not in, and one that does not exist at all.
-    alice.cmd("/msg #g hello").await;
-    alice.wait_error("#g").await;
-    alice.cmd("/msg #nowhere hello").await;
-    alice.wait_error("#nowhere").await;
-    alice.cmd("/leave #g").await;
-    alice.wait_error("#g").await;
-    alice.cmd("/members #g").await;
-    alice.wait_error("#g").await;
-    alice.cmd("/msg nobody hello").await;
-    alice.wait_error("nobody").await;
-    alice.cmd("/msg 300.0.0.1:80 hello").await;
-    alice.wait_error("300.0.0.1:80").await;
-    alice.cmd("/join #bad/name").await;
-    alice.wait_error("bad/name").await;
+    let cases = [
+        ("/dance", "bad_command", None),
+        ("/join", "bad_command", None),
+        ("/msg bob", "bad_command", None),
+        ("just text", "bad_command", None),
+        // A group that exists but that alice is not in, and one that does not exist at all.
+        ("/msg #g hello", "not_member", Some("#g")),
+        ("/msg #nowhere hello", "not_member", Some("#nowhere")),
+        ("/leave #g", "not_member", Some("#g")),
+        ("/members #g", "not_member", Some("#g")),
+        ("/msg nobody hello", "unknown_peer", Some("nobody")),
+        ("/msg 300.0.0.1:80 hello", "bad_command", None),
+        ("/join #bad/name", "bad_command", None),
+    ];
+    for (line, code, about) in cases {
+        let req = alice.cmd(line).await;
+        let error = alice.wait_error_for(req, code).await;
+        if let Some(about) = about {
+            assert_eq!(error["about"], about, "{line}: {error}");
+        }
+    }
 
     // An address where nobody listens: the error names it, and `sent` lists it as failed.
     let dead = closed_port().await;
-    alice.cmd(&format!("/msg {dead} anyone there?")).await;
-    alice.wait_error(&dead.to_string()).await;
+    let req = alice.cmd(&format!("/msg {dead} anyone there?")).await;
+    let error = alice.wait_error_for(req, "undeliverable").await;
+    assert_eq!(error["about"], dead.to_string(), "{error}");
     let sent = alice.wait_event("sent").await;
+    assert_eq!(sent["req"], req, "{sent}");
     assert_eq!(names(&sent["failed"]), [dead.to_string()], "{sent}");
 
     // A member who went offline is named as such.
@@ -57,8 +57,9 @@ async fn bad_commands_get_clear_errors_and_the_peer_keeps_running() {
     alice
         .wait_members("g", "bob offline", |m| has_member(m, "bob", false))
         .await;
-    alice.cmd("/msg bob are you there").await;
-    alice.wait_error("bob").await;
+    let req = alice.cmd("/msg bob are you there").await;
+    let error = alice.wait_error_for(req, "peer_offline").await;
+    assert_eq!(error["about"], "bob", "{error}");
 
     // Still alive and answering.
     alice.cmd("/groups").await;
@@ -74,10 +75,11 @@ async fn a_tracker_that_is_down_is_a_clear_error() {
     alice.wait_tracker("connected").await;
     tracker.kill9().await;
     alice.wait_tracker("disconnected").await;
-    alice.cmd("/join #later").await;
-    alice.wait_error("tracker").await;
-    alice.cmd("/msg stranger hi").await;
-    alice.wait_error("stranger").await;
+    let req = alice.cmd("/join #later").await;
+    alice.wait_error_for(req, "tracker_unavailable").await;
+    let req = alice.cmd("/msg stranger hi").await;
+    let error = alice.wait_error_for(req, "unknown_peer").await;
+    assert_eq!(error["about"], "stranger", "{error}");
     alice.cmd("/groups").await;
     alice.wait_event("groups").await;
 }
@@ -124,7 +126,7 @@ async fn a_name_is_held_by_one_live_peer() {
         },
     )
     .await;
-    twin.wait_error("in use").await;
+    twin.wait_error_code("tracker_refused").await;
     // The owner is unaffected.
     alice.join("g").await;
 }

@@ -40,7 +40,13 @@ async fn a_name_belongs_to_the_first_key_even_while_its_owner_is_offline() {
         },
     )
     .await;
-    impostor.wait_error("belongs to another key").await;
+    let refused = impostor.wait_error_code("tracker_refused").await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("another key")),
+        "{refused}"
+    );
 
     // The owner, with its own key, is welcome back.
     let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
@@ -193,7 +199,7 @@ async fn a_changed_tracker_key_is_refused_until_accepted_on_purpose() {
     // Same address, same state, new key.
     std::fs::remove_file(dir.path().join("tracker.key")).unwrap();
     let tracker = Tracker::start_with(dir.path(), &format!("127.0.0.1:{port}"), &[]).await;
-    let err = alice.wait_error("key changed").await;
+    let err = alice.wait_error_code("tracker_key_changed").await;
     assert!(
         err["message"].as_str().unwrap().contains("--tracker-key"),
         "{err}"
@@ -239,7 +245,7 @@ async fn a_changed_peer_key_is_reported_and_not_trusted() {
     let changed = alice.wait_event("key_changed").await;
     assert_eq!(changed["name"], "bob");
     assert_ne!(changed["pinned"], changed["presented"]);
-    alice.wait_error("key changed").await;
+    alice.wait_error_code("key_changed").await;
     // The real bob still gets through; the impostor's text never showed.
     bob.msg("alice", "real bob again").await;
     next_message_is(&mut alice, "real bob again").await;

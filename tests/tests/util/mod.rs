@@ -192,6 +192,8 @@ pub struct Peer {
     /// Each group's member list as the events so far built it (a full list, then changes),
     /// the way a script following the contract keeps it.
     pub lists: HashMap<String, Vec<Value>>,
+    /// Lines written to stdin so far (the last one's request id).
+    lines_sent: u64,
 }
 
 pub struct PeerOptions<'a> {
@@ -255,6 +257,7 @@ impl Peer {
             listen: "0.0.0.0:0".parse().unwrap(),
             data_dir: opts.data_dir,
             lists: HashMap::new(),
+            lines_sent: 0,
         };
         let ready = peer.wait_event("ready").await;
         assert_eq!(ready["name"], name);
@@ -262,14 +265,38 @@ impl Peer {
         peer
     }
 
-    /// Writes one command line to the peer's stdin.
-    pub async fn cmd(&mut self, line: &str) {
+    /// Writes one command line to the peer's stdin. Returns its request id: the line's
+    /// number, which every event it causes carries as `req`.
+    pub async fn cmd(&mut self, line: &str) -> u64 {
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin
             .write_all(format!("{line}\n").as_bytes())
             .await
             .expect("write to peer");
         stdin.flush().await.expect("flush peer stdin");
+        self.lines_sent += 1;
+        self.lines_sent
+    }
+
+    /// Waits for the `error` event of request `req` and checks its `code`.
+    pub async fn wait_error_for(&mut self, req: u64, code: &str) -> Value {
+        let error = self
+            .wait_for(&format!("the error of line {req}"), |v| {
+                v["event"] == "error" && v["req"] == req
+            })
+            .await;
+        if error["code"] != code {
+            self.fail(&format!("line {req}: expected code {code}, got {error}"));
+        }
+        error
+    }
+
+    /// Waits for an `error` event with `code` (one no command caused, say).
+    pub async fn wait_error_code(&mut self, code: &str) -> Value {
+        self.wait_for(&format!("an error with code {code}"), |v| {
+            v["event"] == "error" && v["code"] == code
+        })
+        .await
     }
 
     /// Waits for the next event matching `pred`, skipping others.
@@ -293,18 +320,6 @@ impl Peer {
     /// Waits for the next event of kind `event`.
     pub async fn wait_event(&mut self, event: &str) -> Value {
         self.wait_for(event, |v| v["event"] == event).await
-    }
-
-    /// Waits for an `error` event whose message contains `needle` (case-insensitive).
-    pub async fn wait_error(&mut self, needle: &str) -> Value {
-        let needle = needle.to_lowercase();
-        self.wait_for(&format!("an error mentioning {needle:?}"), |v| {
-            v["event"] == "error"
-                && v["message"]
-                    .as_str()
-                    .is_some_and(|m| m.to_lowercase().contains(&needle))
-        })
-        .await
     }
 
     /// Waits until the tracker link reports `status`.
