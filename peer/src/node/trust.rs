@@ -145,7 +145,7 @@ impl Trust {
 
     /// Like [`Self::presented`], but when nothing is pinned for `name` yet and a member
     /// list holds `listed` for it, that key (vouched for by the tracker) is pinned first.
-    pub fn presented_listed(
+    pub fn presented_pinning_listed(
         &mut self,
         name: &Name,
         key: PublicKey,

@@ -317,9 +317,9 @@ impl App {
         });
         let kind = LineKind::Message {
             from: self.name.to_string(),
+            id: None,
             own: Some(Own {
                 req: Some(req),
-                id: None,
                 delivery: Delivery::Pending,
             }),
         };
@@ -404,9 +404,9 @@ impl App {
                     // Sent by a command from elsewhere (or the typed line is gone).
                     let kind = LineKind::Message {
                         from: self.name.to_string(),
+                        id: Some(id),
                         own: Some(Own {
                             req,
-                            id: Some(id),
                             delivery: Delivery::Pending,
                         }),
                     };
@@ -419,13 +419,13 @@ impl App {
                 }
             }
             Event::Message {
+                id,
                 from,
                 group,
                 text,
                 sent_at,
-                ..
             } => {
-                return self.on_message(from, group, text, sent_at);
+                return self.on_message(id, from, group, text, sent_at);
             }
             Event::Sent {
                 id,
@@ -577,8 +577,11 @@ impl App {
         }
     }
 
+    /// A message for us: shown (with its id kept, for replies and edits) in its
+    /// conversation, which rings when it is private or mentions us.
     fn on_message(
         &mut self,
+        id: MessageId,
         from: Name,
         group: Option<GroupName>,
         text: String,
@@ -593,6 +596,7 @@ impl App {
         let ring = private || mentions(&text, self.name.as_str());
         let kind = LineKind::Message {
             from: from.to_string(),
+            id: Some(id),
             own: None,
         };
         let c = &mut self.convs[i];

@@ -550,3 +550,37 @@ fn an_error_shows_in_the_conversation_it_is_about() {
     let last = app.selected().lines().back().expect("line");
     assert_eq!(last.text, "something else");
 }
+
+#[test]
+fn messages_keep_their_ids_ours_once_the_node_announces_them() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "g", &[("alice", true), ("bob", true)]);
+    app.update(message("bob", Some("g"), "hello"));
+    let g = ConvId::Group(group("g"));
+    let ids = |app: &App| -> Vec<Option<MessageId>> {
+        conv(app, &g)
+            .lines()
+            .iter()
+            .filter_map(|l| match &l.kind {
+                LineKind::Message { id, .. } => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(ids(&app), vec![Some(id("bob", 1))]);
+    app.update(Action::SelectConv(1));
+    let req = req_of(&type_line(&mut app, "hi bob"));
+    assert_eq!(ids(&app)[1], None, "typed, not yet announced");
+    let event = Event::Sending {
+        id: id("alice", 7),
+        to: None,
+        group: Some(group("g")),
+        text: "hi bob".into(),
+        sent_at: 0,
+    };
+    app.update(Action::Notice(Notice {
+        req: Some(req),
+        event,
+    }));
+    assert_eq!(ids(&app), vec![Some(id("bob", 1)), Some(id("alice", 7))]);
+}

@@ -43,21 +43,24 @@ pub enum Delivery {
     Nobody,
 }
 
-/// One of our own messages: the request that sent it, the id the node gave it, and what
-/// became of it.
+/// One of our own messages: the request that sent it, and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Own {
     pub req: Option<RequestId>,
-    /// `None` while the typed text waits for the node (or after the node refused it).
-    pub id: Option<MessageId>,
     pub delivery: Delivery,
 }
 
 /// What kind of line this is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineKind {
-    /// A chat message; `own` when it is ours.
-    Message { from: String, own: Option<Own> },
+    /// A chat message: its id (what replies and edits will point at; for our own, `None`
+    /// while the typed text waits for the node, or after the node refused it), and `own`
+    /// when it is ours.
+    Message {
+        from: String,
+        id: Option<MessageId>,
+        own: Option<Own>,
+    },
     /// Joins, leaves, answers to commands, help.
     System,
     /// Something that went wrong.
@@ -170,14 +173,10 @@ impl Conversation {
             .rev()
             .find_map(|line| match &mut line.kind {
                 LineKind::Message {
-                    own:
-                        Some(Own {
-                            id: Some(own_id),
-                            delivery: mark,
-                            ..
-                        }),
+                    id: Some(line_id),
+                    own: Some(Own { delivery: mark, .. }),
                     ..
-                } if own_id == id => Some(mark),
+                } if line_id == id => Some(mark),
                 _ => None,
             });
         match found {
@@ -257,25 +256,24 @@ impl Conversation {
         self.row_down(at, rows).map(|_| at)
     }
 
-    /// Scrolls up `by` screen rows, in a view of `height` rows where `rows` tells how many
-    /// rows a line takes; stops with the first line at the top of the view.
-    /// The typed line sent by request `req` that the node has not announced yet.
-    fn unannounced(&mut self, req: RequestId) -> Option<&mut Own> {
+    /// The typed line sent by request `req` that the node has not announced yet: its id
+    /// (still `None`) and its delivery.
+    fn unannounced(&mut self, req: RequestId) -> Option<(&mut Option<MessageId>, &mut Own)> {
         self.lines
             .iter_mut()
             .rev()
             .find_map(|line| match &mut line.kind {
                 LineKind::Message {
+                    id: id @ None,
                     own:
                         Some(
                             own @ Own {
-                                id: None,
                                 delivery: Delivery::Pending,
                                 ..
                             },
                         ),
                     ..
-                } if own.req == Some(req) => Some(own),
+                } if own.req == Some(req) => Some((id, own)),
                 _ => None,
             })
     }
@@ -283,17 +281,17 @@ impl Conversation {
     /// The node announced our message `id`, sent by request `req`: gives the typed line
     /// its id. False when no typed line waits for that request.
     pub fn announce(&mut self, req: RequestId, id: &MessageId) -> bool {
-        let Some(own) = self.unannounced(req) else {
+        let Some((line_id, _)) = self.unannounced(req) else {
             return false;
         };
-        own.id = Some(id.clone());
+        *line_id = Some(id.clone());
         true
     }
 
     /// The node refused request `req`: its typed line is marked failed for `who`. False
     /// when no typed line waits for it.
     pub fn refuse(&mut self, req: RequestId, who: &str) -> bool {
-        let Some(own) = self.unannounced(req) else {
+        let Some((_, own)) = self.unannounced(req) else {
             return false;
         };
         // No longer pending, so no later announcement claims it.
@@ -301,6 +299,8 @@ impl Conversation {
         true
     }
 
+    /// Scrolls up `by` screen rows, in a view of `height` rows where `rows` tells how many
+    /// rows a line takes; stops with the first line at the top of the view.
     pub fn scroll_up(&mut self, by: usize, height: usize, rows: impl Fn(&Line) -> usize) {
         let Some(last) = self.lines.len().checked_sub(1) else {
             return;

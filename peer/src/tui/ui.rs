@@ -257,7 +257,7 @@ fn render_line(line: &Line, width: usize) -> Vec<TextLine<'static>> {
         spans.push((format!("{} ", clock(at)), Style::new().dark_gray()));
     }
     match &line.kind {
-        LineKind::Message { from, own } => {
+        LineKind::Message { from, own, .. } => {
             let name_style = if own.is_some() {
                 Style::new().bold()
             } else {

@@ -143,7 +143,7 @@ impl Core {
         let checked = if vouched {
             self.trust.presented(name, key)
         } else if listed.is_some() || self.trust.pinned(name).is_some() {
-            self.trust.presented_listed(name, key, listed)
+            self.trust.presented_pinning_listed(name, key, listed)
         } else {
             return Check::AskTracker;
         };
@@ -298,9 +298,9 @@ impl Core {
             return self.conn_down(conn, "handshake failed: unexpected key", None);
         };
         if !self.trust.is_blocked(&presented)
-            && let Err(change) = self
-                .trust
-                .presented_listed(&name, presented, Some(expected))
+            && let Err(change) =
+                self.trust
+                    .presented_pinning_listed(&name, presented, Some(expected))
         {
             self.key_changed(&change);
         }
