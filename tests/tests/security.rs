@@ -399,6 +399,27 @@ async fn silent_and_truncated_handshakes_do_not_block_honest_peers() {
     }
 }
 
+/// More silent sockets from one address than a peer's handshake budget (128): the
+/// newcomer evicts the oldest unauthenticated connection instead of queueing behind them,
+/// so an honest peer's message still gets through at once.
+#[tokio::test]
+async fn a_flood_of_silent_sockets_does_not_lock_honest_peers_out_of_a_peer() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    bob.join("g").await;
+    alice.join("g").await;
+    let mut silent = Vec::new();
+    for _ in 0..256 {
+        silent.push(TcpStream::connect(bob.listen).await.unwrap());
+    }
+    let sent = alice.msg("bob", "through the flood").await;
+    assert_eq!(names(&sent["delivered"]), ["bob"], "{sent}");
+    bob.wait_message("through the flood").await;
+    drop(silent);
+}
+
 /// Slow senders after the handshake and hello: one dribbles a frame a byte at a time, one
 /// sends half a frame and goes quiet, each at the tracker and at a peer. Honest peers are
 /// served promptly meanwhile (a new peer registers and joins, and its message is

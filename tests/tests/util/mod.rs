@@ -54,6 +54,10 @@ pub fn bin_dir() -> &'static Path {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
         let status = std::process::Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", "natter", "-p", "natter-tracker"])
+            // The same features as the test build (whose dev-dependencies enable the test
+            // kit): the libraries it just built are reused, and only the two binaries are
+            // linked, instead of rebuilding every crate of ours a second time.
+            .args(["--features", "natter-protocol/test-util"])
             .arg("--manifest-path")
             .arg(&manifest)
             .status()
