@@ -28,6 +28,8 @@ use natter_protocol::testkit::peer::expect_acks as acks;
 use natter_protocol::testkit::peer::hello as raw_link;
 use natter_protocol::testkit::peer::next_non_hello as next_frame;
 
+mod acks;
+
 /// The fake tracker's end of a node's tracker link.
 type FakeConn = testkit::fake_tracker::TrackerSide;
 

@@ -42,8 +42,13 @@ pub struct SecureCodec<In, Out> {
     plain: Vec<u8>,
     /// JSON of the frame being encoded.
     json: Vec<u8>,
-    /// Set by any error that desynchronises the session; everything fails after it.
-    broken: bool,
+    /// Set by a read error that desynchronises the receiving half of the session (a
+    /// message that does not decrypt, a bad chunk, a frame over the limit): every later
+    /// decode fails. The sending half has its own nonce and stays usable, so the frames
+    /// answering what was read before (and a parting error) can still be written.
+    read_broken: bool,
+    /// Set by a failed seal (the sending nonce may have moved): every later encode fails.
+    write_broken: bool,
     _types: PhantomData<fn(Out) -> In>,
 }
 
@@ -63,7 +68,8 @@ impl<In, Out> SecureCodec<In, Out> {
             partial: BytesMut::new(),
             plain: vec![0; NOISE_MAX_MESSAGE],
             json: Vec::new(),
-            broken: false,
+            read_broken: false,
+            write_broken: false,
             _types: PhantomData,
         }
     }
@@ -88,7 +94,7 @@ impl<In, Out> SecureCodec<In, Out> {
     }
 
     fn fail(&mut self, err: CodecError) -> CodecError {
-        self.broken = true;
+        self.read_broken = true;
         self.partial = BytesMut::new();
         err
     }
@@ -128,7 +134,8 @@ impl<In, Out> std::fmt::Debug for SecureCodec<In, Out> {
         f.debug_struct("SecureCodec")
             .field("max_frame", &self.max_frame)
             .field("partial", &self.partial.len())
-            .field("broken", &self.broken)
+            .field("read_broken", &self.read_broken)
+            .field("write_broken", &self.write_broken)
             .finish_non_exhaustive()
     }
 }
@@ -143,7 +150,7 @@ impl<In: DeserializeOwned, Out> Decoder for SecureCodec<In, Out> {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, CodecError> {
         loop {
-            if self.broken {
+            if self.read_broken {
                 return Err(broken_error());
             }
             let message = match self.wire.decode(src) {
@@ -182,7 +189,7 @@ impl<In, Out: Serialize> Encoder<Out> for SecureCodec<In, Out> {
     type Error = CodecError;
 
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), CodecError> {
-        if self.broken {
+        if self.write_broken {
             return Err(broken_error());
         }
         let mut json = std::mem::take(&mut self.json);
@@ -220,7 +227,8 @@ impl<In, Out: Serialize> SecureCodec<In, Out> {
             if let Err(e) = self.seal_chunk(chunk, last, dst) {
                 // The session's nonce may have moved: nothing more can be sent on it.
                 dst.truncate(start);
-                return Err(self.fail(e));
+                self.write_broken = true;
+                return Err(e);
             }
             if last {
                 return Ok(());
@@ -417,6 +425,40 @@ mod tests {
         // Dropped message (the second arrives first).
         let (mut b, _, mut two) = two_sent();
         assert!(matches!(b.decode(&mut two), Err(CodecError::Crypto(_))));
+    }
+
+    #[test]
+    fn a_read_failure_leaves_the_sending_half_usable() {
+        // What a peer relies on to ack the frames before a bad one, then say why it closes.
+        let (mut a, mut b) = pair(DEFAULT_MAX_FRAME);
+        let mut wire = BytesMut::new();
+        a.encode(Msg::Say { text: "ok".into() }, &mut wire)
+            .expect("encode");
+        let mut tampered = BytesMut::new();
+        a.encode(Msg::Say { text: "no".into() }, &mut tampered)
+            .expect("encode");
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        wire.extend_from_slice(&tampered);
+        assert_eq!(
+            b.decode(&mut wire).expect("first"),
+            Some(Msg::Say { text: "ok".into() })
+        );
+        assert!(matches!(b.decode(&mut wire), Err(CodecError::Crypto(_))));
+        assert!(b.decode(&mut wire).is_err(), "reading stays failed");
+        let mut back = BytesMut::new();
+        for text in ["ack", "bye"] {
+            b.encode(Msg::Say { text: text.into() }, &mut back)
+                .expect("writing goes on");
+        }
+        assert_eq!(
+            a.decode(&mut back).expect("ack"),
+            Some(Msg::Say { text: "ack".into() })
+        );
+        assert_eq!(
+            a.decode(&mut back).expect("bye"),
+            Some(Msg::Say { text: "bye".into() })
+        );
     }
 
     #[test]

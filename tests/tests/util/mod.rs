@@ -47,10 +47,15 @@ impl Tail {
     }
 }
 
-/// The directory holding the built binaries (target/debug), building them on first use.
+/// The directory holding the built binaries (target/debug), building them on first use;
+/// or `NATTER_BIN_DIR` (relative to the workspace), taken as built (say `target/release`
+/// for a measurement).
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("NATTER_BIN_DIR") {
+            return Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+        }
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
         let status = std::process::Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", "natter", "-p", "natter-tracker"])
@@ -76,7 +81,7 @@ pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
 
-fn spawn_stderr_tail(stderr: impl AsyncRead + Unpin + Send + 'static, tail: Tail) {
+pub fn spawn_stderr_tail(stderr: impl AsyncRead + Unpin + Send + 'static, tail: Tail) {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {

@@ -1,0 +1,216 @@
+//! Acks as the receiver goes, nacks by id (issue "delivered messages reported failed"): a
+//! raw client writes a batch of chat frames in one write, with a bad frame or a refused
+//! message among them, and checks the answers frame by frame against what the node showed.
+
+use natter_protocol::DEFAULT_MAX_FRAME;
+use natter_protocol::peer::Body;
+use natter_protocol::testkit::link::until_closed;
+use natter_protocol::testkit::peer::PeerLink;
+
+use super::*;
+
+/// Valid messages sent ahead of the bad frame in one write.
+const BATCH: u64 = 25;
+
+/// How the last frame of a batch is spoiled, and what the node must say before closing.
+#[derive(Debug, Clone, Copy)]
+enum Spoiled {
+    /// One bit flipped in the sealed bytes: decryption fails, so no parting frame can follow.
+    BitFlip,
+    /// A valid length prefix over bytes that are not a Noise message: as above.
+    Garbage,
+    /// A frame one byte over the limit (every chunk decrypts): a `bad_frame` parting error.
+    Oversize,
+    /// A second hello (a valid frame that breaks the protocol): a `hello_expected` error.
+    SecondHello,
+}
+
+impl Spoiled {
+    /// The error frame expected after the acks, if any.
+    fn parting(self) -> Option<ErrorCode> {
+        match self {
+            Self::BitFlip | Self::Garbage => None,
+            Self::Oversize => Some(ErrorCode::BadFrame),
+            Self::SecondHello => Some(ErrorCode::HelloExpected),
+        }
+    }
+
+    /// The spoiled frame's bytes on `link`'s session (after the batch was sealed).
+    fn bytes(self, link: &mut PeerLink, mallory: &Identity) -> Vec<u8> {
+        let seq = BATCH + 1;
+        match self {
+            Self::BitFlip => {
+                let frame = signed(mallory, message("mallory", seq, None, "flipped"));
+                let mut sealed = testkit::seal(link, frame);
+                let mid = 4 + (sealed.len() - 4) / 2;
+                sealed[mid] ^= 0x10;
+                sealed
+            }
+            Self::Garbage => {
+                let mut bytes = 100u32.to_be_bytes().to_vec();
+                bytes.extend((0..100u8).map(|i| i.wrapping_mul(37)));
+                bytes
+            }
+            Self::Oversize => {
+                link.codec_mut().set_max_frame(2 * DEFAULT_MAX_FRAME);
+                let frame = oversize(mallory, seq);
+                testkit::seal(link, frame)
+            }
+            Self::SecondHello => testkit::seal(link, testkit::peer_hello("mallory")),
+        }
+    }
+}
+
+/// A chat frame whose JSON is exactly one byte over [`DEFAULT_MAX_FRAME`], so the chunk
+/// that crosses the limit is its last one and the node reads every byte that was sent.
+fn oversize(author: &Identity, seq: u64) -> PeerFrame {
+    let json_len = |frame: &PeerFrame| serde_json::to_vec(frame).expect("json").len();
+    let empty = signed(author, message("mallory", seq, None, ""));
+    let mut msg = message("mallory", seq, None, "");
+    msg.body = Body::Text {
+        text: "x".repeat(DEFAULT_MAX_FRAME + 1 - json_len(&empty)),
+    };
+    let frame = signed(author, msg);
+    assert_eq!(json_len(&frame), DEFAULT_MAX_FRAME + 1);
+    frame
+}
+
+/// The texts of the messages `node` showed, up to and including `last` (sent after
+/// everything else, so every earlier message is shown before it).
+async fn shown_until(node: &mut Node, last: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    while texts.last().map(String::as_str) != Some(last) {
+        match next(node, |e| matches!(e, Event::Message { .. })).await {
+            Event::Message { text, .. } => texts.push(text),
+            _ => unreachable!(),
+        }
+    }
+    texts
+}
+
+/// After the batch: a fresh link delivers one more message, which the node shows after
+/// all it showed from the batch; returns the texts shown from the batch.
+async fn shown_from_batch(node: &mut Node, mallory: &Identity) -> Vec<String> {
+    let (mut link, _) = raw_link(node.listen, mallory, "mallory").await;
+    let seq = BATCH + 10;
+    link.send(signed(mallory, message("mallory", seq, None, "after")))
+        .await
+        .expect("send");
+    assert_eq!(acks(&mut link, 1).await, [format!("mallory/{seq}")]);
+    let mut texts = shown_until(node, "after").await;
+    texts.pop();
+    texts
+}
+
+/// N valid frames and one spoiled frame in one write: exactly N acks, in order, then the
+/// parting error (or none, after a decryption failure) and the close; the node showed
+/// exactly those N messages.
+#[tokio::test]
+async fn every_message_before_a_bad_frame_is_acked_before_the_link_closes() {
+    for spoiled in [
+        Spoiled::BitFlip,
+        Spoiled::Garbage,
+        Spoiled::Oversize,
+        Spoiled::SecondHello,
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = AutoTracker::start().await;
+        let mut b = node("bob", &dir, &t).await;
+        let mallory = testkit::identity();
+        t.register("mallory", mallory.public_key(), dead_addr().await);
+        let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
+        let mut wire = Vec::new();
+        for seq in 1..=BATCH {
+            let frame = signed(&mallory, message("mallory", seq, None, &format!("m{seq}")));
+            wire.extend(testkit::seal(&mut link, frame));
+        }
+        wire.extend(spoiled.bytes(&mut link, &mallory));
+        link.get_mut().write_all(&wire).await.expect("write");
+
+        let want: Vec<String> = (1..=BATCH).map(|seq| format!("mallory/{seq}")).collect();
+        assert_eq!(acks(&mut link, want.len()).await, want, "{spoiled:?}");
+        let rest = until_closed(&mut link).await;
+        match spoiled.parting() {
+            None => assert!(rest.is_empty(), "{spoiled:?}: {rest:?}"),
+            Some(code) => assert!(
+                matches!(&rest[..], [PeerFrame::Error { code: got, .. }] if *got == code),
+                "{spoiled:?}: expected one {code:?} error after the acks, got {rest:?}"
+            ),
+        }
+        let want: Vec<String> = (1..=BATCH).map(|seq| format!("m{seq}")).collect();
+        assert_eq!(
+            shown_from_batch(&mut b, &mallory).await,
+            want,
+            "{spoiled:?}"
+        );
+    }
+}
+
+/// Refused messages in the middle of one write (a forged signature, an altered text, a
+/// group message for a group the node is not in) are nacked by their own ids, the ones
+/// around them acked by theirs, in order, and the link stays up.
+#[tokio::test]
+async fn a_refused_message_mid_stream_is_nacked_by_its_own_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = AutoTracker::start().await;
+    let mut b = node("bob", &dir, &t).await;
+    let mallory = testkit::identity();
+    t.register("mallory", mallory.public_key(), dead_addr().await);
+    let other = testkit::identity();
+    let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
+
+    let genuine = |seq: u64| signed(&mallory, message("mallory", seq, None, &format!("m{seq}")));
+    let forged = signed(&other, message("mallory", 2, None, "forged"));
+    let PeerFrame::Chat(mut altered) = genuine(4) else {
+        unreachable!()
+    };
+    altered.message.body = Body::Text {
+        text: "altered".into(),
+    };
+    let elsewhere = signed(&mallory, message("mallory", 6, Some("elsewhere"), "g"));
+    let frames = [
+        genuine(1),
+        forged,
+        genuine(3),
+        PeerFrame::Chat(altered),
+        genuine(5),
+        elsewhere,
+        genuine(7),
+        genuine(1), // a replay: acked again, not shown again
+    ];
+    let mut wire = Vec::new();
+    for frame in frames {
+        wire.extend(testkit::seal(&mut link, frame));
+    }
+    link.get_mut().write_all(&wire).await.expect("write");
+
+    let mut answers = Vec::new();
+    while answers.len() < 8 {
+        match next_frame(&mut link).await {
+            Some(PeerFrame::Ack { id }) => answers.push(format!("ack {id}")),
+            Some(PeerFrame::Nack { id, code, .. }) => {
+                assert_eq!(code, ErrorCode::Unauthorized, "nack of {id}");
+                answers.push(format!("nack {id}"));
+            }
+            other => panic!("expected an answer, got {other:?} after {answers:?}"),
+        }
+    }
+    let want = [
+        "ack mallory/1",
+        "nack mallory/2",
+        "ack mallory/3",
+        "nack mallory/4",
+        "ack mallory/5",
+        "nack mallory/6",
+        "ack mallory/7",
+        "ack mallory/1",
+    ];
+    assert_eq!(answers, want);
+    // The link is still up: one more message is acked on it.
+    link.send(genuine(8)).await.expect("send");
+    assert_eq!(acks(&mut link, 1).await, ["mallory/8"]);
+    assert_eq!(
+        shown_until(&mut b, "m8").await,
+        ["m1", "m3", "m5", "m7", "m8"]
+    );
+}
