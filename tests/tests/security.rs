@@ -219,7 +219,7 @@ async fn a_changed_tracker_key_is_refused_until_accepted_on_purpose() {
 }
 
 #[tokio::test]
-async fn a_changed_peer_key_is_reported_and_not_trusted() {
+async fn a_stranger_claiming_a_members_name_is_refused_and_locks_nobody_out() {
     let dir = temp();
     let tracker = Tracker::start(dir.path()).await;
     let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
@@ -242,13 +242,19 @@ async fn a_changed_peer_key_is_reported_and_not_trusted() {
     new_bob
         .cmd(&format!("/msg {} trust me", alice.listen))
         .await;
-    let changed = alice.wait_event("key_changed").await;
-    assert_eq!(changed["name"], "bob");
-    assert_ne!(changed["pinned"], changed["presented"]);
-    alice.wait_error_code("key_changed").await;
-    // The real bob still gets through; the impostor's text never showed.
+    // Refused and reported, but a hello's word is no key change: nothing waits for /trust.
+    let refused = alice.wait_error_code("wrong_key").await;
+    assert_eq!(refused["about"], "bob", "{refused}");
+    assert!(
+        !alice.seen.iter().any(|e| e["event"] == "key_changed"),
+        "{:?}",
+        alice.seen
+    );
+    // The real bob still gets through, both ways; the impostor's text never showed.
     bob.msg("alice", "real bob again").await;
     next_message_is(&mut alice, "real bob again").await;
+    let sent = alice.msg("bob", "and back").await;
+    assert_eq!(names(&sent["delivered"]), ["bob"], "{sent}");
 }
 
 #[tokio::test]

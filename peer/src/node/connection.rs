@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use natter_protocol::net::{self, HANDSHAKE_TIMEOUT, HELLO_TIMEOUT, Ticket};
@@ -29,6 +30,13 @@ use super::core::{ConnEvent, ConnId, Parting};
 pub const QUEUE: usize = 1024;
 /// Frames fed before one flush.
 const BATCH: usize = 256;
+/// How long one write may wait for the far side to read: a peer that reads nothing for
+/// this long while we have frames for it is dropped (its task never hangs on a full
+/// socket).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection waits for the core to let its far side on (the core answers
+/// within its key-check deadline; this is the second line of defence).
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Framed = SecureFramed<TcpStream, PeerFrame, PeerFrame>;
 
@@ -118,9 +126,6 @@ pub async fn accepted(
         let (mut framed, key) = secure::accept(stream, &local.identity, HANDSHAKE_TIMEOUT)
             .await
             .map_err(|e| end(format!("handshake failed: {e}")))?;
-        let (handle, rx) = handle(&cancel);
-        let opened = Report::Opened { conn, handle };
-        reports.send(opened).await.map_err(|_| Ended::Gone)?;
         let name = match read_hello(&mut framed).await {
             Ok(name) => name,
             Err((reason, parting)) => {
@@ -135,6 +140,10 @@ pub async fn accepted(
             send_parting(&mut framed, (ErrorCode::RateLimited, message.clone())).await;
             return Err(end(message));
         }
+        // Only an authenticated connection (no longer evictable) reaches the core.
+        let (handle, rx) = handle(&cancel);
+        let opened = Report::Opened { conn, handle };
+        reports.send(opened).await.map_err(|_| Ended::Gone)?;
         let hello = ConnEvent::Hello { name, key };
         let event = Report::Event { conn, event: hello };
         reports.send(event).await.map_err(|_| Ended::Gone)?;
@@ -149,7 +158,8 @@ pub async fn accepted(
 
 /// How a connection task ended.
 enum Ended {
-    /// Reading failed before the session (connect, handshake, hello): the core hears why.
+    /// The connection failed (connect, handshake, hello, a write, a full early queue):
+    /// the core hears why (and ignores it for a connection it never knew).
     Failed(String),
     /// The core closed it, or the node is gone: nothing to report.
     Gone,
@@ -254,35 +264,41 @@ async fn session(
     // Frames the core queued before letting the far side on (our first messages on a
     // connection we dialled), in order.
     let mut early = VecDeque::new();
-    loop {
-        match rx.recv().await {
-            None => return Err(Ended::Gone),
-            Some(Outgoing::Accept) => break,
-            Some(Outgoing::Frame(frame)) => {
-                if early.len() >= QUEUE {
-                    return Err(end("the peer is too slow (its queue is full)"));
+    let accepted = timeout(ACCEPT_TIMEOUT, async {
+        loop {
+            match rx.recv().await {
+                None => return Err(Ended::Gone),
+                Some(Outgoing::Accept) => return Ok(()),
+                Some(Outgoing::Frame(frame)) => {
+                    if early.len() >= QUEUE {
+                        return Err(end("the peer is too slow (its queue is full)"));
+                    }
+                    early.push_back(frame);
                 }
-                early.push_back(frame);
-            }
-            Some(Outgoing::Close(parting)) => {
-                if let Some(parting) = parting {
-                    send_parting(&mut framed, parting).await;
+                Some(Outgoing::Close(parting)) => {
+                    if let Some(parting) = parting {
+                        send_parting(&mut framed, parting).await;
+                    }
+                    return Err(Ended::Gone);
                 }
-                return Err(Ended::Gone);
             }
         }
+    });
+    match accepted.await {
+        Ok(result) => result?,
+        Err(_) => return Err(end("the peer was never let on")),
     }
     if let Some(name) = answer_hello {
         let hello = PeerFrame::Hello {
             version: PROTOCOL_VERSION,
             name: name.clone(),
         };
-        framed.feed(hello).await.map_err(|e| end(e.to_string()))?;
+        write_in_time(framed.feed(hello)).await?;
     }
     for frame in early {
-        framed.feed(frame).await.map_err(|e| end(e.to_string()))?;
+        write_in_time(framed.feed(frame)).await?;
     }
-    framed.flush().await.map_err(|e| end(e.to_string()))?;
+    write_in_time(framed.flush()).await?;
     let mut reading = true;
     loop {
         tokio::select! {
@@ -322,9 +338,7 @@ async fn write_batch(
     let mut written = 0;
     while let Some(item) = next.take() {
         match item {
-            Outgoing::Frame(frame) => {
-                framed.feed(frame).await.map_err(|e| end(e.to_string()))?;
-            }
+            Outgoing::Frame(frame) => write_in_time(framed.feed(frame)).await?,
             Outgoing::Accept => {}
             Outgoing::Close(parting) => {
                 let _ = timeout(net::PARTING_TIMEOUT, framed.flush()).await;
@@ -339,6 +353,15 @@ async fn write_batch(
             next = rx.try_recv().ok();
         }
     }
-    framed.flush().await.map_err(|e| end(e.to_string()))?;
+    write_in_time(framed.flush()).await?;
     Ok(false)
+}
+
+/// One write, within [`WRITE_TIMEOUT`].
+async fn write_in_time(write: impl Future<Output = Result<(), CodecError>>) -> Result<(), Ended> {
+    match timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(end(e.to_string())),
+        Err(_) => Err(end("the peer is not reading")),
+    }
 }

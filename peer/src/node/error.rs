@@ -36,6 +36,8 @@ pub enum ErrorCode {
     AddressMismatch,
     /// A peer's key is not the pinned one; `/trust NAME` accepts it.
     KeyChanged,
+    /// A connection claimed a peer's name with a key nobody vouched for; it was refused.
+    WrongKey,
     /// `/trust NAME` with no key change waiting.
     NothingToTrust,
     /// `/trust NAME` for a key the tracker does not bind to NAME.
@@ -103,6 +105,11 @@ pub enum NodeError {
     },
     #[error("{}", .0.message())]
     KeyChanged(KeyChange),
+    #[error(
+        "a connection claimed to be {name} with key {presented} ({}), which the tracker does not bind to {name}; refused",
+        presented.fingerprint()
+    )]
+    WrongKey { name: Name, presented: PublicKey },
     #[error("{name}'s key changed ({why}); /trust {name} to accept it")]
     KeyNotTrusted { name: Name, why: String },
     #[error("no key change is waiting for {name}; nothing to trust")]
@@ -186,6 +193,7 @@ impl NodeError {
             Self::NoAck { .. } | Self::LookupUnanswered { .. } => C::Timeout,
             Self::RefusedByPeer { .. } => C::RefusedByPeer,
             Self::KeyChanged(_) | Self::KeyNotTrusted { .. } => C::KeyChanged,
+            Self::WrongKey { .. } => C::WrongKey,
             Self::NothingToTrust { .. } => C::NothingToTrust,
             Self::TrustRefused { .. } => C::TrustRefused,
             Self::TrustUnanswered { .. } | Self::TrackerDown { .. } => C::TrackerUnavailable,
@@ -212,7 +220,15 @@ impl NodeError {
             }
             Self::UnknownPeer { name, .. }
             | Self::PeerOffline { name }
-            | Self::KeyNotTrusted { name, .. } => Some(About::Peer(name.clone())),
+            | Self::KeyNotTrusted { name, .. }
+            | Self::WrongKey { name, .. }
+            | Self::NoKeyToBlock { name }
+            | Self::LookupUnanswered { name }
+            | Self::NothingToTrust { name }
+            | Self::TrustRefused { name, .. }
+            | Self::TrustUnanswered { name, .. }
+            | Self::NotBlocked { name } => Some(About::Peer(name.clone())),
+            Self::KeyChanged(change) => Some(About::Peer(change.name.clone())),
             Self::CannotSend { to, .. }
             | Self::AddressMismatch { to, .. }
             | Self::Undeliverable { to, .. }

@@ -1,7 +1,7 @@
 //! Who may say what: pinned keys, blocked keys, pending key changes and replays, and the
 //! checks every received message goes through. Pure state, owned by the node's core.
 //!
-//! A received chat is shown only if all of these hold (see the issue 4 contract): a direct
+//! A received chat is shown only if all of these hold (the README's security section): a direct
 //! frame's `from` and id sender are the link's hello name ([`check_direct`]); the author's
 //! key signed exactly this message ([`verify_author`]; for a direct frame the author's key
 //! is the link's); the key is not blocked; a group message's group is one we are in and
@@ -56,9 +56,9 @@ pub enum Verdict {
     Duplicate,
     /// From a blocked key: acknowledge (so the sender does not retry), do not show.
     Blocked,
-    /// Not allowed: drop it without an acknowledgement.
+    /// Not allowed: answered with a nack, not shown.
     Refused(String),
-    /// `from` now has another key than the pinned one: drop it without an acknowledgement.
+    /// `from` now has another key than the pinned one: answered with a nack, not shown.
     KeyChanged(KeyChange),
 }
 
@@ -287,6 +287,16 @@ impl Trust {
     /// The blocked keys to save, if they changed since the last call.
     pub fn take_dirty_blocked(&mut self) -> Option<&Blocked> {
         std::mem::take(&mut self.blocked_dirty).then_some(&self.blocked)
+    }
+
+    /// Whether the pins changed since they were last taken for saving.
+    pub fn pins_dirty(&self) -> bool {
+        self.pins_dirty
+    }
+
+    /// Whether the blocked keys changed since they were last taken for saving.
+    pub fn blocked_dirty(&self) -> bool {
+        self.blocked_dirty
     }
 
     /// Whether the replay guard changed since it was last taken for saving.

@@ -8,7 +8,7 @@
 //! not know, or a tracker that cannot be asked, refuses the connection. `/trust NAME`
 //! likewise takes only the key the tracker binds to NAME.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use natter_protocol::tracker::Member;
@@ -48,6 +48,8 @@ pub struct KeyChecks {
     names: HashMap<Name, NameWait>,
     /// `/trust NAME` requests waiting for a look-up: who asked, and until when.
     trusts: HashMap<Name, (Option<RequestId>, Instant)>,
+    /// Names and keys already reported as claimed by a stranger.
+    wrong_keys: HashSet<(Name, PublicKey)>,
 }
 
 impl KeyChecks {
@@ -139,20 +141,52 @@ impl Core {
         if self.trust.is_blocked(&key) {
             return Check::Accept;
         }
+        if vouched {
+            // Dialled demanding the key we hold for the name: the handshake proved it.
+            return match self.trust.presented(name, key) {
+                Ok(()) => Check::Accept,
+                Err(change) => {
+                    self.key_changed(&change);
+                    Check::Refuse(changed(&change))
+                }
+            };
+        }
         let listed = self.cache.find_peer(name).map(|m| m.key);
-        let checked = if vouched {
-            self.trust.presented(name, key)
-        } else if listed.is_some() || self.trust.pinned(name).is_some() {
-            self.trust.presented_pinning_listed(name, key, listed)
-        } else {
-            return Check::AskTracker;
-        };
-        match checked {
-            Ok(()) => Check::Accept,
-            Err(change) => {
-                self.key_changed(&change);
-                Check::Refuse(changed(&change))
+        match self.trust.pinned(name).or(listed) {
+            None => Check::AskTracker,
+            Some(known) if known == key => {
+                match self.trust.presented_pinning_listed(name, key, listed) {
+                    Ok(()) => Check::Accept,
+                    Err(change) => Check::Refuse(changed(&change)),
+                }
             }
+            // The tracker already vouched for this key: the change waits for /trust.
+            Some(pinned) if self.trust.pending(name) == Some(key) => Check::Refuse(format!(
+                "{name}'s key changed (pinned {pinned}, presented {key}); refused until trusted"
+            )),
+            // A hello's word is no key change: only the tracker can vouch for a new key.
+            // Refused, and nothing is recorded, so a stranger claiming a member's name
+            // cannot stop us from talking to the real one.
+            Some(known) => {
+                self.wrong_key(name, known, key);
+                Check::Refuse(format!(
+                    "this connection claims to be {name}, whose key is {known}, with {key}"
+                ))
+            }
+        }
+    }
+
+    /// Reports a connection that claimed `name` with a key nobody vouched for (once per
+    /// name and key, so a stranger cycling keys cannot flood the front end).
+    fn wrong_key(&mut self, name: &Name, known: PublicKey, presented: PublicKey) {
+        tracing::warn!(%name, %known, %presented, "refused a connection with another key");
+        let reported = &mut self.key_checks.wrong_keys;
+        if reported.len() >= MAX_WAITING {
+            reported.clear();
+        }
+        if reported.insert((name.clone(), presented)) {
+            let name = name.clone();
+            self.fail(None, NodeError::WrongKey { name, presented });
         }
     }
 
@@ -291,22 +325,15 @@ impl Core {
         }
     }
 
-    /// A dialled connection's handshake met `presented` instead of the key it demanded.
+    /// A dialled connection's handshake met `presented` instead of the key it demanded: not
+    /// the peer we meant (nothing is recorded; only the tracker vouches for a new key).
     pub(super) fn key_mismatch(&mut self, conn: ConnId, presented: PublicKey) {
-        let Some((name, expected)) = self.conns.get(conn).and_then(|c| c.dialled_for.clone())
-        else {
-            return self.conn_down(conn, "handshake failed: unexpected key", None);
+        let reason = match self.conns.get(conn).and_then(|c| c.dialled_for.clone()) {
+            Some((name, _)) => {
+                format!("the peer there presented another key than {name}'s ({presented})")
+            }
+            None => "the peer there presented an unexpected key".to_owned(),
         };
-        if !self.trust.is_blocked(&presented)
-            && let Err(change) =
-                self.trust
-                    .presented_pinning_listed(&name, presented, Some(expected))
-        {
-            self.key_changed(&change);
-        }
-        let reason = format!(
-            "{name}'s key changed (pinned {expected}, presented {presented}); /trust {name} to accept it"
-        );
         self.conn_down(conn, &reason, None);
     }
 
@@ -362,18 +389,28 @@ impl Core {
             let message = format!("a /trust {name} is already waiting for the tracker");
             return self.fail(req, NodeError::Busy(message));
         }
-        let why = if self.key_checks.trusts.len() >= MAX_TRUSTS {
-            "too many /trust requests are waiting for the tracker".to_owned()
-        } else if !self.tracker_up() {
-            format!("tracker {} is not connected", self.tracker_addr)
-        } else {
-            self.look_up(req, &name);
-            let deadline = now.at + self.ack_timeout;
-            self.key_checks.trusts.insert(name, (req, deadline));
-            return;
-        };
-        let why = format!("no member list binds it to {name}, and {why}");
-        self.fail(req, NodeError::TrustUnanswered { name, why });
+        if self.key_checks.trusts.len() >= MAX_TRUSTS {
+            let message = "too many /trust requests are waiting for the tracker".to_owned();
+            return self.fail(req, NodeError::Busy(message));
+        }
+        if !self.tracker_up() {
+            let why = format!(
+                "no member list binds it to {name}, and tracker {} is not connected",
+                self.tracker_addr
+            );
+            return self.fail(req, NodeError::TrustUnanswered { name, why });
+        }
+        self.look_up(req, &name);
+        let deadline = now.at + self.ack_timeout;
+        self.key_checks.trusts.insert(name, (req, deadline));
+    }
+
+    /// Takes the `/trust NAME` waiting for a look-up, if one is.
+    pub(super) fn take_trust_request(
+        &mut self,
+        name: &Name,
+    ) -> Option<(Option<RequestId>, Instant)> {
+        self.key_checks.trusts.remove(name)
     }
 
     /// The tracker answered a look-up a `/trust NAME` waits on.

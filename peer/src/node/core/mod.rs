@@ -355,17 +355,17 @@ impl Core {
         }
     }
 
+    /// Hands the writer every file that is due (every changed one when `all`): one
+    /// snapshot per file per interval, so a burst of changes costs one write.
     fn save_due(&mut self, now: Instant, all: bool) {
-        if let Some(pins) = self.trust.take_dirty_pins() {
-            let save = Save::PeerPins(pins.clone());
-            self.out.push_back(Output::Save(save));
-        }
-        if let Some(blocked) = self.trust.take_dirty_blocked() {
-            let save = Save::Blocked(blocked.clone());
-            self.out.push_back(Output::Save(save));
-        }
-        if self.trust.seen_dirty() {
-            self.saves.changed(DataFile::Seen, now);
+        for (dirty, file) in [
+            (self.trust.pins_dirty(), DataFile::PeerPins),
+            (self.trust.blocked_dirty(), DataFile::Blocked),
+            (self.trust.seen_dirty(), DataFile::Seen),
+        ] {
+            if dirty {
+                self.saves.changed(file, now);
+            }
         }
         for file in self.saves.due(now, all) {
             let save = match file {
@@ -373,12 +373,19 @@ impl Core {
                     tracker: self.tracker_addr.clone(),
                     groups: self.cache.groups().clone(),
                 }),
+                DataFile::TrackerPins => Save::TrackerPins(self.tracker.pins.clone()),
+                DataFile::PeerPins => match self.trust.take_dirty_pins() {
+                    Some(pins) => Save::PeerPins(pins.clone()),
+                    None => continue,
+                },
+                DataFile::Blocked => match self.trust.take_dirty_blocked() {
+                    Some(blocked) => Save::Blocked(blocked.clone()),
+                    None => continue,
+                },
                 DataFile::Seen => match self.trust.take_dirty_seen() {
                     Some(seen) => Save::Seen(seen),
                     None => continue,
                 },
-                DataFile::TrackerPins => Save::TrackerPins(self.tracker.pins.clone()),
-                DataFile::PeerPins | DataFile::Blocked => continue,
             };
             self.out.push_back(Output::Save(save));
         }

@@ -1,9 +1,10 @@
 //! When each data file is written, and which ones could not be.
 //!
 //! Files that change in bursts are written at most once per interval: the member cache
-//! (a join in a big group reaches every member at once; a reconnect brings every
-//! snapshot) every `members_every`, the seen sequence numbers (every message) every
-//! second. Pins and blocks are written at once (the core hands them over directly). A file
+//! and the pinned keys (a join in a big group reaches every member at once; a reconnect
+//! brings every snapshot) every `members_every`, the seen sequence numbers (every message)
+//! every second. Blocks and tracker pins, which change rarely, are written at once. Every
+//! write hands over one snapshot, so the writer's queue never grows with the burst. A file
 //! that cannot be saved is reported once, and again only after a save of it succeeded.
 
 use std::collections::{HashMap, HashSet};
@@ -36,7 +37,7 @@ pub struct Saves {
 impl Saves {
     /// `now`: the start, which counts as a save (the files were just loaded).
     pub fn new(members_every: Duration, now: Instant) -> Self {
-        let last = [DataFile::Members, DataFile::Seen]
+        let last = [DataFile::Members, DataFile::PeerPins, DataFile::Seen]
             .into_iter()
             .map(|f| (f, now))
             .collect();
@@ -50,9 +51,10 @@ impl Saves {
 
     fn every(&self, file: DataFile) -> Duration {
         match file {
-            DataFile::Members => self.members_every,
+            // Pins come in bursts too: every member of a list joined at once is pinned.
+            DataFile::Members | DataFile::PeerPins => self.members_every,
             DataFile::Seen => SEEN_EVERY,
-            DataFile::PeerPins | DataFile::Blocked | DataFile::TrackerPins => Duration::ZERO,
+            DataFile::Blocked | DataFile::TrackerPins => Duration::ZERO,
         }
     }
 

@@ -72,11 +72,13 @@ impl Node {
         }
     }
 
-    /// [`Self::new`], connected to the tracker, start-up outputs drained.
+    /// [`Self::new`], connected to the tracker, its start-up done (outputs drained, the
+    /// pins of the cached members written).
     fn online(who: &str, groups: &[(&str, Vec<Member>)]) -> Self {
         let mut node = Self::new(who, groups);
         node.drain();
         node.tracker(TrackerInput::Connected);
+        node.advance(Duration::from_secs(1));
         node
     }
 
@@ -305,6 +307,22 @@ fn commands_wait_for_the_first_tracker_attempt_and_answers_carry_their_req() {
         [PeerToTracker::Snapshot { .. }]
     ));
     assert!(events(&out).is_empty());
+}
+
+#[test]
+fn a_look_up_that_never_left_fails_its_message_at_once() {
+    let mut node = in_a_group();
+    let out = node.send(4, Target::Peer(name("dave")), "hi");
+    let [lookup] = &to_tracker(&out)[..] else {
+        panic!("{out:?}")
+    };
+    let reason = "the tracker link is busy".to_owned();
+    let out = node.tracker(TrackerInput::Unsent {
+        request: lookup.clone(),
+        reason,
+    });
+    assert_eq!(errors(&out), vec![(ErrorCode::TrackerUnavailable, Some(4))]);
+    assert_eq!(node.core.poll_timeout(), None, "nothing left waiting");
 }
 
 #[test]
@@ -592,56 +610,73 @@ fn an_unknown_name_is_refused_while_the_tracker_cannot_vouch_for_it() {
 }
 
 #[test]
-fn a_hello_under_a_listed_name_with_another_key_is_a_key_change() {
+fn a_stranger_claiming_a_members_name_is_refused_and_changes_nothing() {
     let mut node = in_a_group();
     let (conn, out) = node.inbound(1, "bob", key_of("mallory"));
     assert!(!out.contains(&Output::Accept { conn }));
-    assert!(
-        events(&out)
-            .iter()
-            .any(|e| matches!(e, Event::KeyChanged { name: n, .. } if n == &name("bob")))
-    );
     assert_eq!(closed(&out)[0].0, conn);
+    assert_eq!(errors(&out), vec![(ErrorCode::WrongKey, None)]);
+    assert!(
+        !events(&out)
+            .iter()
+            .any(|e| matches!(e, Event::KeyChanged { .. }))
+    );
+    // Reported once per name and key.
+    let (_, out) = node.inbound(2, "bob", key_of("mallory"));
+    assert!(errors(&out).is_empty());
+    // Nobody answering at bob's address with another key changes anything either.
+    let out = node.send(1, Target::Peer(name("bob")), "hi");
+    let dialled = dials(&out)[0].0;
+    let mismatch = ConnEvent::KeyMismatch {
+        presented: key_of("mallory"),
+    };
+    let out = node.conn(dialled, mismatch);
+    assert_eq!(errors(&out), vec![(ErrorCode::Undeliverable, Some(1))]);
+    // The real bob is still reachable: the next message dials him again.
+    let out = node.send(2, Target::Peer(name("bob")), "still you?");
+    assert_eq!(dials(&out).len(), 1);
+    assert!(errors(&out).is_empty());
 }
 
 #[test]
 fn a_changed_key_is_reported_once_and_refused_until_trusted() {
     let mut node = in_a_group();
     let target = Target::Peer(name("bob"));
-    let out = node.send(1, target, "hi");
-    let conn = dials(&out)[0].0;
-    let out = node.conn(
-        conn,
-        ConnEvent::KeyMismatch {
-            presented: key_of("new-bob"),
+    node.send(1, target, "hi");
+    // The tracker now binds bob to another key (bob on a new machine, or a rogue tracker).
+    let out = node.push(TrackerToPeer::MemberUpdate {
+        group: group("g"),
+        version: 2,
+        change: MemberChange::Online {
+            member: member_at("bob", key_of("new-bob"), addr(4001), true),
         },
-    );
+    });
     let changes = events(&out)
         .into_iter()
         .filter(|e| matches!(e, Event::KeyChanged { .. }))
         .count();
     assert_eq!(changes, 1, "{out:?}");
-    assert_eq!(sent(&out), vec![(Some(1), vec![], vec!["bob".into()])]);
+    // bob with the new key is refused until trusted.
+    let (conn, out) = node.inbound(1, "bob", key_of("new-bob"));
+    assert!(!out.contains(&Output::Accept { conn }));
+    assert!(errors(&out).is_empty(), "reported once: {out:?}");
     // Sending again is refused before any dial.
     let target = Target::Peer(name("bob"));
     let out = node.send(2, target, "hi");
     assert!(dials(&out).is_empty());
     assert!(errors(&out).contains(&(ErrorCode::KeyChanged, Some(2))));
-    // /trust asks the tracker, and takes the key only if it binds it to bob.
+    // /trust takes the key the member list (the tracker) binds to bob.
     let out = node.cmd(3, Command::Trust(name("bob")));
-    let id = tracker_req(&to_tracker(&out)[0]);
-    let answer = TrackerToPeer::LookupResult {
-        name: name("bob"),
-        member: Some(member_at("bob", key_of("new-bob"), addr(4001), true)),
-        req: id,
-    };
-    let out = node.push(answer);
+    assert!(to_tracker(&out).is_empty(), "the list vouches already");
     let trusted = notices(&out);
     assert!(
         trusted
             .iter()
             .any(|n| n.req == Some(3) && matches!(n.event, Event::Trusted { .. }))
     );
+    // The new pin is written on the pins' schedule.
+    let due = node.core.poll_timeout().expect("the pins are due");
+    let out = node.advance(due - node.now.at);
     assert!(
         out.iter()
             .any(|o| matches!(o, Output::Save(Save::PeerPins(_))))

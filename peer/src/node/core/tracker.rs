@@ -137,8 +137,11 @@ impl Core {
                 let (what, group, id) = match request {
                     PeerToTracker::Join { group, req } => ("join", group, req),
                     PeerToTracker::Leave { group, req } => ("leave", group, req),
-                    // Look-ups are answered by the disconnection that follows; the rest is
-                    // redone by the next hello.
+                    PeerToTracker::Lookup { name, req } => {
+                        return self.lookup_unsent(req, &name, &reason);
+                    }
+                    // A snapshot is asked again on the next gap; the rest is redone by
+                    // the next hello.
                     _ => return,
                 };
                 let asked = self.tracker.answered(id);
@@ -161,6 +164,25 @@ impl Core {
                 }
             }
             TrackerInput::Push(push) => self.push(now, push),
+        }
+    }
+
+    /// A look-up never reached the tracker: what waited on it fails now (connections
+    /// waiting on it are refused at their own deadline).
+    fn lookup_unsent(&mut self, id: Option<RequestId>, name: &Name, reason: &str) {
+        self.tracker.answered(id);
+        for waiting in self.lookups.remove(name).unwrap_or_default() {
+            let error = NodeError::TrackerDropped {
+                what: format!("look up {name}"),
+                reason: reason.to_owned(),
+                about: Some(About::Peer(name.clone())),
+            };
+            self.fail(waiting.req, error);
+        }
+        if let Some((req, _)) = self.take_trust_request(name) {
+            let why = format!("the tracker link dropped ({reason})");
+            let name = name.clone();
+            self.fail(req, NodeError::TrustUnanswered { name, why });
         }
     }
 
@@ -220,6 +242,9 @@ impl Core {
                 members,
                 req,
             } => {
+                // Taken even for a group not in our cache: the tracker is the authority on
+                // membership, and after our hello it hands back every group we are in
+                // (a cache that was lost or set aside is rebuilt that way).
                 let asked = self.tracker.answered(req);
                 self.observe_members(&members);
                 let new_group = !self.cache.contains(&group);
