@@ -22,6 +22,10 @@ use crate::node::trust::KeyChange;
 /// How long a connection waits for the tracker to vouch for a name: inside the far side's
 /// wait for our hello (`natter_protocol::net::HELLO_TIMEOUT`, 5 s).
 pub const KEY_CHECK_TIMEOUT: Duration = Duration::from_secs(4);
+const _: () = assert!(
+    KEY_CHECK_TIMEOUT.as_millis() < natter_protocol::net::HELLO_TIMEOUT.as_millis(),
+    "a key check must end before the far side stops waiting for our hello"
+);
 /// Connections waiting for the tracker at once; past it, new ones are refused.
 const MAX_WAITING: usize = 256;
 /// `/trust` requests waiting for the tracker at once.
