@@ -121,6 +121,15 @@ impl Node {
         self.conn(conn, ConnEvent::Frame(frame))
     }
 
+    /// The hello of `who` (with its own key) on `conn`.
+    fn hello(&mut self, conn: ConnId, who: &str) -> Vec<Output> {
+        let hello = ConnEvent::Hello {
+            name: name(who),
+            key: key_of(who),
+        };
+        self.conn(conn, hello)
+    }
+
     /// A connection someone opened to us, its hello in.
     fn inbound(&mut self, n: u64, who: &str, key: PublicKey) -> (ConnId, Vec<Output>) {
         let conn = ConnId::Accepted(n);
@@ -386,11 +395,7 @@ fn a_group_message_fans_out_and_settles_from_the_acks() {
     assert_eq!((to, expect), (addr(4001), Some(key_of("bob"))));
     assert!(matches!(&frames(&out, conn)[..], [PeerFrame::Chat(c)] if c.message.id == id));
     // The hello is the one we demanded: let on, nothing settled yet.
-    let hello = ConnEvent::Hello {
-        name: name("bob"),
-        key: key_of("bob"),
-    };
-    let out = node.conn(conn, hello);
+    let out = node.hello(conn, "bob");
     assert!(out.contains(&Output::Accept { conn }));
     assert!(sent(&out).is_empty());
     let out = node.frame(conn, PeerFrame::Ack { id: id.clone() });
@@ -428,11 +433,7 @@ fn a_nack_fails_that_recipient_with_the_reason_and_keeps_the_connection() {
     let target = Target::Peer(name("bob"));
     let out = node.send(1, target, "hi");
     let (conn, id) = (dials(&out)[0].0, sending_id(&out));
-    let hello = ConnEvent::Hello {
-        name: name("bob"),
-        key: key_of("bob"),
-    };
-    node.conn(conn, hello);
+    node.hello(conn, "bob");
     let nack = PeerFrame::Nack {
         id,
         code: natter_protocol::ErrorCode::Unauthorized,
@@ -474,11 +475,7 @@ fn an_address_answers_with_its_name_and_a_wrong_name_fails() {
     let target = Target::Addr(addr(4001));
     let out = node.send(1, target, "hi");
     let (conn, id) = (dials(&out)[0].0, sending_id(&out));
-    let hello = ConnEvent::Hello {
-        name: name("bob"),
-        key: key_of("bob"),
-    };
-    node.conn(conn, hello);
+    node.hello(conn, "bob");
     let out = node.frame(conn, PeerFrame::Ack { id });
     assert_eq!(sent(&out), vec![(Some(1), vec!["bob".into()], vec![])]);
     // Someone else now answers at bob's listed address.
@@ -486,11 +483,7 @@ fn an_address_answers_with_its_name_and_a_wrong_name_fails() {
     let target = Target::Peer(name("bob"));
     let out = node.send(2, target, "hi");
     let conn = dials(&out)[0].0;
-    let hello = ConnEvent::Hello {
-        name: name("carol"),
-        key: key_of("carol"),
-    };
-    let out = node.conn(conn, hello);
+    let out = node.hello(conn, "carol");
     assert_eq!(errors(&out), vec![(ErrorCode::Undeliverable, Some(2))]);
     assert_eq!(sent(&out), vec![(Some(2), vec![], vec!["bob".into()])]);
 }
@@ -690,11 +683,7 @@ fn both_sides_dialling_at_once_end_up_on_one_connection() {
     let target = Target::Peer(name("bob"));
     let out = node.send(1, target, "hi");
     let (mine, id) = (dials(&out)[0].0, sending_id(&out));
-    let hello = ConnEvent::Hello {
-        name: name("bob"),
-        key: key_of("bob"),
-    };
-    node.conn(mine, hello);
+    node.hello(mine, "bob");
     let (theirs, out) = node.inbound(1, "bob", key_of("bob"));
     assert!(out.contains(&Output::Accept { conn: theirs }));
     let kept = if key_of("alice") < key_of("bob") {
@@ -740,11 +729,7 @@ fn quit_waits_for_messages_on_their_way_then_saves_and_finishes() {
     // Commands after /quit are not taken.
     let target = Target::Peer(name("bob"));
     assert!(node.send(3, target, "late").is_empty());
-    let hello = ConnEvent::Hello {
-        name: name("bob"),
-        key: key_of("bob"),
-    };
-    node.conn(conn, hello);
+    node.hello(conn, "bob");
     let out = node.frame(conn, PeerFrame::Ack { id });
     assert_eq!(sent(&out).len(), 1);
     assert!(node.core.is_finished());
@@ -901,11 +886,7 @@ fn idle_connections_close_and_busy_ones_stay() {
     let target = Target::Peer(name("bob"));
     let out = node.send(1, target, "hi");
     let (conn, id) = (dials(&out)[0].0, sending_id(&out));
-    let hello = ConnEvent::Hello {
-        name: name("bob"),
-        key: key_of("bob"),
-    };
-    node.conn(conn, hello);
+    node.hello(conn, "bob");
     node.frame(conn, PeerFrame::Ack { id });
     let idle = connections::IDLE_TIMEOUT;
     assert_eq!(node.core.poll_timeout(), Some(node.now.at + idle));
