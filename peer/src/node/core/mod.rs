@@ -216,7 +216,10 @@ impl Core {
             self.quit_at = Some(now.at + QUIT_GRACE);
             return;
         }
-        if self.tracker.status.is_none() && self.needs_tracker(&command) {
+        // Until the first tracker attempt settles, a command that needs the tracker waits,
+        // and so does every command after it: commands run in the order they came.
+        let waiting = !self.tracker.deferred.is_empty();
+        if self.tracker.status.is_none() && (waiting || self.needs_tracker(&command)) {
             if self.tracker.deferred.len() < MAX_DEFERRED {
                 self.tracker.deferred.push(Request { req, command });
             } else {

@@ -262,7 +262,22 @@ fn commands_wait_for_the_first_tracker_attempt_and_answers_carry_their_req() {
     let mut node = Node::new("alice", &[]);
     node.drain();
     assert!(node.cmd(7, Command::Join(group("g"))).is_empty(), "held");
+    // A command after it waits too, so answers keep the commands' order.
+    assert!(
+        node.cmd(8, Command::Groups).is_empty(),
+        "held behind the join"
+    );
     let out = node.tracker(TrackerInput::Connected);
+    assert!(
+        matches!(
+            &notices(&out)[1..],
+            [Notice {
+                req: Some(8),
+                event: Event::Groups { .. }
+            }]
+        ),
+        "{out:?}"
+    );
     let asked = to_tracker(&out);
     assert!(
         matches!(&asked[..], [PeerToTracker::Join { .. }]),
