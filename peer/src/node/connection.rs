@@ -38,14 +38,16 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// within its key-check deadline; this is the second line of defence).
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Framed = SecureFramed<TcpStream, PeerFrame, PeerFrame>;
+/// Frames go out behind an `Arc`: one group message is shared by every recipient's queue,
+/// not copied into each.
+type Framed = SecureFramed<TcpStream, PeerFrame, Arc<PeerFrame>>;
 
 /// What the core queues on a connection, in order.
 #[derive(Debug)]
 pub enum Outgoing {
     /// The far side is let on (an accepted connection answers with our hello).
     Accept,
-    Frame(PeerFrame),
+    Frame(Arc<PeerFrame>),
     /// Write what is queued before this, then the parting error (if any), and close.
     Close(Option<Parting>),
 }
@@ -202,10 +204,10 @@ async fn dialled(
         }
         Err(e) => return Err(end(format!("handshake failed: {e}"))),
     };
-    let hello = PeerFrame::Hello {
+    let hello = Arc::new(PeerFrame::Hello {
         version: PROTOCOL_VERSION,
         name: local.name.clone(),
-    };
+    });
     framed.send(hello).await.map_err(|e| end(e.to_string()))?;
     let name = read_hello(&mut framed)
         .await
@@ -249,7 +251,7 @@ fn parting_for(e: &CodecError) -> Option<Parting> {
 }
 
 async fn send_parting(framed: &mut Framed, (code, message): Parting) {
-    net::part(framed, PeerFrame::Error { code, message }).await;
+    net::part(framed, Arc::new(PeerFrame::Error { code, message })).await;
 }
 
 /// After the hellos: waits for the core to let the far side on (an accepted connection
@@ -289,10 +291,10 @@ async fn session(
         Err(_) => return Err(end("the peer was never let on")),
     }
     if let Some(name) = answer_hello {
-        let hello = PeerFrame::Hello {
+        let hello = Arc::new(PeerFrame::Hello {
             version: PROTOCOL_VERSION,
             name: name.clone(),
-        };
+        });
         write_in_time(framed.feed(hello)).await?;
     }
     for frame in early {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use natter_protocol::peer::PeerFrame;
@@ -133,7 +134,8 @@ pub enum Output {
     /// Queue a frame on a connection.
     Send {
         conn: ConnId,
-        frame: PeerFrame,
+        /// Shared: a message to many recipients is one frame behind many handles.
+        frame: Arc<PeerFrame>,
     },
     /// Close a connection once what is queued on it is written (then `parting`, if any).
     Close {

@@ -3,6 +3,8 @@
 //! answered at once, by id: an ack when we have it, a nack with the reason when we refuse
 //! it. Acks and nacks for our own messages settle them.
 
+use std::sync::Arc;
+
 use natter_protocol::ErrorCode;
 use natter_protocol::peer::{PeerFrame, SignedChat};
 use natter_protocol::{Name, PublicKey};
@@ -83,6 +85,7 @@ impl Core {
                 message: format!("{}'s key changed; refused until trusted", change.name),
             },
         };
+        let frame = Arc::new(frame);
         self.out.push_back(Output::Send { conn, frame });
     }
 }

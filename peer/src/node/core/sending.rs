@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use natter_protocol::identity::sign_chat;
@@ -202,6 +203,8 @@ impl Core {
             sig: sign_chat(&self.identity, &message),
             message,
         };
+        // One frame, shared by every recipient's queue.
+        let frame = Arc::new(PeerFrame::Chat(chat));
         let mut remaining = HashMap::new();
         for Addressee {
             addr,
@@ -254,7 +257,7 @@ impl Core {
                 let expect = wanted.as_ref().map(|(_, key)| *key);
                 self.out.push_back(Output::Dial { conn, addr, expect });
             }
-            let frame = PeerFrame::Chat(chat.clone());
+            let frame = frame.clone();
             self.out.push_back(Output::Send { conn, frame });
             let recipient = Recipient {
                 label,

@@ -186,7 +186,7 @@ fn dials(out: &[Output]) -> Vec<(ConnId, SocketAddr, Option<PublicKey>)> {
 fn frames(out: &[Output], to: ConnId) -> Vec<PeerFrame> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Send { conn, frame } if *conn == to => Some(frame.clone()),
+            Output::Send { conn, frame } if *conn == to => Some(PeerFrame::clone(frame)),
             _ => None,
         })
         .collect()
@@ -423,6 +423,30 @@ fn a_group_message_fans_out_and_settles_from_the_acks() {
     let out = node.send(6, target, "again");
     assert!(dials(&out).is_empty());
     assert_eq!(frames(&out, conn).len(), 1);
+}
+
+#[test]
+fn a_group_message_is_one_frame_shared_by_every_recipient() {
+    let members = vec![
+        listed("alice", 4000, true),
+        listed("bob", 4001, true),
+        listed("carol", 4002, true),
+        listed("dave", 4003, true),
+    ];
+    let mut node = Node::online("alice", &[("g", members)]);
+    let out = node.send(1, Target::Group(group("g")), "to all");
+    let shared: Vec<&Arc<PeerFrame>> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { frame, .. } => Some(frame),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shared.len(), 3);
+    assert!(
+        shared.windows(2).all(|w| Arc::ptr_eq(w[0], w[1])),
+        "not copied per recipient"
+    );
 }
 
 #[test]
@@ -981,10 +1005,11 @@ mod random {
             for o in out {
                 match o {
                     Output::Dial { conn, .. } => self.conns.push(*conn),
-                    Output::Send {
-                        conn,
-                        frame: PeerFrame::Chat(c),
-                    } => self.ids.push((*conn, c.message.id.clone())),
+                    Output::Send { conn, frame } => {
+                        if let PeerFrame::Chat(c) = &**frame {
+                            self.ids.push((*conn, c.message.id.clone()));
+                        }
+                    }
                     Output::Tracker(t @ PeerToTracker::Lookup { .. }) => {
                         self.lookups.push(tracker_req(t));
                     }
