@@ -928,7 +928,6 @@ async fn tracker_pins_are_kept_by_resolved_address() {
     );
 }
 
-/// A recipient's refusal fails that message at once, with the recipient's reason.
 /// A member cache that cannot be saved is reported once, not on every save.
 #[tokio::test]
 async fn an_unsaveable_member_cache_is_reported_once() {
@@ -937,14 +936,15 @@ async fn an_unsaveable_member_cache_is_reported_once() {
     // A directory where the file should be: every save fails.
     std::fs::create_dir_all(config.data_dir.join(CACHE_FILE_NAME).join("x")).expect("mkdir");
     let g: GroupName = "g".parse().expect("group");
+    let me = a_member("alice", a.key, true);
+    let full = |version| TrackerToPeer::Members {
+        req: None,
+        group: g.clone(),
+        version,
+        members: vec![me.clone()],
+    };
     for version in 1..=3 {
-        let full = TrackerToPeer::Members {
-            req: None,
-            group: g.clone(),
-            version,
-            members: vec![a_member("alice", a.key, true)],
-        };
-        conn.send(full).await.expect("push");
+        conn.send(full(version)).await.expect("push");
     }
     // The first failed save is reported, naming the file.
     let first = next(&mut a, |e| matches!(e, Event::Error { .. })).await;
@@ -955,13 +955,7 @@ async fn an_unsaveable_member_cache_is_reported_once() {
     assert!(message.contains(CACHE_FILE_NAME), "{message}");
     // More changes fail to save too, quietly: nothing else is reported up to the end.
     for version in 4..=6 {
-        let full = TrackerToPeer::Members {
-            req: None,
-            group: g.clone(),
-            version,
-            members: vec![a_member("alice", a.key, true)],
-        };
-        conn.send(full).await.expect("push");
+        conn.send(full(version)).await.expect("push");
         next(
             &mut a,
             |e| matches!(e, Event::Members { version: v, .. } if *v == version),

@@ -72,14 +72,6 @@ pub struct Setup {
     pub warnings: Vec<String>,
 }
 
-/// A private message waiting for a tracker look-up of its recipient.
-#[derive(Debug, Clone)]
-struct WaitingSend {
-    req: Option<RequestId>,
-    text: String,
-    deadline: Instant,
-}
-
 /// The node's state and decisions.
 pub struct Core {
     name: Name,
@@ -95,7 +87,7 @@ pub struct Core {
     key_checks: KeyChecks,
     saves: Saves,
     /// Private messages waiting for a tracker look-up, by recipient.
-    lookups: HashMap<Name, Vec<WaitingSend>>,
+    lookups: HashMap<Name, Vec<sending::WaitingSend>>,
     /// Set by `/quit`: when to stop waiting for messages still on their way.
     quit_at: Option<Instant>,
     finished: bool,

@@ -12,9 +12,17 @@ use natter_protocol::peer::{Body, ChatMessage, PeerFrame, SignedChat};
 use natter_protocol::tracker::Member;
 use natter_protocol::{GroupName, Name, PublicKey, RequestId};
 
-use super::{Core, MAX_TEXT_BYTES, Now, Output, QUIT_GRACE, WaitingSend};
+use super::{Core, MAX_TEXT_BYTES, Now, Output, QUIT_GRACE};
 use crate::node::api::{About, Event, NodeError, Target};
 use crate::node::outbox::{Done, Recipient, Settled};
+
+/// A private message waiting for a tracker look-up of its recipient.
+#[derive(Debug, Clone)]
+pub(super) struct WaitingSend {
+    pub(super) req: Option<RequestId>,
+    text: String,
+    pub(super) deadline: Instant,
+}
 
 /// One recipient of a message.
 struct Addressee {
