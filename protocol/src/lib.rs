@@ -36,7 +36,10 @@ pub use secure::{HandshakeError, SecureCodec};
 /// Version 2: every link is a Noise session, members carry keys, chat messages are signed.
 /// Version 3: one duplex peer connection, a message `body` (tagged by `kind`), nacks by
 /// message id, request ids on tracker requests and their answers.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4: a message carries its author's key and (private) its recipient's key, both
+/// signed; ids are per-author sequence numbers without gaps; history sync frames; the
+/// hello carries the listen port.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// A request's id, chosen by whoever asks, echoed in the answer or error.
 pub type RequestId = u64;

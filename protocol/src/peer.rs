@@ -10,12 +10,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, GroupName, Name, Signature};
+use crate::{ErrorCode, GroupName, Name, PublicKey, Signature};
 
-/// A message's globally unique id: its sender and the sender's sequence number.
+/// A message's id: its sender's name and the sender's sequence number.
 ///
-/// Written as `sender/seq`. The pair is what later work keys acknowledgements, retries,
-/// de-duplication and history sync on.
+/// Written as `sender/seq`. Each author numbers its messages 1, 2, 3, … without gaps, and
+/// keeps the count on disk, so the author's key and the number identify a message for
+/// good: receivers de-duplicate, and members compare what they hold for history sync, by
+/// (author key, seq).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct MessageId {
@@ -89,7 +91,15 @@ pub struct ChatMessage {
     /// The author. On a direct link it is the link's peer; a relayed message is checked
     /// against the author's key, whoever relays it.
     pub from: Name,
+    /// The author's identity key: what the signature is checked against, and what must be
+    /// bound to `from` (by a member list or a pin) for the message to be shown.
+    pub key: PublicKey,
     pub group: Option<GroupName>,
+    /// A private message's recipient (its identity key), so the signature covers whom it
+    /// was for and a receiver can refuse a private message that was meant for someone
+    /// else. `None` for a group message.
+    #[serde(default)]
+    pub to: Option<PublicKey>,
     pub body: Body,
     /// The sender's clock, milliseconds since the Unix epoch.
     pub sent_at: u64,
@@ -112,6 +122,11 @@ pub enum PeerFrame {
     Hello {
         version: u32,
         name: Name,
+        /// The port the sender listens on, so a peer that restarted on a new port while the
+        /// tracker was away can tell the members it reaches where it is now (the session is
+        /// authenticated, so this is as good as signed by its key).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        listen_port: Option<u16>,
     },
     Chat(SignedChat),
     /// The receiver has the message with this id (and has shown it to its user).
@@ -129,6 +144,34 @@ pub enum PeerFrame {
         code: ErrorCode,
         message: String,
     },
+    /// History sync: "of `group`, I hold these sequence numbers of each author; send me
+    /// what I lack". Answered by one [`PeerFrame::SyncPage`].
+    SyncAsk {
+        group: GroupName,
+        have: Vec<AuthorRanges>,
+    },
+    /// History sync: up to [`SYNC_PAGE`] messages of `group` the asker lacked, each with
+    /// its author's signature (checked against the author's key, not the relay's). `more`:
+    /// ask again for the rest.
+    SyncPage {
+        group: GroupName,
+        messages: Vec<SignedChat>,
+        more: bool,
+    },
+}
+
+/// The most messages in one [`PeerFrame::SyncPage`].
+pub const SYNC_PAGE: usize = 64;
+/// The most authors in one [`PeerFrame::SyncAsk`]; the rest are left for the next round.
+pub const SYNC_MAX_AUTHORS: usize = 1024;
+/// The most ranges per author in one [`PeerFrame::SyncAsk`].
+pub const SYNC_MAX_RANGES: usize = 256;
+
+/// An author's sequence numbers, as inclusive `[first, last]` ranges in ascending order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorRanges {
+    pub key: PublicKey,
+    pub ranges: Vec<(u64, u64)>,
 }
 
 #[cfg(test)]
@@ -151,7 +194,9 @@ mod tests {
         let message = ChatMessage {
             id: "bob/7".parse().expect("id"),
             from: "bob".parse().expect("name"),
+            key: author.public_key(),
             group: None,
+            to: None,
             body: Body::Text { text: "hi".into() },
             sent_at: 5,
         };
@@ -160,7 +205,7 @@ mod tests {
         let json = serde_json::to_value(&frame).expect("json");
         assert_eq!(
             json,
-            serde_json::json!({"type":"chat","message":{"id":"bob/7","from":"bob","group":null,"body":{"kind":"text","text":"hi"},"sent_at":5},"sig":sig.to_string()})
+            serde_json::json!({"type":"chat","message":{"id":"bob/7","from":"bob","key":author.public_key().to_string(),"group":null,"to":null,"body":{"kind":"text","text":"hi"},"sent_at":5},"sig":sig.to_string()})
         );
         let back: PeerFrame = serde_json::from_value(json).expect("parse");
         assert_eq!(back, frame);

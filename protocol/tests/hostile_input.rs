@@ -128,7 +128,9 @@ fn peer_frames() -> Vec<PeerFrame> {
             seq: 42,
         },
         from: "alice".parse().expect("name"),
+        key: author.public_key(),
         group: Some("rust".parse().expect("group")),
+        to: None,
         body: natter_protocol::peer::Body::Text {
             text: "hello \u{1f980} world".into(),
         },
@@ -139,8 +141,24 @@ fn peer_frames() -> Vec<PeerFrame> {
         PeerFrame::Hello {
             version: PROTOCOL_VERSION,
             name: "alice".parse().expect("name"),
+            listen_port: Some(4000),
         },
-        PeerFrame::Chat(SignedChat { message, sig }),
+        PeerFrame::Chat(SignedChat {
+            message: message.clone(),
+            sig,
+        }),
+        PeerFrame::SyncAsk {
+            group: "rust".parse().expect("group"),
+            have: vec![natter_protocol::peer::AuthorRanges {
+                key: author.public_key(),
+                ranges: vec![(1, 40), (42, 42)],
+            }],
+        },
+        PeerFrame::SyncPage {
+            group: "rust".parse().expect("group"),
+            messages: vec![SignedChat { message, sig }],
+            more: true,
+        },
         PeerFrame::Ack {
             id: "alice/42".parse().expect("id"),
         },

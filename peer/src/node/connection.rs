@@ -78,6 +78,23 @@ pub struct ConnHandle {
 pub struct Local {
     pub name: Name,
     pub identity: Arc<Identity>,
+    /// The port we listen on, told in every hello.
+    pub listen_port: u16,
+}
+
+impl Local {
+    fn hello(&self) -> Arc<PeerFrame> {
+        Arc::new(PeerFrame::Hello {
+            version: PROTOCOL_VERSION,
+            name: self.name.clone(),
+            listen_port: Some(self.listen_port),
+        })
+    }
+}
+
+/// Where the far side says it listens: its address's IP with the port its hello gave.
+fn listening_at(peer: Option<SocketAddr>, port: Option<u16>) -> Option<SocketAddr> {
+    Some(SocketAddr::new(peer?.ip(), port?))
 }
 
 fn handle(cancel: &CancellationToken) -> (ConnHandle, mpsc::Receiver<Outgoing>) {
@@ -125,11 +142,12 @@ pub async fn accepted(
         net::readable_within(&stream, HANDSHAKE_TIMEOUT)
             .await
             .map_err(|e| end(format!("no handshake: {e}")))?;
+        let peer_addr = stream.peer_addr().ok();
         let (mut framed, key) = secure::accept(stream, &local.identity, HANDSHAKE_TIMEOUT)
             .await
             .map_err(|e| end(format!("handshake failed: {e}")))?;
-        let name = match read_hello(&mut framed).await {
-            Ok(name) => name,
+        let (name, port) = match read_hello(&mut framed).await {
+            Ok(hello) => hello,
             Err((reason, parting)) => {
                 if let Some(parting) = parting {
                     send_parting(&mut framed, parting).await;
@@ -146,10 +164,11 @@ pub async fn accepted(
         let (handle, rx) = handle(&cancel);
         let opened = Report::Opened { conn, handle };
         reports.send(opened).await.map_err(|_| Ended::Gone)?;
-        let hello = ConnEvent::Hello { name, key };
+        let listen = listening_at(peer_addr, port);
+        let hello = ConnEvent::Hello { name, key, listen };
         let event = Report::Event { conn, event: hello };
         reports.send(event).await.map_err(|_| Ended::Gone)?;
-        session(conn, framed, rx, &reports, Some(&local.name)).await
+        session(conn, framed, rx, &reports, Some(&local)).await
     };
     let ended = tokio::select! {
         _ = cancel.cancelled() => return,
@@ -204,15 +223,15 @@ async fn dialled(
         }
         Err(e) => return Err(end(format!("handshake failed: {e}"))),
     };
-    let hello = Arc::new(PeerFrame::Hello {
-        version: PROTOCOL_VERSION,
-        name: local.name.clone(),
-    });
-    framed.send(hello).await.map_err(|e| end(e.to_string()))?;
-    let name = read_hello(&mut framed)
+    framed
+        .send(local.hello())
+        .await
+        .map_err(|e| end(e.to_string()))?;
+    let (name, port) = read_hello(&mut framed)
         .await
         .map_err(|(reason, _)| end(reason))?;
-    let event = ConnEvent::Hello { name, key };
+    let listen = listening_at(Some(addr), port);
+    let event = ConnEvent::Hello { name, key, listen };
     reports
         .send(Report::Event { conn, event })
         .await
@@ -220,13 +239,18 @@ async fn dialled(
     session(conn, framed, rx, reports, None).await
 }
 
-/// Reads the far side's hello. An error carries the parting frame to send, if any.
-async fn read_hello(framed: &mut Framed) -> Result<Name, (String, Option<Parting>)> {
+/// Reads the far side's hello: its name and the port it listens on. An error carries the
+/// parting frame to send, if any.
+async fn read_hello(framed: &mut Framed) -> Result<(Name, Option<u16>), (String, Option<Parting>)> {
     match timeout(HELLO_TIMEOUT, framed.next()).await {
         Err(_) => Err(("no hello from the peer".into(), None)),
         Ok(None) => Err(("the peer closed the connection".into(), None)),
         Ok(Some(Err(e))) => Err((e.to_string(), parting_for(&e))),
-        Ok(Some(Ok(PeerFrame::Hello { version, name }))) if version == PROTOCOL_VERSION => Ok(name),
+        Ok(Some(Ok(PeerFrame::Hello {
+            version,
+            name,
+            listen_port,
+        }))) if version == PROTOCOL_VERSION => Ok((name, listen_port)),
         Ok(Some(Ok(PeerFrame::Hello { version, .. }))) => {
             let message = format!(
                 "protocol version {version} is not spoken here (we speak {PROTOCOL_VERSION})"
@@ -261,7 +285,7 @@ async fn session(
     mut framed: Framed,
     mut rx: mpsc::Receiver<Outgoing>,
     reports: &mpsc::Sender<Report>,
-    answer_hello: Option<&Name>,
+    answer_hello: Option<&Local>,
 ) -> Result<(), Ended> {
     // Frames the core queued before letting the far side on (our first messages on a
     // connection we dialled), in order.
@@ -290,12 +314,8 @@ async fn session(
         Ok(result) => result?,
         Err(_) => return Err(end("the peer was never let on")),
     }
-    if let Some(name) = answer_hello {
-        let hello = Arc::new(PeerFrame::Hello {
-            version: PROTOCOL_VERSION,
-            name: name.clone(),
-        });
-        write_in_time(framed.feed(hello)).await?;
+    if let Some(local) = answer_hello {
+        write_in_time(framed.feed(local.hello())).await?;
     }
     for frame in early {
         write_in_time(framed.feed(frame)).await?;

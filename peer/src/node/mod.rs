@@ -182,6 +182,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     let local = connection::Local {
         name: config.name.clone(),
         identity: identity.clone(),
+        listen_port: listen.port(),
     };
     tasks.spawn(listener::run(
         listener,

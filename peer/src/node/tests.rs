@@ -196,6 +196,7 @@ async fn listener_survives_garbage_oversize_and_wrong_versions() {
     let hello = PeerFrame::Hello {
         version: PROTOCOL_VERSION + 1,
         name: "mallory".parse().expect("name"),
+        listen_port: None,
     };
     link.send(hello).await.expect("send");
     assert!(matches!(

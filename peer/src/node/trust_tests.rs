@@ -22,7 +22,9 @@ fn chat(from: &str, seq: u64, group: Option<&str>) -> ChatMessage {
     ChatMessage {
         id: format!("{from}/{seq}").parse().expect("id"),
         from: name(from),
+        key: natter_protocol::testkit::build::identity_for(from).public_key(),
         group: group.map(|g| g.parse().expect("group")),
+        to: None,
         body: natter_protocol::peer::Body::Text { text: "hi".into() },
         sent_at: 1,
     }

@@ -10,24 +10,32 @@ use crate::peer::{Body, ChatMessage};
 use super::{Identity, PublicKey, Signature};
 
 /// Domain tag of [`signing_bytes`].
-pub const CHAT_DOMAIN: &[u8] = b"natter/chat-message/v3\0";
+pub const CHAT_DOMAIN: &[u8] = b"natter/chat-message/v4\0";
 
 /// The canonical bytes an author signs for `msg`:
-/// `CHAT_DOMAIN`, then id.sender, id.seq, from, group, sent_at, then the body: its kind,
-/// then its fields in order (`text`: the text). Strings are a u32 big-endian length then
-/// UTF-8, numbers are u64 big-endian, and the optional group is one byte (0 absent,
-/// 1 present) followed, when present, by the string.
+/// `CHAT_DOMAIN`, then id.sender, id.seq, from, key, group, to, sent_at, then the body: its
+/// kind, then its fields in order (`text`: the text). Strings are a u32 big-endian length
+/// then UTF-8, numbers are u64 big-endian, keys are their 32 bytes, and an optional (group,
+/// to) is one byte (0 absent, 1 present) followed, when present, by the value.
 pub fn signing_bytes(msg: &ChatMessage) -> Vec<u8> {
     let mut out = Vec::with_capacity(CHAT_DOMAIN.len() + 64 + msg.body.text().len());
     out.extend_from_slice(CHAT_DOMAIN);
     put_str(&mut out, msg.id.sender.as_str());
     out.extend_from_slice(&msg.id.seq.to_be_bytes());
     put_str(&mut out, msg.from.as_str());
+    out.extend_from_slice(msg.key.as_bytes());
     match &msg.group {
         None => out.push(0),
         Some(group) => {
             out.push(1);
             put_str(&mut out, group.as_str());
+        }
+    }
+    match &msg.to {
+        None => out.push(0),
+        Some(to) => {
+            out.push(1);
+            out.extend_from_slice(to.as_bytes());
         }
     }
     out.extend_from_slice(&msg.sent_at.to_be_bytes());
@@ -64,11 +72,17 @@ mod tests {
         Body::Text { text: t.into() }
     }
 
+    fn key(n: u8) -> PublicKey {
+        Identity::from_secrets(&[n; 32], &[n; 32]).public_key()
+    }
+
     fn message() -> ChatMessage {
         ChatMessage {
             id: "alice/7".parse().expect("id"),
             from: "alice".parse().expect("name"),
+            key: key(1),
             group: Some("rust".parse().expect("group")),
+            to: None,
             body: text("hello"),
             sent_at: 1_700_000_000_000,
         }
@@ -86,6 +100,8 @@ mod tests {
         want.extend_from_slice(&7u64.to_be_bytes());
         want.extend_from_slice(&[0, 0, 0, 5]);
         want.extend_from_slice(b"alice");
+        want.extend_from_slice(key(1).as_bytes());
+        want.push(0);
         want.push(0);
         want.extend_from_slice(&5u64.to_be_bytes());
         want.extend_from_slice(&[0, 0, 0, 4]);
@@ -105,6 +121,8 @@ mod tests {
             Box::new(|m| m.from = "bob".parse().expect("name")),
             Box::new(|m| m.group = None),
             Box::new(|m| m.group = Some("rusty".parse().expect("group"))),
+            Box::new(|m| m.key = key(2)),
+            Box::new(|m| m.to = Some(key(3))),
             Box::new(|m| m.body = text("hello!")),
             Box::new(|m| m.sent_at += 1),
         ];
@@ -128,8 +146,11 @@ mod tests {
 
     #[test]
     fn independent_of_json_field_order() {
-        let json = r#"{"body":{"text":"hello","kind":"text"},"sent_at":1700000000000,"group":"rust","from":"alice","id":"alice/7"}"#;
-        let parsed: ChatMessage = serde_json::from_str(json).expect("json");
+        let json = format!(
+            r#"{{"body":{{"text":"hello","kind":"text"}},"sent_at":1700000000000,"group":"rust","key":"{}","from":"alice","id":"alice/7"}}"#,
+            key(1)
+        );
+        let parsed: ChatMessage = serde_json::from_str(&json).expect("json");
         assert_eq!(signing_bytes(&parsed), signing_bytes(&message()));
     }
 

@@ -37,7 +37,8 @@ pub fn group(s: &str) -> GroupName {
         .unwrap_or_else(|e| panic!("{s:?} is not a group name: {e}"))
 }
 
-/// A text message with id `from/seq`, from `from`, to `group` (or private), sent now.
+/// A text message with id `from/seq`, from `from` (with the key of [`identity_for`]
+/// `from`), to `group` (or private, to nobody in particular), sent now.
 pub fn chat_message(from: &str, seq: u64, group: Option<&str>, text: &str) -> ChatMessage {
     ChatMessage {
         id: MessageId {
@@ -45,7 +46,9 @@ pub fn chat_message(from: &str, seq: u64, group: Option<&str>, text: &str) -> Ch
             seq,
         },
         from: name(from),
+        key: identity_for(from).public_key(),
         group: group.map(self::group),
+        to: None,
         body: Body::Text { text: text.into() },
         sent_at: crate::unix_millis(),
     }
@@ -65,7 +68,7 @@ pub fn chat_frame(author: &Identity, message: ChatMessage) -> PeerFrame {
     PeerFrame::Chat(signed_chat(author, message))
 }
 
-/// [`chat_message`] signed by `signer`, in one call.
+/// [`chat_message`] claiming and signed by `signer`'s key, in one call.
 pub fn chat(
     signer: &Identity,
     from: &str,
@@ -73,7 +76,23 @@ pub fn chat(
     group: Option<&str>,
     text: &str,
 ) -> SignedChat {
-    signed_chat(signer, chat_message(from, seq, group, text))
+    let mut message = chat_message(from, seq, group, text);
+    message.key = signer.public_key();
+    signed_chat(signer, message)
+}
+
+/// A private message from `signer` (as `from`) for the peer whose key is `to`.
+pub fn private_chat(
+    signer: &Identity,
+    from: &str,
+    seq: u64,
+    to: PublicKey,
+    text: &str,
+) -> SignedChat {
+    let mut message = chat_message(from, seq, None, text);
+    message.key = signer.public_key();
+    message.to = Some(to);
+    signed_chat(signer, message)
 }
 
 /// A member with `key`, listed at [`NOWHERE`] (`127.0.0.1:9`).
@@ -96,6 +115,7 @@ pub fn peer_hello(name: &str) -> PeerFrame {
     PeerFrame::Hello {
         version: PROTOCOL_VERSION,
         name: self::name(name),
+        listen_port: None,
     }
 }
 

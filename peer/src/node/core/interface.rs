@@ -53,9 +53,14 @@ impl fmt::Display for ConnId {
 pub enum ConnEvent {
     /// An accepted connection finished its handshake; its hello is next.
     Accepted,
-    /// The far side said hello as `name` over a session authenticated as `key`. The
+    /// The far side said hello as `name` over a session authenticated as `key`, listening
+    /// at `listen` (its address's IP and the port its hello gave, if it gave one). The
     /// connection writes nothing until [`Output::Accept`] (or closes on [`Output::Close`]).
-    Hello { name: Name, key: PublicKey },
+    Hello {
+        name: Name,
+        key: PublicKey,
+        listen: Option<SocketAddr>,
+    },
     /// A dialled connection's handshake met another key than the one it demanded.
     KeyMismatch { presented: PublicKey },
     /// A frame after the hellos, in the order it came.

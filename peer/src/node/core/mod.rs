@@ -282,7 +282,7 @@ impl Core {
     fn conn_event(&mut self, now: Now, conn: ConnId, event: ConnEvent) {
         match event {
             ConnEvent::Accepted => self.conns.accepted(conn, now.at),
-            ConnEvent::Hello { name, key } => self.hello(now, conn, name, key),
+            ConnEvent::Hello { name, key, .. } => self.hello(now, conn, name, key),
             ConnEvent::KeyMismatch { presented } => self.key_mismatch(conn, presented),
             ConnEvent::Frame(frame) => self.frame(now, conn, frame),
             ConnEvent::Ended { reason, parting } => self.conn_down(conn, &reason, parting),

@@ -33,6 +33,8 @@ impl Core {
                 let reason = format!("the peer refused us: {message}");
                 self.conn_down(conn, &reason, None);
             }
+            // History sync comes with the store.
+            PeerFrame::SyncAsk { .. } | PeerFrame::SyncPage { .. } => {}
             PeerFrame::Hello { .. } => {
                 let parting = (ErrorCode::HelloExpected, "hello came twice".into());
                 self.conn_down(conn, "second hello", Some(parting));

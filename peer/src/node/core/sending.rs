@@ -203,7 +203,9 @@ impl Core {
         let message = ChatMessage {
             id: id.clone(),
             from: self.name.clone(),
+            key: self.identity.public_key(),
             group,
+            to: None,
             body: Body::Text { text },
             sent_at,
         };

@@ -124,6 +124,7 @@ impl Node {
     /// The hello of `who` (with its own key) on `conn`.
     fn hello(&mut self, conn: ConnId, who: &str) -> Vec<Output> {
         let hello = ConnEvent::Hello {
+            listen: None,
             name: name(who),
             key: key_of(who),
         };
@@ -135,6 +136,7 @@ impl Node {
         let conn = ConnId::Accepted(n);
         self.conn(conn, ConnEvent::Accepted);
         let hello = ConnEvent::Hello {
+            listen: None,
             name: name(who),
             key,
         };
@@ -1053,6 +1055,7 @@ mod random {
                     Some(conn) => {
                         let who = PEERS[usize::from(p) % PEERS.len()];
                         let hello = ConnEvent::Hello {
+                            listen: None,
                             name: name(who),
                             key: key_of(who),
                         };

@@ -1,0 +1,188 @@
+//! The durable store, `natter.db`: every message sent and received, each own message's
+//! state per recipient, and what history sync needs. SQLite through `rusqlite` (bundled,
+//! so nothing is needed on the machine), WAL, `synchronous=FULL`, versioned by
+//! `user_version` migrations (see `schema`).
+//!
+//! The core never waits on it: the node's shell hands [`Job`]s to the store thread
+//! ([`StoreThread`]), which runs every job waiting at that moment in one transaction (one
+//! fsync for a burst: group commit) and answers each with a [`Reply`]. The core holds back
+//! what must follow a commit (the `sending` event, acknowledgements) until the reply for
+//! that job's token comes.
+//!
+//! One process per data directory: [`DirLock`] is taken before anything else is opened.
+
+mod db;
+mod lock;
+mod ranges;
+mod thread;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use natter_protocol::peer::{AuthorRanges, SignedChat};
+use natter_protocol::{GroupName, Name, PublicKey};
+
+pub use db::Store;
+pub use lock::{DirLock, LockError};
+pub use ranges::RangeSet;
+pub use thread::StoreThread;
+
+/// The database file in the data directory.
+pub const FILE_NAME: &str = "natter.db";
+
+/// A conversation, as stored: a group, or the private conversation with one peer (by its
+/// key: names can change hands, keys cannot).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Conversation {
+    Group(GroupName),
+    Peer(PublicKey),
+}
+
+/// Where one of our messages stands with one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Not acknowledged yet; retried.
+    Pending,
+    Delivered,
+    /// Will never be delivered, and why.
+    Failed(String),
+}
+
+/// One recipient of one of our messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub key: PublicKey,
+    pub name: Name,
+    pub delivery: Delivery,
+}
+
+/// A change to the store. Every write of one batch commits in one transaction.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// One of our messages, with every recipient (pending at first).
+    Own {
+        chat: SignedChat,
+        conversation: Conversation,
+        recipients: Vec<(PublicKey, Name)>,
+        /// Our clock, Unix milliseconds.
+        stored_at: u64,
+        /// When its pending recipients are given up (Unix milliseconds).
+        expires_at: u64,
+    },
+    /// A message for us (directly or relayed). A second copy of an id already stored
+    /// (author key, seq) changes nothing.
+    Received {
+        chat: SignedChat,
+        conversation: Conversation,
+        stored_at: u64,
+        /// Whether the author's key was checked against a binding for its name.
+        verified: bool,
+    },
+    /// A recipient acknowledged our message `seq`.
+    Delivered { seq: u64, to: PublicKey },
+    /// A recipient will never get our message `seq`.
+    Failed {
+        seq: u64,
+        to: PublicKey,
+        reason: String,
+    },
+    /// We saw `member` in `group`'s member list (from `at`, our clock, Unix ms): history
+    /// sync gives it what we stored from then on. Kept if already known.
+    MemberSince {
+        group: GroupName,
+        member: PublicKey,
+        at: u64,
+    },
+    /// `member` left `group` (a later rejoin starts a new `since`).
+    MemberGone { group: GroupName, member: PublicKey },
+    /// The port we listened on, kept for the next start.
+    ListenPort(u16),
+}
+
+/// A question to the store, answered after the writes queued before it.
+#[derive(Debug, Clone)]
+pub enum Read {
+    /// The last `limit` messages of `conversation`, oldest first.
+    History {
+        conversation: Conversation,
+        limit: usize,
+    },
+    /// Messages of `group` that `requester` lacks (not in `have`) and that we stored at or
+    /// after we first saw `requester` in the group ([`Write::MemberSince`]); at most
+    /// `limit`, each author's in ascending seq. Nothing when `requester` has no `since`.
+    SyncPage {
+        group: GroupName,
+        requester: PublicKey,
+        have: Vec<AuthorRanges>,
+        limit: usize,
+    },
+}
+
+/// One message of a conversation's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub chat: SignedChat,
+    /// Ours: then `recipients` holds each recipient's state.
+    pub own: bool,
+    pub verified: bool,
+    pub stored_at: u64,
+    pub recipients: Vec<Recipient>,
+}
+
+/// What a [`Read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    History(Vec<HistoryEntry>),
+    SyncPage {
+        messages: Vec<SignedChat>,
+        /// More remain after these.
+        more: bool,
+    },
+}
+
+/// A job for the store thread, numbered by the core (the token comes back in its reply).
+#[derive(Debug, Clone)]
+pub enum Job {
+    Write(u64, Write),
+    Read(u64, Read),
+}
+
+/// The store thread's answer to a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The writes with these tokens committed together (or failed together: the error
+    /// names the file and what went wrong).
+    Written {
+        tokens: Vec<u64>,
+        result: Result<(), String>,
+    },
+    Answered {
+        token: u64,
+        result: Result<Answer, String>,
+    },
+}
+
+/// One of our messages not yet delivered to everyone, as found at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsent {
+    pub chat: SignedChat,
+    pub conversation: Conversation,
+    /// Only the recipients still pending.
+    pub pending: Vec<(PublicKey, Name)>,
+    pub expires_at: u64,
+}
+
+/// What the store holds that the core needs at start.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The highest seq of our own messages (by our key); 0 for none. The next is one more.
+    pub last_seq: u64,
+    /// The seqs held of each author in each conversation (our own included).
+    pub held: HashMap<(PublicKey, Option<GroupName>), RangeSet>,
+    /// Our messages with recipients still pending, in seq order.
+    pub unsent: Vec<Unsent>,
+    /// The port we listened on last time.
+    pub listen_port: Option<u16>,
+}
