@@ -58,6 +58,9 @@ pub fn now() -> Now {
 }
 
 /// What arrived.
+// Nearly every value is the large variant (a frame); boxing it would cost an allocation
+// per frame for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Arrived {
     Input(Input),
     Opened(ConnId, ConnHandle),

@@ -54,6 +54,9 @@ pub enum Outgoing {
 
 /// What a connection tells the node's shell.
 #[derive(Debug)]
+// Nearly every value is the large variant (a frame); boxing it would cost an allocation
+// per frame for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Report {
     /// An accepted connection finished its handshake: here is its queue.
     Opened {
