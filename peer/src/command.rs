@@ -70,6 +70,11 @@ pub enum ParseError {
     Empty,
 }
 
+/// Messages `/history` shows when no count is given.
+pub const DEFAULT_HISTORY: usize = 50;
+/// The most `/history` shows at once.
+pub const MAX_HISTORY: usize = 1000;
+
 /// Parses one line of input.
 pub fn parse(line: &str) -> Result<Input, ParseError> {
     let line = line.trim_end_matches(['\r', '\n']);
@@ -92,6 +97,25 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             "/members GROUP",
         )?))),
         "groups" => no_args(args, "/groups", Input::Node(Command::Groups)),
+        "history" => {
+            const USAGE: &str = "/history TARGET [N]";
+            let (target, count) = split_word(args);
+            if target.is_empty() {
+                return Err(ParseError::Usage(USAGE));
+            }
+            let limit = match count.trim() {
+                "" => DEFAULT_HISTORY,
+                n => n
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_HISTORY).contains(n))
+                    .ok_or(ParseError::Usage(USAGE))?,
+            };
+            Ok(Input::Node(Command::History {
+                target: parse_target(target)?,
+                limit,
+            }))
+        }
         "quit" | "exit" => no_args(args, "/quit", Input::Node(Command::Quit)),
         "block" => Ok(Input::Node(Command::Block(name_arg(args, "/block NAME")?))),
         "unblock" => Ok(Input::Node(Command::Unblock(name_arg(

@@ -52,6 +52,20 @@ struct Cli {
     /// contact is pinned; with it, it replaces the pin (to accept a changed key on purpose).
     #[arg(long, value_name = "KEY", value_parser = parse_key)]
     tracker_key: Option<PublicKey>,
+    /// How many messages may wait for one recipient (offline or unreachable); past it,
+    /// /msg to it is refused.
+    #[arg(long, value_name = "N", default_value_t = node::OutboxLimits::default().per_recipient)]
+    outbox_limit: usize,
+    /// How many messages may wait for their recipients in all.
+    #[arg(long, value_name = "N", default_value_t = node::OutboxLimits::default().total)]
+    outbox_total: usize,
+    /// How long a message waits for a recipient before it is given up and reported
+    /// failed, in seconds [default: 30 days].
+    #[arg(long, value_name = "SECS", default_value_t = 30 * 24 * 3600)]
+    expire_after: u64,
+    /// Keep messages in memory only, without natter.db (to measure what the store costs).
+    #[arg(long, hide = true)]
+    ephemeral: bool,
 }
 
 fn parse_key(s: &str) -> Result<PublicKey, String> {
@@ -142,6 +156,12 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
 
     let mut config = NodeConfig::new(cli.name.clone(), tracker.clone(), cli.listen, data_dir);
     config.tracker_key = tracker_key;
+    config.outbox = node::OutboxLimits {
+        per_recipient: cli.outbox_limit,
+        total: cli.outbox_total,
+    };
+    config.expire_after = std::time::Duration::from_secs(cli.expire_after);
+    config.ephemeral = cli.ephemeral;
     let node = node::start(config).await?;
     // The hosted tracker serves until the end; if it fails, the peer quits with its error
     // rather than chat on without the tracker everyone else relies on.

@@ -18,7 +18,7 @@ use super::api::{Command, Notice, Request};
 use super::connection::{self, ConnHandle, Local, Outgoing, Report};
 use super::core::{ConnEvent, ConnId, Core, Input, Now, Output, TrackerInput};
 use super::data_files::{Saved, Writer};
-use super::ids::unix_micros;
+use super::store::{Reply, StoreThread};
 
 /// How long shutdown waits for connection tasks and the writer.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -34,6 +34,7 @@ pub struct Inputs {
     pub tracker: mpsc::Receiver<TrackerInput>,
     pub conns: mpsc::Receiver<Report>,
     pub saved: mpsc::UnboundedReceiver<Saved>,
+    pub stored: mpsc::UnboundedReceiver<Reply>,
 }
 
 /// Where the shell's outputs go.
@@ -45,8 +46,19 @@ pub struct Wiring {
     pub conn_reports: mpsc::Sender<Report>,
     pub local: Local,
     pub writer: Writer,
+    pub store: StoreThread,
+    /// Held until the node stops: one process per data directory.
+    pub lock: super::store::DirLock,
     pub cancel: CancellationToken,
     pub tasks: TaskTracker,
+}
+
+/// Microseconds since the Unix epoch (0 if the clock is before it).
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// The clock, read once per input.
@@ -115,6 +127,9 @@ pub async fn run(core: Core, mut inputs: Inputs, wiring: Wiring) {
     wiring.tasks.close();
     let _ = tokio::time::timeout(DRAIN, wiring.tasks.wait()).await;
     wiring.writer.finish(DRAIN).await;
+    wiring.store.finish(DRAIN).await;
+    // Only now may another natter open the data directory.
+    drop(wiring.lock);
 }
 
 fn from_conn(report: Report) -> Arrived {
@@ -150,6 +165,7 @@ async fn next(inputs: &mut Inputs, deadline: Option<std::time::Instant>) -> Arri
         Some(report) = inputs.tracker.recv() => Arrived::Input(Input::Tracker(report)),
         Some(report) = inputs.conns.recv() => from_conn(report),
         Some((file, result)) = inputs.saved.recv() => Arrived::Input(Input::Saved { file, result }),
+        Some(reply) = inputs.stored.recv() => Arrived::Input(Input::Stored(reply)),
         () = sleep => Arrived::Deadline,
         else => Arrived::Nothing,
     }
@@ -162,6 +178,9 @@ fn ready(inputs: &mut Inputs) -> Option<Arrived> {
     }
     if let Ok(report) = inputs.tracker.try_recv() {
         return Some(Arrived::Input(Input::Tracker(report)));
+    }
+    if let Ok(reply) = inputs.stored.try_recv() {
+        return Some(Arrived::Input(Input::Stored(reply)));
     }
     if inputs.commands_open
         && let Ok(request) = inputs.commands.try_recv()
@@ -226,6 +245,7 @@ impl Shell {
                     }
                 }
                 Output::Save(save) => self.wiring.writer.save(save),
+                Output::Store(job) => self.wiring.store.submit(job),
             }
         }
     }

@@ -20,7 +20,10 @@ pub use super::error::{ErrorCode, NodeError};
 /// The version of the scripting contract (the events and their fields), carried by
 /// `ready`. Version 2: `members` events for a change carry the change without the whole
 /// list; events carry the `req` of the command that caused them; errors carry a `code`.
-pub const CONTRACT_VERSION: u32 = 2;
+/// Version 3: messages are stored and retried: `sending` means durably queued, `sent`
+/// gains `pending` (offline recipients are pending, not failed), then `delivered` and
+/// `failed` per recipient; `message` carries `verified`; `/history` answers `history`.
+pub const CONTRACT_VERSION: u32 = 3;
 
 /// What an error or event is about: a conversation, as `/msg` names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -87,6 +90,8 @@ pub enum Command {
     Members(GroupName),
     /// Answered by an [`Event::Groups`].
     Groups,
+    /// The last `limit` messages of a conversation, answered by an [`Event::History`].
+    History { target: Target, limit: usize },
     /// Drop everything from this peer's key from now on (persisted).
     Block(Name),
     Unblock(Name),
@@ -139,8 +144,9 @@ pub enum Event {
     Left {
         group: GroupName,
     },
-    /// A message of ours is on its way: emitted at once, before any acknowledgement, so a
-    /// front end can show it and match the later [`Event::Sent`] by `id`.
+    /// A message of ours is stored and on its way: from here it reaches every recipient
+    /// exactly once (retried across restarts) or is reported failed. A front end shows it
+    /// and matches the later [`Event::Sent`] by `id`.
     Sending {
         id: MessageId,
         to: Option<String>,
@@ -148,19 +154,42 @@ pub enum Event {
         text: String,
         sent_at: u64,
     },
-    /// A message for us.
+    /// A message for us (stored before it is shown; shown once per id).
     Message {
         id: MessageId,
         from: Name,
         group: Option<GroupName>,
         text: String,
         sent_at: u64,
+        /// False when the author's key could not be checked against a binding for its name
+        /// (first contact by address while the tracker is down).
+        verified: bool,
     },
-    /// Every recipient of one of our messages has acknowledged it or failed.
+    /// The first attempt of one of our messages is over: each recipient acknowledged it,
+    /// refused it (`failed`), or could not be reached yet (`pending`: retried until it
+    /// acknowledges, then [`Event::Delivered`], or until it expires, then
+    /// [`Event::Failed`]).
     Sent {
         id: MessageId,
         delivered: Vec<String>,
         failed: Vec<String>,
+        pending: Vec<String>,
+    },
+    /// A pending recipient acknowledged one of our messages.
+    Delivered {
+        id: MessageId,
+        to: Name,
+    },
+    /// A pending recipient will never get one of our messages.
+    Failed {
+        id: MessageId,
+        to: Name,
+        reason: String,
+    },
+    /// The answer to `/history`: the conversation's last messages, oldest first.
+    History {
+        target: About,
+        messages: Vec<HistoryItem>,
     },
     Groups {
         groups: Vec<GroupName>,
@@ -192,6 +221,30 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         about: Option<About>,
     },
+}
+
+/// One message in a [`Event::History`]: the fields of a `message` event, and for our own
+/// messages whom they went `to` (a private one) and where each recipient stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryItem {
+    pub id: MessageId,
+    pub from: Name,
+    pub group: Option<GroupName>,
+    pub text: String,
+    pub sent_at: u64,
+    pub verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryState>,
+}
+
+/// Where one of our messages stands with its recipients.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryState {
+    pub delivered: Vec<String>,
+    pub pending: Vec<String>,
+    pub failed: Vec<String>,
 }
 
 impl From<NodeError> for Event {

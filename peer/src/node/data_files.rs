@@ -2,10 +2,10 @@
 //! writer thread that saves them (so no file is written on the async runtime's workers).
 //!
 //! `keys.json`, `blocked.json` and `trackers.json` must load (starting empty would
-//! silently forget whom the user trusts or blocks); an unusable `members.json` or
-//! `seen.json` is set aside with a warning. The writer takes [`Save`]s over a channel,
-//! keeps only the newest of each file when several wait, writes each atomically and
-//! answers with the result (an error names the file). The SQLite store plugs in here.
+//! silently forget whom the user trusts or blocks); an unusable `members.json` is set aside
+//! with a warning. The writer takes [`Save`]s over a channel, keeps only the newest of each
+//! file when several wait, writes each atomically and answers with the result (an error
+//! names the file). Messages live in the store (`super::store`), on a thread of its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,6 @@ use super::core::Save;
 use super::core::saving::DataFile;
 use super::json_file;
 use super::keys::{BLOCKED_FILE, PEER_PINS_FILE, TRACKER_PINS_FILE, TrackerPins};
-use super::replay::{self, ReplayGuard};
 use super::trust::Trust;
 
 /// Where `file` lives in `dir`.
@@ -29,7 +28,6 @@ pub fn path(dir: &Path, file: DataFile) -> PathBuf {
         DataFile::Members => cache_file::FILE_NAME,
         DataFile::PeerPins => PEER_PINS_FILE,
         DataFile::Blocked => BLOCKED_FILE,
-        DataFile::Seen => replay::FILE_NAME,
         DataFile::TrackerPins => TRACKER_PINS_FILE,
     })
 }
@@ -50,13 +48,11 @@ pub fn load(dir: &Path) -> Result<Loaded, String> {
     let blocked = json_file::load_strict(&path(dir, DataFile::Blocked))?;
     let tracker_pins = json_file::load_strict(&path(dir, DataFile::TrackerPins))?;
     let mut warnings = Vec::new();
-    let (seen, warning) = json_file::load(&path(dir, DataFile::Seen));
-    warnings.extend(warning);
     let (cache, warning) = cache_file::load(&path(dir, DataFile::Members));
     warnings.extend(warning);
     Ok(Loaded {
         cache,
-        trust: Trust::new(pins, blocked, ReplayGuard::from_file(seen)),
+        trust: Trust::new(pins, blocked),
         tracker_pins,
         warnings,
     })
@@ -112,7 +108,6 @@ fn write_all(dir: &Path, rx: &std_mpsc::Receiver<Save>, results: &mpsc::Unbounde
                 Save::Members(cache) => json_file::save(&path, cache),
                 Save::PeerPins(pins) => json_file::save(&path, pins),
                 Save::Blocked(blocked) => json_file::save(&path, blocked),
-                Save::Seen(seen) => json_file::save(&path, seen),
                 Save::TrackerPins(pins) => json_file::save(&path, pins),
             }
             .map_err(|e| {

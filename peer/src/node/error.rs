@@ -56,6 +56,10 @@ pub enum ErrorCode {
     Busy,
     /// A file in the data directory could not be read or written.
     Io,
+    /// The outbox holds as many messages as it may (for that recipient, or in all).
+    OutboxFull,
+    /// The message store (`natter.db`) could not record something.
+    StoreFailed,
 }
 
 /// Everything that can go wrong that a user or a script hears about.
@@ -159,6 +163,10 @@ pub enum NodeError {
     Busy(String),
     #[error("{0}")]
     Io(String),
+    #[error("cannot send to {about}: {why}")]
+    OutboxFull { about: About, why: String },
+    #[error("{0}")]
+    Store(String),
 }
 
 /// `label` alone when it is the address itself, else `label at addr`.
@@ -208,13 +216,15 @@ impl NodeError {
             Self::TrackerKeyChanged { .. } => C::TrackerKeyChanged,
             Self::Busy(_) => C::Busy,
             Self::Io(_) => C::Io,
+            Self::OutboxFull { .. } => C::OutboxFull,
+            Self::Store(_) => C::StoreFailed,
         }
     }
 
     /// The conversation the error concerns, if one.
     pub fn about(&self) -> Option<About> {
         match self {
-            Self::TooLong { about, .. } => Some(about.clone()),
+            Self::TooLong { about, .. } | Self::OutboxFull { about, .. } => Some(about.clone()),
             Self::NotMember { group } | Self::NotMemberToSend { group } => {
                 Some(About::Group(group.clone()))
             }

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use natter_protocol::tracker::{Member, MemberChange};
-use natter_protocol::{GroupName, Name};
+use std::net::SocketAddr;
+
+use natter_protocol::{GroupName, Name, PublicKey};
 use serde::{Deserialize, Serialize};
 
 /// One group's member list as last pushed by the tracker.
@@ -108,6 +110,17 @@ impl MemberCache {
     }
 
     /// Finds a peer by name in any cached group, preferring an entry that is online.
+    /// The peer with `key` told us itself that it listens at `addr` (its hello, over a
+    /// session that proves its key): every list holding it takes the address, online.
+    pub fn seen_at(&mut self, key: &PublicKey, addr: SocketAddr) {
+        for list in self.groups.values_mut() {
+            for m in list.members.iter_mut().filter(|m| m.key == *key) {
+                m.addr = addr;
+                m.online = true;
+            }
+        }
+    }
+
     pub fn find_peer(&self, name: &Name) -> Option<&Member> {
         let mut found = None;
         for m in self.groups.values().flat_map(|g| &g.members) {

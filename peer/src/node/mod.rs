@@ -15,13 +15,11 @@ mod cache_file;
 mod connection;
 mod data_files;
 mod error;
-mod ids;
 mod json_file;
 mod keys;
 mod listener;
 pub mod members;
-mod outbox;
-mod replay;
+pub mod store;
 mod tracker_link;
 mod trust;
 
@@ -42,8 +40,9 @@ pub use api::{
     TrackerStatus,
 };
 pub use cache_file::FILE_NAME as CACHE_FILE_NAME;
+pub use core::outbox::Limits as OutboxLimits;
 pub use keys::{BLOCKED_FILE, PEER_PINS_FILE, TRACKER_PINS_FILE};
-pub use replay::FILE_NAME as SEEN_FILE;
+pub use store::FILE_NAME as STORE_FILE;
 
 /// The peer's identity key file in its data directory.
 pub const IDENTITY_FILE: &str = "identity.json";
@@ -79,6 +78,12 @@ pub struct NodeConfig {
     /// snapshot) and each write is a synced file, so the actor writes once per burst. A
     /// crash loses at most this much of the cache, which the next tracker push restores.
     pub cache_save_every: Duration,
+    /// How many messages may wait for their recipients.
+    pub outbox: OutboxLimits,
+    /// How long a message waits for a recipient before it is given up (30 days).
+    pub expire_after: Duration,
+    /// Keep messages in memory only (no `natter.db`): for measuring what the store costs.
+    pub ephemeral: bool,
 }
 
 impl NodeConfig {
@@ -91,6 +96,9 @@ impl NodeConfig {
             ack_timeout: Duration::from_secs(10),
             tracker_key: None,
             cache_save_every: Duration::from_millis(500),
+            outbox: OutboxLimits::default(),
+            expire_after: Duration::from_secs(30 * 24 * 3600),
+            ephemeral: false,
         }
     }
 }
@@ -112,9 +120,9 @@ const COMMAND_QUEUE: usize = 256;
 const EVENT_QUEUE: usize = 1024;
 const REPORT_QUEUE: usize = 1024;
 
-/// Starts a node. Fails when the data directory, a trust file in it (`keys.json`,
-/// `blocked.json`, `trackers.json`) or the listen address is unusable; an unreachable
-/// tracker is retried in the background.
+/// Starts a node. Fails when the data directory is used by another natter, or it, a trust
+/// file in it (`keys.json`, `blocked.json`, `trackers.json`), the store (`natter.db`) or the
+/// listen address is unusable; an unreachable tracker is retried in the background.
 pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     create_data_dir(&config.data_dir).with_context(|| {
         format!(
@@ -122,6 +130,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
             config.data_dir.display()
         )
     })?;
+    // Before anything in the directory is read: one process per data directory.
+    let lock = store::DirLock::acquire(&config.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     let identity_path = config.data_dir.join(IDENTITY_FILE);
     let (identity, created) = Identity::load_or_create(&identity_path)
         .with_context(|| format!("cannot load the identity {}", identity_path.display()))?;
@@ -129,9 +139,14 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         tracing::info!(path = %identity_path.display(), key = %identity.public_key(), "created a new identity");
     }
     let identity = Arc::new(identity);
-    let loaded = data_files::load(&config.data_dir).map_err(anyhow::Error::msg)?;
-    let listener = listener::bind(config.listen)
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let mut loaded = data_files::load(&config.data_dir).map_err(anyhow::Error::msg)?;
+    let (store, stored) = if config.ephemeral {
+        store::Store::in_memory(identity.public_key())
+    } else {
+        store::Store::open(&config.data_dir, identity.public_key())
+    }
+    .map_err(anyhow::Error::msg)?;
+    let listener = bind_listener(config.listen, stored.listen_port, &mut loaded.warnings)?;
     let listen = listener.local_addr().context("no local address")?;
     if !loaded.cache.tracker.is_empty() && loaded.cache.tracker != config.tracker {
         tracing::info!(
@@ -163,6 +178,13 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     let (groups_tx, groups_rx) = watch::channel(cache.group_names());
     let writer = data_files::Writer::spawn(config.data_dir.clone(), saved_tx)
         .context("cannot start the writer thread")?;
+    let (stored_tx, stored_rx) = mpsc::unbounded_channel();
+    let store = store::StoreThread::spawn(store, stored_tx)
+        .context("cannot start the store thread")?;
+    if stored.listen_port != Some(listen.port()) {
+        // Token 0: the core numbers its jobs from 1, so nothing waits on this one.
+        store.submit(store::Job::Write(0, store::Write::ListenPort(listen.port())));
+    }
 
     let link = tracker_link::LinkSetup {
         tracker: config.tracker.clone(),
@@ -203,6 +225,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         cache,
         trust: loaded.trust,
         tracker_pins,
+        stored,
+        limits: config.outbox,
+        expire_after: config.expire_after,
+        seed: random_seed(),
         warnings: loaded.warnings,
     };
     let core = core::Core::new(setup, actor::now());
@@ -215,6 +241,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         tracker: tracker_rep_rx,
         conns: conn_rx,
         saved: saved_rx,
+        stored: stored_rx,
     };
     let wiring = actor::Wiring {
         events: event_tx,
@@ -223,6 +250,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         conn_reports: conn_tx,
         local,
         writer,
+        store,
+        lock,
         cancel,
         tasks,
     };
@@ -234,6 +263,37 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         key,
         task,
     })
+}
+
+/// Binds the listener. With no port asked for (`:0`), the port of the last run is tried
+/// first, so members who know our address keep it; if it is taken, a fresh one (and a
+/// warning).
+fn bind_listener(
+    asked: SocketAddr,
+    last_port: Option<u16>,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    if asked.port() == 0
+        && let Some(port) = last_port
+    {
+        let again = SocketAddr::new(asked.ip(), port);
+        match listener::bind(again) {
+            Ok(bound) => return Ok(bound),
+            Err(e) => warnings.push(format!(
+                "cannot listen on port {port} again ({e}); listening on a new port, which \
+                 members learn from the tracker or from us"
+            )),
+        }
+    }
+    listener::bind(asked).with_context(|| format!("cannot listen on {asked}"))
+}
+
+/// A seed for the core's jitter: random per process.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Who may say what: pinned keys, blocked keys, pending key changes and replays, and the
+//! Who may say what: pinned keys, blocked keys and pending key changes, and the
 //! checks every received message goes through. Pure state, owned by the node's core.
 //!
 //! A received chat is shown only if all of these hold (the README's security section): a direct
@@ -20,7 +20,6 @@ use natter_protocol::{Name, PublicKey};
 use super::error::NodeError;
 use super::keys::{Blocked, PeerPins, PinCheck};
 use super::members::MemberCache;
-use super::replay::{ReplayGuard, Seen};
 
 /// A key other than the pinned one, presented for `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +51,6 @@ impl KeyChange {
 pub enum Verdict {
     /// Show it and acknowledge it.
     Accept,
-    /// Seen before: acknowledge, do not show.
-    Duplicate,
     /// From a blocked key: acknowledge (so the sender does not retry), do not show.
     Blocked,
     /// Not allowed: answered with a nack, not shown.
@@ -65,7 +62,7 @@ pub enum Verdict {
 impl Verdict {
     /// Whether the sender gets an acknowledgement.
     pub fn acks(&self) -> bool {
-        matches!(self, Self::Accept | Self::Duplicate | Self::Blocked)
+        matches!(self, Self::Accept | Self::Blocked)
     }
 }
 
@@ -105,18 +102,16 @@ pub struct Trust {
     blocked: Blocked,
     /// Keys presented for a name in place of its pinned one, waiting for `/trust NAME`.
     pending: HashMap<Name, PublicKey>,
-    replay: ReplayGuard,
     pins_dirty: bool,
     blocked_dirty: bool,
 }
 
 impl Trust {
-    pub fn new(pins: PeerPins, blocked: Blocked, replay: ReplayGuard) -> Self {
+    pub fn new(pins: PeerPins, blocked: Blocked) -> Self {
         Self {
             pins,
             blocked,
             pending: HashMap::new(),
-            replay,
             pins_dirty: false,
             blocked_dirty: false,
         }
@@ -209,6 +204,7 @@ impl Trust {
         link_key: &PublicKey,
         msg: &ChatMessage,
         cache: &MemberCache,
+        unverified_link: bool,
     ) -> Verdict {
         if self.blocked.contains(link_key) {
             return Verdict::Blocked;
@@ -230,16 +226,24 @@ impl Trust {
         // A private message comes on a link whose key was checked (and pinned) at its
         // hello; a name with no pin here was never verified (say, a link let on while
         // its key was blocked), and is not pinned on its word now.
+        if msg.group.is_none() && unverified_link {
+            // Nothing to check against yet; shown as unverified, and nothing is pinned on
+            // its word. A pin for the name, though, still holds.
+            return match self.pins.get(&msg.from) {
+                Some(pinned) if pinned != *link_key => Verdict::Refused(format!(
+                    "{}'s pinned key is not the key that sent this",
+                    msg.from
+                )),
+                _ => Verdict::Accept,
+            };
+        }
         if msg.group.is_none() && self.pins.get(&msg.from).is_none() {
             return Verdict::Refused(format!("{}'s key was never verified", msg.from));
         }
         if let Err(change) = self.presented(&msg.from, *link_key) {
             return Verdict::KeyChanged(change);
         }
-        match self.replay.check(&msg.id) {
-            Seen::New => Verdict::Accept,
-            Seen::Duplicate => Verdict::Duplicate,
-        }
+        Verdict::Accept
     }
 
     /// Accepts `key` for `name` in place of its pin, if it is the key waiting for
@@ -297,16 +301,6 @@ impl Trust {
     /// Whether the blocked keys changed since they were last taken for saving.
     pub fn blocked_dirty(&self) -> bool {
         self.blocked_dirty
-    }
-
-    /// Whether the replay guard changed since it was last taken for saving.
-    pub fn seen_dirty(&self) -> bool {
-        self.replay.is_dirty()
-    }
-
-    /// The replay guard's file to save, if it changed since the last call.
-    pub fn take_dirty_seen(&mut self) -> Option<super::replay::SeenFile> {
-        self.replay.take_dirty()
     }
 }
 

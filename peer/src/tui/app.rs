@@ -424,6 +424,7 @@ impl App {
                 group,
                 text,
                 sent_at,
+                ..
             } => {
                 return self.on_message(id, from, group, text, sent_at);
             }
@@ -431,7 +432,12 @@ impl App {
                 id,
                 delivered,
                 failed,
+                pending,
             } => {
+                // Still on its way to someone: it stays pending until `delivered`.
+                if failed.is_empty() && !pending.is_empty() {
+                    return Vec::new();
+                }
                 if let Some(conv) = self.pending.remove(&id) {
                     let mark = match (delivered.is_empty(), failed.is_empty()) {
                         (true, true) => Delivery::Nobody,
@@ -485,6 +491,7 @@ impl App {
                 self.push_selected(Line::system(now, line));
             }
             Event::Error { message, about, .. } => self.on_error(now, req, message, about),
+            Event::Delivered { .. } | Event::Failed { .. } | Event::History { .. } => {}
         }
         Vec::new()
     }

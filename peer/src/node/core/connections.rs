@@ -45,6 +45,11 @@ pub struct Conn {
     pub phase: Phase,
     /// The last frame in either direction.
     pub last_active: Instant,
+    /// Where the far side says it listens (its hello's port at its address's IP).
+    pub listen: Option<SocketAddr>,
+    /// Let on without a check of its key against a binding for its name (the tracker was
+    /// down at first contact): its messages are shown as unverified.
+    pub unverified: bool,
 }
 
 /// What accepting a connection's hello did to the table.
@@ -110,6 +115,8 @@ impl Connections {
             peer: None,
             phase: Phase::Opening,
             last_active: now,
+            listen: None,
+            unverified: false,
         };
         self.conns.insert(id, conn);
         (id, true)
@@ -123,16 +130,54 @@ impl Connections {
             peer: None,
             phase: Phase::Opening,
             last_active: now,
+            listen: None,
+            unverified: false,
         };
         self.conns.entry(id).or_insert(conn);
     }
 
-    /// The far side's hello came with `name` and `key`; it is being checked.
-    pub fn checking(&mut self, id: ConnId, name: Name, key: PublicKey) {
+    /// The far side's hello came with `name` and `key` (listening at `listen`); it is
+    /// being checked.
+    pub fn checking(
+        &mut self,
+        id: ConnId,
+        name: Name,
+        key: PublicKey,
+        listen: Option<SocketAddr>,
+    ) {
         if let Some(c) = self.conns.get_mut(&id) {
             c.peer = Some((name, key));
             c.phase = Phase::Checking;
+            c.listen = listen;
         }
+    }
+
+    /// The connection is let on without a check of its key (see [`Conn::unverified`]).
+    pub fn set_unverified(&mut self, id: ConnId, unverified: bool) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.unverified = unverified;
+        }
+    }
+
+    /// The open connection to `key`, if there is one.
+    pub fn open_for(&self, key: &PublicKey) -> Option<ConnId> {
+        let id = self.by_key.get(key)?;
+        (self.conns.get(id)?.phase == Phase::Open).then_some(*id)
+    }
+
+    /// Who is on the open connection we dialled to `addr`, if there is one.
+    pub fn open_at(&self, addr: SocketAddr) -> Option<(Name, PublicKey)> {
+        let c = self.conns.get(self.by_addr.get(&addr)?)?;
+        (c.phase == Phase::Open).then(|| c.peer.clone()).flatten()
+    }
+
+    /// The open connections let on without a key check.
+    pub fn unverified(&self) -> Vec<(ConnId, Name, PublicKey)> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.unverified && c.phase == Phase::Open)
+            .filter_map(|(id, c)| c.peer.clone().map(|(n, k)| (*id, n, k)))
+            .collect()
     }
 
     /// The far side's name and key were accepted. `own_key` decides which of two

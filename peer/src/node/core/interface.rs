@@ -15,7 +15,7 @@ use super::saving::DataFile;
 use crate::node::api::{Notice, Request};
 use crate::node::cache_file::CacheFile;
 use crate::node::keys::{Blocked, PeerPins, TrackerPins};
-use crate::node::replay::SeenFile;
+use crate::node::store::{Job, Reply};
 
 /// The time, as the shell read it: the monotonic clock for deadlines, the wall clock for
 /// message ids and `sent_at`.
@@ -92,6 +92,8 @@ pub enum Input {
         file: DataFile,
         result: Result<(), String>,
     },
+    /// The store's answer to a job.
+    Stored(Reply),
 }
 
 /// A file for the writer.
@@ -100,7 +102,6 @@ pub enum Save {
     Members(CacheFile),
     PeerPins(PeerPins),
     Blocked(Blocked),
-    Seen(SeenFile),
     TrackerPins(TrackerPins),
 }
 
@@ -110,7 +111,6 @@ impl Save {
             Self::Members(_) => DataFile::Members,
             Self::PeerPins(_) => DataFile::PeerPins,
             Self::Blocked(_) => DataFile::Blocked,
-            Self::Seen(_) => DataFile::Seen,
             Self::TrackerPins(_) => DataFile::TrackerPins,
         }
     }
@@ -148,4 +148,6 @@ pub enum Output {
         parting: Option<Parting>,
     },
     Save(Save),
+    /// A job for the store (`natter.db`); its reply comes back as [`Input::Stored`].
+    Store(Job),
 }

@@ -5,8 +5,10 @@
 //! for the name, the one a member list holds for it, or the one the tracker binds to it
 //! (a look-up, for a name we know nothing about). A hello alone never pins a key: while
 //! the look-up is out the connection waits (it writes nothing), and a name the tracker does
-//! not know, or a tracker that cannot be asked, refuses the connection. `/trust NAME`
-//! likewise takes only the key the tracker binds to NAME.
+//! not know refuses the connection. When the tracker is down, a name we know nothing about
+//! is let on unverified (its messages are shown marked so; nothing is pinned), and checked
+//! once the tracker is back: a mismatch is then reported as a key change and the
+//! connection closed. `/trust NAME` likewise takes only the key the tracker binds to NAME.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -54,6 +56,9 @@ pub struct KeyChecks {
     trusts: HashMap<Name, (Option<RequestId>, Instant)>,
     /// Names and keys already reported as claimed by a stranger.
     wrong_keys: HashSet<(Name, PublicKey)>,
+    /// Names let on unverified (the tracker was down), with the key they came with; asked
+    /// about once the tracker is back.
+    unverified: HashMap<Name, PublicKey>,
 }
 
 impl KeyChecks {
@@ -122,13 +127,20 @@ fn changed(change: &KeyChange) -> String {
 
 impl Core {
     /// A connection's far side said hello as `name` over a session authenticated as `key`.
-    pub(super) fn hello(&mut self, now: Now, conn: ConnId, name: Name, key: PublicKey) {
+    pub(super) fn hello(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        name: Name,
+        key: PublicKey,
+        listen: Option<std::net::SocketAddr>,
+    ) {
         let Some(c) = self.conns.get(conn) else {
             return;
         };
         // Dialled demanding exactly this key for this name: the handshake vouched for it.
         let vouched = c.dialled_for.as_ref().is_some_and(|(n, _)| n == &name);
-        self.conns.checking(conn, name.clone(), key);
+        self.conns.checking(conn, name.clone(), key, listen);
         match self.check_now(&name, key, vouched) {
             Check::Accept => self.let_on(conn, &name),
             Check::Refuse(reason) => self.refuse_conn(conn, reason),
@@ -194,18 +206,27 @@ impl Core {
         }
     }
 
-    /// Lets a connection on: it starts carrying messages both ways.
+    /// Lets a connection on: it starts carrying messages both ways. A peer that says where
+    /// it listens is taken to be there (its session proves its key), so our messages for
+    /// it go, whoever dialled.
     fn let_on(&mut self, conn: ConnId, name: &Name) {
         let own = self.identity.public_key();
         let opened = self.conns.open(conn, &own);
         self.out.push_back(Output::Accept { conn });
-        let settled = self.outbox.named(conn, name);
-        let why = format!("that address now belongs to {name}");
-        self.settle(settled, |to, addr| NodeError::Undeliverable {
-            to,
-            addr,
-            why: why.clone(),
-        });
+        let now = self.now;
+        if let Some(c) = self.conns.get(conn)
+            && let Some((_, key)) = c.peer.clone()
+            && !c.unverified
+        {
+            let listen = c.listen;
+            if let Some(addr) = listen {
+                self.cache.seen_at(&key, addr);
+            }
+            self.outbox.presence(&key, listen, true);
+        }
+        self.deliver_due = true;
+        self.addr_conn_open(now, conn);
+        tracing::trace!(%conn, %name, "let on");
         if let Opened::Duplicate {
             draining: Some(dup),
         } = opened
@@ -221,15 +242,12 @@ impl Core {
     }
 
     fn wait_for_tracker(&mut self, now: Now, conn: ConnId, name: Name, key: PublicKey) {
-        let refusal = if self.key_checks.waiting() >= MAX_WAITING {
-            Some("too many connections are waiting for the tracker".to_owned())
-        } else if self.tracker.status == Some(TrackerStatus::Disconnected) {
-            Some(format!("tracker {} is not connected", self.tracker_addr))
-        } else {
-            None
-        };
-        if let Some(why) = refusal {
+        if self.key_checks.waiting() >= MAX_WAITING {
+            let why = "too many connections are waiting for the tracker";
             return self.refuse_conn(conn, format!("cannot verify {name}'s key: {why}"));
+        }
+        if self.tracker.status == Some(TrackerStatus::Disconnected) {
+            return self.let_on_unverified(conn, name, key);
         }
         let deadline = now.at + KEY_CHECK_TIMEOUT;
         let waiting = Waiting {
@@ -267,16 +285,85 @@ impl Core {
         }
     }
 
-    /// Refuses every waiting connection (the tracker went away, or cannot be reached).
-    pub(super) fn refuse_all_waiting(&mut self, why: &str) {
+    /// The tracker cannot vouch for `name` now: the connection is let on unverified, and
+    /// the name checked once the tracker is back.
+    fn let_on_unverified(&mut self, conn: ConnId, name: Name, key: PublicKey) {
+        if self.key_checks.unverified.len() >= MAX_WAITING
+            && !self.key_checks.unverified.contains_key(&name)
+        {
+            let why = "too many unverified peers";
+            return self.refuse_conn(conn, format!("cannot verify {name}'s key: {why}"));
+        }
+        tracing::info!(%name, %key, %conn, "let on unverified: the tracker is down");
+        self.key_checks.unverified.insert(name.clone(), key);
+        self.conns.set_unverified(conn, true);
+        self.let_on(conn, &name);
+    }
+
+    /// Asks the tracker about every name let on unverified.
+    pub(super) fn check_unverified(&mut self) {
+        let names: Vec<Name> = self.key_checks.unverified.keys().cloned().collect();
+        for name in names {
+            self.look_up(None, &name);
+        }
+    }
+
+    /// The tracker answered about a name let on unverified: the same key is pinned and its
+    /// connections verified; another key is reported as a key change, and they close.
+    fn unverified_answered(&mut self, name: &Name, member: Option<&Member>) {
+        let Some(key) = self.key_checks.unverified.remove(name) else {
+            return;
+        };
+        let conns: Vec<ConnId> = self
+            .conns
+            .unverified()
+            .into_iter()
+            .filter(|(_, n, _)| n == name)
+            .map(|(c, _, _)| c)
+            .collect();
+        match member {
+            Some(m) if m.key == key => {
+                if let Err(change) = self.trust.presented(name, key) {
+                    self.key_changed(&change);
+                }
+                for conn in conns {
+                    self.conns.set_unverified(conn, false);
+                }
+            }
+            _ => {
+                let bound = member.map(|m| m.key);
+                tracing::warn!(%name, %key, ?bound, "an unverified peer is not who it said");
+                if let Some(bound) = bound {
+                    let change = KeyChange {
+                        name: name.clone(),
+                        pinned: bound,
+                        presented: key,
+                        first: true,
+                    };
+                    self.key_changed(&change);
+                } else {
+                    let why = format!("the tracker does not know {name}");
+                    let to = name.to_string();
+                    self.fail(None, NodeError::CannotSend { to, why });
+                }
+                for conn in conns {
+                    self.conn_down(conn, "not the key the tracker binds that name to", None);
+                }
+            }
+        }
+    }
+
+    /// The tracker cannot be asked: every waiting connection is let on unverified.
+    pub(super) fn let_on_all_waiting(&mut self) {
         for (name, w) in self.key_checks.take_all() {
-            self.refuse_conn(w.conn, format!("cannot verify {name}'s key: {why}"));
+            self.let_on_unverified(w.conn, name, w.key);
         }
     }
 
     /// The tracker answered a look-up about `name`: the connections waiting on it are let
     /// on (and the key pinned) only if it is the key the tracker binds to `name`.
     pub(super) fn vetted(&mut self, name: &Name, member: Option<&Member>) {
+        self.unverified_answered(name, member);
         for w in self.key_checks.take(name) {
             let verdict = match member {
                 Some(m) if m.key == w.key => match self.trust.presented(name, w.key) {
@@ -320,9 +407,10 @@ impl Core {
         }
     }
 
-    /// The tracker went away: whatever waited on it is refused.
+    /// The tracker went away: the connections waiting on it are let on unverified, the
+    /// `/trust` requests fail.
     pub(super) fn key_checks_orphaned(&mut self) {
-        self.refuse_all_waiting("the tracker went away before answering");
+        self.let_on_all_waiting();
         for (name, (req, _)) in std::mem::take(&mut self.key_checks.trusts) {
             let why = "the tracker went away before answering".to_owned();
             self.fail(req, NodeError::TrustUnanswered { name, why });

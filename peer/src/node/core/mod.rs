@@ -9,15 +9,23 @@
 //! sending on and closing peer connections, and files for the writer.
 //!
 //! Each concern owns its sub-state, in its own module: [`connections`] (the connection
-//! table), `sending` (resolving recipients, the outbox and settling), `receiving` (checking
-//! and answering chat frames), [`key_checks`] (who may speak as a name, and `/trust`),
-//! `tracker` (the tracker link's state, member lists and look-ups) and [`saving`] (when
-//! each data file is written).
+//! table), `sending` (resolving recipients, numbering, signing and storing our messages),
+//! [`outbox`] (delivering them per recipient, with retries), `receiving` (de-duplicating,
+//! checking, storing and answering chat frames), `held` (which messages we hold),
+//! [`sync`] (history sync between members), `storing` (jobs for the store and what waits
+//! on them), `history`, [`key_checks`] (who may speak as a name, and `/trust`), `tracker`
+//! (the tracker link's state, member lists and look-ups) and [`saving`] (when each data
+//! file is written).
 
 pub mod connections;
+mod held;
+mod history;
 mod interface;
 pub mod key_checks;
+pub mod outbox;
 pub mod saving;
+mod storing;
+pub mod sync;
 
 mod receiving;
 mod sending;
@@ -36,14 +44,16 @@ use natter_protocol::{Identity, Name, PROTOCOL_VERSION, PublicKey, RequestId};
 
 use super::api::{About, CONTRACT_VERSION, Command, Event, NodeError, Notice, Request};
 use super::cache_file::CacheFile;
-use super::ids::IdGen;
 use super::keys::TrackerPins;
 use super::members::MemberCache;
-use super::outbox::Outbox;
+use super::store::Loaded;
 use super::trust::Trust;
 use connections::Connections;
+use held::Held;
 use key_checks::KeyChecks;
+use outbox::{Limits, Outbox};
 use saving::{DataFile, Saves};
+use sync::Syncs;
 use tracker::TrackerState;
 
 pub use interface::{ConnEvent, ConnId, Input, Now, Output, Parting, Save};
@@ -51,9 +61,12 @@ pub use tracker::TrackerInput;
 
 /// The longest message text we send (well inside the 1 MiB frame limit).
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
-/// How long `/quit` waits for messages still on their way, counted from the last
-/// acknowledgement (so a long backlog that is still moving is not cut off).
+/// How long `/quit` waits for the first attempt of messages still on their way, counted
+/// from the last acknowledgement (so a long backlog that is still moving is not cut off).
+/// What is not delivered by then stays in the outbox for the next start.
 pub const QUIT_GRACE: Duration = Duration::from_secs(3);
+/// Cached members told our address directly when the tracker is down at start.
+const MAX_ANNOUNCES: usize = 64;
 /// Commands held while the first tracker connection is attempted.
 const MAX_DEFERRED: usize = 256;
 
@@ -68,6 +81,13 @@ pub struct Setup {
     pub cache: MemberCache,
     pub trust: Trust,
     pub tracker_pins: TrackerPins,
+    /// What the store holds.
+    pub stored: Loaded,
+    pub limits: Limits,
+    /// How long a message waits for a recipient before it is given up.
+    pub expire_after: Duration,
+    /// Seeds the jitter of retries and the choice of members to sync with.
+    pub seed: u64,
     /// Problems found while loading files, shown once at start.
     pub warnings: Vec<String>,
 }
@@ -82,12 +102,29 @@ pub struct Core {
     trust: Trust,
     conns: Connections,
     outbox: Outbox,
-    ids: IdGen,
+    /// Our last message's sequence number.
+    own_seq: u64,
+    expire_after: Duration,
+    /// Our messages on their way to the store, by seq.
+    unstored: HashMap<u64, sending::Unstored>,
+    held: Held,
+    /// Received messages on their way to the store, by (author key, seq).
+    incoming: HashMap<(PublicKey, u64), receiving::Incoming>,
+    storing: storing::Storing,
+    syncs: Syncs,
+    /// Set when the outbox may have something to send or dial.
+    deliver_due: bool,
     tracker: TrackerState,
     key_checks: KeyChecks,
     saves: Saves,
     /// Private messages waiting for a tracker look-up, by recipient.
     lookups: HashMap<Name, Vec<sending::WaitingSend>>,
+    /// Private messages to an address, waiting for the hello of the connection dialled.
+    addr_sends: HashMap<ConnId, Vec<sending::WaitingSend>>,
+    /// xorshift state for jitter.
+    rng: u64,
+    /// The time of the input being handled.
+    now: Now,
     /// Set by `/quit`: when to stop waiting for messages still on their way.
     quit_at: Option<Instant>,
     finished: bool,
@@ -96,8 +133,8 @@ pub struct Core {
 
 impl Core {
     pub fn new(setup: Setup, now: Now) -> Self {
+        let stored = setup.stored;
         let mut core = Self {
-            ids: IdGen::new(setup.name.clone()),
             name: setup.name,
             identity: setup.identity,
             tracker: TrackerState::new(setup.tracker_pins),
@@ -106,10 +143,21 @@ impl Core {
             cache: setup.cache,
             trust: setup.trust,
             conns: Connections::default(),
-            outbox: Outbox::default(),
+            outbox: Outbox::new(setup.limits),
+            own_seq: stored.last_seq,
+            expire_after: setup.expire_after,
+            unstored: HashMap::new(),
+            held: Held::from_loaded(stored.held),
+            incoming: HashMap::new(),
+            storing: storing::Storing::default(),
+            syncs: Syncs::default(),
+            deliver_due: false,
             key_checks: KeyChecks::default(),
             saves: Saves::new(setup.cache_save_every, now.at),
             lookups: HashMap::new(),
+            addr_sends: HashMap::new(),
+            rng: setup.seed | 1,
+            now,
             quit_at: None,
             finished: false,
             out: VecDeque::new(),
@@ -126,12 +174,23 @@ impl Core {
             core.fail(None, NodeError::Io(warning));
         }
         core.check_cached_keys();
+        // The groups we were in, as last known: their windows open at once, tracker or not.
+        for (group, list) in core.cache.groups().clone() {
+            core.emit(Event::Members {
+                group,
+                version: list.version,
+                members: Some(list.members),
+                change: None,
+            });
+        }
+        core.restore_unsent(stored.unsent);
         core.after(now);
         core
     }
 
     /// Takes one input.
     pub fn handle(&mut self, now: Now, input: Input) {
+        self.now = now;
         match input {
             Input::Request(request) => self.request(now, request),
             Input::Tracker(report) => self.tracker_input(now, report),
@@ -141,13 +200,16 @@ impl Core {
                     self.fail(None, NodeError::Io(message));
                 }
             }
+            Input::Stored(reply) => self.stored(reply),
         }
         self.after(now);
     }
 
     /// Acts on every deadline at or before `now`.
     pub fn handle_timeout(&mut self, now: Now) {
-        self.expire(now.at);
+        self.now = now;
+        self.expire(now);
+        self.deliver_due = true;
         self.after(now);
     }
 
@@ -161,11 +223,14 @@ impl Core {
         if self.finished {
             return None;
         }
-        let lookups = self.lookups.values().flatten().map(|w| w.deadline).min();
+        let outbox =
+            self.outbox
+                .next_deadline(self.now.at, self.now.unix_millis(), self.ack_timeout);
         [
-            self.outbox.next_deadline(),
+            outbox,
             self.key_checks.next_deadline(),
-            lookups,
+            self.waiting_sends_deadline(),
+            self.syncs.next_deadline(),
             self.conns.next_idle(),
             self.saves.next_due(),
             self.quit_at,
@@ -261,6 +326,7 @@ impl Core {
                 self.emit_for(req, Event::Groups { groups });
             }
             Command::Send { target, text } => self.send(now, req, target, text),
+            Command::History { target, limit } => self.history(req, target, limit),
             Command::Block(name) => self.block(req, name),
             Command::Unblock(name) => self.unblock(req, name),
             Command::Trust(name) => self.trust_key(now, req, name),
@@ -274,7 +340,7 @@ impl Core {
             Command::Send {
                 target: super::api::Target::Peer(name),
                 ..
-            } => !self.cache.find_peer(name).is_some_and(|m| m.online),
+            } => self.cache.find_peer(name).is_none(),
             _ => false,
         }
     }
@@ -282,7 +348,7 @@ impl Core {
     fn conn_event(&mut self, now: Now, conn: ConnId, event: ConnEvent) {
         match event {
             ConnEvent::Accepted => self.conns.accepted(conn, now.at),
-            ConnEvent::Hello { name, key, .. } => self.hello(now, conn, name, key),
+            ConnEvent::Hello { name, key, listen } => self.hello(now, conn, name, key, listen),
             ConnEvent::KeyMismatch { presented } => self.key_mismatch(conn, presented),
             ConnEvent::Frame(frame) => self.frame(now, conn, frame),
             ConnEvent::Ended { reason, parting } => self.conn_down(conn, &reason, parting),
@@ -296,44 +362,46 @@ impl Core {
         }
         tracing::debug!(%conn, %reason, "peer connection down");
         self.key_checks.forget_conn(conn);
-        let settled = self.outbox.conn_down(conn);
-        self.settle(settled, |to, addr| NodeError::Undeliverable {
-            to,
-            addr,
-            why: reason.to_owned(),
-        });
+        self.addr_conn_failed(conn, reason);
+        let jitter = self.random();
+        let effects = self.outbox.conn_down(conn, self.now.at, jitter);
+        self.apply(effects);
+        self.deliver_due = true;
         self.out.push_back(Output::Close { conn, parting });
     }
 
-    fn expire(&mut self, now: Instant) {
-        self.expire_key_checks(now);
-        let settled = self.outbox.expire(now);
+    /// A pseudo-random number (xorshift64): jitter, and which members to sync with.
+    fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    fn expire(&mut self, now: Now) {
+        self.expire_key_checks(now.at);
         // A connection that swallowed a message without an answer is presumed dead (a
-        // half-open connection): drop it, so the next message opens a fresh one.
-        let mut dead: Vec<ConnId> = settled.failures.iter().map(|f| f.conn).collect();
-        dead.sort();
-        dead.dedup();
-        let after = self.ack_timeout;
-        self.settle(settled, |to, addr| NodeError::NoAck { to, addr, after });
-        for conn in dead {
+        // half-open connection): drop it; the messages are retried on a fresh one.
+        let mut silent = self.outbox.silent_conns(now.at, self.ack_timeout);
+        silent.sort();
+        silent.dedup();
+        for conn in silent {
             self.conn_down(conn, "no acknowledgement in time", None);
         }
-        self.expire_lookups(now);
-        for conn in self.conns.idle(now) {
-            if !self.outbox.waits_on(conn) {
-                self.conn_down(conn, "idle", None);
-            }
+        let effects = self.outbox.expire(now.unix_millis());
+        self.apply(effects);
+        self.expire_waiting_sends(now.at);
+        self.syncs.expire(now.at);
+        for conn in self.conns.idle(now.at) {
+            self.conn_down(conn, "idle", None);
         }
-        if self.quit_at.is_some_and(|at| at <= now) {
-            let settled = self
-                .outbox
-                .expire(now + Duration::from_secs(365 * 24 * 3600));
-            self.settle(settled, |to, addr| NodeError::Undeliverable {
-                to,
-                addr,
-                why: "natter is quitting".into(),
-            });
+        if self.quit_at.is_some_and(|at| at <= now.at) {
+            let effects = self.outbox.end_first_rounds();
+            self.apply(effects);
             self.lookups.clear();
+            self.addr_sends.clear();
         }
     }
 
@@ -343,7 +411,15 @@ impl Core {
         if self.finished {
             return;
         }
-        let quitting = self.quit_at.is_some() && self.outbox.is_empty() && self.lookups.is_empty();
+        if std::mem::take(&mut self.deliver_due) {
+            self.deliver(now);
+        }
+        let quitting = self.quit_at.is_some()
+            && !self.outbox.in_first_round()
+            && self.lookups.is_empty()
+            && self.addr_sends.is_empty()
+            && self.unstored.is_empty()
+            && self.storing.is_idle();
         self.save_due(now.at, quitting);
         if quitting {
             self.finished = true;
@@ -356,7 +432,6 @@ impl Core {
         for (dirty, file) in [
             (self.trust.pins_dirty(), DataFile::PeerPins),
             (self.trust.blocked_dirty(), DataFile::Blocked),
-            (self.trust.seen_dirty(), DataFile::Seen),
         ] {
             if dirty {
                 self.saves.changed(file, now);
@@ -375,10 +450,6 @@ impl Core {
                 },
                 DataFile::Blocked => match self.trust.take_dirty_blocked() {
                     Some(blocked) => Save::Blocked(blocked.clone()),
-                    None => continue,
-                },
-                DataFile::Seen => match self.trust.take_dirty_seen() {
-                    Some(seen) => Save::Seen(seen),
                     None => continue,
                 },
             };

@@ -1,18 +1,30 @@
-//! Receiving: frames on an open connection. Each chat message is checked (its author is
-//! the link's peer, its signature is the author's, the trust rules of `trust`) and
-//! answered at once, by id: an ack when we have it, a nack with the reason when we refuse
-//! it. Acks and nacks for our own messages settle them.
+//! Receiving: frames on an open connection. A chat message is de-duplicated by (author key,
+//! seq) before anything else (a copy of one we hold, or are storing, is acknowledged and
+//! dropped), then checked (its author is the link's peer, its signature is the author's, a
+//! private one is addressed to us, the trust rules of `trust`), then stored; only once it
+//! is stored is it shown and acknowledged. A refused one is answered with a nack naming it.
 
 use std::sync::Arc;
 
 use natter_protocol::ErrorCode;
-use natter_protocol::peer::{PeerFrame, SignedChat};
+use natter_protocol::peer::{MessageId, PeerFrame, SignedChat};
 use natter_protocol::{Name, PublicKey};
 
 use super::connections::Phase;
+use super::storing::AfterWrite;
 use super::{ConnId, Core, Now, Output};
 use crate::node::api::Event;
+use crate::node::store::{Conversation, Write};
 use crate::node::trust::{Verdict, check_direct, verify_author};
+
+/// A message on its way to the store: shown and acknowledged once it is stored.
+#[derive(Debug)]
+pub(super) struct Incoming {
+    event: Event,
+    group: Option<natter_protocol::GroupName>,
+    /// Who to acknowledge it to (a copy may come on two connections meanwhile).
+    acks: Vec<ConnId>,
+}
 
 impl Core {
     pub(super) fn frame(&mut self, now: Now, conn: ConnId, frame: PeerFrame) {
@@ -26,68 +38,157 @@ impl Core {
         };
         self.conns.touch(conn, now.at);
         match frame {
-            PeerFrame::Chat(chat) => self.chat(conn, &name, &key, chat),
-            PeerFrame::Ack { id } => self.acked(now, conn, &id),
-            PeerFrame::Nack { id, message, .. } => self.nacked(conn, &id, &message),
+            PeerFrame::Chat(chat) => self.chat(now, conn, &name, &key, chat),
+            PeerFrame::Ack { id } => self.acked(now, conn, &key, &id),
+            PeerFrame::Nack { id, message, .. } => self.nacked(conn, &key, &id, &message),
             PeerFrame::Error { message, .. } => {
                 let reason = format!("the peer refused us: {message}");
                 self.conn_down(conn, &reason, None);
             }
-            // History sync comes with the store.
-            PeerFrame::SyncAsk { .. } | PeerFrame::SyncPage { .. } => {}
             PeerFrame::Hello { .. } => {
                 let parting = (ErrorCode::HelloExpected, "hello came twice".into());
                 self.conn_down(conn, "second hello", Some(parting));
             }
+            PeerFrame::SyncAsk { group, have } => self.sync_asked(conn, &key, group, have),
+            PeerFrame::SyncPage {
+                group,
+                messages,
+                more,
+            } => self.sync_page(now, conn, &key, group, messages, more),
         }
     }
 
     /// One chat message from the peer on `conn` (authenticated as `link_key`, hello'd as
     /// `link_name`).
-    fn chat(&mut self, conn: ConnId, link_name: &Name, link_key: &PublicKey, chat: SignedChat) {
-        let checked =
-            check_direct(link_name, &chat.message).and_then(|()| verify_author(link_key, &chat));
-        let SignedChat { message, .. } = chat;
-        let verdict = match checked {
-            Err(reason) => Verdict::Refused(reason),
-            Ok(()) => self.trust.authorize(link_key, &message, &self.cache),
-        };
-        let id = message.id.clone();
-        match &verdict {
+    fn chat(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        link_name: &Name,
+        link_key: &PublicKey,
+        chat: SignedChat,
+    ) {
+        let id = chat.message.id.clone();
+        if let Err(reason) = check_direct(link_name, &chat.message) {
+            return self.answer_refused(conn, id, reason);
+        }
+        if chat.message.key != *link_key {
+            let reason = format!("{id} names another key than this connection's");
+            return self.answer_refused(conn, id, reason);
+        }
+        // A copy of one we hold (or are storing): acknowledged, and nothing else.
+        if self.held.contains(link_key, id.seq) {
+            match self.incoming.get_mut(&(*link_key, id.seq)) {
+                Some(incoming) => incoming.acks.push(conn),
+                None => self.send_ack(conn, id),
+            }
+            return;
+        }
+        if let Err(reason) = verify_author(link_key, &chat) {
+            return self.answer_refused(conn, id, reason);
+        }
+        let own = self.identity.public_key();
+        if chat.message.group.is_none() && chat.message.to != Some(own) {
+            let reason = format!("{id} is a private message for someone else");
+            return self.answer_refused(conn, id, reason);
+        }
+        let unverified = self.conns.get(conn).is_some_and(|c| c.unverified);
+        let verdict = self
+            .trust
+            .authorize(link_key, &chat.message, &self.cache, unverified);
+        match verdict {
             Verdict::Accept => {
-                let event = Event::Message {
-                    id: message.id,
-                    from: message.from,
-                    group: message.group,
-                    text: message.body.text().to_owned(),
-                    sent_at: message.sent_at,
-                };
-                self.emit(event);
+                let verified = !unverified || chat.message.group.is_some();
+                self.take_in(now, chat, verified, Some(conn));
             }
-            Verdict::Duplicate | Verdict::Blocked => {}
-            Verdict::Refused(reason) => {
-                tracing::warn!(%id, peer = %link_name, %reason, "refused a message");
-            }
+            // Acknowledged (so the sender does not retry), not shown, not kept.
+            Verdict::Blocked => self.send_ack(conn, id),
+            Verdict::Refused(reason) => self.answer_refused(conn, id, reason),
             Verdict::KeyChanged(change) => {
                 tracing::warn!(%id, "refused a message: key changed");
-                let change = change.clone();
                 self.key_changed(&change);
+                let reason = format!("{}'s key changed; refused until trusted", change.name);
+                self.answer_refused(conn, id, reason);
             }
         }
-        let frame = match verdict {
-            Verdict::Accept | Verdict::Duplicate | Verdict::Blocked => PeerFrame::Ack { id },
-            Verdict::Refused(message) => PeerFrame::Nack {
-                id,
-                code: ErrorCode::Unauthorized,
-                message,
-            },
-            Verdict::KeyChanged(change) => PeerFrame::Nack {
-                id,
-                code: ErrorCode::Unauthorized,
-                message: format!("{}'s key changed; refused until trusted", change.name),
-            },
+    }
+
+    /// Stores a message that passed every check; it is shown (and acknowledged on `ack_on`)
+    /// once stored.
+    pub(super) fn take_in(
+        &mut self,
+        now: Now,
+        chat: SignedChat,
+        verified: bool,
+        ack_on: Option<ConnId>,
+    ) {
+        let m = &chat.message;
+        let (key, seq) = (m.key, m.id.seq);
+        self.held.insert(key, m.group.as_ref(), seq);
+        let conversation = match &m.group {
+            Some(group) => Conversation::Group(group.clone()),
+            None => Conversation::Peer(key),
         };
-        let frame = Arc::new(frame);
+        let event = Event::Message {
+            id: m.id.clone(),
+            from: m.from.clone(),
+            group: m.group.clone(),
+            text: m.body.text().to_owned(),
+            sent_at: m.sent_at,
+            verified,
+        };
+        let incoming = Incoming {
+            event,
+            group: m.group.clone(),
+            acks: ack_on.into_iter().collect(),
+        };
+        self.incoming.insert((key, seq), incoming);
+        let write = Write::Received {
+            chat,
+            conversation,
+            stored_at: now.unix_millis(),
+            verified,
+        };
+        self.write(write, AfterWrite::Received(key, seq));
+    }
+
+    /// A received message is stored: show it, acknowledge it.
+    pub(super) fn received_stored(&mut self, key: PublicKey, seq: u64) {
+        let Some(incoming) = self.incoming.remove(&(key, seq)) else {
+            return;
+        };
+        let id = match &incoming.event {
+            Event::Message { id, .. } => id.clone(),
+            _ => return,
+        };
+        self.emit(incoming.event);
+        for conn in incoming.acks {
+            self.send_ack(conn, id.clone());
+        }
+    }
+
+    /// A received message could not be stored: not shown, not acknowledged (its sender
+    /// retries), and not counted as held.
+    pub(super) fn received_not_stored(&mut self, key: PublicKey, seq: u64) {
+        if let Some(incoming) = self.incoming.remove(&(key, seq)) {
+            self.held.forget(&key, incoming.group.as_ref(), seq);
+        }
+    }
+
+    fn send_ack(&mut self, conn: ConnId, id: MessageId) {
+        if self.conns.get(conn).is_some() {
+            let frame = Arc::new(PeerFrame::Ack { id });
+            self.out.push_back(Output::Send { conn, frame });
+        }
+    }
+
+    fn answer_refused(&mut self, conn: ConnId, id: MessageId, message: String) {
+        tracing::warn!(%id, %conn, reason = %message, "refused a message");
+        let frame = Arc::new(PeerFrame::Nack {
+            id,
+            code: ErrorCode::Unauthorized,
+            message,
+        });
         self.out.push_back(Output::Send { conn, frame });
     }
 }

@@ -2,16 +2,12 @@
 //!
 //! Files that change in bursts are written at most once per interval: the member cache
 //! and the pinned keys (a join in a big group reaches every member at once; a reconnect
-//! brings every snapshot) every `members_every`, the seen sequence numbers (every message)
-//! every second. Blocks and tracker pins, which change rarely, are written at once. Every
+//! brings every snapshot) every `members_every`. Blocks and tracker pins, which change rarely, are written at once. Every
 //! write hands over one snapshot, so the writer's queue never grows with the burst. A file
 //! that cannot be saved is reported once, and again only after a save of it succeeded.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
-
-/// How often, at most, `seen.json` is written.
-pub const SEEN_EVERY: Duration = Duration::from_secs(1);
 
 /// The peer's data files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,7 +15,6 @@ pub enum DataFile {
     Members,
     PeerPins,
     Blocked,
-    Seen,
     TrackerPins,
 }
 
@@ -37,7 +32,7 @@ pub struct Saves {
 impl Saves {
     /// `now`: the start, which counts as a save (the files were just loaded).
     pub fn new(members_every: Duration, now: Instant) -> Self {
-        let last = [DataFile::Members, DataFile::PeerPins, DataFile::Seen]
+        let last = [DataFile::Members, DataFile::PeerPins]
             .into_iter()
             .map(|f| (f, now))
             .collect();
@@ -53,7 +48,6 @@ impl Saves {
         match file {
             // Pins come in bursts too: every member of a list joined at once is pinned.
             DataFile::Members | DataFile::PeerPins => self.members_every,
-            DataFile::Seen => SEEN_EVERY,
             DataFile::Blocked | DataFile::TrackerPins => Duration::ZERO,
         }
     }
@@ -121,7 +115,7 @@ mod tests {
         assert_eq!(saves.next_due(), Some(later));
         // Pins have no interval; at quit everything goes.
         saves.changed(DataFile::TrackerPins, later);
-        saves.changed(DataFile::Seen, later);
+        saves.changed(DataFile::Blocked, later);
         assert_eq!(saves.due(later, true).len(), 3);
     }
 

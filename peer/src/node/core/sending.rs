@@ -1,137 +1,118 @@
-//! Sending: resolving a target to recipients (and the key each must present), signing,
-//! fanning a message out over the connections, and settling it from acks, nacks, failed
-//! connections and deadlines.
+//! Sending: resolving a target to recipients (and the key each must present), numbering
+//! and signing the message, storing it, and only then announcing it and handing it to the
+//! outbox, which delivers it per recipient (and retries) over the connections.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use natter_protocol::identity::sign_chat;
-use natter_protocol::peer::{Body, ChatMessage, PeerFrame, SignedChat};
+use natter_protocol::peer::{Body, ChatMessage, MessageId, PeerFrame, SignedChat};
 use natter_protocol::tracker::Member;
 use natter_protocol::{GroupName, Name, PublicKey, RequestId};
 
-use super::{Core, MAX_TEXT_BYTES, Now, Output, QUIT_GRACE};
+use super::outbox::{Dest, Effects, Progress, Record};
+use super::storing::AfterWrite;
+use super::{ConnId, Core, MAX_TEXT_BYTES, Now, Output, QUIT_GRACE};
 use crate::node::api::{About, Event, NodeError, Target};
-use crate::node::outbox::{Done, Recipient, Settled};
+use crate::node::store::{Conversation, Write};
 
-/// A private message waiting for a tracker look-up of its recipient.
+/// A private message waiting for a tracker look-up of its recipient, or for the hello of
+/// the connection dialled to its address.
 #[derive(Debug, Clone)]
 pub(super) struct WaitingSend {
     pub(super) req: Option<RequestId>,
     text: String,
     pub(super) deadline: Instant,
+    /// The target as the user gave it.
+    about: About,
 }
 
-/// One recipient of a message.
-struct Addressee {
-    addr: SocketAddr,
-    /// How the recipient is shown (its name, or the bare address).
-    label: String,
-    /// The peer we mean to reach, if we know its name.
-    name: Option<Name>,
-    /// The key a member list holds for it.
-    listed: Option<PublicKey>,
-}
-
-impl Addressee {
-    fn member(m: &Member) -> Self {
-        Self {
-            addr: m.addr,
-            label: m.name.to_string(),
-            name: Some(m.name.clone()),
-            listed: Some(m.key),
-        }
-    }
-}
-
-/// Where one message goes, once resolved.
-struct Outgoing {
+/// A message signed and on its way to the store; announced and sent once stored.
+#[derive(Debug)]
+pub(super) struct Unstored {
     req: Option<RequestId>,
+    chat: SignedChat,
     /// A private message's recipient, as the `sending` event names it.
     to: Option<String>,
-    group: Option<GroupName>,
-    text: String,
+    dests: Vec<Dest>,
+    /// Recipients that failed before anything was sent (a key change).
+    failed: Vec<String>,
+    expires_at: u64,
 }
 
 impl Core {
     pub(super) fn send(&mut self, now: Now, req: Option<RequestId>, target: Target, text: String) {
+        let about = About::from(&target);
         if text.len() > MAX_TEXT_BYTES {
-            let about = About::from(&target);
-            return self.fail(
-                req,
-                NodeError::TooLong {
-                    about,
-                    max: MAX_TEXT_BYTES,
-                },
-            );
+            let max = MAX_TEXT_BYTES;
+            return self.fail(req, NodeError::TooLong { about, max });
         }
         match target {
             Target::Group(group) => {
                 let Some(list) = self.cache.get(&group) else {
                     return self.fail(req, NodeError::NotMemberToSend { group });
                 };
-                let mut to = Vec::new();
+                let own = self.identity.public_key();
+                let members: Vec<Member> = list
+                    .members
+                    .iter()
+                    .filter(|m| m.name != self.name && m.key != own)
+                    .cloned()
+                    .collect();
+                let mut dests = Vec::new();
                 let mut failed = Vec::new();
-                for m in list.members.iter().filter(|m| m.name != self.name) {
-                    if m.online {
-                        to.push(Addressee::member(m));
-                    } else {
-                        failed.push(m.name.to_string());
+                for m in members {
+                    self.check_listed(&m.name, m.key);
+                    match self.trust.expected(&m.name, Some(m.key)) {
+                        Ok(_) => dests.push(dest(&m)),
+                        Err(error) => {
+                            self.fail(req, error);
+                            failed.push(m.name.to_string());
+                        }
                     }
                 }
-                let message = Outgoing {
-                    req,
-                    to: None,
-                    group: Some(group),
-                    text,
-                };
-                self.dispatch(now, message, to, failed);
+                let group = Some(group.clone());
+                self.store_message(now, req, (about, group, None), text, dests, failed);
             }
-            Target::Addr(addr) => {
-                let to = vec![Addressee {
-                    addr,
-                    label: addr.to_string(),
-                    name: None,
-                    listed: None,
-                }];
-                let message = Outgoing {
-                    req,
-                    to: Some(addr.to_string()),
-                    group: None,
-                    text,
-                };
-                self.dispatch(now, message, to, vec![]);
-            }
+            Target::Addr(addr) => match self.conns.open_at(addr) {
+                Some((name, key)) => {
+                    let dest = Dest {
+                        key,
+                        name,
+                        addr: Some(addr),
+                        online: true,
+                    };
+                    self.send_private(now, req, about, dest, text);
+                }
+                None => self.dial_and_send(now, req, addr, text),
+            },
             Target::Peer(name) => match self.cache.find_peer(&name).cloned() {
-                Some(m) if m.online => self.send_to_member(now, req, m, text),
-                found => self.look_up_and_send(now, req, name, text, found.is_some()),
+                Some(m) => {
+                    self.check_listed(&m.name, m.key);
+                    match self.trust.expected(&m.name, Some(m.key)) {
+                        Ok(_) => self.send_private(now, req, about, dest(&m), text),
+                        Err(error) => self.fail(req, error),
+                    }
+                }
+                None => self.look_up_and_send(now, req, name, text),
             },
         }
     }
 
-    /// A private message to a peer no cached list shows online: ask the tracker where it
-    /// is, and send when it answers.
-    fn look_up_and_send(
-        &mut self,
-        now: Now,
-        req: Option<RequestId>,
-        name: Name,
-        text: String,
-        cached: bool,
-    ) {
+    /// A private message to a peer no cached list holds: ask the tracker where it is and
+    /// which key it has, and send when it answers.
+    fn look_up_and_send(&mut self, now: Now, req: Option<RequestId>, name: Name, text: String) {
         if self.tracker_up() {
             self.look_up(req, &name);
-            let deadline = now.at + self.ack_timeout;
             let waiting = WaitingSend {
                 req,
                 text,
-                deadline,
+                deadline: now.at + self.ack_timeout,
+                about: About::Peer(name.clone()),
             };
             self.lookups.entry(name).or_default().push(waiting);
-        } else if cached {
-            self.fail(req, NodeError::PeerOffline { name });
         } else {
             let detail = format!(
                 " (not in any cached member list, and tracker {} is not connected)",
@@ -141,31 +122,80 @@ impl Core {
         }
     }
 
-    pub(super) fn send_to_member(
+    /// A private message to an address we have no connection to: dial it, and send once
+    /// its hello says who is there.
+    fn dial_and_send(&mut self, now: Now, req: Option<RequestId>, addr: SocketAddr, text: String) {
+        let (conn, new) = self.conns.route(addr, None, now.at);
+        if new {
+            self.out.push_back(Output::Dial {
+                conn,
+                addr,
+                expect: None,
+            });
+        }
+        let waiting = WaitingSend {
+            req,
+            text,
+            deadline: now.at + self.ack_timeout,
+            about: About::Addr(addr),
+        };
+        self.addr_sends.entry(conn).or_default().push(waiting);
+    }
+
+    /// The connection dialled for messages to an address said hello: they go to whoever is
+    /// there.
+    pub(super) fn addr_conn_open(&mut self, now: Now, conn: ConnId) {
+        let Some(waiting) = self.addr_sends.remove(&conn) else {
+            return;
+        };
+        let Some((name, key)) = self.conns.get(conn).and_then(|c| c.peer.clone()) else {
+            return;
+        };
+        for w in waiting {
+            let addr = match &w.about {
+                About::Addr(addr) => Some(*addr),
+                _ => None,
+            };
+            let dest = Dest {
+                key,
+                name: name.clone(),
+                addr,
+                online: true,
+            };
+            self.send_private(now, w.req, w.about, dest, w.text);
+        }
+    }
+
+    /// The connection dialled for messages to an address failed: nothing was stored, so
+    /// they fail here.
+    pub(super) fn addr_conn_failed(&mut self, conn: ConnId, reason: &str) {
+        for w in self.addr_sends.remove(&conn).unwrap_or_default() {
+            let to = w.about.to_string();
+            let why = format!("cannot reach it: {reason}");
+            self.fail(w.req, NodeError::CannotSend { to, why });
+        }
+    }
+
+    fn send_private(
         &mut self,
         now: Now,
         req: Option<RequestId>,
-        m: Member,
+        about: About,
+        dest: Dest,
         text: String,
     ) {
-        let to = Addressee::member(&m);
-        let message = Outgoing {
-            req,
-            to: Some(to.label.clone()),
-            group: None,
-            text,
-        };
-        self.dispatch(now, message, vec![to], vec![]);
+        let to = Some(about.to_string());
+        self.store_message(now, req, (about, None, to), text, vec![dest], Vec::new());
     }
 
     /// The tracker answered a look-up: the messages waiting for `name` go, or fail.
     pub(super) fn looked_up(&mut self, now: Now, name: &Name, member: Option<&Member>) {
         for waiting in self.lookups.remove(name).unwrap_or_default() {
             match member {
-                Some(m) if m.online => {
-                    self.send_to_member(now, waiting.req, m.clone(), waiting.text)
-                }
-                Some(_) => self.fail(waiting.req, NodeError::PeerOffline { name: name.clone() }),
+                Some(m) => match self.trust.expected(&m.name, Some(m.key)) {
+                    Ok(_) => self.send_private(now, waiting.req, waiting.about, dest(m), waiting.text),
+                    Err(error) => self.fail(waiting.req, error),
+                },
                 None => {
                     let name = name.clone();
                     let detail = String::new();
@@ -175,179 +205,216 @@ impl Core {
         }
     }
 
-    /// Gives the message an id, announces it, signs it, queues it on each recipient's
-    /// connection and tracks it in the outbox.
-    fn dispatch(
+    /// Numbers, signs and stores a message; it is announced and sent once stored.
+    fn store_message(
         &mut self,
         now: Now,
-        message: Outgoing,
-        recipients: Vec<Addressee>,
-        mut failed: Vec<String>,
+        req: Option<RequestId>,
+        (about, group, to): (About, Option<GroupName>, Option<String>),
+        text: String,
+        dests: Vec<Dest>,
+        failed: Vec<String>,
     ) {
-        let Outgoing {
-            req,
-            to,
-            group,
-            text,
-        } = message;
-        let id = self.ids.next_at(now.unix_micros);
-        let sent_at = now.unix_millis();
-        let sending = Event::Sending {
-            id: id.clone(),
-            to,
-            group: group.clone(),
-            text: text.clone(),
-            sent_at,
+        let keys: Vec<PublicKey> = dests.iter().map(|d| d.key).collect();
+        if let Some(why) = self.outbox.refusal(&keys) {
+            return self.fail(req, NodeError::OutboxFull { about, why });
+        }
+        self.own_seq += 1;
+        let seq = self.own_seq;
+        let own = self.identity.public_key();
+        let private_to = match &group {
+            None => keys.first().copied(),
+            Some(_) => None,
         };
-        self.emit_for(req, sending);
         let message = ChatMessage {
-            id: id.clone(),
+            id: MessageId {
+                sender: self.name.clone(),
+                seq,
+            },
             from: self.name.clone(),
-            key: self.identity.public_key(),
-            group,
-            to: None,
+            key: own,
+            group: group.clone(),
+            to: private_to,
             body: Body::Text { text },
-            sent_at,
+            sent_at: now.unix_millis(),
         };
         let chat = SignedChat {
             sig: sign_chat(&self.identity, &message),
             message,
         };
-        // One frame, shared by every recipient's queue.
-        let frame = Arc::new(PeerFrame::Chat(chat));
-        let mut remaining = HashMap::new();
-        for Addressee {
-            addr,
-            mut label,
-            name,
-            listed,
-        } in recipients
-        {
-            if let (Some(name), Some(listed)) = (&name, listed) {
-                self.check_listed(name, listed);
-            }
-            let wanted = match &name {
-                None => None,
-                Some(name) => match self.trust.expected(name, listed) {
-                    Ok(key) => Some((name.clone(), key)),
-                    Err(error) => {
-                        self.fail(req, error);
-                        failed.push(label);
-                        continue;
-                    }
-                },
-            };
-            let (conn, new) = self.conns.route(addr, wanted.clone(), now.at);
-            // A connection whose hello is in tells us who is at this address.
-            if let Some(known) = self.conns.get(conn).and_then(|c| c.name()).cloned() {
-                match &name {
-                    None => label = known.to_string(),
-                    Some(meant) if meant != &known => {
-                        let owner = known;
-                        self.fail(
-                            req,
-                            NodeError::AddressMismatch {
-                                to: label.clone(),
-                                addr,
-                                owner,
-                            },
-                        );
-                        failed.push(label);
-                        continue;
-                    }
-                    Some(_) => {}
-                }
-            }
-            if remaining.contains_key(&conn) {
-                // Two names on one key and address: the connection answers for one.
-                failed.push(label);
-                continue;
-            }
+        self.held.insert(own, group.as_ref(), seq);
+        let conversation = match (&group, private_to) {
+            (Some(g), _) => Conversation::Group(g.clone()),
+            (None, Some(key)) => Conversation::Peer(key),
+            (None, None) => Conversation::Peer(own),
+        };
+        let expires_at = now
+            .unix_millis()
+            .saturating_add(u64::try_from(self.expire_after.as_millis()).unwrap_or(u64::MAX));
+        let write = Write::Own {
+            chat: chat.clone(),
+            conversation,
+            recipients: dests.iter().map(|d| (d.key, d.name.clone())).collect(),
+            stored_at: now.unix_millis(),
+            expires_at,
+        };
+        self.write(write, AfterWrite::Own(seq));
+        let unstored = Unstored {
+            req,
+            chat,
+            to,
+            dests,
+            failed,
+            expires_at,
+        };
+        self.unstored.insert(seq, unstored);
+    }
+
+    /// Our message `seq` is stored: announce it and hand it to the outbox.
+    pub(super) fn own_stored(&mut self, seq: u64) {
+        let Some(s) = self.unstored.remove(&seq) else {
+            return;
+        };
+        let message = &s.chat.message;
+        let sending = Event::Sending {
+            id: message.id.clone(),
+            to: s.to.clone(),
+            group: message.group.clone(),
+            text: message.body.text().to_owned(),
+            sent_at: message.sent_at,
+        };
+        self.emit_for(s.req, sending);
+        let id = message.id.clone();
+        let frame = Arc::new(PeerFrame::Chat(s.chat));
+        let sent = self.outbox.add(
+            (seq, id, s.req),
+            frame,
+            s.expires_at,
+            &s.dests,
+            Some(s.failed),
+        );
+        if let Some(progress) = sent {
+            self.progress(progress);
+        }
+        self.deliver_due = true;
+    }
+
+    /// Our message `seq` could not be stored: it was never announced, and is not sent.
+    pub(super) fn own_not_stored(&mut self, seq: u64, error: &str) {
+        if let Some(s) = self.unstored.remove(&seq) {
+            let why = format!("the message was not stored, so it was not sent: {error}");
+            self.fail(s.req, NodeError::Store(why));
+        }
+    }
+
+    /// Opens or uses connections for every recipient with messages waiting, and sends
+    /// what can go now.
+    pub(super) fn deliver(&mut self, now: Now) {
+        for dial in self.outbox.dials(now.at) {
+            let wanted = Some((dial.name.clone(), dial.key));
+            let (conn, new) = self.conns.route(dial.addr, wanted, now.at);
             if new {
-                let expect = wanted.as_ref().map(|(_, key)| *key);
+                let (addr, expect) = (dial.addr, Some(dial.key));
                 self.out.push_back(Output::Dial { conn, addr, expect });
             }
-            let frame = frame.clone();
-            self.out.push_back(Output::Send { conn, frame });
-            let recipient = Recipient {
-                label,
-                expected: name,
-                addr,
-            };
-            remaining.insert(conn, recipient);
+            self.outbox.dialling(&dial.key, conn);
         }
-        let deadline = now.at + self.ack_timeout;
-        if let Some(done) = self.outbox.insert((req, id), remaining, failed, deadline) {
-            self.settled(done);
-        }
-    }
-
-    fn settled(&mut self, done: Done) {
-        let sent = Event::Sent {
-            id: done.id,
-            delivered: done.delivered,
-            failed: done.failed,
-        };
-        self.emit_for(done.req, sent);
-    }
-
-    /// Reports the recipients that failed (once per recipient and connection) and the
-    /// messages that settled. `error` words the failure for a label and address.
-    pub(super) fn settle(
-        &mut self,
-        settled: Settled,
-        error: impl Fn(String, SocketAddr) -> NodeError,
-    ) {
-        let mut seen = HashSet::new();
-        for f in settled.failures {
-            if seen.insert((f.label.clone(), f.addr)) {
-                self.fail(f.req, error(f.label, f.addr));
+        for key in self.outbox.recipients() {
+            if let Some(conn) = self.conns.open_for(&key) {
+                self.outbox.connected(&key, conn);
+            }
+            if let Some((conn, frames)) = self.outbox.to_send(&key, now.at) {
+                for frame in frames {
+                    self.out.push_back(Output::Send { conn, frame });
+                }
             }
         }
-        for done in settled.done {
-            self.settled(done);
+        let effects = self.outbox.unreachable_now(now.at);
+        self.apply(effects);
+    }
+
+    /// Reports what the outbox settled and records it in the store.
+    pub(super) fn apply(&mut self, effects: Effects) {
+        for record in effects.records {
+            let write = match record {
+                Record::Delivered { seq, to } => Write::Delivered { seq, to },
+                Record::Failed { seq, to, reason } => Write::Failed { seq, to, reason },
+            };
+            self.write(write, AfterWrite::Nothing);
+        }
+        for progress in effects.progress {
+            self.progress(progress);
+        }
+    }
+
+    fn progress(&mut self, progress: Progress) {
+        match progress {
+            Progress::Sent {
+                req,
+                id,
+                delivered,
+                failed,
+                pending,
+            } => {
+                let sent = Event::Sent {
+                    id,
+                    delivered,
+                    failed,
+                    pending,
+                };
+                self.emit_for(req, sent);
+            }
+            Progress::Delivered { id, to } => self.emit(Event::Delivered { id, to }),
+            Progress::Failed {
+                req,
+                id,
+                to,
+                reason,
+                in_first_round,
+            } => {
+                if in_first_round {
+                    let to = to.to_string();
+                    self.fail(req, NodeError::CannotSend { to, why: reason });
+                } else {
+                    self.emit(Event::Failed { id, to, reason });
+                }
+            }
         }
     }
 
     /// A recipient acknowledged one of our messages on `conn`.
-    pub(super) fn acked(
-        &mut self,
-        now: Now,
-        conn: super::ConnId,
-        id: &natter_protocol::peer::MessageId,
-    ) {
+    pub(super) fn acked(&mut self, now: Now, conn: ConnId, key: &PublicKey, id: &MessageId) {
         if let Some(quit_at) = &mut self.quit_at {
             *quit_at = now.at + QUIT_GRACE;
         }
-        if let Some(done) = self.outbox.ack(conn, id) {
-            self.settled(done);
+        if id.sender != self.name {
+            return;
         }
+        let effects = self.outbox.acked(conn, key, id.seq);
+        self.apply(effects);
+        self.deliver_due = true;
         self.close_if_drained(conn);
     }
 
     /// A recipient refused one of our messages on `conn`.
-    pub(super) fn nacked(
-        &mut self,
-        conn: super::ConnId,
-        id: &natter_protocol::peer::MessageId,
-        reason: &str,
-    ) {
-        let settled = self.outbox.refused(conn, id);
-        self.settle(settled, |to, addr| NodeError::RefusedByPeer {
-            to,
-            addr,
-            why: reason.to_owned(),
-        });
+    pub(super) fn nacked(&mut self, conn: ConnId, key: &PublicKey, id: &MessageId, reason: &str) {
+        if id.sender != self.name {
+            return;
+        }
+        let reason = format!("refused by the recipient: {reason}");
+        let effects = self.outbox.refused(conn, key, id.seq, &reason);
+        self.apply(effects);
+        self.deliver_due = true;
         self.close_if_drained(conn);
     }
 
     /// A duplicate connection we dialled closes once nothing waits on it.
-    pub(super) fn close_if_drained(&mut self, conn: super::ConnId) {
+    pub(super) fn close_if_drained(&mut self, conn: ConnId) {
         let draining = self
             .conns
             .get(conn)
             .is_some_and(|c| c.phase == super::connections::Phase::Draining);
-        if draining && !self.outbox.waits_on(conn) {
+        if draining {
             self.conns.remove(conn);
             self.out.push_back(Output::Close {
                 conn,
@@ -356,21 +423,96 @@ impl Core {
         }
     }
 
-    /// Fails the messages that waited too long for a tracker look-up.
-    pub(super) fn expire_lookups(&mut self, now: Instant) {
+    /// Fails the messages that waited too long for a tracker look-up or a hello.
+    pub(super) fn expire_waiting_sends(&mut self, now: Instant) {
         let mut late = Vec::new();
-        for (name, waiting) in &mut self.lookups {
+        for waiting in self.lookups.values_mut() {
             waiting.retain(|w| {
                 let keep = w.deadline > now;
                 if !keep {
-                    late.push((w.req, name.clone()));
+                    late.push((w.req, w.about.clone()));
                 }
                 keep
             });
         }
         self.lookups.retain(|_, w| !w.is_empty());
-        for (req, name) in late {
-            self.fail(req, NodeError::LookupUnanswered { name });
+        let mut dead = Vec::new();
+        for (conn, waiting) in &mut self.addr_sends {
+            waiting.retain(|w| {
+                let keep = w.deadline > now;
+                if !keep {
+                    late.push((w.req, w.about.clone()));
+                }
+                keep
+            });
+            if waiting.is_empty() {
+                dead.push(*conn);
+            }
         }
+        for conn in dead {
+            self.addr_sends.remove(&conn);
+        }
+        for (req, about) in late {
+            match about {
+                About::Peer(name) => self.fail(req, NodeError::LookupUnanswered { name }),
+                other => {
+                    let to = other.to_string();
+                    let why = "no answer in time".to_owned();
+                    self.fail(req, NodeError::CannotSend { to, why });
+                }
+            }
+        }
+    }
+
+    /// The earliest deadline of a message waiting for a look-up or a hello.
+    pub(super) fn waiting_sends_deadline(&self) -> Option<Instant> {
+        self.lookups
+            .values()
+            .chain(self.addr_sends.values())
+            .flatten()
+            .map(|w| w.deadline)
+            .min()
+    }
+
+    /// Messages found unsent in the store at start go back into the outbox (no `sent` event
+    /// again: that was for the run that sent them).
+    pub(super) fn restore_unsent(&mut self, unsent: Vec<crate::node::store::Unsent>) {
+        let known: HashMap<PublicKey, Member> = self
+            .cache
+            .groups()
+            .values()
+            .flat_map(|g| &g.members)
+            .map(|m| (m.key, m.clone()))
+            .collect();
+        for u in unsent {
+            let dests: Vec<Dest> = u
+                .pending
+                .iter()
+                .map(|(key, name)| match known.get(key) {
+                    Some(m) => dest(m),
+                    None => Dest {
+                        key: *key,
+                        name: name.clone(),
+                        addr: None,
+                        online: true,
+                    },
+                })
+                .collect();
+            let seq = u.chat.message.id.seq;
+            let id = u.chat.message.id.clone();
+            let frame = Arc::new(PeerFrame::Chat(u.chat));
+            self.outbox
+                .add((seq, id, None), frame, u.expires_at, &dests, None);
+        }
+        self.deliver_due = true;
+    }
+}
+
+fn dest(m: &Member) -> Dest {
+    Dest {
+        key: m.key,
+        name: m.name.clone(),
+        addr: Some(m.addr),
+        online: m.online,
     }
 }

@@ -3,11 +3,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use natter_protocol::tracker::{MemberChange, PeerToTracker, TrackerToPeer};
+use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
 use natter_protocol::{ErrorCode, GroupName, Name, PublicKey, RequestId};
 
 use super::saving::DataFile;
+use super::storing::AfterWrite;
 use super::{Core, Now};
+use crate::node::store::Write;
 use crate::node::api::{About, Event, NodeError, Request, TrackerStatus};
 use crate::node::keys::TrackerPins;
 use crate::node::members::Update;
@@ -219,6 +221,7 @@ impl Core {
         if self.tracker.status == Some(status) {
             return;
         }
+        let first = self.tracker.status.is_none();
         self.tracker.status = Some(status);
         let tracker = self.tracker_addr.clone();
         self.emit(Event::Tracker { status, tracker });
@@ -226,12 +229,49 @@ impl Core {
             self.command(now, request.req, request.command);
         }
         match status {
-            TrackerStatus::Connected => self.ask_about_waiting(),
+            TrackerStatus::Connected => {
+                self.ask_about_waiting();
+                self.check_unverified();
+            }
             TrackerStatus::Disconnected => {
-                let why = format!("tracker {} is not connected", self.tracker_addr);
-                self.refuse_all_waiting(&why);
+                self.let_on_all_waiting();
+                if first {
+                    self.announce_to_cached(now);
+                }
             }
         }
+    }
+
+    /// The tracker is down at start: the members we know hear from us directly where we
+    /// listen now (our hello carries the port, our session proves our key), so members who
+    /// know each other keep talking whoever restarted while the tracker is away.
+    fn announce_to_cached(&mut self, now: Now) {
+        let own = self.identity.public_key();
+        let mut members: Vec<Member> = self
+            .cache
+            .groups()
+            .values()
+            .flat_map(|g| &g.members)
+            .filter(|m| m.online && m.key != own)
+            .cloned()
+            .collect();
+        members.sort_by_key(|m| m.key);
+        members.dedup_by_key(|m| m.key);
+        for m in members.into_iter().take(super::MAX_ANNOUNCES) {
+            let (conn, new) = self.conns.route(m.addr, Some((m.name, m.key)), now.at);
+            if new {
+                let (addr, expect) = (m.addr, Some(m.key));
+                self.out.push_back(super::Output::Dial { conn, addr, expect });
+            }
+        }
+    }
+
+    /// Members we now know are at `members`' addresses and presence: their messages can go.
+    fn presence(&mut self, members: &[Member]) {
+        for m in members {
+            self.outbox.presence(&m.key, Some(m.addr), m.online);
+        }
+        self.deliver_due = true;
     }
 
     fn push(&mut self, now: Now, push: TrackerToPeer) {
@@ -253,6 +293,16 @@ impl Core {
                     self.groups_changed(now.at);
                 }
                 self.saves.changed(DataFile::Members, now.at);
+                self.presence(&members);
+                for m in &members {
+                    let write = Write::MemberSince {
+                        group: group.clone(),
+                        member: m.key,
+                        at: now.unix_millis(),
+                    };
+                    self.write(write, AfterWrite::Nothing);
+                }
+                self.sync_group(now, &group);
                 let event = Event::Members {
                     group,
                     version,
@@ -309,6 +359,29 @@ impl Core {
             Update::Applied => {
                 if let MemberChange::Joined { member } | MemberChange::Online { member } = &change {
                     self.observe_members(std::slice::from_ref(member));
+                    self.presence(std::slice::from_ref(member));
+                    if matches!(change, MemberChange::Joined { .. }) {
+                        let write = Write::MemberSince {
+                            group: group.clone(),
+                            member: member.key,
+                            at: now.unix_millis(),
+                        };
+                        self.write(write, AfterWrite::Nothing);
+                    }
+                    self.sync_with(now, &group, member);
+                }
+                match (&change, subject) {
+                    (MemberChange::Offline { .. }, Some(key)) => {
+                        self.outbox.presence(&key, None, false);
+                    }
+                    (MemberChange::Left { .. }, Some(key)) => {
+                        let write = Write::MemberGone {
+                            group: group.clone(),
+                            member: key,
+                        };
+                        self.write(write, AfterWrite::Nothing);
+                    }
+                    _ => {}
                 }
                 self.saves.changed(DataFile::Members, now.at);
                 // A blocked member's change goes out as the whole list, without the change:

@@ -1,0 +1,96 @@
+//! `/history TARGET [N]`: the last messages of a conversation, read from the store.
+
+use natter_protocol::RequestId;
+
+use super::Core;
+use super::storing::AfterRead;
+use crate::node::api::{About, DeliveryState, Event, HistoryItem, NodeError, Target};
+use crate::node::store::{Answer, Conversation, Delivery, HistoryEntry, Read};
+
+impl Core {
+    pub(super) fn history(&mut self, req: Option<RequestId>, target: Target, limit: usize) {
+        let about = About::from(&target);
+        let conversation = match target {
+            Target::Group(group) => Conversation::Group(group),
+            Target::Peer(name) => {
+                let listed = self.cache.find_peer(&name).map(|m| m.key);
+                match self.trust.pinned(&name).or(listed) {
+                    Some(key) => Conversation::Peer(key),
+                    None => {
+                        let detail = " (no key is known for it)".to_owned();
+                        return self.fail(req, NodeError::UnknownPeer { name, detail });
+                    }
+                }
+            }
+            Target::Addr(addr) => {
+                let listed = self
+                    .cache
+                    .groups()
+                    .values()
+                    .flat_map(|g| &g.members)
+                    .find(|m| m.addr == addr)
+                    .map(|m| m.key);
+                match self.conns.open_at(addr).map(|(_, key)| key).or(listed) {
+                    Some(key) => Conversation::Peer(key),
+                    None => {
+                        let message = format!("no peer is known at {addr}");
+                        return self.fail(req, NodeError::BadCommand(message));
+                    }
+                }
+            }
+        };
+        let read = Read::History {
+            conversation,
+            limit,
+        };
+        self.read(read, AfterRead::History { req, target: about });
+    }
+
+    pub(super) fn history_read(
+        &mut self,
+        req: Option<RequestId>,
+        target: About,
+        result: Result<Answer, String>,
+    ) {
+        match result {
+            Ok(Answer::History(entries)) => {
+                let messages = entries.into_iter().map(item).collect();
+                self.emit_for(req, Event::History { target, messages });
+            }
+            Ok(_) => {}
+            Err(error) => self.fail(req, NodeError::Store(error)),
+        }
+    }
+}
+
+fn item(entry: HistoryEntry) -> HistoryItem {
+    let m = entry.chat.message;
+    let (to, delivery) = if entry.own {
+        let mut state = DeliveryState::default();
+        for r in &entry.recipients {
+            let name = r.name.to_string();
+            match &r.delivery {
+                Delivery::Delivered => state.delivered.push(name),
+                Delivery::Pending => state.pending.push(name),
+                Delivery::Failed(_) => state.failed.push(name),
+            }
+        }
+        let to = match &m.group {
+            None => entry.recipients.first().map(|r| r.name.to_string()),
+            Some(_) => None,
+        };
+        (to, Some(state))
+    } else {
+        (None, None)
+    };
+    HistoryItem {
+        text: m.body.text().to_owned(),
+        id: m.id,
+        from: m.from,
+        group: m.group,
+        sent_at: m.sent_at,
+        verified: entry.verified,
+        to,
+        delivery,
+    }
+}

@@ -1,0 +1,118 @@
+//! The core's side of the store: every job gets a token, and what must wait for the job
+//! (the `sending` event of our message, the ack and the `message` event of a received one,
+//! the answer to `/history`, a sync page) waits for the reply with that token.
+
+use std::collections::HashMap;
+
+use natter_protocol::{GroupName, PublicKey, RequestId};
+
+use super::{ConnId, Core, Output};
+use crate::node::api::{About, NodeError};
+use crate::node::store::{Job, Read, Reply, Write};
+
+/// What follows the commit of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum AfterWrite {
+    /// Our message `seq` is stored: announce it and send it.
+    Own(u64),
+    /// A received message is stored: show it and acknowledge it.
+    Received(PublicKey, u64),
+    Nothing,
+}
+
+/// What an answer is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum AfterRead {
+    History {
+        req: Option<RequestId>,
+        target: About,
+    },
+    SyncPage {
+        conn: ConnId,
+        group: GroupName,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct Storing {
+    next: u64,
+    writes: HashMap<u64, AfterWrite>,
+    reads: HashMap<u64, AfterRead>,
+    /// The last write failed; reported once until a write succeeds again.
+    failing: bool,
+}
+
+impl Storing {
+    /// Nothing is waiting for the store.
+    pub fn is_idle(&self) -> bool {
+        self.writes.is_empty() && self.reads.is_empty()
+    }
+
+    /// Sync pages being read for `conn`.
+    pub(super) fn reads_for(&self, conn: ConnId) -> usize {
+        self.reads
+            .values()
+            .filter(|r| matches!(r, AfterRead::SyncPage { conn: c, .. } if *c == conn))
+            .count()
+    }
+
+    fn token(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+}
+
+impl Core {
+    pub(super) fn write(&mut self, write: Write, after: AfterWrite) {
+        let token = self.storing.token();
+        self.storing.writes.insert(token, after);
+        self.out.push_back(Output::Store(Job::Write(token, write)));
+    }
+
+    pub(super) fn read(&mut self, read: Read, after: AfterRead) {
+        let token = self.storing.token();
+        self.storing.reads.insert(token, after);
+        self.out.push_back(Output::Store(Job::Read(token, read)));
+    }
+
+    /// The store's reply.
+    pub(super) fn stored(&mut self, reply: Reply) {
+        match reply {
+            Reply::Written { tokens, result } => {
+                let failed = result.as_ref().err().cloned();
+                match &failed {
+                    Some(error) if !self.storing.failing => {
+                        self.storing.failing = true;
+                        tracing::warn!(%error, "the store failed");
+                        self.fail(None, NodeError::Store(error.clone()));
+                    }
+                    Some(_) => {}
+                    None => self.storing.failing = false,
+                }
+                for token in tokens {
+                    let Some(after) = self.storing.writes.remove(&token) else {
+                        continue;
+                    };
+                    match (after, &failed) {
+                        (AfterWrite::Own(seq), None) => self.own_stored(seq),
+                        (AfterWrite::Own(seq), Some(error)) => self.own_not_stored(seq, error),
+                        (AfterWrite::Received(key, seq), None) => self.received_stored(key, seq),
+                        (AfterWrite::Received(key, seq), Some(_)) => {
+                            self.received_not_stored(key, seq);
+                        }
+                        (AfterWrite::Nothing, _) => {}
+                    }
+                }
+            }
+            Reply::Answered { token, result } => {
+                let Some(after) = self.storing.reads.remove(&token) else {
+                    return;
+                };
+                match after {
+                    AfterRead::History { req, target } => self.history_read(req, target, result),
+                    AfterRead::SyncPage { conn, group } => self.sync_page_read(conn, group, result),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! History sync between members. A group's history is a grow-only set of signed messages
+//! keyed by (author key, seq). When we get a group's full member list (we came online or
+//! joined) we ask a few online members, and when a member comes online we ask it: "of this
+//! group I hold these ranges of each author; send what I lack". The answer is one bounded
+//! page, and we ask again while there is more.
+//!
+//! A member answers only members of the group, and only with what it stored from the
+//! moment it first saw the asker in the group's list (the cut: nobody reads what was said
+//! before they joined). A relayed message keeps its author's id and signature and is
+//! checked against the author's key (bound to the author's name by a pin or the member
+//! list), never the relay's, so a relay can neither forge, alter nor replay anything.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use natter_protocol::peer::{AuthorRanges, PeerFrame, SYNC_PAGE, SignedChat};
+use natter_protocol::tracker::Member;
+use natter_protocol::{GroupName, PublicKey};
+
+use super::storing::AfterRead;
+use super::{ConnId, Core, Now, Output};
+use crate::node::store::{Answer, Read};
+use crate::node::trust::verify_author;
+
+/// How many online members are asked when we get a group's full list.
+pub const SYNC_FANOUT: usize = 3;
+/// An unanswered ask is forgotten after this (the member may be asked again).
+pub const SYNC_WAIT: Duration = Duration::from_secs(30);
+/// Pages being read for one connection at once; more asks are dropped.
+const MAX_READS_PER_CONN: usize = 2;
+
+/// The asks we are waiting on: (member key, group) → until when.
+#[derive(Debug, Default)]
+pub struct Syncs {
+    asked: HashMap<(PublicKey, GroupName), Instant>,
+}
+
+impl Syncs {
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.asked.values().min().copied()
+    }
+
+    pub fn expire(&mut self, now: Instant) {
+        self.asked.retain(|_, until| *until > now);
+    }
+}
+
+impl Core {
+    /// We got `group`'s full list: ask a few of its online members.
+    pub(super) fn sync_group(&mut self, now: Now, group: &GroupName) {
+        let own = self.identity.public_key();
+        let Some(list) = self.cache.get(group) else {
+            return;
+        };
+        let online: Vec<Member> = list
+            .members
+            .iter()
+            .filter(|m| m.online && m.key != own)
+            .cloned()
+            .collect();
+        let start = if online.is_empty() {
+            0
+        } else {
+            usize::try_from(self.random() % online.len() as u64).unwrap_or(0)
+        };
+        let chosen: Vec<Member> = online
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(online.len().min(SYNC_FANOUT))
+            .cloned()
+            .collect();
+        for m in chosen {
+            self.sync_with(now, group, &m);
+        }
+    }
+
+    /// Asks `m` what of `group` we lack (unless an ask to it is already out).
+    pub(super) fn sync_with(&mut self, now: Now, group: &GroupName, m: &Member) {
+        if !m.online || m.key == self.identity.public_key() || self.trust.is_blocked(&m.key) {
+            return;
+        }
+        let slot = (m.key, group.clone());
+        if self.syncs.asked.get(&slot).is_some_and(|until| *until > now.at) {
+            return;
+        }
+        let (conn, new) = self
+            .conns
+            .route(m.addr, Some((m.name.clone(), m.key)), now.at);
+        if new {
+            let (addr, expect) = (m.addr, Some(m.key));
+            self.out.push_back(Output::Dial { conn, addr, expect });
+        }
+        self.syncs.asked.insert(slot, now.at + SYNC_WAIT);
+        let have = self.held.summary(group);
+        let frame = Arc::new(PeerFrame::SyncAsk {
+            group: group.clone(),
+            have,
+        });
+        self.out.push_back(Output::Send { conn, frame });
+    }
+
+    /// A member asks what it lacks of `group`.
+    pub(super) fn sync_asked(
+        &mut self,
+        conn: ConnId,
+        key: &PublicKey,
+        group: GroupName,
+        have: Vec<AuthorRanges>,
+    ) {
+        let member = self
+            .cache
+            .get(&group)
+            .is_some_and(|l| l.members.iter().any(|m| m.key == *key));
+        if !member || self.trust.is_blocked(key) {
+            tracing::debug!(%conn, %group, "sync ask from a non-member ignored");
+            return;
+        }
+        if self.storing.reads_for(conn) >= MAX_READS_PER_CONN {
+            tracing::debug!(%conn, %group, "sync ask dropped: too many at once");
+            return;
+        }
+        let read = Read::SyncPage {
+            group: group.clone(),
+            requester: *key,
+            have,
+            limit: SYNC_PAGE,
+        };
+        self.read(read, AfterRead::SyncPage { conn, group });
+    }
+
+    /// The store found a page for a member's ask.
+    pub(super) fn sync_page_read(
+        &mut self,
+        conn: ConnId,
+        group: GroupName,
+        result: Result<Answer, String>,
+    ) {
+        match result {
+            Ok(Answer::SyncPage { messages, more }) => {
+                if self.conns.get(conn).is_some() {
+                    let frame = Arc::new(PeerFrame::SyncPage {
+                        group,
+                        messages,
+                        more,
+                    });
+                    self.out.push_back(Output::Send { conn, frame });
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, %group, "cannot read a sync page"),
+        }
+    }
+
+    /// A page of `group`'s history from the member on `conn` (authenticated as `key`).
+    pub(super) fn sync_page(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        key: &PublicKey,
+        group: GroupName,
+        messages: Vec<SignedChat>,
+        more: bool,
+    ) {
+        if self.syncs.asked.remove(&(*key, group.clone())).is_none() {
+            tracing::debug!(%conn, %group, "unasked sync page ignored");
+            return;
+        }
+        if messages.len() > SYNC_PAGE {
+            tracing::warn!(%conn, %group, "sync page too long; ignored");
+            return;
+        }
+        let got = messages.len();
+        for chat in messages {
+            self.relayed(now, &group, chat);
+        }
+        if more && got > 0 {
+            let member = self
+                .cache
+                .get(&group)
+                .and_then(|l| l.members.iter().find(|m| m.key == *key))
+                .cloned();
+            if let Some(m) = member {
+                self.sync_with(now, &group, &m);
+            }
+        }
+    }
+
+    /// One message of `group` relayed by a member: kept only if its author's key is the
+    /// one bound to its name and the signature is the author's.
+    fn relayed(&mut self, now: Now, group: &GroupName, chat: SignedChat) {
+        let m = &chat.message;
+        if self.held.contains(&m.key, m.id.seq) || self.trust.is_blocked(&m.key) {
+            return;
+        }
+        if m.group.as_ref() != Some(group) || m.id.sender != m.from {
+            tracing::warn!(id = %m.id, %group, "refused a relayed message: not of this group");
+            return;
+        }
+        if m.key == self.identity.public_key() {
+            // Ours, but not in our store (it was lost): never reuse its number.
+            self.own_seq = self.own_seq.max(m.id.seq);
+            return;
+        }
+        let listed = self
+            .cache
+            .get(group)
+            .and_then(|l| l.members.iter().find(|x| x.name == m.from))
+            .map(|x| x.key);
+        let bound = self.trust.pinned(&m.from).or(listed);
+        if bound != Some(m.key) {
+            tracing::warn!(id = %m.id, "refused a relayed message: its key is not its author's");
+            return;
+        }
+        if let Err(reason) = verify_author(&m.key, &chat) {
+            tracing::warn!(id = %m.id, %reason, "refused a relayed message");
+            return;
+        }
+        self.take_in(now, chat, true, None);
+    }
+}
