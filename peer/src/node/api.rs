@@ -91,7 +91,10 @@ pub enum Command {
     /// Answered by an [`Event::Groups`].
     Groups,
     /// The last `limit` messages of a conversation, answered by an [`Event::History`].
-    History { target: Target, limit: usize },
+    History {
+        target: Target,
+        limit: usize,
+    },
     /// Drop everything from this peer's key from now on (persisted).
     Block(Name),
     Unblock(Name),

@@ -179,11 +179,14 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     let writer = data_files::Writer::spawn(config.data_dir.clone(), saved_tx)
         .context("cannot start the writer thread")?;
     let (stored_tx, stored_rx) = mpsc::unbounded_channel();
-    let store = store::StoreThread::spawn(store, stored_tx)
-        .context("cannot start the store thread")?;
+    let store =
+        store::StoreThread::spawn(store, stored_tx).context("cannot start the store thread")?;
     if stored.listen_port != Some(listen.port()) {
         // Token 0: the core numbers its jobs from 1, so nothing waits on this one.
-        store.submit(store::Job::Write(0, store::Write::ListenPort(listen.port())));
+        store.submit(store::Job::Write(
+            0,
+            store::Write::ListenPort(listen.port()),
+        ));
     }
 
     let link = tracker_link::LinkSetup {

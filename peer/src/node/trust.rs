@@ -51,6 +51,9 @@ impl KeyChange {
 pub enum Verdict {
     /// Show it and acknowledge it.
     Accept,
+    /// For a group we are not in, or from someone not in our list of it: maybe only not
+    /// yet (member lists reach members one after another), so the sender retries later.
+    NotMember(String),
     /// From a blocked key: acknowledge (so the sender does not retry), do not show.
     Blocked,
     /// Not allowed: answered with a nack, not shown.
@@ -211,10 +214,10 @@ impl Trust {
         }
         if let Some(group) = &msg.group {
             let Some(list) = cache.get(group) else {
-                return Verdict::Refused(format!("a message for {group}, which we are not in"));
+                return Verdict::NotMember(format!("a message for {group}, which we are not in"));
             };
             let Some(member) = list.members.iter().find(|m| m.name == msg.from) else {
-                return Verdict::Refused(format!("{} is not a member of {group}", msg.from));
+                return Verdict::NotMember(format!("{} is not a member of {group}", msg.from));
             };
             if member.key != *link_key {
                 return Verdict::Refused(format!(

@@ -138,13 +138,7 @@ impl Connections {
 
     /// The far side's hello came with `name` and `key` (listening at `listen`); it is
     /// being checked.
-    pub fn checking(
-        &mut self,
-        id: ConnId,
-        name: Name,
-        key: PublicKey,
-        listen: Option<SocketAddr>,
-    ) {
+    pub fn checking(&mut self, id: ConnId, name: Name, key: PublicKey, listen: Option<SocketAddr>) {
         if let Some(c) = self.conns.get_mut(&id) {
             c.peer = Some((name, key));
             c.phase = Phase::Checking;
@@ -169,6 +163,18 @@ impl Connections {
     pub fn open_at(&self, addr: SocketAddr) -> Option<(Name, PublicKey)> {
         let c = self.conns.get(self.by_addr.get(&addr)?)?;
         (c.phase == Phase::Open).then(|| c.peer.clone()).flatten()
+    }
+
+    /// The open connection whose far side said hello as `name`: its key and where it
+    /// listens.
+    pub fn open_named(&self, name: &Name) -> Option<(PublicKey, Option<SocketAddr>)> {
+        self.conns
+            .values()
+            .filter(|c| c.phase == Phase::Open)
+            .find_map(|c| match &c.peer {
+                Some((n, key)) if n == name => Some((*key, c.listen.or(c.addr))),
+                _ => None,
+            })
     }
 
     /// The open connections let on without a key check.

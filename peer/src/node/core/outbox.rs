@@ -84,8 +84,15 @@ pub enum Progress {
 /// A change the store must record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
-    Delivered { seq: u64, to: PublicKey },
-    Failed { seq: u64, to: PublicKey, reason: String },
+    Delivered {
+        seq: u64,
+        to: PublicKey,
+    },
+    Failed {
+        seq: u64,
+        to: PublicKey,
+        reason: String,
+    },
 }
 
 /// What the outbox asks of the core after a change.
@@ -161,7 +168,7 @@ impl Queue {
         }
     }
 
-    /// Whether a dial may start now.
+    /// Whether a dial (or the use of an open connection) may start now.
     fn may_dial(&self, now: Instant) -> bool {
         self.conn.is_none()
             && self.dialling.is_none()
@@ -169,6 +176,11 @@ impl Queue {
             && self.addr.is_some()
             && !self.seqs.is_empty()
             && self.retry_at.is_none_or(|at| at <= now)
+    }
+
+    /// Whether an open connection may be taken up now (not while backing off).
+    fn may_connect(&self, now: Instant) -> bool {
+        self.retry_at.is_none_or(|at| at <= now)
     }
 }
 
@@ -269,7 +281,11 @@ impl Outbox {
         };
         self.messages.insert(seq, message);
         let done = self.first_round_done(seq);
-        if self.messages.get(&seq).is_some_and(|m| m.waiting.is_empty()) {
+        if self
+            .messages
+            .get(&seq)
+            .is_some_and(|m| m.waiting.is_empty())
+        {
             self.messages.remove(&seq);
         }
         done
@@ -341,11 +357,15 @@ impl Outbox {
         effects
     }
 
-    /// A connection to `key` is open: its messages go out on it ([`Self::to_send`]).
-    pub fn connected(&mut self, key: &PublicKey, conn: ConnId) {
+    /// A connection to `key` is open: its messages go out on it ([`Self::to_send`]),
+    /// unless the queue is backing off (after a "not a member yet" answer on it).
+    pub fn connected(&mut self, key: &PublicKey, conn: ConnId, now: Instant) {
         let Some(q) = self.queues.get_mut(key) else {
             return;
         };
+        if q.conn != Some(conn) && !q.may_connect(now) {
+            return;
+        }
         if q.conn != Some(conn) {
             q.conn = Some(conn);
             q.in_flight.clear();
@@ -357,7 +377,11 @@ impl Outbox {
     }
 
     /// The frames to send now to `key` on its open connection (up to the window), in order.
-    pub fn to_send(&mut self, key: &PublicKey, now: Instant) -> Option<(ConnId, Vec<Arc<PeerFrame>>)> {
+    pub fn to_send(
+        &mut self,
+        key: &PublicKey,
+        now: Instant,
+    ) -> Option<(ConnId, Vec<Arc<PeerFrame>>)> {
         let q = self.queues.get_mut(key)?;
         let conn = q.conn?;
         let room = WINDOW.saturating_sub(q.in_flight.len());
@@ -426,17 +450,24 @@ impl Outbox {
             .collect();
         let mut effects = Effects::default();
         for key in keys {
-            if let Some(q) = self.queues.get_mut(&key) {
-                q.conn = None;
-                q.dialling = None;
-                q.in_flight.clear();
-                q.sent_upto = 0;
-                q.attempts = q.attempts.saturating_add(1);
-                q.retry_at = Some(now + backoff(q.attempts, jitter));
-            }
-            effects.merge(self.deferred(&key));
+            effects.merge(self.retry_later(&key, now, jitter));
         }
         effects
+    }
+
+    /// Everything not acknowledged by `key` goes again, in order, after a backoff (its
+    /// connection is dropped from the queue; a new one is found or dialled then).
+    pub fn retry_later(&mut self, key: &PublicKey, now: Instant, jitter: u64) -> Effects {
+        let Some(q) = self.queues.get_mut(key) else {
+            return Effects::default();
+        };
+        q.conn = None;
+        q.dialling = None;
+        q.in_flight.clear();
+        q.sent_upto = 0;
+        q.attempts = q.attempts.saturating_add(1);
+        q.retry_at = Some(now + backoff(q.attempts, jitter));
+        self.deferred(key)
     }
 
     /// The connection whose oldest unanswered message has waited past `timeout`, if any:
@@ -487,9 +518,10 @@ impl Outbox {
         let retries = self
             .queues
             .values()
-            .filter(|q| q.conn.is_none() && q.dialling.is_none() && q.online && q.addr.is_some())
-            .filter(|q| !q.seqs.is_empty())
-            .filter_map(|q| q.retry_at);
+            .filter(|q| q.conn.is_none() && q.dialling.is_none() && !q.seqs.is_empty())
+            .filter_map(|q| q.retry_at)
+            // A retry already due waits for what makes it possible (an address, presence).
+            .filter(|at| *at > now);
         let acks = self
             .queues
             .values()
@@ -552,7 +584,11 @@ impl Outbox {
             }
         }
         effects.progress.extend(self.first_round_done(seq));
-        if self.messages.get(&seq).is_some_and(|m| m.waiting.is_empty()) {
+        if self
+            .messages
+            .get(&seq)
+            .is_some_and(|m| m.waiting.is_empty())
+        {
             self.messages.remove(&seq);
         }
         effects

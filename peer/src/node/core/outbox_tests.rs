@@ -57,15 +57,27 @@ fn messages_go_in_order_and_settle_on_acks() {
     assert_eq!(out.dials(now).len(), 1, "one dial for bob");
     out.dialling(&bob.key, C1);
     assert!(out.dials(now).is_empty(), "no second dial while one is out");
-    out.connected(&bob.key, C1);
+    out.connected(&bob.key, C1, now);
     let (conn, frames) = out.to_send(&bob.key, now).expect("open");
     assert_eq!((conn, frames.len()), (C1, 3));
-    assert!(out.to_send(&bob.key, now).expect("open").1.is_empty(), "sent once");
+    assert!(
+        out.to_send(&bob.key, now).expect("open").1.is_empty(),
+        "sent once"
+    );
     let effects = out.acked(C1, &bob.key, 2);
-    assert_eq!(effects.records, vec![Record::Delivered { seq: 2, to: bob.key }]);
+    assert_eq!(
+        effects.records,
+        vec![Record::Delivered {
+            seq: 2,
+            to: bob.key
+        }]
+    );
     assert_eq!(sent(&effects.progress[0]).0, vec!["bob".to_string()]);
     // An ack on another connection settles nothing.
-    assert_eq!(out.acked(ConnId::Dialed(9), &bob.key, 1), Effects::default());
+    assert_eq!(
+        out.acked(ConnId::Dialed(9), &bob.key, 1),
+        Effects::default()
+    );
     out.acked(C1, &bob.key, 1);
     out.acked(C1, &bob.key, 3);
     assert!(out.is_empty());
@@ -82,7 +94,7 @@ fn a_lost_connection_makes_recipients_pending_and_resends_in_order() {
     out.dialling(&bob.key, C1);
     let effects = out.unreachable_now(now);
     assert!(effects.progress.is_empty(), "bob's attempt is still out");
-    out.connected(&bob.key, C1);
+    out.connected(&bob.key, C1, now);
     out.to_send(&bob.key, now);
     add(&mut out, 2, std::slice::from_ref(&bob));
     let effects = out.conn_down(C1, now, 7);
@@ -96,7 +108,7 @@ fn a_lost_connection_makes_recipients_pending_and_resends_in_order() {
     assert!(out.dials(now).is_empty());
     let later = now + RETRY_MAX;
     assert_eq!(out.dials(later).len(), 1, "bob again; carol is offline");
-    out.connected(&bob.key, ConnId::Dialed(2));
+    out.connected(&bob.key, ConnId::Dialed(2), later);
     let (_, frames) = out.to_send(&bob.key, later).expect("open");
     assert_eq!(frames.len(), 2);
     let effects = out.acked(ConnId::Dialed(2), &bob.key, 1);
@@ -120,17 +132,26 @@ fn refusals_expiry_and_limits() {
         total: 3,
     });
     let bob = dest("bob", true);
-    out.add((1, id(1), None), frame(), 1_000, std::slice::from_ref(&bob), Some(vec![]));
+    out.add(
+        (1, id(1), None),
+        frame(),
+        1_000,
+        std::slice::from_ref(&bob),
+        Some(vec![]),
+    );
     add(&mut out, 2, std::slice::from_ref(&bob));
     assert!(out.refusal(&[bob.key]).expect("full").contains("bob"));
     assert!(out.refusal(&[key("carol")]).is_none());
     assert!(out.refusal(&[key("carol"), key("dave")]).is_some(), "total");
-    out.connected(&bob.key, C1);
+    out.connected(&bob.key, C1, now);
     out.to_send(&bob.key, now);
     let effects = out.refused(C1, &bob.key, 2, "no");
     assert!(matches!(
         &effects.progress[0],
-        Progress::Failed { in_first_round: true, .. }
+        Progress::Failed {
+            in_first_round: true,
+            ..
+        }
     ));
     let effects = out.expire(1_000);
     assert_eq!(
@@ -147,8 +168,17 @@ fn refusals_expiry_and_limits() {
 #[test]
 fn nobody_to_send_to_is_sent_at_once() {
     let mut out = Outbox::default();
-    let p = out.add((1, id(1), None), frame(), u64::MAX, &[], Some(vec!["x".into()]));
-    assert_eq!(sent(&p.expect("sent")), (vec![], vec!["x".to_string()], vec![]));
+    let p = out.add(
+        (1, id(1), None),
+        frame(),
+        u64::MAX,
+        &[],
+        Some(vec!["x".into()]),
+    );
+    assert_eq!(
+        sent(&p.expect("sent")),
+        (vec![], vec!["x".to_string()], vec![])
+    );
     assert!(out.is_empty());
 }
 

@@ -40,7 +40,9 @@ impl Core {
         match frame {
             PeerFrame::Chat(chat) => self.chat(now, conn, &name, &key, chat),
             PeerFrame::Ack { id } => self.acked(now, conn, &key, &id),
-            PeerFrame::Nack { id, message, .. } => self.nacked(conn, &key, &id, &message),
+            PeerFrame::Nack { id, code, message } => {
+                self.nacked(now, conn, &key, &id, code, &message);
+            }
             PeerFrame::Error { message, .. } => {
                 let reason = format!("the peer refused us: {message}");
                 self.conn_down(conn, &reason, None);
@@ -104,6 +106,9 @@ impl Core {
             // Acknowledged (so the sender does not retry), not shown, not kept.
             Verdict::Blocked => self.send_ack(conn, id),
             Verdict::Refused(reason) => self.answer_refused(conn, id, reason),
+            Verdict::NotMember(reason) => {
+                self.answer(conn, id, ErrorCode::NotMember, reason);
+            }
             Verdict::KeyChanged(change) => {
                 tracing::warn!(%id, "refused a message: key changed");
                 self.key_changed(&change);
@@ -183,12 +188,12 @@ impl Core {
     }
 
     fn answer_refused(&mut self, conn: ConnId, id: MessageId, message: String) {
+        self.answer(conn, id, ErrorCode::Unauthorized, message);
+    }
+
+    fn answer(&mut self, conn: ConnId, id: MessageId, code: ErrorCode, message: String) {
         tracing::warn!(%id, %conn, reason = %message, "refused a message");
-        let frame = Arc::new(PeerFrame::Nack {
-            id,
-            code: ErrorCode::Unauthorized,
-            message,
-        });
+        let frame = Arc::new(PeerFrame::Nack { id, code, message });
         self.out.push_back(Output::Send { conn, frame });
     }
 }

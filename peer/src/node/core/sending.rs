@@ -96,7 +96,19 @@ impl Core {
                         Err(error) => self.fail(req, error),
                     }
                 }
-                None => self.look_up_and_send(now, req, name, text),
+                None => match self.conns.open_named(&name) {
+                    // Met directly (say, by address while the tracker is down).
+                    Some((key, addr)) => {
+                        let dest = Dest {
+                            key,
+                            name,
+                            addr,
+                            online: true,
+                        };
+                        self.send_private(now, req, about, dest, text);
+                    }
+                    None => self.look_up_and_send(now, req, name, text),
+                },
             },
         }
     }
@@ -193,7 +205,9 @@ impl Core {
         for waiting in self.lookups.remove(name).unwrap_or_default() {
             match member {
                 Some(m) => match self.trust.expected(&m.name, Some(m.key)) {
-                    Ok(_) => self.send_private(now, waiting.req, waiting.about, dest(m), waiting.text),
+                    Ok(_) => {
+                        self.send_private(now, waiting.req, waiting.about, dest(m), waiting.text)
+                    }
                     Err(error) => self.fail(waiting.req, error),
                 },
                 None => {
@@ -321,7 +335,7 @@ impl Core {
         }
         for key in self.outbox.recipients() {
             if let Some(conn) = self.conns.open_for(&key) {
-                self.outbox.connected(&key, conn);
+                self.outbox.connected(&key, conn, now.at);
             }
             if let Some((conn, frames)) = self.outbox.to_send(&key, now.at) {
                 for frame in frames {
@@ -392,20 +406,44 @@ impl Core {
         }
         let effects = self.outbox.acked(conn, key, id.seq);
         self.apply(effects);
-        self.deliver_due = true;
+        self.send_more(now, key);
         self.close_if_drained(conn);
     }
 
-    /// A recipient refused one of our messages on `conn`.
-    pub(super) fn nacked(&mut self, conn: ConnId, key: &PublicKey, id: &MessageId, reason: &str) {
+    /// A recipient refused one of our messages on `conn`: for good, or (`not_member`: it
+    /// does not list us in the group yet) until a retry.
+    pub(super) fn nacked(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        key: &PublicKey,
+        id: &MessageId,
+        code: natter_protocol::ErrorCode,
+        reason: &str,
+    ) {
         if id.sender != self.name {
             return;
         }
-        let reason = format!("refused by the recipient: {reason}");
-        let effects = self.outbox.refused(conn, key, id.seq, &reason);
+        let effects = if code == natter_protocol::ErrorCode::NotMember {
+            tracing::debug!(%id, %reason, "not a member there yet; retried later");
+            let jitter = self.random();
+            self.outbox.retry_later(key, now.at, jitter)
+        } else {
+            let reason = format!("refused by the recipient: {reason}");
+            self.outbox.refused(conn, key, id.seq, &reason)
+        };
         self.apply(effects);
-        self.deliver_due = true;
+        self.send_more(now, key);
         self.close_if_drained(conn);
+    }
+
+    /// Sends what the window now has room for to `key`.
+    fn send_more(&mut self, now: Now, key: &PublicKey) {
+        if let Some((conn, frames)) = self.outbox.to_send(key, now.at) {
+            for frame in frames {
+                self.out.push_back(Output::Send { conn, frame });
+            }
+        }
     }
 
     /// A duplicate connection we dialled closes once nothing waits on it.

@@ -82,7 +82,12 @@ impl Core {
             return;
         }
         let slot = (m.key, group.clone());
-        if self.syncs.asked.get(&slot).is_some_and(|until| *until > now.at) {
+        if self
+            .syncs
+            .asked
+            .get(&slot)
+            .is_some_and(|until| *until > now.at)
+        {
             return;
         }
         let (conn, new) = self

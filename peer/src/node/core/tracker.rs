@@ -9,10 +9,10 @@ use natter_protocol::{ErrorCode, GroupName, Name, PublicKey, RequestId};
 use super::saving::DataFile;
 use super::storing::AfterWrite;
 use super::{Core, Now};
-use crate::node::store::Write;
 use crate::node::api::{About, Event, NodeError, Request, TrackerStatus};
 use crate::node::keys::TrackerPins;
 use crate::node::members::Update;
+use crate::node::store::Write;
 
 /// Requests to the tracker that wait for an answer at once; past it the oldest are
 /// forgotten (their answers then carry no `req`).
@@ -261,7 +261,8 @@ impl Core {
             let (conn, new) = self.conns.route(m.addr, Some((m.name, m.key)), now.at);
             if new {
                 let (addr, expect) = (m.addr, Some(m.key));
-                self.out.push_back(super::Output::Dial { conn, addr, expect });
+                self.out
+                    .push_back(super::Output::Dial { conn, addr, expect });
             }
         }
     }

@@ -31,8 +31,8 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags)
-            .map_err(|e| describe(&label, "open", &e))?;
+        let conn =
+            Connection::open_with_flags(&path, flags).map_err(|e| describe(&label, "open", &e))?;
         // SQLite quietly falls back to read-only for a file it may not write; we would
         // only find out at the first message.
         if conn
@@ -110,8 +110,8 @@ impl Store {
             replies.push(Reply::Written { tokens, result });
         }
         for (token, r) in reads {
-            let result = read::answer(&self.conn, &r)
-                .map_err(|e| describe(&self.label, "read", &e));
+            let result =
+                read::answer(&self.conn, &r).map_err(|e| describe(&self.label, "read", &e));
             replies.push(Reply::Answered { token, result });
         }
         replies
@@ -152,9 +152,9 @@ fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), Stri
 /// with SQLite's own message after them.
 pub fn describe(label: &str, doing: &str, e: &rusqlite::Error) -> String {
     let plain = match e.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => {
-            Some("it is not a database (damaged, or some other kind of file); move it aside to start afresh")
-        }
+        Some(ErrorCode::NotADatabase) => Some(
+            "it is not a database (damaged, or some other kind of file); move it aside to start afresh",
+        ),
         Some(ErrorCode::DatabaseCorrupt) => {
             Some("the database is damaged; move it aside to start afresh")
         }

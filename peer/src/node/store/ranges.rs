@@ -50,7 +50,10 @@ impl RangeSet {
             Some((start, end)) if end.checked_add(1) == Some(seq) => start,
             _ => seq,
         };
-        let end = match seq.checked_add(1).and_then(|next| self.ranges.remove(&next)) {
+        let end = match seq
+            .checked_add(1)
+            .and_then(|next| self.ranges.remove(&next))
+        {
             Some(end) => end,
             None => seq,
         };

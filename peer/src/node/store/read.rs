@@ -300,4 +300,3 @@ fn decode_chat(num: i64, json: &str) -> Option<SignedChat> {
         }
     }
 }
-

@@ -84,7 +84,11 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Migrate> {
     for (step, sql) in MIGRATIONS.iter().enumerate().skip(from) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i64::try_from(step + 1).unwrap_or(i64::MAX))?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(step + 1).unwrap_or(i64::MAX),
+        )?;
         tx.commit()?;
     }
     Ok(())
@@ -94,7 +98,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Migrate> {
 #[derive(Debug)]
 pub enum Migrate {
     /// Written by a newer natter (or not by natter at all: negative).
-    TooNew { version: i64 },
+    TooNew {
+        version: i64,
+    },
     Sqlite(rusqlite::Error),
 }
 

@@ -83,7 +83,12 @@ pub fn apply(conn: &Connection, own_key: &PublicKey, w: &Write) -> rusqlite::Res
                 "state = 'failed', reason = ?4",
                 "AND state = 'pending'",
             ))?
-            .execute(params![own_key.as_bytes(), int(*seq), to.as_bytes(), reason])?;
+            .execute(params![
+                own_key.as_bytes(),
+                int(*seq),
+                to.as_bytes(),
+                reason
+            ])?;
         }
         Write::MemberSince { group, member, at } => {
             conn.prepare_cached(
