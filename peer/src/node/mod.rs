@@ -22,6 +22,7 @@ mod listener;
 pub mod members;
 mod outbox;
 mod replay;
+pub mod store;
 mod tracker_link;
 mod trust;
 

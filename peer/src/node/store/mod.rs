@@ -14,7 +14,10 @@
 mod db;
 mod lock;
 mod ranges;
+mod read;
+mod schema;
 mod thread;
+mod write;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +34,10 @@ pub use thread::StoreThread;
 
 /// The database file in the data directory.
 pub const FILE_NAME: &str = "natter.db";
+
+/// The highest seq the store keeps (SQLite's integers are signed). Authors count from 1
+/// without gaps, so only a hostile author goes beyond it; such a message is not stored.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
 
 /// A conversation, as stored: a group, or the private conversation with one peer (by its
 /// key: names can change hands, keys cannot).
@@ -59,7 +66,7 @@ pub struct Recipient {
 }
 
 /// A change to the store. Every write of one batch commits in one transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
     /// One of our messages, with every recipient (pending at first).
     Own {
@@ -102,7 +109,7 @@ pub enum Write {
 }
 
 /// A question to the store, answered after the writes queued before it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
     /// The last `limit` messages of `conversation`, oldest first.
     History {
@@ -143,7 +150,10 @@ pub enum Answer {
 }
 
 /// A job for the store thread, numbered by the core (the token comes back in its reply).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+// A job is moved once, through a channel, and most are `Own`/`Received` writes (the large
+// ones): boxing them would cost an allocation each for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Job {
     Write(u64, Write),
     Read(u64, Read),

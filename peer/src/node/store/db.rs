@@ -1,0 +1,201 @@
+//! [`Store`]: the connection to `natter.db`, opened once, and a batch of jobs run on it.
+//!
+//! Every error comes back as a sentence naming the file and what went wrong in plain
+//! words (damaged, read-only, disk full…), for the user: the store never panics on what
+//! it finds on disk.
+
+use std::path::Path;
+
+use natter_protocol::PublicKey;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::schema::{self, MIGRATIONS, Migrate};
+use super::{FILE_NAME, Job, Loaded, Reply, Write, read, write};
+
+/// The open database. One per data directory (see [`super::DirLock`]), used by one thread.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    /// Whose messages are "ours" (author of `Own`, and of the seqs `Delivered` names).
+    own_key: PublicKey,
+    /// The file, as errors name it.
+    label: String,
+}
+
+impl Store {
+    /// Opens (creating it if needed) `dir/natter.db`, brings its schema up to date and
+    /// loads what the core needs at start.
+    pub fn open(dir: &Path, own_key: PublicKey) -> Result<(Self, Loaded), String> {
+        let path = dir.join(FILE_NAME);
+        let label = path.display().to_string();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&path, flags).map_err(|e| describe(&label, "open", &e))?;
+        // SQLite quietly falls back to read-only for a file it may not write; we would
+        // only find out at the first message.
+        if conn
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(|e| describe(&label, "open", &e))?
+        {
+            return Err(format!(
+                "cannot open {label}: permission denied (the file is read-only for this user)"
+            ));
+        }
+        Self::init(conn, own_key, label, true)
+    }
+
+    /// The same store in memory (nothing is kept): for measuring the node without the disk.
+    pub fn in_memory(own_key: PublicKey) -> Result<(Self, Loaded), String> {
+        let label = "the in-memory store".to_string();
+        let conn = Connection::open_in_memory().map_err(|e| describe(&label, "open", &e))?;
+        Self::init(conn, own_key, label, false)
+    }
+
+    fn init(
+        mut conn: Connection,
+        own_key: PublicKey,
+        label: String,
+        on_disk: bool,
+    ) -> Result<(Self, Loaded), String> {
+        set_pragmas(&conn, on_disk, &label)?;
+        schema::migrate(&mut conn).map_err(|e| match e {
+            Migrate::TooNew { version } => format!(
+                "cannot open {label}: it was written by a newer natter (schema version \
+                 {version}; this one knows up to {}); run that newer natter, or move the \
+                 file aside to start afresh",
+                MIGRATIONS.len()
+            ),
+            Migrate::Sqlite(e) => describe(&label, "set up", &e),
+        })?;
+        // Statements run once per message: keep every one of them prepared.
+        conn.set_prepared_statement_cache_capacity(32);
+        let loaded = read::load(&conn, &own_key).map_err(|e| describe(&label, "read", &e))?;
+        Ok((
+            Self {
+                conn,
+                own_key,
+                label,
+            },
+            loaded,
+        ))
+    }
+
+    /// Runs a batch: every write in one transaction (one fsync for all of them), then
+    /// every read. The replies: one [`Reply::Written`] for all the writes' tokens (first,
+    /// if there were writes), then one [`Reply::Answered`] per read, in order. A read
+    /// sees every write of the batch, so it is answered after the writes queued before it.
+    pub fn run(&mut self, jobs: Vec<Job>) -> Vec<Reply> {
+        let mut tokens = Vec::new();
+        let mut writes = Vec::new();
+        let mut reads = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Write(token, w) => {
+                    tokens.push(token);
+                    writes.push(w);
+                }
+                Job::Read(token, r) => reads.push((token, r)),
+            }
+        }
+        let mut replies = Vec::with_capacity(reads.len() + 1);
+        if !tokens.is_empty() {
+            let result = self
+                .write_all(&writes)
+                .map_err(|e| describe(&self.label, "write", &e));
+            if let Err(error) = &result {
+                tracing::warn!(%error, writes = writes.len(), "a batch of writes failed");
+            }
+            replies.push(Reply::Written { tokens, result });
+        }
+        for (token, r) in reads {
+            let result =
+                read::answer(&self.conn, &r).map_err(|e| describe(&self.label, "read", &e));
+            replies.push(Reply::Answered { token, result });
+        }
+        replies
+    }
+
+    /// The connection, for tests that damage or lock the file.
+    #[cfg(test)]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// All of `writes` or none: the transaction rolls back when dropped uncommitted.
+    fn write_all(&mut self, writes: &[Write]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        for w in writes {
+            write::apply(&tx, &self.own_key, w)?;
+        }
+        tx.commit()
+    }
+}
+
+fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), String> {
+    let open = |e: rusqlite::Error| describe(label, "open", &e);
+    // Also the first read of the file: a file that is not a database fails here.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(open)?;
+    if on_disk && !mode.eq_ignore_ascii_case("wal") {
+        return Err(format!(
+            "cannot open {label}: it stays in journal mode {mode:?} instead of write-ahead \
+             logging (is it on a file system without shared memory?)"
+        ));
+    }
+    // FULL: a commit is on disk when it returns (WAL's default, NORMAL, may lose the last
+    // commits on power loss, and the core acknowledges messages once they are committed).
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(open)?;
+    Ok(())
+}
+
+/// `e` while doing `doing` (open, read, write…) on `label`, in words a user can act on,
+/// with SQLite's own message after them.
+pub fn describe(label: &str, doing: &str, e: &rusqlite::Error) -> String {
+    let plain = match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Some(
+            "it is not a database (damaged, or some other kind of file); move it aside to start afresh",
+        ),
+        Some(ErrorCode::DatabaseCorrupt) => {
+            Some("the database is damaged; move it aside to start afresh")
+        }
+        Some(ErrorCode::CannotOpen) => Some(
+            "the file cannot be opened (is it a directory, is the directory missing, or may this user not write there?)",
+        ),
+        Some(ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
+            Some("permission denied (the file or its directory is read-only for this user)")
+        }
+        Some(ErrorCode::DiskFull) => Some("the disk is full"),
+        Some(ErrorCode::SystemIoFailure) => Some("the disk reported an error"),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            Some("another program is using the file")
+        }
+        _ => None,
+    };
+    match plain {
+        Some(plain) => format!("cannot {doing} {label}: {plain} ({e})"),
+        None => format!("cannot {doing} {label}: {e}"),
+    }
+}
+
+/// A `u64` for an INTEGER column (SQLite's are signed). Times and our own seqs never come
+/// near the limit; a larger value is stored as the largest.
+pub fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// An INTEGER column read back as a `u64` (a negative one, which we never write, as 0).
+pub fn uint(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A key stored as a 32-byte BLOB, if it is one.
+pub fn key(bytes: &[u8]) -> Option<PublicKey> {
+    let bytes: &[u8; PublicKey::LEN] = bytes.try_into().ok()?;
+    PublicKey::from_bytes(bytes).ok()
+}

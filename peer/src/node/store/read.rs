@@ -1,0 +1,302 @@
+//! Answering a [`Read`], and loading what the core needs at start.
+//!
+//! A row that does not decode (a damaged file, a hand edit) is skipped with a warning:
+//! losing one message from view beats refusing to start.
+
+use std::collections::HashMap;
+
+use natter_protocol::peer::SignedChat;
+use natter_protocol::{GroupName, Name, PublicKey};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::db::{key, uint};
+use super::{
+    Answer, Conversation, Delivery, HistoryEntry, Loaded, RangeSet, Read, Recipient, Unsent,
+};
+
+pub fn answer(conn: &Connection, read: &Read) -> rusqlite::Result<Answer> {
+    match read {
+        Read::History {
+            conversation,
+            limit,
+        } => history(conn, conversation, *limit).map(Answer::History),
+        Read::SyncPage {
+            group,
+            requester,
+            have,
+            limit,
+        } => {
+            let have: HashMap<PublicKey, RangeSet> = have
+                .iter()
+                .map(|a| (a.key, RangeSet::from_ranges(a.ranges.iter().copied())))
+                .collect();
+            let (messages, more) = sync_page(conn, group, requester, &have, *limit)?;
+            Ok(Answer::SyncPage { messages, more })
+        }
+    }
+}
+
+fn history(
+    conn: &Connection,
+    conversation: &Conversation,
+    limit: usize,
+) -> rusqlite::Result<Vec<HistoryEntry>> {
+    const COLUMNS: &str = "SELECT num, chat, own, verified, stored_at FROM messages";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = Vec::new();
+    let mut push = |row: &rusqlite::Row<'_>| -> rusqlite::Result<()> {
+        rows.push((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, bool>(2)?,
+            row.get::<_, bool>(3)?,
+            uint(row.get(4)?),
+        ));
+        Ok(())
+    };
+    match conversation {
+        Conversation::Group(group) => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{COLUMNS} WHERE grp = ?1 ORDER BY num DESC LIMIT ?2"
+            ))?;
+            let mut q = stmt.query(params![group.as_str(), limit])?;
+            while let Some(row) = q.next()? {
+                push(row)?;
+            }
+        }
+        Conversation::Peer(peer) => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{COLUMNS} WHERE peer_key = ?1 AND grp IS NULL ORDER BY num DESC LIMIT ?2"
+            ))?;
+            let mut q = stmt.query(params![peer.as_bytes(), limit])?;
+            while let Some(row) = q.next()? {
+                push(row)?;
+            }
+        }
+    }
+    let mut entries = Vec::with_capacity(rows.len());
+    // Newest first from the query; oldest first for the reader.
+    for (num, chat, own, verified, stored_at) in rows.into_iter().rev() {
+        let Some(chat) = decode_chat(num, &chat) else {
+            continue;
+        };
+        let recipients = if own {
+            recipients(conn, num)?
+        } else {
+            Vec::new()
+        };
+        entries.push(HistoryEntry {
+            chat,
+            own,
+            verified,
+            stored_at,
+            recipients,
+        });
+    }
+    Ok(entries)
+}
+
+/// Every recipient of our message in row `num`, in the order they were given.
+fn recipients(conn: &Connection, num: i64) -> rusqlite::Result<Vec<Recipient>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, name, state, reason FROM recipients WHERE msg = ?1 ORDER BY rowid",
+    )?;
+    let mut q = stmt.query([num])?;
+    let mut out = Vec::new();
+    while let Some(row) = q.next()? {
+        let (k, n, state, reason): (Vec<u8>, String, String, Option<String>) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        let delivery = match state.as_str() {
+            "pending" => Some(Delivery::Pending),
+            "delivered" => Some(Delivery::Delivered),
+            "failed" => Some(Delivery::Failed(reason.unwrap_or_default())),
+            _ => None,
+        };
+        match (key(&k), n.parse::<Name>(), delivery) {
+            (Some(key), Ok(name), Some(delivery)) => out.push(Recipient {
+                key,
+                name,
+                delivery,
+            }),
+            _ => tracing::warn!(msg = num, "skipping a recipient that does not decode"),
+        }
+    }
+    Ok(out)
+}
+
+/// Up to `limit` messages of `group` stored since `requester` joined and not in its
+/// `have`, by author then seq; and whether more remain.
+fn sync_page(
+    conn: &Connection,
+    group: &GroupName,
+    requester: &PublicKey,
+    have: &HashMap<PublicKey, RangeSet>,
+    limit: usize,
+) -> rusqlite::Result<(Vec<SignedChat>, bool)> {
+    let since: Option<i64> = conn
+        .prepare_cached("SELECT since FROM members_since WHERE grp = ?1 AND member_key = ?2")?
+        .query_row(params![group.as_str(), requester.as_bytes()], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    let Some(since) = since else {
+        return Ok((Vec::new(), false));
+    };
+    // The scan reads only the index; the table is visited for the messages sent.
+    let mut scan = conn.prepare_cached(
+        "SELECT num, author_key, seq FROM messages \
+         WHERE grp = ?1 AND stored_at >= ?2 ORDER BY author_key, seq",
+    )?;
+    let mut fetch = conn.prepare_cached("SELECT chat FROM messages WHERE num = ?1")?;
+    let mut rows = scan.query(params![group.as_str(), since])?;
+    let mut messages = Vec::new();
+    // The author of the last row and its ranges in `have` (rows come grouped by author).
+    let mut author: Option<(Vec<u8>, Option<&RangeSet>)> = None;
+    while let Some(row) = rows.next()? {
+        let num: i64 = row.get(0)?;
+        let author_key: Vec<u8> = row.get(1)?;
+        let seq = uint(row.get(2)?);
+        if author.as_ref().is_none_or(|(k, _)| *k != author_key) {
+            let held = key(&author_key).and_then(|k| have.get(&k));
+            author = Some((author_key, held));
+        }
+        if let Some((_, Some(held))) = &author
+            && held.contains(seq)
+        {
+            continue;
+        }
+        if messages.len() == limit {
+            return Ok((messages, true));
+        }
+        let chat: String = fetch.query_row([num], |row| row.get(0))?;
+        if let Some(chat) = decode_chat(num, &chat) {
+            messages.push(chat);
+        }
+    }
+    Ok((messages, false))
+}
+
+/// What the core needs at start.
+pub fn load(conn: &Connection, own_key: &PublicKey) -> rusqlite::Result<Loaded> {
+    let last_seq: Option<i64> = conn.query_row(
+        "SELECT max(seq) FROM messages WHERE author_key = ?1",
+        [own_key.as_bytes()],
+        |row| row.get(0),
+    )?;
+    let port: Option<String> = conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'listen_port'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(Loaded {
+        last_seq: last_seq.map_or(0, uint),
+        held: held(conn)?,
+        unsent: unsent(conn, own_key)?,
+        listen_port: port.and_then(|p| p.parse().ok()),
+    })
+}
+
+/// The seqs held of each author in each conversation, in one ordered scan of the index.
+fn held(conn: &Connection) -> rusqlite::Result<HashMap<(PublicKey, Option<GroupName>), RangeSet>> {
+    let mut stmt =
+        conn.prepare("SELECT grp, author_key, seq FROM messages ORDER BY grp, author_key, seq")?;
+    let mut rows = stmt.query([])?;
+    let mut held: HashMap<(PublicKey, Option<GroupName>), RangeSet> = HashMap::new();
+    let mut current: Option<(Option<String>, Vec<u8>, RangeSet)> = None;
+    let mut finish = |current: Option<(Option<String>, Vec<u8>, RangeSet)>| {
+        let Some((grp, k, set)) = current else {
+            return;
+        };
+        let group = grp.map(|g| g.parse::<GroupName>());
+        match (key(&k), group.transpose()) {
+            (Some(k), Ok(group)) => {
+                held.insert((k, group), set);
+            }
+            _ => tracing::warn!("skipping messages whose author or group does not decode"),
+        }
+    };
+    while let Some(row) = rows.next()? {
+        let grp: Option<String> = row.get(0)?;
+        let author: Vec<u8> = row.get(1)?;
+        let seq = uint(row.get(2)?);
+        match &mut current {
+            Some((g, a, set)) if *g == grp && *a == author => {
+                set.insert(seq);
+            }
+            _ => {
+                let mut set = RangeSet::default();
+                set.insert(seq);
+                finish(current.replace((grp, author, set)));
+            }
+        }
+    }
+    finish(current);
+    Ok(held)
+}
+
+/// Our messages with recipients still pending (only those listed), in seq order.
+fn unsent(conn: &Connection, own_key: &PublicKey) -> rusqlite::Result<Vec<Unsent>> {
+    let mut stmt = conn.prepare(
+        "SELECT m.num, m.chat, m.grp, m.peer_key, m.expires_at, r.key, r.name \
+         FROM messages m JOIN recipients r ON r.msg = m.num \
+         WHERE m.author_key = ?1 AND m.own = 1 AND r.state = 'pending' \
+         ORDER BY m.seq, r.rowid",
+    )?;
+    let mut rows = stmt.query([own_key.as_bytes()])?;
+    let mut out: Vec<Unsent> = Vec::new();
+    // The message of the last row, and whether it decoded (its entry is `out`'s last).
+    let mut last: Option<(i64, bool)> = None;
+    while let Some(row) = rows.next()? {
+        let num: i64 = row.get(0)?;
+        if last.is_none_or(|(n, _)| n != num) {
+            let chat: String = row.get(1)?;
+            let grp: Option<String> = row.get(2)?;
+            let peer: Option<Vec<u8>> = row.get(3)?;
+            let expires_at: Option<i64> = row.get(4)?;
+            let conversation = match (grp, peer) {
+                (Some(g), _) => g.parse().ok().map(Conversation::Group),
+                (None, Some(p)) => key(&p).map(Conversation::Peer),
+                (None, None) => None,
+            };
+            let decoded = match (decode_chat(num, &chat), conversation) {
+                (Some(chat), Some(conversation)) => {
+                    out.push(Unsent {
+                        chat,
+                        conversation,
+                        pending: Vec::new(),
+                        expires_at: expires_at.map_or(0, uint),
+                    });
+                    true
+                }
+                _ => {
+                    tracing::warn!(msg = num, "skipping an unsent message that does not decode");
+                    false
+                }
+            };
+            last = Some((num, decoded));
+        }
+        // The rows of a message that did not decode belong to no entry.
+        let Some(entry) = out.last_mut().filter(|_| last.is_some_and(|(_, ok)| ok)) else {
+            continue;
+        };
+        let (k, n): (Vec<u8>, String) = (row.get(5)?, row.get(6)?);
+        match (key(&k), n.parse::<Name>()) {
+            (Some(k), Ok(n)) => entry.pending.push((k, n)),
+            _ => tracing::warn!(msg = num, "skipping a recipient that does not decode"),
+        }
+    }
+    Ok(out)
+}
+
+/// A stored signed message, or a warning.
+fn decode_chat(num: i64, json: &str) -> Option<SignedChat> {
+    match serde_json::from_str(json) {
+        Ok(chat) => Some(chat),
+        Err(error) => {
+            tracing::warn!(msg = num, %error, "skipping a stored message that does not decode");
+            None
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The database's schema, as numbered migration steps.
+//!
+//! `PRAGMA user_version` says how many steps a file has had. Opening applies the missing
+//! ones in order, each in its own transaction with the version bump, so a crash between
+//! steps leaves a file at a known version. A step, once released, is never edited: a
+//! change is a new step appended to [`MIGRATIONS`]. A file whose version is higher than we
+//! know was written by a newer natter and is refused rather than misread.
+
+use rusqlite::Connection;
+
+/// Step `i` takes a database from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// The first schema.
+///
+/// `messages` is a rowid table: insertion order is the order history is shown in, and
+/// `num` (the rowid) is what `recipients` refers to (our seq alone is not unique if the identity was
+/// ever replaced). `chat` is the whole signed message as received, so it can be relayed
+/// byte-for-byte verifiable; the other columns are what queries look at. `peer_key` is a
+/// private conversation's other party (the recipient of ours, the author of theirs).
+/// Times are Unix milliseconds.
+const V1: &str = "
+CREATE TABLE messages (
+    num         INTEGER PRIMARY KEY,
+    author_key  BLOB    NOT NULL,
+    seq         INTEGER NOT NULL,
+    id          TEXT    NOT NULL,
+    author_name TEXT    NOT NULL,
+    grp         TEXT,
+    peer_key    BLOB,
+    text        TEXT    NOT NULL,
+    sent_at     INTEGER NOT NULL,
+    stored_at   INTEGER NOT NULL,
+    own         INTEGER NOT NULL,
+    verified    INTEGER NOT NULL,
+    expires_at  INTEGER,
+    chat        TEXT    NOT NULL,
+    UNIQUE (author_key, seq)
+);
+-- History of a conversation, newest first.
+CREATE INDEX messages_by_group ON messages (grp, num);
+CREATE INDEX messages_by_peer ON messages (peer_key, num);
+-- History sync and what is held at start: the scan never visits the table for rows
+-- it skips (stored_at is in the index).
+CREATE INDEX messages_by_author ON messages (grp, author_key, seq, stored_at);
+
+-- Each recipient of one of our messages, and where the message stands with it.
+CREATE TABLE recipients (
+    msg    INTEGER NOT NULL REFERENCES messages (num) ON DELETE CASCADE,
+    key    BLOB    NOT NULL,
+    name   TEXT    NOT NULL,
+    state  TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    reason TEXT,
+    PRIMARY KEY (msg, key)
+);
+CREATE INDEX recipients_pending ON recipients (state, msg);
+
+-- Since when (our clock) each member has been in a group: history sync gives it what
+-- was stored from then on.
+CREATE TABLE members_since (
+    grp        TEXT    NOT NULL,
+    member_key BLOB    NOT NULL,
+    since      INTEGER NOT NULL,
+    PRIMARY KEY (grp, member_key)
+) WITHOUT ROWID;
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Brings `conn` up to the newest schema. Errors are SQLite's, except a file from the
+/// future, which is [`Migrate::TooNew`].
+pub fn migrate(conn: &mut Connection) -> Result<(), Migrate> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = MIGRATIONS.len();
+    let Ok(from) = usize::try_from(version) else {
+        return Err(Migrate::TooNew { version });
+    };
+    if from > known {
+        return Err(Migrate::TooNew { version });
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(step + 1).unwrap_or(i64::MAX),
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Why [`migrate`] failed.
+#[derive(Debug)]
+pub enum Migrate {
+    /// Written by a newer natter (or not by natter at all: negative).
+    TooNew {
+        version: i64,
+    },
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Migrate {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        migrate(&mut conn).expect("first");
+        migrate(&mut conn).expect("second");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("version");
+        assert_eq!(usize::try_from(version).ok(), Some(MIGRATIONS.len()));
+    }
+
+    #[test]
+    fn a_newer_file_is_refused() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        conn.pragma_update(None, "user_version", 99)
+            .expect("set version");
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(Migrate::TooNew { version: 99 })
+        ));
+    }
+}

@@ -1,0 +1,157 @@
+//! Carrying out one [`Write`] inside the batch's transaction.
+//!
+//! Only the disk can fail a write: anything odd about the data itself (a duplicate, an
+//! unknown seq, a seq too large to store) is logged and skipped, so one bad message never
+//! fails the whole batch it shares a transaction with.
+
+use natter_protocol::PublicKey;
+use natter_protocol::peer::SignedChat;
+use rusqlite::{Connection, params};
+
+use super::db::int;
+use super::{Conversation, MAX_SEQ, Write};
+
+/// The row of a message to insert.
+struct Row<'a> {
+    chat: &'a SignedChat,
+    author: &'a PublicKey,
+    conversation: &'a Conversation,
+    stored_at: u64,
+    own: bool,
+    verified: bool,
+    expires_at: Option<u64>,
+}
+
+/// Applies `w` (one of a batch, inside its transaction).
+pub fn apply(conn: &Connection, own_key: &PublicKey, w: &Write) -> rusqlite::Result<()> {
+    match w {
+        Write::Own {
+            chat,
+            conversation,
+            recipients,
+            stored_at,
+            expires_at,
+        } => {
+            let row = Row {
+                chat,
+                author: own_key,
+                conversation,
+                stored_at: *stored_at,
+                own: true,
+                verified: true,
+                expires_at: Some(*expires_at),
+            };
+            let Some(num) = insert(conn, &row)? else {
+                // The core numbers ours from the stored maximum: a bug, but the rest of
+                // the batch is fine.
+                tracing::warn!(seq = chat.message.id.seq, "our message is already stored");
+                return Ok(());
+            };
+            let mut add = conn.prepare_cached(
+                "INSERT OR IGNORE INTO recipients (msg, key, name, state) \
+                 VALUES (?1, ?2, ?3, 'pending')",
+            )?;
+            for (key, name) in recipients {
+                add.execute(params![num, key.as_bytes(), name.as_str()])?;
+            }
+        }
+        Write::Received {
+            chat,
+            conversation,
+            stored_at,
+            verified,
+        } => {
+            let row = Row {
+                chat,
+                author: &chat.message.key,
+                conversation,
+                stored_at: *stored_at,
+                own: false,
+                verified: *verified,
+                expires_at: None,
+            };
+            insert(conn, &row)?;
+        }
+        // An acknowledgement after we gave up still means it arrived: delivered wins.
+        Write::Delivered { seq, to } => {
+            conn.prepare_cached(&recipient_update("state = 'delivered', reason = NULL", ""))?
+                .execute(params![own_key.as_bytes(), int(*seq), to.as_bytes()])?;
+        }
+        // Giving up never undoes a delivery.
+        Write::Failed { seq, to, reason } => {
+            conn.prepare_cached(&recipient_update(
+                "state = 'failed', reason = ?4",
+                "AND state = 'pending'",
+            ))?
+            .execute(params![
+                own_key.as_bytes(),
+                int(*seq),
+                to.as_bytes(),
+                reason
+            ])?;
+        }
+        Write::MemberSince { group, member, at } => {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO members_since (grp, member_key, since) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![group.as_str(), member.as_bytes(), int(*at)])?;
+        }
+        Write::MemberGone { group, member } => {
+            conn.prepare_cached("DELETE FROM members_since WHERE grp = ?1 AND member_key = ?2")?
+                .execute(params![group.as_str(), member.as_bytes()])?;
+        }
+        Write::ListenPort(port) => {
+            conn.prepare_cached(
+                "INSERT INTO settings (key, value) VALUES ('listen_port', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![port.to_string()])?;
+        }
+    }
+    Ok(())
+}
+
+/// The UPDATE of one recipient of our message: ?1 our key, ?2 the seq, ?3 the recipient.
+fn recipient_update(set: &str, and: &str) -> String {
+    format!(
+        "UPDATE recipients SET {set} WHERE key = ?3 {and} AND msg = \
+         (SELECT num FROM messages WHERE author_key = ?1 AND seq = ?2)"
+    )
+}
+
+/// Inserts a message unless its (author, seq) is stored already; its row number when new.
+fn insert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Option<i64>> {
+    let message = &row.chat.message;
+    if message.id.seq > MAX_SEQ {
+        tracing::warn!(id = %message.id, "not storing a message with a seq beyond 2^63");
+        return Ok(None);
+    }
+    let chat = serde_json::to_string(row.chat)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let (grp, peer_key) = match row.conversation {
+        Conversation::Group(group) => (Some(group.as_str()), None),
+        Conversation::Peer(key) => (None, Some(key.as_bytes().as_slice())),
+    };
+    let added = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO messages (author_key, seq, id, author_name, grp, peer_key, \
+             text, sent_at, stored_at, own, verified, expires_at, chat) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            row.author.as_bytes(),
+            int(message.id.seq),
+            message.id.to_string(),
+            message.from.as_str(),
+            grp,
+            peer_key,
+            message.body.text(),
+            int(message.sent_at),
+            int(row.stored_at),
+            row.own,
+            row.verified,
+            row.expires_at.map(int),
+            chat,
+        ])?;
+    Ok((added == 1).then(|| conn.last_insert_rowid()))
+}
