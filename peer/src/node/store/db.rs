@@ -117,6 +117,12 @@ impl Store {
         replies
     }
 
+    /// The connection, for tests that damage or lock the file.
+    #[cfg(test)]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// All of `writes` or none: the transaction rolls back when dropped uncommitted.
     fn write_all(&mut self, writes: &[Write]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;

@@ -151,6 +151,9 @@ pub enum Answer {
 
 /// A job for the store thread, numbered by the core (the token comes back in its reply).
 #[derive(Debug, Clone, PartialEq, Eq)]
+// A job is moved once, through a channel, and most are `Own`/`Received` writes (the large
+// ones): boxing them would cost an allocation each for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Job {
     Write(u64, Write),
     Read(u64, Read),
