@@ -14,7 +14,7 @@ use super::connections::Phase;
 use super::storing::AfterWrite;
 use super::{ConnId, Core, Now, Output};
 use crate::node::api::Event;
-use crate::node::store::{Conversation, Write};
+use crate::node::store::{Conversation, MAX_SEQ, Write};
 use crate::node::trust::{Verdict, check_direct, verify_author};
 
 /// A message on its way to the store: shown and acknowledged once it is stored.
@@ -72,6 +72,10 @@ impl Core {
     ) {
         let id = chat.message.id.clone();
         if let Err(reason) = check_direct(link_name, &chat.message) {
+            return self.answer_refused(conn, id, reason);
+        }
+        if !(1..=MAX_SEQ).contains(&id.seq) {
+            let reason = format!("{id}: sequence numbers run from 1 to {MAX_SEQ}");
             return self.answer_refused(conn, id, reason);
         }
         if chat.message.key != *link_key {

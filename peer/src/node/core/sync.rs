@@ -20,7 +20,7 @@ use natter_protocol::{GroupName, PublicKey};
 
 use super::storing::AfterRead;
 use super::{ConnId, Core, Now, Output};
-use crate::node::store::{Answer, Read};
+use crate::node::store::{Answer, MAX_SEQ, Read};
 use crate::node::trust::verify_author;
 
 /// How many online members are asked when we get a group's full list.
@@ -197,6 +197,10 @@ impl Core {
     fn relayed(&mut self, now: Now, group: &GroupName, chat: SignedChat) {
         let m = &chat.message;
         if self.held.contains(&m.key, m.id.seq) || self.trust.is_blocked(&m.key) {
+            return;
+        }
+        if !(1..=MAX_SEQ).contains(&m.id.seq) {
+            tracing::warn!(id = %m.id, "refused a relayed message: no such sequence number");
             return;
         }
         if m.group.as_ref() != Some(group) || m.id.sender != m.from {
