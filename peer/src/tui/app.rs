@@ -17,10 +17,15 @@ use super::help::{help_lines, welcome};
 use super::input::{EditOp, Editor};
 use super::ui;
 use crate::command::{self, Input};
+use crate::node::api::DeliveryState;
 use crate::node::members::apply_change;
 use crate::node::{About, Command, Event, Notice, Request, Target, TrackerStatus};
 
-/// Own messages whose delivery mark still waits for a `sent` event, at most.
+#[path = "history.rs"]
+mod history;
+
+/// Own messages whose delivery mark still waits for news, at most, kept with their
+/// conversation (beyond that, news finds its message by a search of every conversation).
 const MAX_PENDING: usize = 10_000;
 
 /// Something that happened: a key, a paste, a node event, the clock.
@@ -88,8 +93,12 @@ pub struct App {
     pub now: u64,
     /// Terminal size (columns, rows), for page scrolling.
     pub size: (u16, u16),
-    /// Which conversation each of our unacknowledged messages is in.
+    /// Which conversation each of our messages still waiting for news is in.
     pending: HashMap<MessageId, ConvId>,
+    /// Conversations opened since the last update, whose history is still to be asked for.
+    opened: Vec<ConvId>,
+    /// Our requests for the history of a conversation that just opened.
+    loading: HashSet<RequestId>,
     /// Groups whose member list the user asked for with /members.
     asked_members: HashSet<GroupName>,
     /// Groups the user asked to join; each opens (and is selected) when its member list
@@ -118,6 +127,8 @@ impl App {
             now,
             size: (80, 24),
             pending: HashMap::new(),
+            opened: Vec::new(),
+            loading: HashSet::new(),
             asked_members: HashSet::new(),
             joining: HashSet::new(),
             last_req: 0,
@@ -174,7 +185,14 @@ impl App {
         isize::try_from(height.saturating_sub(1).max(1)).unwrap_or(1)
     }
 
+    /// Handles one action; conversations it opened ask for their history.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let mut effects = self.handle(action);
+        effects.extend(self.load_history());
+        effects
+    }
+
+    fn handle(&mut self, action: Action) -> Vec<Effect> {
         match action {
             Action::Edit(op) => self.input.apply(op),
             Action::Submit => return self.submit(),
@@ -217,11 +235,15 @@ impl App {
         self.convs.iter().position(|c| &c.id == id)
     }
 
-    /// The index of conversation `id`, opened at the end of the sidebar if new.
+    /// The index of conversation `id`, opened at the end of the sidebar if new (then its
+    /// history is asked for).
     fn open(&mut self, id: ConvId) -> usize {
         match self.find(&id) {
             Some(i) => i,
             None => {
+                if id != ConvId::Status {
+                    self.opened.push(id.clone());
+                }
                 self.convs.push(Conversation::new(id));
                 self.convs.len() - 1
             }
@@ -296,19 +318,14 @@ impl App {
 
     /// Plain text: a message to the selected conversation.
     fn send_text(&mut self, text: String) -> Vec<Effect> {
-        let target = match &self.selected().id {
-            ConvId::Group(g) => Target::Group(g.clone()),
-            ConvId::Peer(p) => match (p.parse::<Name>(), p.parse::<SocketAddr>()) {
-                (Ok(name), _) => Target::Peer(name),
-                (_, Ok(addr)) => Target::Addr(addr),
-                _ => return Vec::new(),
-            },
-            ConvId::Status => {
-                let hint = "this is natter's status window: /join #room to join a group, \
-                            /msg NAME text to message someone, /help for more";
-                self.push_selected(Line::error(Some(self.now), hint));
-                return Vec::new();
-            }
+        if self.selected().id == ConvId::Status {
+            let hint = "this is natter's status window: /join #room to join a group, \
+                        /msg NAME text to message someone, /help for more";
+            self.push_selected(Line::error(Some(self.now), hint));
+            return Vec::new();
+        }
+        let Some(target) = target_of(&self.selected().id) else {
+            return Vec::new();
         };
         // Shown at once, marked when the node announces it (or refuses it).
         let (req, effect) = self.request(Command::Send {
@@ -322,12 +339,9 @@ impl App {
                 req: Some(req),
                 delivery: Delivery::Pending,
             }),
+            verified: true,
         };
-        self.push_selected(Line {
-            at: Some(self.now),
-            kind,
-            text,
-        });
+        self.push_selected(Line::new(Some(self.now), kind, text));
         vec![effect]
     }
 
@@ -393,9 +407,7 @@ impl App {
                     (None, Some(to)) => ConvId::Peer(to),
                     (None, None) => ConvId::Status,
                 };
-                if self.pending.len() < MAX_PENDING {
-                    self.pending.insert(id.clone(), conv.clone());
-                }
+                self.track(id.clone(), &conv);
                 let typed = req.is_some_and(|req| {
                     self.find(&conv)
                         .is_some_and(|i| self.convs[i].announce(req, &id))
@@ -409,13 +421,9 @@ impl App {
                             req,
                             delivery: Delivery::Pending,
                         }),
+                        verified: true,
                     };
-                    let line = Line {
-                        at: Some(sent_at),
-                        kind,
-                        text,
-                    };
-                    self.push_to(conv, line);
+                    self.push_to(conv, Line::new(Some(sent_at), kind, text));
                 }
             }
             Event::Message {
@@ -424,9 +432,9 @@ impl App {
                 group,
                 text,
                 sent_at,
-                ..
+                verified,
             } => {
-                return self.on_message(id, from, group, text, sent_at);
+                return self.on_message(id, from, group, text, sent_at, verified);
             }
             Event::Sent {
                 id,
@@ -434,21 +442,16 @@ impl App {
                 failed,
                 pending,
             } => {
-                // Still on its way to someone: it stays pending until `delivered`.
-                if failed.is_empty() && !pending.is_empty() {
-                    return Vec::new();
-                }
-                if let Some(conv) = self.pending.remove(&id) {
-                    let mark = match (delivered.is_empty(), failed.is_empty()) {
-                        (true, true) => Delivery::Nobody,
-                        (_, true) => Delivery::Delivered,
-                        _ => Delivery::Failed(failed),
-                    };
-                    if let Some(i) = self.find(&conv) {
-                        self.convs[i].mark(&id, mark);
-                    }
-                }
+                let state = DeliveryState {
+                    delivered,
+                    pending,
+                    failed,
+                };
+                self.on_sent(&id, state);
             }
+            Event::Delivered { id, to } => self.on_delivered(&id, &to),
+            Event::Failed { id, to, reason } => self.on_failed(&id, &to, &reason),
+            Event::History { target, messages } => self.on_history(req, &target, messages),
             Event::Groups { groups } => {
                 let list: Vec<String> = groups.iter().map(ToString::to_string).collect();
                 let line = if list.is_empty() {
@@ -490,8 +493,15 @@ impl App {
                 let line = format!("now trusting {name}'s key {}", key.fingerprint());
                 self.push_selected(Line::system(now, line));
             }
-            Event::Error { message, about, .. } => self.on_error(now, req, message, about),
-            Event::Delivered { .. } | Event::Failed { .. } | Event::History { .. } => {}
+            Event::Error {
+                code,
+                message,
+                about,
+            } => {
+                if !self.quiet_history_error(req, code) {
+                    self.on_error(now, req, message, about);
+                }
+            }
         }
         Vec::new()
     }
@@ -507,10 +517,7 @@ impl App {
         about: Option<About>,
     ) {
         let line = Line::error(now, message);
-        let conv = about.as_ref().map(|about| match about {
-            About::Group(group) => ConvId::Group(group.clone()),
-            About::Peer(_) | About::Addr(_) => ConvId::Peer(about.to_string()),
-        });
+        let conv = about.as_ref().map(conv_of);
         if let Some(ConvId::Group(group)) = &conv {
             self.joining.remove(group);
         }
@@ -593,6 +600,7 @@ impl App {
         group: Option<GroupName>,
         text: String,
         sent_at: u64,
+        verified: bool,
     ) -> Vec<Effect> {
         let private = group.is_none();
         let conv = match group {
@@ -605,13 +613,14 @@ impl App {
             from: from.to_string(),
             id: Some(id),
             own: None,
+            verified,
         };
         let c = &mut self.convs[i];
-        c.push(Line {
-            at: Some(sent_at),
-            kind,
-            text,
-        });
+        c.push(Line::new(Some(sent_at), kind, text));
+        if !verified && !c.unverified_noted {
+            c.unverified_noted = true;
+            c.push(unverified_note(Some(self.now), from.as_str()));
+        }
         if i != self.selected {
             c.unread = c.unread.saturating_add(1);
             c.mention |= ring;
@@ -635,6 +644,42 @@ pub fn mentions(text: &str, name: &str) -> bool {
     })
 }
 
+/// What a conversation's messages go to; `None` for the status window.
+fn target_of(conv: &ConvId) -> Option<Target> {
+    match conv {
+        ConvId::Group(g) => Some(Target::Group(g.clone())),
+        ConvId::Peer(p) => match (p.parse::<Name>(), p.parse::<SocketAddr>()) {
+            (Ok(name), _) => Some(Target::Peer(name)),
+            (_, Ok(addr)) => Some(Target::Addr(addr)),
+            _ => None,
+        },
+        ConvId::Status => None,
+    }
+}
+
+/// The conversation an error or answer is about.
+fn conv_of(about: &About) -> ConvId {
+    match about {
+        About::Group(group) => ConvId::Group(group.clone()),
+        About::Peer(_) | About::Addr(_) => ConvId::Peer(about.to_string()),
+    }
+}
+
+/// Says what the mark of an unverified sender means (once per conversation).
+fn unverified_note(at: Option<u64>, from: &str) -> Line {
+    Line::system(
+        at,
+        format!(
+            "<{from}?>: not verified: natter met this key while the tracker was unreachable, \
+             so nothing confirms it is {from}'s; it checks once the tracker is back"
+        ),
+    )
+}
+
 #[cfg(test)]
 #[path = "app_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "history_tests.rs"]
+mod history_tests;

@@ -188,7 +188,8 @@ fn mentions_ring_the_bell_and_mark_the_conversation() {
 fn private_messages_open_a_conversation_and_ring() {
     let mut app = App::new(&info(), 0);
     let effects = app.update(message("bob", None, "psst"));
-    assert_eq!(effects, vec![Effect::Bell]);
+    // The new window also asks for its history (see history_tests.rs).
+    assert_eq!(effects[0], Effect::Bell);
     let bob = conv(&app, &ConvId::Peer("bob".into()));
     assert_eq!((bob.unread, bob.mention), (1, true));
     assert_eq!(app.selected().id, ConvId::Status);
@@ -210,7 +211,7 @@ fn text_goes_to_the_selected_conversation() {
             text: "hi all".into()
         })]
     );
-    assert!(type_line(&mut app, "/query bob").is_empty());
+    type_line(&mut app, "/query bob");
     assert_eq!(app.selected().id, ConvId::Peer("bob".into()));
     assert_eq!(
         commands(type_line(&mut app, "yo")),

@@ -1,11 +1,14 @@
 //! One conversation of the TUI: its identity, bounded scrollback, unread count and members.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 
+use chrono::{NaiveDate, TimeZone};
 use natter_protocol::peer::MessageId;
 use natter_protocol::tracker::Member;
 use natter_protocol::{GroupName, RequestId};
+
+pub use super::delivery::Delivery;
 
 /// The most lines a conversation keeps; older ones fall off the front.
 pub const SCROLLBACK: usize = 10_000;
@@ -30,19 +33,6 @@ impl fmt::Display for ConvId {
     }
 }
 
-/// What became of one of our own messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// Sent, not yet acknowledged by everyone.
-    Pending,
-    /// Every recipient acknowledged it.
-    Delivered,
-    /// Some recipients could not be reached (their names).
-    Failed(Vec<String>),
-    /// There was nobody to send it to (alone in the group).
-    Nobody,
-}
-
 /// One of our own messages: the request that sent it, and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Own {
@@ -60,6 +50,9 @@ pub enum LineKind {
         from: String,
         id: Option<MessageId>,
         own: Option<Own>,
+        /// False when the author's key could not be checked (first contact by address
+        /// while the tracker is down): shown with a mark.
+        verified: bool,
     },
     /// Joins, leaves, answers to commands, help.
     System,
@@ -74,24 +67,42 @@ pub struct Line {
     pub at: Option<u64>,
     pub kind: LineKind,
     pub text: String,
+    /// The first line of a local calendar day: shown under a day separator.
+    pub new_day: bool,
 }
 
 impl Line {
-    pub fn system(at: Option<u64>, text: impl Into<String>) -> Self {
+    pub fn new(at: Option<u64>, kind: LineKind, text: impl Into<String>) -> Self {
         Self {
             at,
-            kind: LineKind::System,
+            kind,
             text: text.into(),
+            new_day: false,
         }
     }
 
+    pub fn system(at: Option<u64>, text: impl Into<String>) -> Self {
+        Self::new(at, LineKind::System, text)
+    }
+
     pub fn error(at: Option<u64>, text: impl Into<String>) -> Self {
-        Self {
-            at,
-            kind: LineKind::Error,
-            text: text.into(),
+        Self::new(at, LineKind::Error, text)
+    }
+
+    /// The message's id, for a message that has one.
+    pub fn id(&self) -> Option<&MessageId> {
+        match &self.kind {
+            LineKind::Message { id, .. } => id.as_ref(),
+            _ => None,
         }
     }
+}
+
+/// The local calendar day of a Unix-millisecond time.
+pub fn day(ms: u64) -> Option<NaiveDate> {
+    let ms = i64::try_from(ms).ok()?;
+    let time = chrono::Local.timestamp_millis_opt(ms).single()?;
+    Some(time.date_naive())
 }
 
 /// Where a reader who scrolled up is: the line shown at the bottom of the view (by its
@@ -120,6 +131,8 @@ pub struct Conversation {
     pub members: Vec<Member>,
     /// A full member list has arrived since the conversation opened.
     pub joined: bool,
+    /// What an unverified sender's mark means has been explained here.
+    pub unverified_noted: bool,
 }
 
 impl Conversation {
@@ -133,12 +146,18 @@ impl Conversation {
             scroll: None,
             members: Vec::new(),
             joined: false,
+            unverified_noted: false,
         }
     }
 
     /// Appends a line, dropping the oldest beyond [`SCROLLBACK`]. A reader scrolled up
     /// keeps seeing the same rows (unless the very line they read falls off the front).
-    pub fn push(&mut self, line: Line) {
+    /// A line on another day than the line before it starts that day.
+    pub fn push(&mut self, mut line: Line) {
+        if let Some(at) = line.at {
+            let last = self.lines.iter().rev().find_map(|l| l.at);
+            line.new_day = last.is_some_and(|last| day(last) != day(at));
+        }
         if self.lines.len() >= SCROLLBACK {
             self.lines.pop_front();
             self.first_seq += 1;
@@ -154,6 +173,73 @@ impl Conversation {
         self.lines.push_back(line);
     }
 
+    /// Puts earlier lines (oldest first: a conversation's history) above everything shown,
+    /// without those whose message is already shown. The history starts under the
+    /// separator of its first day. Returns how many lines went in; past [`SCROLLBACK`],
+    /// the oldest of them stay out. A reader scrolled up keeps seeing the same rows.
+    pub fn insert_history(&mut self, lines: Vec<Line>) -> usize {
+        let mut shown: HashSet<MessageId> =
+            self.lines.iter().filter_map(Line::id).cloned().collect();
+        let mut fresh: Vec<Line> = lines
+            .into_iter()
+            .filter(|l| l.id().is_none_or(|id| shown.insert(id.clone())))
+            .collect();
+        let room = SCROLLBACK.saturating_sub(self.lines.len());
+        if fresh.len() > room {
+            fresh.drain(..fresh.len() - room);
+        }
+        let mut last_day = None;
+        for line in &mut fresh {
+            if let Some(at) = line.at {
+                line.new_day = last_day != Some(day(at));
+                last_day = Some(day(at));
+            }
+        }
+        if let Some(last_day) = last_day
+            && let Some(next) = self.lines.iter_mut().find(|l| l.at.is_some())
+        {
+            next.new_day = next.at.map(day) != Some(last_day);
+        }
+        let n = fresh.len();
+        for line in fresh.into_iter().rev() {
+            self.lines.push_front(line);
+        }
+        // Lines shown keep their sequence numbers where they can; else all shift.
+        let n64 = n as u64;
+        match self.first_seq.checked_sub(n64) {
+            Some(first) => self.first_seq = first,
+            None => {
+                let shift = n64 - self.first_seq;
+                self.first_seq = 0;
+                if let Some(pos) = &mut self.scroll {
+                    pos.line += shift;
+                }
+            }
+        }
+        n
+    }
+
+    /// Whether message `id` is in scrollback.
+    pub fn contains(&self, id: &MessageId) -> bool {
+        self.lines.iter().rev().any(|l| l.id() == Some(id))
+    }
+
+    /// Our message `id`'s delivery and text; `None` when it is not in scrollback.
+    pub fn own_mut(&mut self, id: &MessageId) -> Option<(&mut Delivery, &str)> {
+        // News of a message mostly comes soon after it was sent: search from the end.
+        self.lines
+            .iter_mut()
+            .rev()
+            .find_map(|line| match &mut line.kind {
+                LineKind::Message {
+                    id: Some(line_id),
+                    own: Some(Own { delivery, .. }),
+                    ..
+                } if line_id == id => Some((delivery, line.text.as_str())),
+                _ => None,
+            })
+    }
+
     pub fn lines(&self) -> &VecDeque<Line> {
         &self.lines
     }
@@ -166,21 +252,8 @@ impl Conversation {
 
     /// Sets the delivery mark of our message `id`; false when it is no longer in scrollback.
     pub fn mark(&mut self, id: &MessageId, delivery: Delivery) -> bool {
-        // Acknowledgements arrive soon after sending, so the line is near the end.
-        let found = self
-            .lines
-            .iter_mut()
-            .rev()
-            .find_map(|line| match &mut line.kind {
-                LineKind::Message {
-                    id: Some(line_id),
-                    own: Some(Own { delivery: mark, .. }),
-                    ..
-                } if line_id == id => Some(mark),
-                _ => None,
-            });
-        match found {
-            Some(mark) => {
+        match self.own_mut(id) {
+            Some((mark, _)) => {
                 *mark = delivery;
                 true
             }

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod conversation;
+pub mod delivery;
 pub mod help;
 pub mod input;
 pub mod keys;

@@ -15,6 +15,7 @@ use super::app::App;
 use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
 use super::wrap::{truncate, wrap};
 use crate::node::TrackerStatus;
+use crate::node::api::DeliveryState;
 use crate::reach::reachable_addr;
 
 const PALETTE: [Color; 10] = [
@@ -250,35 +251,110 @@ pub fn clock(ms: u64) -> String {
         .map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string())
 }
 
-/// One scrollback line as screen rows of `width` columns.
+/// The local date of a Unix-millisecond timestamp, e.g. `Tuesday, 3 June 2025`.
+pub fn date(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| chrono::Local.timestamp_millis_opt(ms).single())
+        .map_or_else(
+            || "unknown date".to_owned(),
+            |t| t.format("%A, %-d %B %Y").to_string(),
+        )
+}
+
+/// One scrollback line as screen rows of `width` columns, under the separator of its day
+/// when it is the first line of one.
 fn render_line(line: &Line, width: usize) -> Vec<TextLine<'static>> {
+    let mut rows = Vec::new();
+    if line.new_day
+        && width > 0
+        && let Some(at) = line.at
+    {
+        let text = truncate(&format!("-- {} --", date(at)), width);
+        rows.push(TextLine::styled(text, Style::new().dark_gray().bold()));
+    }
+    rows.extend(render_body(line, width));
+    rows
+}
+
+/// At most this many names in a delivery mark; the rest are counted.
+const MARK_NAMES: usize = 3;
+
+/// `bob, carol`, or `bob, carol, dave and 4 more`.
+fn names(list: &[String]) -> String {
+    let shown = list[..list.len().min(MARK_NAMES)].join(", ");
+    match list.len().saturating_sub(MARK_NAMES) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// The mark after one of our messages: where it stands with its recipients.
+pub fn delivery_mark(delivery: &Delivery) -> Vec<(String, Style)> {
+    match delivery {
+        Delivery::Pending => vec![(" …".to_owned(), Style::new().dark_gray())],
+        Delivery::Delivered => vec![(" ✓".to_owned(), Style::new().green())],
+        Delivery::Nobody => vec![(" – nobody else here".to_owned(), Style::new().dark_gray())],
+        Delivery::Failed(who) => vec![failed_mark(who)],
+        Delivery::Waiting(state) => waiting_mark(state),
+    }
+}
+
+fn failed_mark(who: &[String]) -> (String, Style) {
+    let text = format!(" ✗ not delivered to {}", names(who));
+    (text, Style::new().red())
+}
+
+/// Someone is still pending: `✓ 1/3 … pending for bob ✗ not delivered to carol`, each part
+/// only when it applies.
+fn waiting_mark(state: &DeliveryState) -> Vec<(String, Style)> {
+    let DeliveryState {
+        delivered,
+        pending,
+        failed,
+    } = state;
+    let mut mark = Vec::new();
+    if !delivered.is_empty() {
+        let total = delivered.len() + pending.len() + failed.len();
+        let text = format!(" ✓ {}/{total}", delivered.len());
+        mark.push((text, Style::new().green()));
+    }
+    let text = format!(" … pending for {}", names(pending));
+    mark.push((text, Style::new().dark_gray()));
+    if !failed.is_empty() {
+        mark.push(failed_mark(failed));
+    }
+    mark
+}
+
+fn render_body(line: &Line, width: usize) -> Vec<TextLine<'static>> {
     let mut spans: Vec<(String, Style)> = Vec::new();
     if let Some(at) = line.at {
         spans.push((format!("{} ", clock(at)), Style::new().dark_gray()));
     }
     match &line.kind {
-        LineKind::Message { from, own, .. } => {
+        LineKind::Message {
+            from,
+            own,
+            verified,
+            ..
+        } => {
             let name_style = if own.is_some() {
                 Style::new().bold()
             } else {
                 Style::new().fg(name_color(from)).bold()
             };
-            spans.push((format!("<{from}>"), name_style));
+            spans.push((format!("<{from}"), name_style));
+            if !verified {
+                // Names cannot hold '?', so the mark is not part of one.
+                spans.push(("?".to_owned(), Style::new().yellow().bold().reversed()));
+            }
+            spans.push((">".to_owned(), name_style));
             spans.push((" ".to_owned(), Style::new()));
             let indent = spans.iter().map(|(s, _)| s.width()).sum::<usize>();
             spans.push((line.text.clone(), Style::new()));
             if let Some(Own { delivery, .. }) = own {
-                spans.push(match delivery {
-                    Delivery::Pending => (" …".to_owned(), Style::new().dark_gray()),
-                    Delivery::Delivered => (" ✓".to_owned(), Style::new().green()),
-                    Delivery::Nobody => {
-                        (" – nobody else here".to_owned(), Style::new().dark_gray())
-                    }
-                    Delivery::Failed(who) => (
-                        format!(" ✗ not delivered to {}", who.join(", ")),
-                        Style::new().red(),
-                    ),
-                });
+                spans.extend(delivery_mark(delivery));
             }
             return wrap(&spans, width, indent);
         }
