@@ -357,15 +357,17 @@ impl Core {
 
     /// Forgets `conn`, fails what waited on it and tells the shell to close it.
     fn conn_down(&mut self, conn: ConnId, reason: &str, parting: Option<Parting>) {
+        // The outbox first, whether the table still knows the connection or not: nothing
+        // may stay in flight on a connection that is gone.
+        let jitter = self.random();
+        let effects = self.outbox.conn_down(conn, self.now.at, jitter);
+        self.apply(effects);
         if self.conns.remove(conn).is_none() {
             return;
         }
         tracing::debug!(%conn, %reason, "peer connection down");
         self.key_checks.forget_conn(conn);
         self.addr_conn_failed(conn, reason);
-        let jitter = self.random();
-        let effects = self.outbox.conn_down(conn, self.now.at, jitter);
-        self.apply(effects);
         self.deliver_due = true;
         self.out.push_back(Output::Close { conn, parting });
     }

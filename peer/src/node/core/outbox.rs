@@ -455,6 +455,23 @@ impl Outbox {
         effects
     }
 
+    /// `conn` is closing as a duplicate: its queues take the connection kept, at once and
+    /// without a backoff; what was in flight goes again.
+    pub fn moved(&mut self, conn: ConnId) {
+        for q in self.queues.values_mut().filter(|q| q.conn == Some(conn)) {
+            q.conn = None;
+            q.in_flight.clear();
+            q.sent_upto = 0;
+        }
+        for q in self
+            .queues
+            .values_mut()
+            .filter(|q| q.dialling == Some(conn))
+        {
+            q.dialling = None;
+        }
+    }
+
     /// Everything not acknowledged by `key` goes again, in order, after a backoff (its
     /// connection is dropped from the queue; a new one is found or dialled then).
     pub fn retry_later(&mut self, key: &PublicKey, now: Instant, jitter: u64) -> Effects {

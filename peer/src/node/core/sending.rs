@@ -446,13 +446,16 @@ impl Core {
         }
     }
 
-    /// A duplicate connection we dialled closes once nothing waits on it.
+    /// A duplicate connection we dialled closes; what was in flight on it goes again on
+    /// the connection kept (the recipient drops the copies it already has).
     pub(super) fn close_if_drained(&mut self, conn: ConnId) {
         let draining = self
             .conns
             .get(conn)
             .is_some_and(|c| c.phase == super::connections::Phase::Draining);
         if draining {
+            self.outbox.moved(conn);
+            self.deliver_due = true;
             self.conns.remove(conn);
             self.out.push_back(Output::Close {
                 conn,
