@@ -1,14 +1,21 @@
-//! Latency benchmark: natter's private-message and group fan-out latency, reported as ratios
-//! against baselines measured in the same run (plain framed JSON ping-pong over TCP, and
-//! the same over a Noise link), so the numbers mean something on a noisy machine.
+//! Latency benchmark: natter's private-message latency and 1:1 throughput, each with the
+//! durable store (`natter.db`, fsynced) and without it (the same store in memory), and its
+//! group fan-out latency; reported as ratios against baselines measured in the same run
+//! (plain framed JSON ping-pong over TCP, and the same over a Noise link), so the numbers
+//! mean something on a noisy machine. The numbers are also written as one JSON object
+//! (`target/bench-latency.json`) to compare runs between commits.
 //!
 //! Run with `cargo bench -p natter-tests --bench latency`. Everything runs in this process
-//! on 127.0.0.1; every loop is bounded both in count and in time.
+//! on 127.0.0.1, each node in a fresh temporary data directory; every loop is bounded both
+//! in count and in time. Nothing here passes or fails on timing; a lost, duplicated or
+//! reordered message stops it loudly.
 // A benchmark, not product code: a failed setup step should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -16,15 +23,25 @@ use natter::node::{Command, Event, Node, NodeConfig, NodeHandle, Target, start};
 use natter_protocol::testkit;
 use natter_protocol::{CodecError, FrameCodec, GroupName, Identity};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 /// Round trips per baseline.
 const BASELINE_TRIPS: usize = 2000;
-/// Sequential private messages through the nodes.
+/// Sequential private messages through the nodes, per store.
 const PRIVATE_SENDS: usize = 500;
+/// Private messages per throughput round.
+const STREAM_MESSAGES: usize = 5000;
+/// Bytes of text in each streamed message.
+const STREAM_TEXT_BYTES: usize = 100;
+/// Messages sent but not yet acknowledged, at most, while streaming.
+const STREAM_IN_FLIGHT: usize = 1000;
+/// Throughput rounds per store (alternating stores, so a noisy spell hits both).
+const STREAM_ROUNDS: usize = 3;
 /// Group messages per group size (after one warm-up send that opens the links).
 const GROUP_SENDS: usize = 30;
 /// Group sizes (members besides the sender).
@@ -178,52 +195,110 @@ async fn sign_verify() -> Stats {
     .await
 }
 
-/// A node whose events (other than the ones the bench waits on) are drained in the
-/// background, so its event queue never fills.
-struct BenchNode {
-    handle: NodeHandle,
-    listen: SocketAddr,
-    /// Only `Sent` and `Members` events are forwarded here.
-    events: mpsc::Receiver<Event>,
+/// Where a node keeps its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// `natter.db` in the data directory: WAL, `synchronous=FULL`, group commit.
+    Durable,
+    /// The same store in an in-memory database: the same code path, no disk, no fsync.
+    Ephemeral,
 }
 
-async fn start_node(name: &str, tracker: SocketAddr, dir: &tempfile::TempDir) -> BenchNode {
-    let config = NodeConfig::new(
+impl Store {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Durable => "durable",
+            Self::Ephemeral => "ephemeral",
+        }
+    }
+}
+
+/// Which of a node's events the bench reads; the rest are drained and dropped.
+type Wanted = fn(&Event) -> bool;
+
+/// A sender's events: how its messages went (and any error, which stops the bench).
+fn sender_events(ev: &Event) -> bool {
+    matches!(
+        ev,
+        Event::Sent { .. }
+            | Event::Delivered { .. }
+            | Event::Failed { .. }
+            | Event::Members { .. }
+            | Event::Error { .. }
+    )
+}
+
+/// A receiver's events: the messages it shows.
+fn receiver_events(ev: &Event) -> bool {
+    matches!(ev, Event::Message { .. } | Event::Error { .. })
+}
+
+/// A bystander's: none (group members nobody reads).
+fn no_events(_: &Event) -> bool {
+    false
+}
+
+/// A node in its own temporary data directory, whose wanted events are forwarded to
+/// `events` (the others drained in the background, so its event queue never fills).
+struct BenchNode {
+    /// The name it registered: `base-N`, unique in the run (each node has a new key, and
+    /// the tracker binds a name to the first key it sees).
+    name: String,
+    handle: NodeHandle,
+    listen: SocketAddr,
+    events: mpsc::Receiver<Event>,
+    task: JoinHandle<()>,
+    /// Removed once the node has stopped.
+    _dir: tempfile::TempDir,
+}
+
+async fn start_node(base: &str, tracker: SocketAddr, store: Store, wanted: Wanted) -> BenchNode {
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("{base}-{}", STARTED.fetch_add(1, Ordering::Relaxed));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(
         name.parse().unwrap(),
         tracker.to_string(),
         "127.0.0.1:0".parse().unwrap(),
-        dir.path().join(name),
+        dir.path().join(&name),
     );
+    config.ephemeral = store == Store::Ephemeral;
     let Node {
         handle,
         mut events,
         listen,
+        task,
         ..
     } = start(config).await.unwrap();
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(async move {
         while let Some(notice) = events.recv().await {
             let ev = notice.event;
-            if matches!(ev, Event::Sent { .. } | Event::Members { .. })
-                && tx.send(ev).await.is_err()
-            {
+            if wanted(&ev) && tx.send(ev).await.is_err() {
                 break;
             }
         }
     });
     BenchNode {
+        name,
         handle,
         listen,
         events: rx,
+        task,
+        _dir: dir,
     }
 }
 
 impl BenchNode {
-    /// The next forwarded event matching `want` within [`WAIT`].
+    /// The next forwarded event matching `want` within [`WAIT`]; an error event stops the
+    /// bench.
     async fn next(&mut self, want: impl Fn(&Event) -> bool) -> Event {
         tokio::time::timeout(WAIT, async {
             loop {
                 let ev = self.events.recv().await.expect("node stopped");
+                if let Event::Error { message, .. } = &ev {
+                    panic!("the node reported an error: {message}");
+                }
                 if want(&ev) {
                     return ev;
                 }
@@ -233,8 +308,9 @@ impl BenchNode {
         .expect("no matching event in time")
     }
 
-    /// Sends `text` to `target` and waits for its `Sent`; returns (delivered, failed).
-    async fn send_and_wait(&mut self, target: Target, text: String) -> (usize, usize) {
+    /// Sends `text` to `target` and waits for its `Sent`; returns (delivered, failed,
+    /// pending).
+    async fn send_and_wait(&mut self, target: Target, text: String) -> (usize, usize, usize) {
         self.handle
             .send(Command::Send { target, text })
             .await
@@ -242,14 +318,29 @@ impl BenchNode {
         // Sends are sequential, so the next Sent is this message's.
         match self.next(|e| matches!(e, Event::Sent { .. })).await {
             Event::Sent {
-                delivered, failed, ..
-            } => (delivered.len(), failed.len()),
+                delivered,
+                failed,
+                pending,
+                ..
+            } => (delivered.len(), failed.len(), pending.len()),
             _ => unreachable!(),
         }
     }
 
-    async fn quit(&self) {
-        let _ = self.handle.send(Command::Quit).await;
+    /// Stops the node and waits (bounded) until it has, store included.
+    async fn quit(self) {
+        let Self {
+            handle,
+            events,
+            task,
+            _dir,
+            ..
+        } = self;
+        drop(events);
+        let _ = handle.send(Command::Quit).await;
+        if tokio::time::timeout(WAIT, task).await.is_err() {
+            eprintln!("  (a node did not stop in time)");
+        }
     }
 }
 
@@ -271,25 +362,194 @@ async fn start_tracker(dir: &tempfile::TempDir) -> (SocketAddr, CancellationToke
     (addr, token)
 }
 
-/// Private messages: send → ack round trips between two nodes.
-async fn private_messages(tracker: SocketAddr, dir: &tempfile::TempDir) -> Stats {
-    let mut alice = start_node("alice", tracker, dir).await;
-    let bob = start_node("bob", tracker, dir).await;
-    // The first send opens (and handshakes) the pooled link: not measured.
-    let to = Target::Addr(bob.listen);
-    assert_eq!(
-        alice.send_and_wait(to.clone(), "hello".into()).await,
-        (1, 0)
-    );
-    let text = ping(0).text;
-    let stats = time_trips(PRIVATE_SENDS, async |_| {
-        let got = alice.send_and_wait(to.clone(), text.clone()).await;
-        assert_eq!(got, (1, 0), "private message not delivered");
-    })
+/// Two nodes, `alice` sending to `bob` by address, with the link between them open (one
+/// warm-up message, delivered). When `bob_reads`, his `message` events are forwarded (and
+/// the warm-up one read).
+struct Pair {
+    alice: BenchNode,
+    bob: BenchNode,
+    to: Target,
+}
+
+async fn pair(tracker: SocketAddr, store: Store, bob_reads: bool) -> Pair {
+    let bob_events = if bob_reads {
+        receiver_events
+    } else {
+        no_events
+    };
+    let mut alice = start_node(
+        &format!("alice-{}", store.label()),
+        tracker,
+        store,
+        sender_events,
+    )
     .await;
+    let mut bob = start_node(
+        &format!("bob-{}", store.label()),
+        tracker,
+        store,
+        bob_events,
+    )
+    .await;
+    let to = Target::Addr(bob.listen);
+    let got = alice.send_and_wait(to.clone(), "hello".into()).await;
+    assert_eq!(got, (1, 0, 0), "warm-up message not delivered");
+    if bob_reads {
+        bob.next(|e| matches!(e, Event::Message { .. })).await;
+    }
+    Pair { alice, bob, to }
+}
+
+impl Pair {
+    async fn quit(self) {
+        self.alice.quit().await;
+        self.bob.quit().await;
+    }
+}
+
+/// Private messages: send → ack round trips, durable and ephemeral interleaved one by one
+/// (a noisy spell on the machine hits both alike). Returns (durable, ephemeral).
+async fn private_messages(tracker: SocketAddr) -> (Stats, Stats) {
+    let mut durable = pair(tracker, Store::Durable, false).await;
+    let mut ephemeral = pair(tracker, Store::Ephemeral, false).await;
+    let text = ping(0).text;
+    let started = Instant::now();
+    let mut samples = (Vec::new(), Vec::new());
+    for i in 0..PRIVATE_SENDS {
+        if started.elapsed() > 2 * LOOP_BUDGET {
+            eprintln!("  (loop budget reached after {i} of {PRIVATE_SENDS})");
+            break;
+        }
+        for (p, out) in [
+            (&mut durable, &mut samples.0),
+            (&mut ephemeral, &mut samples.1),
+        ] {
+            let t = Instant::now();
+            let got = p.alice.send_and_wait(p.to.clone(), text.clone()).await;
+            out.push(t.elapsed());
+            assert_eq!(got, (1, 0, 0), "private message not delivered at once");
+        }
+    }
+    durable.quit().await;
+    ephemeral.quit().await;
+    (Stats::new(samples.0), Stats::new(samples.1))
+}
+
+/// The text of streamed message `i`: its number, padded to [`STREAM_TEXT_BYTES`].
+fn numbered(i: usize) -> String {
+    format!("{i:0width$}", width = STREAM_TEXT_BYTES)
+}
+
+/// One throughput round.
+struct Round {
+    store: Store,
+    messages: usize,
+    elapsed: Duration,
+}
+
+impl Round {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// 1:1 throughput: `alice` streams [`STREAM_MESSAGES`] private messages to `bob` as fast
+/// as her node takes them, with at most [`STREAM_IN_FLIGHT`] unacknowledged; timed from
+/// the first send until every one is acknowledged and `bob` has shown every one. Checks
+/// that `bob` showed each exactly once and in order, and that none failed.
+async fn stream(tracker: SocketAddr, store: Store) -> Round {
+    let Pair {
+        mut alice,
+        mut bob,
+        to,
+    } = pair(tracker, store, true).await;
+    let (mut issued, mut acked, mut shown) = (0, 0, 0);
+    let mut ids = HashSet::new();
+    let started = Instant::now();
+    while acked < issued || shown < issued || issued == 0 {
+        let may_send = issued < STREAM_MESSAGES
+            && issued - acked < STREAM_IN_FLIGHT
+            && started.elapsed() < LOOP_BUDGET;
+        let command = Command::Send {
+            target: to.clone(),
+            text: numbered(issued),
+        };
+        tokio::select! {
+            biased;
+            ev = alice.events.recv() => {
+                let ev = ev.expect("alice stopped");
+                acked += acknowledged(&ev, &mut ids, store);
+            }
+            ev = bob.events.recv() => {
+                let ev = ev.expect("bob stopped");
+                check_shown(&ev, &alice.name, shown, store);
+                shown += 1;
+            }
+            sent = alice.handle.send(command), if may_send => {
+                sent.expect("alice stopped");
+                issued += 1;
+            }
+            () = tokio::time::sleep(WAIT) => panic!(
+                "{}: stalled: {issued} sent, {acked} acknowledged, {shown} shown by bob",
+                store.label()
+            ),
+        }
+    }
+    let elapsed = started.elapsed();
+    // A copy shown after the last would be a duplicate.
+    if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), bob.events.recv()).await
+    {
+        panic!("{}: bob showed more than was sent: {ev:?}", store.label());
+    }
     alice.quit().await;
     bob.quit().await;
-    stats
+    Round {
+        store,
+        messages: issued,
+        elapsed,
+    }
+}
+
+/// How many of alice's messages `ev` says were acknowledged (a `Sent` to bob, or a later
+/// `Delivered`); a failure or a repeated id stops the bench.
+fn acknowledged(ev: &Event, ids: &mut HashSet<String>, store: Store) -> usize {
+    let label = store.label();
+    match ev {
+        Event::Sent {
+            id,
+            delivered,
+            failed,
+            pending,
+        } => {
+            assert!(failed.is_empty(), "{label}: {id} failed: {failed:?}");
+            assert!(
+                ids.insert(id.to_string()),
+                "{label}: a second `sent` for {id}"
+            );
+            assert_eq!(delivered.len() + pending.len(), 1, "{label}: {ev:?}");
+            delivered.len()
+        }
+        Event::Delivered { .. } => 1,
+        Event::Members { .. } => 0,
+        other => panic!("{label}: alice: {other:?}"),
+    }
+}
+
+/// Checks that `ev` is bob showing alice's message number `expected`.
+fn check_shown(ev: &Event, alice: &str, expected: usize, store: Store) {
+    let label = store.label();
+    let Event::Message { from, text, .. } = ev else {
+        panic!("{label}: bob: {ev:?}");
+    };
+    assert_eq!(from.as_str(), alice, "{label}: a message from {from}");
+    let number: usize = text.parse().expect("a streamed message's text");
+    match number.cmp(&expected) {
+        std::cmp::Ordering::Equal => {}
+        std::cmp::Ordering::Less => panic!("{label}: bob showed #{number} again (duplicate)"),
+        std::cmp::Ordering::Greater => {
+            panic!("{label}: bob showed #{number} before #{expected} (lost or reordered)")
+        }
+    }
 }
 
 /// What one group-size run measured.
@@ -300,11 +560,12 @@ struct Fanout {
     stats: Stats,
 }
 
-/// Group fan-out: one sender and `m` members; times Send → Sent (every member acked).
-async fn group_fanout(m: usize, tracker: SocketAddr, dir: &tempfile::TempDir) -> Fanout {
+/// Group fan-out (durable stores): one sender and `m` members; times Send → Sent (every
+/// member acked).
+async fn group_fanout(m: usize, tracker: SocketAddr) -> Fanout {
     let group: GroupName = format!("bench{m}").parse().unwrap();
     let t = Instant::now();
-    let mut sender = start_node(&format!("s{m}"), tracker, dir).await;
+    let mut sender = start_node(&format!("s{m}"), tracker, Store::Durable, sender_events).await;
     sender
         .handle
         .send(Command::Join(group.clone()))
@@ -312,7 +573,7 @@ async fn group_fanout(m: usize, tracker: SocketAddr, dir: &tempfile::TempDir) ->
         .unwrap();
     let mut members = Vec::with_capacity(m);
     for i in 0..m {
-        let node = start_node(&format!("m{m}x{i}"), tracker, dir).await;
+        let node = start_node(&format!("m{m}x{i}"), tracker, Store::Durable, no_events).await;
         node.handle
             .send(Command::Join(group.clone()))
             .await
@@ -353,18 +614,18 @@ async fn group_fanout(m: usize, tracker: SocketAddr, dir: &tempfile::TempDir) ->
     let t = Instant::now();
     assert_eq!(
         sender.send_and_wait(target.clone(), "warm-up".into()).await,
-        (m, 0),
+        (m, 0, 0),
         "warm-up group message not delivered to everyone"
     );
     let first_send = t.elapsed();
     let text = ping(0).text;
     let stats = time_trips(GROUP_SENDS, async |_| {
         let got = sender.send_and_wait(target.clone(), text.clone()).await;
-        assert_eq!(got, (m, 0), "group message not delivered to everyone");
+        assert_eq!(got, (m, 0, 0), "group message not delivered to everyone");
     })
     .await;
     sender.quit().await;
-    for node in &members {
+    for node in members {
         node.quit().await;
     }
     Fanout {
@@ -375,59 +636,115 @@ async fn group_fanout(m: usize, tracker: SocketAddr, dir: &tempfile::TempDir) ->
     }
 }
 
+/// Everything one run measured.
+struct Results {
+    plain: Stats,
+    noise: Stats,
+    crypto: Stats,
+    private_durable: Stats,
+    private_ephemeral: Stats,
+    rounds: Vec<Round>,
+    fanouts: Vec<Fanout>,
+    total: Duration,
+}
+
+impl Results {
+    /// The best round's rate for `store` (noise only ever slows a round down).
+    fn best_rate(&self, store: Store) -> f64 {
+        self.rounds
+            .iter()
+            .filter(|r| r.store == store)
+            .map(Round::rate)
+            .fold(0.0, f64::max)
+    }
+
+    fn rates(&self, store: Store) -> Vec<f64> {
+        let rounds = self.rounds.iter().filter(|r| r.store == store);
+        rounds.map(Round::rate).collect()
+    }
+}
+
+async fn bench() -> Results {
+    let tracker_dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+
+    let plain = baseline_plain().await;
+    let noise = baseline_noise().await;
+    let crypto = sign_verify().await;
+    let (tracker, stop_tracker) = start_tracker(&tracker_dir).await;
+    let (private_durable, private_ephemeral) = private_messages(tracker).await;
+    let mut rounds = Vec::new();
+    for _ in 0..STREAM_ROUNDS {
+        for store in [Store::Ephemeral, Store::Durable] {
+            rounds.push(stream(tracker, store).await);
+        }
+    }
+    let mut fanouts = Vec::new();
+    for m in GROUP_SIZES {
+        fanouts.push(group_fanout(m, tracker).await);
+    }
+    stop_tracker.cancel();
+    Results {
+        plain,
+        noise,
+        crypto,
+        private_durable,
+        private_ephemeral,
+        rounds,
+        fanouts,
+        total: started.elapsed(),
+    }
+}
+
 fn row(name: &str, stats: &Stats, ratios: &str) {
     println!(
-        "{name:<34} {:>6} {:>10.1} {:>10.1}  {ratios}",
+        "{name:<36} {:>6} {:>10.1} {:>10.1}  {ratios}",
         stats.samples.len(),
         us(stats.median()),
         us(stats.p99()),
     );
 }
 
-async fn bench() {
-    let dir = tempfile::tempdir().unwrap();
-    let started = Instant::now();
-
-    let plain = baseline_plain().await;
-    let noise = baseline_noise().await;
-    let crypto = sign_verify().await;
-    let (tracker, stop_tracker) = start_tracker(&dir).await;
-    let private = private_messages(tracker, &dir).await;
-    let mut fanouts = Vec::new();
-    for m in GROUP_SIZES {
-        fanouts.push(group_fanout(m, tracker, &dir).await);
-    }
-    stop_tracker.cancel();
-
-    let a = us(plain.median());
-    let b = us(noise.median());
+fn print_table(r: &Results) {
+    let a = us(r.plain.median());
+    let b = us(r.noise.median());
     println!();
     println!("natter latency (one process, 127.0.0.1; ratios are of medians, same run)");
     println!(
-        "{:<34} {:>6} {:>10} {:>10}  ratios",
+        "{:<36} {:>6} {:>10} {:>10}  ratios",
         "measurement", "n", "median µs", "p99 µs"
     );
-    row("A: plain framed JSON round trip", &plain, "1.0 × A");
+    row("A: plain framed JSON round trip", &r.plain, "1.0 × A");
     row(
         "B: Noise framed JSON round trip",
-        &noise,
+        &r.noise,
         &format!("{:.2} × A", b / a),
     );
     row(
         "C: Ed25519 sign + verify (CPU)",
-        &crypto,
-        &format!("{:.2} × A", us(crypto.median()) / a),
+        &r.crypto,
+        &format!("{:.2} × A", us(r.crypto.median()) / a),
     );
-    row(
-        "private message send → Sent",
-        &private,
-        &format!(
-            "{:.1} × A, {:.1} × B",
-            us(private.median()) / a,
-            us(private.median()) / b
-        ),
+    for (store, stats) in [
+        (Store::Durable, &r.private_durable),
+        (Store::Ephemeral, &r.private_ephemeral),
+    ] {
+        row(
+            &format!("private send → Sent, {}", store.label()),
+            stats,
+            &format!(
+                "{:.1} × B (p99 {:.1} × B's p99)",
+                us(stats.median()) / b,
+                us(stats.p99()) / us(r.noise.p99())
+            ),
+        );
+    }
+    println!(
+        "  durable / ephemeral: median {:.2} ×, p99 {:.2} ×",
+        us(r.private_durable.median()) / us(r.private_ephemeral.median()),
+        us(r.private_durable.p99()) / us(r.private_ephemeral.p99())
     );
-    for f in &fanouts {
+    for f in &r.fanouts {
         let med = us(f.stats.median());
         let m = f.members as f64;
         row(
@@ -441,7 +758,7 @@ async fn bench() {
             ),
         );
     }
-    for f in &fanouts {
+    for f in &r.fanouts {
         println!(
             "  group of {}: startup + join {:.0} ms, first send (opens {} links) {:.1} ms",
             f.members,
@@ -450,7 +767,116 @@ async fn bench() {
             f.first_send.as_secs_f64() * 1e3
         );
     }
-    println!("total {:.1} s", started.elapsed().as_secs_f64());
+    println!();
+    println!(
+        "1:1 throughput ({} × {}-byte private messages per round, ≤{} unacknowledged; \
+         every one shown once, in order)",
+        STREAM_MESSAGES, STREAM_TEXT_BYTES, STREAM_IN_FLIGHT
+    );
+    for store in [Store::Durable, Store::Ephemeral] {
+        let rounds: Vec<String> = r.rates(store).iter().map(|x| format!("{x:.0}")).collect();
+        println!(
+            "  {:<10} best {:>8.0} msg/s   rounds: {}",
+            store.label(),
+            r.best_rate(store),
+            rounds.join(", ")
+        );
+    }
+    println!(
+        "  durable / ephemeral (best rounds): {:.2} ×",
+        r.best_rate(Store::Durable) / r.best_rate(Store::Ephemeral)
+    );
+    println!("total {:.1} s", r.total.as_secs_f64());
+}
+
+fn stats_json(stats: &Stats) -> Value {
+    json!({
+        "n": stats.samples.len(),
+        "p50_us": us(stats.median()),
+        "p99_us": us(stats.p99()),
+    })
+}
+
+fn to_json(r: &Results) -> Value {
+    let b = r.noise.median();
+    let private = |stats: &Stats| {
+        let mut v = stats_json(stats);
+        v["p50_over_noise"] = json!(us(stats.median()) / us(b));
+        v["p99_over_noise_p99"] = json!(us(stats.p99()) / us(r.noise.p99()));
+        v
+    };
+    let throughput = |store| {
+        json!({
+            "best_msg_per_s": r.best_rate(store),
+            "rounds_msg_per_s": r.rates(store),
+        })
+    };
+    let fanouts: Vec<Value> = r
+        .fanouts
+        .iter()
+        .map(|f| {
+            let mut v = stats_json(&f.stats);
+            v["members"] = json!(f.members);
+            v["startup_ms"] = json!(f.startup.as_secs_f64() * 1e3);
+            v["first_send_ms"] = json!(f.first_send.as_secs_f64() * 1e3);
+            v
+        })
+        .collect();
+    json!({
+        "commit": git(&["rev-parse", "HEAD"]),
+        "dirty": git(&["status", "--porcelain"]).map(|s| !s.is_empty()),
+        "unix_time": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0),
+        "baselines": {
+            "plain_round_trip": stats_json(&r.plain),
+            "noise_round_trip": stats_json(&r.noise),
+            "sign_verify": stats_json(&r.crypto),
+        },
+        "private_latency": {
+            "durable": private(&r.private_durable),
+            "ephemeral": private(&r.private_ephemeral),
+            "durable_over_ephemeral_p50":
+                us(r.private_durable.median()) / us(r.private_ephemeral.median()),
+            "durable_over_ephemeral_p99":
+                us(r.private_durable.p99()) / us(r.private_ephemeral.p99()),
+        },
+        "throughput": {
+            "messages_per_round": STREAM_MESSAGES,
+            "text_bytes": STREAM_TEXT_BYTES,
+            "max_in_flight": STREAM_IN_FLIGHT,
+            "durable": throughput(Store::Durable),
+            "ephemeral": throughput(Store::Ephemeral),
+            "durable_over_ephemeral":
+                r.best_rate(Store::Durable) / r.best_rate(Store::Ephemeral),
+        },
+        "group_fanout": fanouts,
+        "total_s": r.total.as_secs_f64(),
+    })
+}
+
+/// `git args` in this checkout, trimmed; `None` when git is not there to ask.
+fn git(args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `bench-latency.json` in the target directory this bench was built in.
+fn json_path() -> PathBuf {
+    // The bench runs as <target>/<profile>/deps/latency-<hash>.
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).map(PathBuf::from);
+    let target =
+        target.unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    target.join("bench-latency.json")
 }
 
 fn main() {
@@ -458,9 +884,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(110), bench())
+    let results = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(170), bench())
             .await
-            .expect("benchmark over its two-minute budget");
+            .expect("benchmark over its three-minute budget")
     });
+    print_table(&results);
+    let path = json_path();
+    let text = serde_json::to_string_pretty(&to_json(&results)).unwrap();
+    std::fs::write(&path, text + "\n").unwrap();
+    println!("wrote {}", path.display());
 }
