@@ -231,6 +231,7 @@ impl Core {
             self.key_checks.next_deadline(),
             self.waiting_sends_deadline(),
             self.syncs.next_deadline(),
+            self.storing.records_due(),
             self.conns.next_idle(),
             self.saves.next_due(),
             self.quit_at,
@@ -394,6 +395,9 @@ impl Core {
         }
         let effects = self.outbox.expire(now.unix_millis());
         self.apply(effects);
+        if self.storing.records_due().is_some_and(|at| at <= now.at) {
+            self.flush_records();
+        }
         self.expire_waiting_sends(now.at);
         self.syncs.expire(now.at);
         for conn in self.conns.idle(now.at) {
@@ -415,6 +419,9 @@ impl Core {
         }
         if std::mem::take(&mut self.deliver_due) {
             self.deliver(now);
+        }
+        if self.quit_at.is_some() {
+            self.flush_records();
         }
         let quitting = self.quit_at.is_some()
             && !self.outbox.in_first_round()

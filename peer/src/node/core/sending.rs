@@ -354,7 +354,7 @@ impl Core {
                 Record::Delivered { seq, to } => Write::Delivered { seq, to },
                 Record::Failed { seq, to, reason } => Write::Failed { seq, to, reason },
             };
-            self.write(write, AfterWrite::Nothing);
+            self.record(write, self.now.at);
         }
         for progress in effects.progress {
             self.progress(progress);
