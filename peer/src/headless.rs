@@ -255,6 +255,132 @@ mod tests {
         );
     }
 
+    /// Contract 3's new events and fields, as a script reads them.
+    #[test]
+    fn contract_3_events_are_the_lines_the_readme_shows() {
+        use crate::node::About;
+        use crate::node::api::{DeliveryState, HistoryItem};
+        let line = |req, event| {
+            let text = serde_json::to_string(&Notice { req, event }).expect("json");
+            serde_json::from_str::<serde_json::Value>(&text).expect("json")
+        };
+        let id: natter_protocol::peer::MessageId = "alice/7".parse().expect("id");
+        let name = |s: &str| s.parse::<natter_protocol::Name>().expect("name");
+        let sent = Event::Sent {
+            id: id.clone(),
+            delivered: vec!["bob".into()],
+            failed: vec![],
+            pending: vec!["carol".into()],
+        };
+        assert_eq!(
+            line(Some(4), sent),
+            json!({"event":"sent","id":"alice/7","delivered":["bob"],"failed":[],
+                   "pending":["carol"],"req":4})
+        );
+        let delivered = Event::Delivered {
+            id: id.clone(),
+            to: name("carol"),
+        };
+        assert_eq!(
+            line(None, delivered),
+            json!({"event":"delivered","id":"alice/7","to":"carol"})
+        );
+        let failed = Event::Failed {
+            id: id.clone(),
+            to: name("carol"),
+            reason: "not delivered before it expired".into(),
+        };
+        assert_eq!(
+            line(None, failed),
+            json!({"event":"failed","id":"alice/7","to":"carol",
+                   "reason":"not delivered before it expired"})
+        );
+        let message = Event::Message {
+            id: "bob/1".parse().expect("id"),
+            from: name("bob"),
+            group: None,
+            text: "hi".into(),
+            sent_at: 5,
+            verified: false,
+        };
+        assert_eq!(
+            line(None, message),
+            json!({"event":"message","id":"bob/1","from":"bob","group":null,"text":"hi",
+                   "sent_at":5,"verified":false})
+        );
+        let own = HistoryItem {
+            id,
+            from: name("alice"),
+            group: None,
+            text: "yo".into(),
+            sent_at: 6,
+            verified: true,
+            to: Some("bob".into()),
+            delivery: Some(DeliveryState {
+                delivered: vec![],
+                pending: vec!["bob".into()],
+                failed: vec![],
+            }),
+        };
+        let theirs = HistoryItem {
+            id: "bob/1".parse().expect("id"),
+            from: name("bob"),
+            group: None,
+            text: "hi".into(),
+            sent_at: 5,
+            verified: true,
+            to: None,
+            delivery: None,
+        };
+        let history = Event::History {
+            target: About::Peer(name("bob")),
+            messages: vec![theirs, own],
+        };
+        assert_eq!(
+            line(Some(9), history),
+            json!({"event":"history","target":"bob","req":9,"messages":[
+                {"id":"bob/1","from":"bob","group":null,"text":"hi","sent_at":5,
+                 "verified":true},
+                {"id":"alice/7","from":"alice","group":null,"text":"yo","sent_at":6,
+                 "verified":true,"to":"bob",
+                 "delivery":{"delivered":[],"pending":["bob"],"failed":[]}}
+            ]})
+        );
+    }
+
+    #[tokio::test]
+    async fn history_is_a_command_with_a_default_count() {
+        let (cmd_tx, mut cmd_rx) = mpsc::channel(8);
+        let (local_tx, mut local_rx) = mpsc::channel(8);
+        let input = b"/history #g\n/history bob 3\n/history\n/history bob 0\n";
+        read_commands(NodeHandle::new(cmd_tx), &input[..], local_tx).await;
+        let group = "g".parse().expect("group");
+        let first = cmd_rx.try_recv().expect("history");
+        assert_eq!(
+            first.command,
+            Command::History {
+                target: crate::node::Target::Group(group),
+                limit: crate::command::DEFAULT_HISTORY,
+            }
+        );
+        let second = cmd_rx.try_recv().expect("history");
+        assert_eq!(
+            second.command,
+            Command::History {
+                target: crate::node::Target::Peer("bob".parse().expect("name")),
+                limit: 3,
+            }
+        );
+        // No target, and a count of 0: usage errors, for their own lines.
+        let mut errors = Vec::new();
+        while let Ok(line) = local_rx.try_recv() {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+            assert_eq!(v["code"], "bad_command", "{v}");
+            errors.push(v["req"].as_u64().unwrap_or_default());
+        }
+        assert_eq!(errors, [3, 4]);
+    }
+
     async fn read_all(input: &[u8]) -> Vec<ReadLine> {
         let mut reader = LineReader::new(input);
         let mut out = Vec::new();

@@ -88,6 +88,7 @@ pub(crate) fn message(from: &str, g: Option<&str>, text: &str) -> Action {
         group: g.map(group),
         text: text.into(),
         sent_at: 0,
+        verified: true,
     })
 }
 
@@ -273,11 +274,13 @@ fn delivery_marks_follow_sent_events_by_id() {
         id: id("alice", 2),
         delivered: vec![],
         failed: vec!["bob".into()],
+        pending: vec![],
     }));
     app.update(Action::Node(Event::Sent {
         id: id("alice", 1),
         delivered: vec!["bob".into()],
         failed: vec![],
+        pending: vec![],
     }));
     let marks: Vec<Delivery> = conv(&app, &ConvId::Peer("bob".into()))
         .lines()
@@ -502,6 +505,7 @@ fn typed_text_shows_at_once_and_takes_the_nodes_verdict() {
         id: id("alice", 5),
         delivered: vec!["bob".into()],
         failed: vec![],
+        pending: vec![],
     }));
     let bob = ConvId::Peer("bob".into());
     assert_eq!(

@@ -112,6 +112,7 @@ fn messages_wrap_with_time_sender_and_delivery_marks() {
         id,
         delivered: vec!["bob".into()],
         failed: vec![],
+        pending: vec![],
     }));
     let rows = screen(&app, 60, 12);
     assert!(contains(&rows, "<alice> hi bob ✓"), "{}", show(&rows));
@@ -366,6 +367,7 @@ fn a_message_to_nobody_is_marked_apart_and_one_member_is_singular() {
         id,
         delivered: vec![],
         failed: vec![],
+        pending: vec![],
     }));
     let rows = screen(&app, 80, 12);
     assert!(

@@ -351,7 +351,7 @@ mod tests {
         let mut t = Connections::default();
         let inbound = ConnId::Accepted(1);
         t.accepted(inbound, now);
-        t.checking(inbound, name("bob"), bob);
+        t.checking(inbound, name("bob"), bob, None);
         assert_eq!(t.open(inbound, &mine), Opened::Only);
         assert_eq!(
             t.route(addr(9), Some((name("bob"), bob)), now),
@@ -368,11 +368,11 @@ mod tests {
         let side = |own: PublicKey, other: PublicKey| {
             let mut t = Connections::default();
             let (dialled, _) = t.route(addr(1), Some((name("x"), other)), now);
-            t.checking(dialled, name("x"), other);
+            t.checking(dialled, name("x"), other, None);
             assert_eq!(t.open(dialled, &own), Opened::Only);
             let accepted = ConnId::Accepted(7);
             t.accepted(accepted, now);
-            t.checking(accepted, name("x"), other);
+            t.checking(accepted, name("x"), other, None);
             let opened = t.open(accepted, &own);
             let (used, _) = t.route(addr(1), Some((name("x"), other)), now);
             (opened, used, dialled, accepted)
