@@ -167,6 +167,10 @@ pub enum NodeError {
     OutboxFull { about: About, why: String },
     #[error("{0}")]
     Store(String),
+    #[error("{to} refused the message: {why}")]
+    Refused { to: String, why: String },
+    #[error("cannot send to {addr}: no peer said hello there in time")]
+    NoHello { addr: SocketAddr },
 }
 
 /// `label` alone when it is the address itself, else `label at addr`.
@@ -218,6 +222,8 @@ impl NodeError {
             Self::Io(_) => C::Io,
             Self::OutboxFull { .. } => C::OutboxFull,
             Self::Store(_) => C::StoreFailed,
+            Self::Refused { .. } => C::RefusedByPeer,
+            Self::NoHello { .. } => C::Timeout,
         }
     }
 
@@ -243,7 +249,9 @@ impl NodeError {
             | Self::AddressMismatch { to, .. }
             | Self::Undeliverable { to, .. }
             | Self::NoAck { to, .. }
-            | Self::RefusedByPeer { to, .. } => about_label(to),
+            | Self::RefusedByPeer { to, .. }
+            | Self::Refused { to, .. } => about_label(to),
+            Self::NoHello { addr } => Some(About::Addr(*addr)),
             Self::TrackerDown { about, .. }
             | Self::TrackerDropped { about, .. }
             | Self::TrackerRefusedRequest { about, .. } => about.clone(),

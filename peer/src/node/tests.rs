@@ -755,9 +755,6 @@ async fn scripted(name: &str, dir: &tempfile::TempDir) -> (Node, FakeConn, NodeC
 /// A key change seen on the send path (a look-up) is reported like any other, and /trust
 /// then takes the key the tracker binds.
 #[tokio::test]
-#[ignore = "bug: a look-up's key is not checked against the pin (core/sending.rs \
-            `looked_up` lacks `check_listed`), so no key change is reported or waits for \
-            /trust; see the branch's report"]
 async fn a_changed_key_in_a_lookup_is_reported_and_can_be_trusted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut a, mut conn, _) = scripted("alice", &dir).await;
@@ -1033,8 +1030,6 @@ fn mode(path: &std::path::Path) -> u32 {
 /// `natter.db` holds every message: only its owner may read it, like the other files.
 #[cfg(unix)]
 #[tokio::test]
-#[ignore = "bug: natter.db is created with the process umask (0644 here), not 0600 \
-            (store/db.rs `Store::open`); see the branch's report"]
 async fn the_store_is_private_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let t = AutoTracker::start().await;

@@ -7,9 +7,10 @@
 //! is the link's); the key is not blocked; a group message's group is one we are in and
 //! its member list holds `from` with exactly that key; the key is the one pinned for
 //! `from` (a group message's listed key is pinned now if none was; a private message needs
-//! the pin its link's hello made); and the id is new ([`ReplayGuard`]). Blocked and
-//! duplicate messages are acknowledged but not shown; anything else is refused with a
-//! nack naming the message.
+//! the pin its link's hello made, unless the link was let on unverified while the tracker
+//! was down). Duplicates never get here: the core drops them by (author key, seq) first.
+//! Blocked messages are acknowledged but not shown; anything else is refused with a nack
+//! naming the message.
 
 use std::collections::HashMap;
 

@@ -249,6 +249,17 @@ impl Connections {
     pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
         let conn = self.conns.remove(&id)?;
         self.by_key.retain(|_, c| *c != id);
+        // Another open connection to the same key (one the far side dialled, while ours was
+        // the one kept) takes over: a peer we cannot dial can still be reached on its own.
+        if let Some(key) = conn.key()
+            && !self.by_key.contains_key(&key)
+            && let Some((other, _)) = self
+                .conns
+                .iter()
+                .find(|(_, c)| c.phase == Phase::Open && c.key() == Some(key))
+        {
+            self.by_key.insert(key, *other);
+        }
         if let Some(addr) = conn.addr
             && self.by_addr.get(&addr) == Some(&id)
         {

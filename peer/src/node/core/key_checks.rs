@@ -528,8 +528,15 @@ impl Core {
     }
 
     fn trusted(&mut self, req: Option<RequestId>, name: Name, key: PublicKey) {
+        let old = self.trust.pinned(&name);
         if !self.trust.trust(&name, key) {
             return self.fail(req, NodeError::NothingToTrust { name });
+        }
+        // Messages for the old key were signed for it: they are given up, not redirected.
+        if let Some(old) = old.filter(|old| *old != key) {
+            let why = format!("{name}'s key was replaced by /trust");
+            let effects = self.outbox.give_up(&old, &why);
+            self.apply(effects);
         }
         // Connections opened (or checked) under the old key go; the next message opens a
         // new one.

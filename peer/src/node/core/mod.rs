@@ -121,6 +121,9 @@ pub struct Core {
     lookups: HashMap<Name, Vec<sending::WaitingSend>>,
     /// Private messages to an address, waiting for the hello of the connection dialled.
     addr_sends: HashMap<ConnId, Vec<sending::WaitingSend>>,
+    /// Connections gone that still get the acks of what they brought, once it is stored;
+    /// then they close (with the parting error, if any).
+    closing: HashMap<ConnId, Option<Parting>>,
     /// xorshift state for jitter.
     rng: u64,
     /// The time of the input being handled.
@@ -156,6 +159,7 @@ impl Core {
             saves: Saves::new(setup.cache_save_every, now.at),
             lookups: HashMap::new(),
             addr_sends: HashMap::new(),
+            closing: HashMap::new(),
             rng: setup.seed | 1,
             now,
             quit_at: None,
@@ -370,7 +374,12 @@ impl Core {
         self.key_checks.forget_conn(conn);
         self.addr_conn_failed(conn, reason);
         self.deliver_due = true;
-        self.out.push_back(Output::Close { conn, parting });
+        if self.awaits_acks(conn) {
+            // What it brought is being stored: its acks go first, then it closes.
+            self.closing.insert(conn, parting);
+        } else {
+            self.out.push_back(Output::Close { conn, parting });
+        }
     }
 
     /// A pseudo-random number (xorshift64): jitter, and which members to sync with.

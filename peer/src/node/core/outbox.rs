@@ -78,7 +78,18 @@ pub enum Progress {
         reason: String,
         /// Whether the `sent` event is still to come (the failure is then in it as well).
         in_first_round: bool,
+        /// The recipient refused it (rather than it expiring or being given up).
+        refused: bool,
     },
+}
+
+/// Why a recipient will not get a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    /// It said no (a nack).
+    Refused(String),
+    /// Expired, or given up on (its key was replaced).
+    GivenUp(String),
 }
 
 /// A change the store must record.
@@ -423,7 +434,7 @@ impl Outbox {
         if q.conn != Some(conn) || q.in_flight.remove(&seq).is_none() {
             return Effects::default();
         }
-        self.settle(key, seq, Some(reason.to_owned()))
+        self.settle(key, seq, Some(Failure::Refused(reason.to_owned())))
     }
 
     /// Gives `key` up for every message waiting for it (a key change, a block).
@@ -435,7 +446,7 @@ impl Outbox {
             .unwrap_or_default();
         let mut effects = Effects::default();
         for seq in seqs {
-            effects.merge(self.settle(key, seq, Some(reason.to_owned())));
+            effects.merge(self.settle(key, seq, Some(Failure::GivenUp(reason.to_owned()))));
         }
         effects
     }
@@ -512,7 +523,7 @@ impl Outbox {
                 if let Some(q) = self.queues.get_mut(&key) {
                     q.in_flight.remove(&seq);
                 }
-                effects.merge(self.settle(&key, seq, Some(reason)));
+                effects.merge(self.settle(&key, seq, Some(Failure::GivenUp(reason))));
             }
         }
         effects
@@ -553,7 +564,7 @@ impl Outbox {
     }
 
     /// Recipient `key` is done with `seq`: delivered (`failure` none) or given up.
-    fn settle(&mut self, key: &PublicKey, seq: u64, failure: Option<String>) -> Effects {
+    fn settle(&mut self, key: &PublicKey, seq: u64, failure: Option<Failure>) -> Effects {
         let mut effects = Effects::default();
         let Some(q) = self.queues.get_mut(key) else {
             return effects;
@@ -570,7 +581,15 @@ impl Outbox {
             return effects;
         };
         m.waiting.remove(key);
-        let in_first_round = m.first.as_mut().is_some_and(|f| f.open.remove(key));
+        // Still in its first round, or found pending in it (then it leaves `pending`).
+        let in_first_round = m.first.as_mut().is_some_and(|f| {
+            let label = name.to_string();
+            f.open.remove(key) || {
+                let before = f.pending.len();
+                f.pending.retain(|p| *p != label);
+                f.pending.len() < before
+            }
+        });
         match failure {
             None => {
                 effects.records.push(Record::Delivered { seq, to: *key });
@@ -582,7 +601,11 @@ impl Outbox {
                     }),
                 }
             }
-            Some(reason) => {
+            Some(failure) => {
+                let (reason, refused) = match failure {
+                    Failure::Refused(reason) => (reason, true),
+                    Failure::GivenUp(reason) => (reason, false),
+                };
                 effects.records.push(Record::Failed {
                     seq,
                     to: *key,
@@ -597,6 +620,7 @@ impl Outbox {
                     to: name,
                     reason,
                     in_first_round,
+                    refused,
                 });
             }
         }

@@ -173,6 +173,7 @@ impl Core {
         self.emit(incoming.event);
         for conn in incoming.acks {
             self.send_ack(conn, id.clone());
+            self.close_when_acked(conn);
         }
     }
 
@@ -181,11 +182,28 @@ impl Core {
     pub(super) fn received_not_stored(&mut self, key: PublicKey, seq: u64) {
         if let Some(incoming) = self.incoming.remove(&(key, seq)) {
             self.held.forget(&key, incoming.group.as_ref(), seq);
+            for conn in incoming.acks {
+                self.close_when_acked(conn);
+            }
+        }
+    }
+
+    /// Whether a message from `conn` is still being stored (its ack is still to go).
+    pub(super) fn awaits_acks(&self, conn: ConnId) -> bool {
+        self.incoming.values().any(|i| i.acks.contains(&conn))
+    }
+
+    /// A connection that went away while what it brought was being stored closes once
+    /// the last of it is answered.
+    fn close_when_acked(&mut self, conn: ConnId) {
+        if self.closing.contains_key(&conn) && !self.awaits_acks(conn) {
+            let parting = self.closing.remove(&conn).flatten();
+            self.out.push_back(Output::Close { conn, parting });
         }
     }
 
     fn send_ack(&mut self, conn: ConnId, id: MessageId) {
-        if self.conns.get(conn).is_some() {
+        if self.conns.get(conn).is_some() || self.closing.contains_key(&conn) {
             let frame = Arc::new(PeerFrame::Ack { id });
             self.out.push_back(Output::Send { conn, frame });
         }

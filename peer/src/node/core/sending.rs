@@ -203,6 +203,9 @@ impl Core {
     /// The tracker answered a look-up: the messages waiting for `name` go, or fail.
     pub(super) fn looked_up(&mut self, now: Now, name: &Name, member: Option<&Member>) {
         for waiting in self.lookups.remove(name).unwrap_or_default() {
+            if let Some(m) = member {
+                self.check_listed(&m.name, m.key);
+            }
             match member {
                 Some(m) => match self.trust.expected(&m.name, Some(m.key)) {
                     Ok(_) => {
@@ -385,10 +388,16 @@ impl Core {
                 to,
                 reason,
                 in_first_round,
+                refused,
             } => {
                 if in_first_round {
                     let to = to.to_string();
-                    self.fail(req, NodeError::CannotSend { to, why: reason });
+                    let error = if refused {
+                        NodeError::Refused { to, why: reason }
+                    } else {
+                        NodeError::CannotSend { to, why: reason }
+                    };
+                    self.fail(req, error);
                 } else {
                     self.emit(Event::Failed { id, to, reason });
                 }
@@ -429,8 +438,7 @@ impl Core {
             let jitter = self.random();
             self.outbox.retry_later(key, now.at, jitter)
         } else {
-            let reason = format!("refused by the recipient: {reason}");
-            self.outbox.refused(conn, key, id.seq, &reason)
+            self.outbox.refused(conn, key, id.seq, reason)
         };
         self.apply(effects);
         self.send_more(now, key);
@@ -496,11 +504,8 @@ impl Core {
         for (req, about) in late {
             match about {
                 About::Peer(name) => self.fail(req, NodeError::LookupUnanswered { name }),
-                other => {
-                    let to = other.to_string();
-                    let why = "no answer in time".to_owned();
-                    self.fail(req, NodeError::CannotSend { to, why });
-                }
+                About::Addr(addr) => self.fail(req, NodeError::NoHello { addr }),
+                About::Group(_) => {}
             }
         }
     }

@@ -103,6 +103,8 @@ impl Core {
     }
 
     pub(super) fn read(&mut self, read: Read, after: AfterRead) {
+        // A read sees every change made before it.
+        self.flush_records();
         let token = self.storing.token();
         self.storing.reads.insert(token, after);
         self.out.push_back(Output::Store(Job::Read(token, read)));

@@ -176,11 +176,13 @@ impl Core {
             tracing::warn!(%conn, %group, "sync page too long; ignored");
             return;
         }
-        let got = messages.len();
+        let mut new = 0;
         for chat in messages {
-            self.relayed(now, &group, chat);
+            new += usize::from(self.relayed(now, &group, chat));
         }
-        if more && got > 0 {
+        // Asked again only while pages bring something new: a member that keeps sending
+        // what we hold cannot keep us asking.
+        if more && new > 0 {
             let member = self
                 .cache
                 .get(&group)
@@ -193,24 +195,25 @@ impl Core {
     }
 
     /// One message of `group` relayed by a member: kept only if its author's key is the
-    /// one bound to its name and the signature is the author's.
-    fn relayed(&mut self, now: Now, group: &GroupName, chat: SignedChat) {
+    /// one bound to its name and the signature is the author's. Returns whether it was new
+    /// to us and kept.
+    fn relayed(&mut self, now: Now, group: &GroupName, chat: SignedChat) -> bool {
         let m = &chat.message;
         if self.held.contains(&m.key, m.id.seq) || self.trust.is_blocked(&m.key) {
-            return;
+            return false;
         }
         if !(1..=MAX_SEQ).contains(&m.id.seq) {
             tracing::warn!(id = %m.id, "refused a relayed message: no such sequence number");
-            return;
+            return false;
         }
         if m.group.as_ref() != Some(group) || m.id.sender != m.from {
             tracing::warn!(id = %m.id, %group, "refused a relayed message: not of this group");
-            return;
+            return false;
         }
         if m.key == self.identity.public_key() {
             // Ours, but not in our store (it was lost): never reuse its number.
             self.own_seq = self.own_seq.max(m.id.seq);
-            return;
+            return false;
         }
         let listed = self
             .cache
@@ -220,12 +223,13 @@ impl Core {
         let bound = self.trust.pinned(&m.from).or(listed);
         if bound != Some(m.key) {
             tracing::warn!(id = %m.id, "refused a relayed message: its key is not its author's");
-            return;
+            return false;
         }
         if let Err(reason) = verify_author(&m.key, &chat) {
             tracing::warn!(id = %m.id, %reason, "refused a relayed message");
-            return;
+            return false;
         }
         self.take_in(now, chat, true, None);
+        true
     }
 }

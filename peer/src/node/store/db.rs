@@ -28,6 +28,7 @@ impl Store {
     pub fn open(dir: &Path, own_key: PublicKey) -> Result<(Self, Loaded), String> {
         let path = dir.join(FILE_NAME);
         let label = path.display().to_string();
+        make_private(&path).map_err(|e| format!("cannot open {label}: {e}"))?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -198,4 +199,22 @@ pub fn uint(v: i64) -> u64 {
 pub fn key(bytes: &[u8]) -> Option<PublicKey> {
     let bytes: &[u8; PublicKey::LEN] = bytes.try_into().ok()?;
     PublicKey::from_bytes(bytes).ok()
+}
+
+/// Creates the database file readable by its owner only (SQLite gives its `-wal` and
+/// `-shm` files the same mode), or makes an existing one so, like every data file.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

@@ -179,8 +179,6 @@ async fn every_message_before_a_bad_frame_is_kept_and_acked_on_the_next_link() {
 /// The guarantee before messages were stored: every message before a bad frame is acked
 /// before the link closes (so its sender never retries what was delivered).
 #[tokio::test]
-#[ignore = "bug: acks wait for the store's commit and are dropped once the link closed \
-            (core/receiving.rs `received_stored`/`send_ack`); see the branch's report"]
 async fn every_message_before_a_bad_frame_is_acked_before_the_link_closes() {
     for spoiled in [
         Spoiled::BitFlip,

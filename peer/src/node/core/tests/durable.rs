@@ -268,9 +268,6 @@ fn history_answers_from_the_store_with_each_recipients_state() {
 /// read); the delivery records the core holds back are such writes, so a `/history` right
 /// after a `sent` names the recipient delivered, as `sent` did.
 #[test]
-#[ignore = "bug: core/storing.rs `read` does not flush the held-back delivery records \
-            (`write` does), so for up to RECORD_DELAY /history shows a delivered recipient \
-            as pending; see the branch's report"]
 fn history_right_after_an_ack_shows_it_delivered() {
     let mut node = in_a_group();
     let out = node.send(1, Target::Peer(name("bob")), "hi");

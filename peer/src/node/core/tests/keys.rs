@@ -181,9 +181,6 @@ fn a_changed_key_is_reported_once_and_refused_until_trusted() {
 /// A look-up that binds a pinned name to another key is a key change like any other:
 /// reported (`key_changed`), and waiting for `/trust`, which then takes that key.
 #[test]
-#[ignore = "bug: core/sending.rs `looked_up` does not check the looked-up key against the \
-            pin (`check_listed`), so nothing is reported and /trust has nothing to take; \
-            see the branch's report"]
 fn a_changed_key_in_a_look_up_is_reported_and_can_be_trusted() {
     let mut node = in_a_group();
     // bob (pinned from the list) leaves #g: no list holds him now.
@@ -231,8 +228,6 @@ fn a_changed_key_in_a_look_up_is_reported_and_can_be_trusted() {
 /// /trust" as a reason to report a recipient failed. `Outbox::give_up` exists for this
 /// ("a key change, a block") but nothing calls it.
 #[test]
-#[ignore = "bug (or gap): nothing calls `Outbox::give_up`, so they are retried until \
-            they expire (30 days by default); see the branch's report"]
 fn messages_waiting_for_a_replaced_key_are_given_up() {
     let mut node = in_a_group();
     let out = node.send(1, Target::Peer(name("bob")), "hi");

@@ -215,9 +215,6 @@ fn a_not_member_answer_is_retried_not_final() {
 /// pending, after its `delivered` (or `failed`) came. `sent` should report what is known
 /// when it goes out, and `delivered`/`failed` should follow `sent`.
 #[test]
-#[ignore = "bug: outbox `settle` reports a recipient deferred in the first round as a \
-            separate `delivered` before the `sent` event that lists it as pending; see the \
-            branch's report"]
 fn a_recipient_that_settles_before_the_sent_event_is_not_reported_pending() {
     let mut node = in_a_group();
     let out = node.send(1, Target::Group(group("g")), "hi");
@@ -240,9 +237,6 @@ fn a_recipient_that_settles_before_the_sent_event_is_not_reported_pending() {
 /// its dial to us cross; our message must end up on its open connection whichever of the
 /// two the table keeps (the one dialled by the smaller key) and though ours fails.
 #[test]
-#[ignore = "bug: core/connections.rs `open` keeps our still-opening dial over the open \
-            connection, and `remove` then forgets the key, so the open one is never used \
-            and the recipient is dialled again and again; see the branch's report"]
 fn an_open_connection_from_the_recipient_is_used_when_our_dial_fails() {
     for (me, them) in [("alice", "bob"), ("bob", "alice")] {
         let members = vec![listed(me, 4000, true), listed(them, 4001, true)];

@@ -126,9 +126,6 @@ fn a_nack_fails_that_recipient_with_the_reason_and_keeps_the_connection() {
 /// The README's error codes: a nack is `refused_by_peer` ("the recipient refused the
 /// message"), with its reason.
 #[test]
-#[ignore = "bug: a nack in the first round is reported as `undeliverable` (outbox \
-            Progress::Failed becomes NodeError::CannotSend in core/sending.rs `progress`); \
-            see the branch's report"]
 fn a_nack_is_reported_as_refused_by_peer() {
     let mut node = in_a_group();
     let out = node.send(1, Target::Peer(name("bob")), "hi");
@@ -171,8 +168,6 @@ fn an_address_that_never_says_hello_fails_its_message_at_the_deadline() {
 /// The README's error codes: "the connection for a `/msg IP:PORT` did not say hello in
 /// time" is a `timeout`.
 #[test]
-#[ignore = "bug: it is `undeliverable` (core/sending.rs `expire_waiting_sends`); see the \
-            branch's report"]
 fn an_address_that_never_says_hello_is_a_timeout() {
     let mut node = in_a_group();
     node.send(1, Target::Addr(addr(4999)), "anyone?");
