@@ -127,11 +127,11 @@ impl Seen {
                 }
             }
             Event::Delivered { id, to } | Event::Failed { id, to, .. } => {
-                // Only for a recipient left pending; but a recipient found pending while
-                // others are still being tried may settle before the `sent` event (a bug:
-                // see `retries::a_recipient_that_settles_before_the_sent_event_*`), so
-                // this only checks it is one of ours.
-                assert!(self.announced.contains(id), "an outcome for {to} of {id}");
+                // Only for a recipient the `sent` event left pending.
+                assert!(
+                    self.pending.contains(&(id.clone(), to.to_string())),
+                    "an outcome for {to} of {id}, not pending after its sent event"
+                );
                 self.outcome(id, to.as_str());
             }
             Event::Message { id, .. } => {
