@@ -3,6 +3,8 @@
 //! what the child said when a wait fails.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod checker;
+pub mod durable;
 pub mod raw;
 
 use std::collections::{HashMap, VecDeque};
@@ -16,6 +18,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// How long any single wait may take before the test fails. Generous: CI machines are
 /// shared and slow; a passing test never waits this long.
@@ -57,7 +60,25 @@ pub fn bin_dir() -> &'static Path {
             return Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
         }
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let status = std::process::Command::new(env!("CARGO"))
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        // Not the variables cargo set for this test (`CARGO_PKG_NAME`, ...): build scripts
+        // watch some of them (ring's `rerun-if-env-changed`), so seeing them here would
+        // rebuild ring and all above it now, and again at the next `cargo test`.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                ]
+                .contains(&key.as_ref())
+            {
+                cargo.env_remove(key.as_ref());
+            }
+        }
+        let status = cargo
             .args(["build", "--quiet", "-p", "natter", "-p", "natter-tracker"])
             // The same features as the test build (whose dev-dependencies enable the test
             // kit): the libraries it just built are reused, and only the two binaries are
@@ -211,6 +232,30 @@ pub struct PeerOptions<'a> {
     pub extra: Vec<&'a str>,
 }
 
+/// What [`Peer::next_event`] found.
+pub enum Next {
+    Event(Value),
+    /// The peer's output ended (it exited).
+    Exited,
+    TimedOut,
+}
+
+/// `natter --headless` as the tests run it (on 127.0.0.1, any port: a restart on the same
+/// data directory gets the port kept there), output not yet wired.
+pub fn natter_command(name: &str, opts: &PeerOptions<'_>) -> Command {
+    let mut command = Command::new(bin("natter"));
+    command
+        .args(["--headless", "--name", name])
+        .args(["--listen", durable::flags::LISTEN])
+        .arg("--tracker")
+        .arg(&opts.tracker)
+        .arg("--data-dir")
+        .arg(&opts.data_dir)
+        .args(&opts.extra)
+        .env("RUST_LOG", "info");
+    command
+}
+
 impl Peer {
     /// Starts `name` against `tracker` with its data in `root/name`, and waits for `ready`.
     pub async fn start(root: &Path, name: &str, tracker: SocketAddr) -> Peer {
@@ -226,14 +271,7 @@ impl Peer {
     }
 
     pub async fn start_with(name: &str, opts: PeerOptions<'_>) -> Peer {
-        let mut child = Command::new(bin("natter"))
-            .args(["--headless", "--name", name, "--listen", "127.0.0.1:0"])
-            .arg("--tracker")
-            .arg(&opts.tracker)
-            .arg("--data-dir")
-            .arg(&opts.data_dir)
-            .args(&opts.extra)
-            .env("RUST_LOG", "info")
+        let mut child = natter_command(name, &opts)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -309,21 +347,70 @@ impl Peer {
     }
 
     /// Waits for the next event matching `pred`, skipping others.
-    pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
+    pub async fn wait_for(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
         loop {
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(mut v)) => {
-                    self.seen.push(v.clone());
-                    self.track_members(&mut v);
+            match self.next_event(deadline).await {
+                Next::Event(v) => {
                     if pred(&v) {
                         return v;
                     }
                 }
-                Ok(None) => self.fail(&format!("peer exited while waiting for {what}")),
-                Err(_) => self.fail(&format!("timed out waiting for {what}")),
+                Next::Exited => self.fail(&format!("peer exited while waiting for {what}")),
+                Next::TimedOut => self.fail(&format!("timed out waiting for {what}")),
             }
         }
+    }
+
+    /// The next event (kept in `seen`; a `members` change comes with the list as it now
+    /// stands, see `track_members`), unless the peer's output ends or `deadline` passes.
+    pub async fn next_event(&mut self, deadline: Instant) -> Next {
+        match tokio::time::timeout_at(deadline, self.events.recv()).await {
+            Ok(Some(mut v)) => {
+                self.seen.push(v.clone());
+                self.track_members(&mut v);
+                Next::Event(v)
+            }
+            Ok(None) => Next::Exited,
+            Err(_) => Next::TimedOut,
+        }
+    }
+
+    /// Feeds every event seen so far, then each new one, to `step` until it returns true
+    /// (true), or the peer's output ends or `within` passes first (false). `step` keeps its
+    /// own state, so a caller can say what was still missing.
+    pub async fn follow(&mut self, within: Duration, mut step: impl FnMut(&Value) -> bool) -> bool {
+        if self.seen.iter().any(&mut step) {
+            return true;
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            match self.next_event(deadline).await {
+                Next::Event(v) => {
+                    if step(&v) {
+                        return true;
+                    }
+                }
+                Next::Exited | Next::TimedOut => return false,
+            }
+        }
+    }
+
+    /// After the process died: reads what it wrote before dying into `seen`, to the end.
+    pub async fn drain_to_exit(&mut self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.next_event(deadline).await {
+                Next::Event(_) => {}
+                Next::Exited => return,
+                Next::TimedOut => self.fail("its output did not end after it exited"),
+            }
+        }
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("peer still running")
     }
 
     /// Waits for the next event of kind `event`.
@@ -390,6 +477,15 @@ impl Peer {
         .await
     }
 
+    /// Like [`Peer::wait_members`], but done at once when the list as it stands already
+    /// satisfies `pred`.
+    pub async fn wait_list(&mut self, group: &str, what: &str, pred: impl Fn(&[Value]) -> bool) {
+        if self.lists.get(group).is_some_and(|list| pred(list)) {
+            return;
+        }
+        self.wait_members(group, what, pred).await;
+    }
+
     /// `/join GROUP` and wait until the peer sees itself in the list.
     pub async fn join(&mut self, group: &str) -> Value {
         self.cmd(&format!("/join #{group}")).await;
@@ -439,7 +535,7 @@ impl Peer {
         self.child.kill().await.expect("kill peer");
     }
 
-    fn fail(&self, what: &str) -> ! {
+    pub fn fail(&self, what: &str) -> ! {
         let seen: Vec<String> = self.seen.iter().map(Value::to_string).collect();
         panic!(
             "peer {}: {what}\n--- events seen:\n{}\n--- stderr tail:\n{}",
