@@ -51,7 +51,7 @@ impl Core {
                 let parting = (ErrorCode::HelloExpected, "hello came twice".into());
                 self.conn_down(conn, "second hello", Some(parting));
             }
-            PeerFrame::SyncAsk { group, have } => self.sync_asked(conn, &key, group, have),
+            PeerFrame::SyncAsk { group, have } => self.sync_asked(now, conn, &key, group, have),
             PeerFrame::SyncPage {
                 group,
                 messages,

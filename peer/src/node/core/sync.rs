@@ -29,11 +29,18 @@ pub const SYNC_FANOUT: usize = 3;
 pub const SYNC_WAIT: Duration = Duration::from_secs(30);
 /// Pages being read for one connection at once; more asks are dropped.
 const MAX_READS_PER_CONN: usize = 2;
+/// Asks answered per connection in one [`ASK_WINDOW`]; more are dropped (64 pages of 64
+/// messages: a member catching up on 4,096 messages every 10 s, and no faster).
+const MAX_ASKS_PER_WINDOW: u32 = 64;
+const ASK_WINDOW: Duration = Duration::from_secs(10);
 
-/// The asks we are waiting on: (member key, group) → until when.
+/// The asks we are waiting on, and how often each connection asked us.
 #[derive(Debug, Default)]
 pub struct Syncs {
+    /// (member key, group) → until when.
     asked: HashMap<(PublicKey, GroupName), Instant>,
+    /// Per connection: when its current window started, and the asks in it.
+    answered: HashMap<ConnId, (Instant, u32)>,
 }
 
 impl Syncs {
@@ -43,6 +50,24 @@ impl Syncs {
 
     pub fn expire(&mut self, now: Instant) {
         self.asked.retain(|_, until| *until > now);
+        self.answered
+            .retain(|_, (start, _)| *start + ASK_WINDOW > now);
+    }
+
+    /// Counts an ask on `conn`; false when it asked too often lately.
+    fn may_answer(&mut self, conn: ConnId, now: Instant) -> bool {
+        let (start, count) = self.answered.entry(conn).or_insert((now, 0));
+        if *start + ASK_WINDOW <= now {
+            *start = now;
+            *count = 0;
+        }
+        *count += 1;
+        *count <= MAX_ASKS_PER_WINDOW
+    }
+
+    /// A connection is gone.
+    pub fn forget_conn(&mut self, conn: ConnId) {
+        self.answered.remove(&conn);
     }
 }
 
@@ -109,6 +134,7 @@ impl Core {
     /// A member asks what it lacks of `group`.
     pub(super) fn sync_asked(
         &mut self,
+        now: Now,
         conn: ConnId,
         key: &PublicKey,
         group: GroupName,
@@ -122,8 +148,10 @@ impl Core {
             tracing::debug!(%conn, %group, "sync ask from a non-member ignored");
             return;
         }
-        if self.storing.reads_for(conn) >= MAX_READS_PER_CONN {
-            tracing::debug!(%conn, %group, "sync ask dropped: too many at once");
+        if self.storing.reads_for(conn) >= MAX_READS_PER_CONN
+            || !self.syncs.may_answer(conn, now.at)
+        {
+            tracing::debug!(%conn, %group, "sync ask dropped: too many");
             return;
         }
         let read = Read::SyncPage {

@@ -219,3 +219,21 @@ fn asks_from_one_connection_are_bounded() {
     node.commit();
     assert_eq!(reads(&node.frame(bob, ask)).len(), 1);
 }
+
+#[test]
+fn asks_from_one_connection_are_limited_per_window() {
+    let mut node = in_a_group();
+    let (bob, _) = node.inbound(1, "bob", key_of("bob"));
+    let ask = PeerFrame::SyncAsk {
+        group: group("g"),
+        have: vec![],
+    };
+    // Answered one after another (the fake store answers at once), up to the limit.
+    let answered = (0..100)
+        .filter(|_| !reads(&node.frame(bob, ask.clone())).is_empty())
+        .count();
+    assert_eq!(answered, 64);
+    // A window later, bob may ask again.
+    node.advance(Duration::from_secs(11));
+    assert_eq!(reads(&node.frame(bob, ask)).len(), 1);
+}
