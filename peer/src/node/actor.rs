@@ -244,7 +244,7 @@ impl Shell {
                         handle.cancel.cancel();
                     }
                 }
-                Output::Save(save) => self.wiring.writer.save(save),
+                Output::Save(save) => self.wiring.writer.submit(save),
                 Output::Store(job) => self.wiring.store.submit(job),
             }
         }

@@ -10,14 +10,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::cache_file::{self, CacheFile};
 use super::core::Save;
 use super::core::saving::DataFile;
+use super::disk_thread::DiskThread;
 use super::json_file;
 use super::keys::{BLOCKED_FILE, PEER_PINS_FILE, TRACKER_PINS_FILE, TrackerPins};
 use super::trust::Trust;
@@ -61,37 +60,15 @@ pub fn load(dir: &Path) -> Result<Loaded, String> {
 /// A file's save result, for the core.
 pub type Saved = (DataFile, Result<(), String>);
 
-/// The writer thread's handle.
-pub struct Writer {
-    saves: std_mpsc::Sender<Save>,
-    thread: JoinHandle<()>,
-}
+/// The writer thread's handle: [`Writer::submit`] queues a save.
+pub type Writer = DiskThread<Save>;
 
-impl Writer {
-    /// Starts the writer for `dir`; results go to `results`.
-    pub fn spawn(dir: PathBuf, results: mpsc::UnboundedSender<Saved>) -> std::io::Result<Self> {
-        let (saves, rx) = std_mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("natter-writer".into())
-            .spawn(move || write_all(&dir, &rx, &results))?;
-        Ok(Self { saves, thread })
-    }
-
-    /// Queues a save (never blocks).
-    pub fn save(&self, save: Save) {
-        // The writer only stops when this handle is finished.
-        let _ = self.saves.send(save);
-    }
-
-    /// Writes what is queued and stops, waiting at most `limit`.
-    pub async fn finish(self, limit: Duration) {
-        let Self { saves, thread } = self;
-        drop(saves);
-        let joined = tokio::task::spawn_blocking(move || thread.join());
-        if tokio::time::timeout(limit, joined).await.is_err() {
-            tracing::warn!("the writer did not finish in time");
-        }
-    }
+/// Starts the writer for `dir`; results go to `results`.
+pub fn spawn_writer(
+    dir: PathBuf,
+    results: mpsc::UnboundedSender<Saved>,
+) -> std::io::Result<Writer> {
+    DiskThread::spawn("natter-writer", move |rx| write_all(&dir, &rx, &results))
 }
 
 fn write_all(dir: &Path, rx: &std_mpsc::Receiver<Save>, results: &mpsc::UnboundedSender<Saved>) {
@@ -127,18 +104,18 @@ mod tests {
     async fn the_writer_saves_the_newest_and_reports_failures() {
         let dir = tempfile::tempdir().expect("dir");
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let writer = Writer::spawn(dir.path().to_path_buf(), tx).expect("writer");
+        let writer = spawn_writer(dir.path().to_path_buf(), tx).expect("writer");
         let mut cache = CacheFile {
             tracker: "one".into(),
             ..CacheFile::default()
         };
-        writer.save(Save::Members(cache.clone()));
+        writer.submit(Save::Members(cache.clone()));
         cache.tracker = "two".into();
-        writer.save(Save::Members(cache.clone()));
+        writer.submit(Save::Members(cache.clone()));
         // A directory where the pins file should be: that save fails, naming the file.
         std::fs::create_dir(path(dir.path(), DataFile::PeerPins)).expect("mkdir");
-        writer.save(Save::PeerPins(Default::default()));
-        writer.finish(Duration::from_secs(10)).await;
+        writer.submit(Save::PeerPins(Default::default()));
+        writer.finish(std::time::Duration::from_secs(10)).await;
         let mut results = Vec::new();
         while let Ok(r) = rx.try_recv() {
             results.push(r);

@@ -14,6 +14,7 @@ mod actor;
 mod cache_file;
 mod connection;
 mod data_files;
+mod disk_thread;
 mod error;
 mod json_file;
 mod keys;
@@ -176,11 +177,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     let (conn_tx, conn_rx) = mpsc::channel(REPORT_QUEUE);
     let (saved_tx, saved_rx) = mpsc::unbounded_channel();
     let (groups_tx, groups_rx) = watch::channel(cache.group_names());
-    let writer = data_files::Writer::spawn(config.data_dir.clone(), saved_tx)
+    let writer = data_files::spawn_writer(config.data_dir.clone(), saved_tx)
         .context("cannot start the writer thread")?;
     let (stored_tx, stored_rx) = mpsc::unbounded_channel();
-    let store =
-        store::StoreThread::spawn(store, stored_tx).context("cannot start the store thread")?;
+    let store = store::spawn_thread(store, stored_tx).context("cannot start the store thread")?;
     if stored.listen_port != Some(listen.port()) {
         // Token 0: the core numbers its jobs from 1, so nothing waits on this one.
         store.submit(store::Job::Write(
@@ -236,7 +236,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     };
     let core = core::Core::new(setup, actor::now());
     if pinned_now {
-        writer.save(core::Save::TrackerPins(core.tracker_pins().clone()));
+        writer.submit(core::Save::TrackerPins(core.tracker_pins().clone()));
     }
     let inputs = actor::Inputs {
         commands: command_rx,

@@ -30,7 +30,7 @@ use natter_protocol::{GroupName, Name, PublicKey};
 pub use db::Store;
 pub use lock::{DirLock, LockError};
 pub use ranges::RangeSet;
-pub use thread::StoreThread;
+pub use thread::{StoreThread, spawn as spawn_thread};
 
 /// The database file in the data directory.
 pub const FILE_NAME: &str = "natter.db";

@@ -6,48 +6,21 @@
 //! piles up, so the more the core sends, the fewer fsyncs per message (group commit).
 
 use std::sync::mpsc as std_mpsc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::{Job, Reply, Store};
+use crate::node::disk_thread::DiskThread;
 
 /// The most jobs in one batch: bounds a transaction (and the wait for its replies).
 pub const BATCH: usize = 4096;
 
-/// The store thread's handle.
-#[derive(Debug)]
-pub struct StoreThread {
-    jobs: std_mpsc::Sender<Job>,
-    thread: JoinHandle<()>,
-}
+/// The store thread's handle: [`StoreThread::submit`] queues a job.
+pub type StoreThread = DiskThread<Job>;
 
-impl StoreThread {
-    /// Starts the thread, which owns `store` from now on; replies go to `replies`.
-    pub fn spawn(store: Store, replies: mpsc::UnboundedSender<Reply>) -> std::io::Result<Self> {
-        let (jobs, rx) = std_mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("natter-store".into())
-            .spawn(move || run(store, &rx, &replies))?;
-        Ok(Self { jobs, thread })
-    }
-
-    /// Queues a job (never blocks).
-    pub fn submit(&self, job: Job) {
-        // The thread only stops when this handle is finished.
-        let _ = self.jobs.send(job);
-    }
-
-    /// Runs what is queued and stops, waiting at most `limit`.
-    pub async fn finish(self, limit: Duration) {
-        let Self { jobs, thread } = self;
-        drop(jobs);
-        let joined = tokio::task::spawn_blocking(move || thread.join());
-        if tokio::time::timeout(limit, joined).await.is_err() {
-            tracing::warn!("the store did not finish in time");
-        }
-    }
+/// Starts the store thread, which owns `store` from now on; replies go to `replies`.
+pub fn spawn(store: Store, replies: mpsc::UnboundedSender<Reply>) -> std::io::Result<StoreThread> {
+    DiskThread::spawn("natter-store", move |rx| run(store, &rx, &replies))
 }
 
 fn run(mut store: Store, rx: &std_mpsc::Receiver<Job>, replies: &mpsc::UnboundedSender<Reply>) {
