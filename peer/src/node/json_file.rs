@@ -1,8 +1,8 @@
-//! JSON files in the data directory (member cache, pins, blocked keys, seen sequences):
+//! JSON files in the data directory (member cache, pins, blocked keys):
 //! loaded at start, written atomically (a uniquely named temp file, fsync, rename), each
 //! readable by its owner only (mode 0600).
 //!
-//! A missing file is the default value. [`load`] (the member cache, seen sequences) sets a
+//! A missing file is the default value. [`load`] (the member cache) sets a
 //! file that cannot be read or parsed aside as `NAME.corrupt` and uses the default, with
 //! a warning for the user. [`load_strict`] (pinned and blocked keys: starting empty would
 //! silently forget who is trusted or blocked) refuses instead. Never a panic.

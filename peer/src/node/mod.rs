@@ -68,9 +68,10 @@ pub struct NodeConfig {
     pub tracker: String,
     /// Where to listen for other peers (`0.0.0.0:0`: every interface, any port).
     pub listen: SocketAddr,
-    /// Holds `identity.json`, `members.json` and the trust files.
+    /// Holds `identity.json`, `natter.db`, `members.json` and the trust files.
     pub data_dir: PathBuf,
-    /// How long a recipient has to acknowledge a message before it counts as failed.
+    /// How long a connection may leave a message unacknowledged before it is presumed
+    /// dead, dropped, and its messages retried on a new one.
     pub ack_timeout: Duration,
     /// The tracker's expected key (`--tracker-key`): replaces the pin for this tracker.
     pub tracker_key: Option<PublicKey>,
