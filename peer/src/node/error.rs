@@ -24,7 +24,8 @@ pub enum ErrorCode {
     NotMember,
     /// A peer name nobody knows (no member list holds it and the tracker does not).
     UnknownPeer,
-    /// The peer is known but offline.
+    /// No longer sent (contract 3 queues a message to an offline peer); kept so the code
+    /// keeps its meaning for scripts that know it.
     PeerOffline,
     /// A recipient could not be reached or dropped the connection.
     Undeliverable,
@@ -77,8 +78,6 @@ pub enum NodeError {
     NotMemberToSend { group: GroupName },
     #[error("unknown peer {name}{detail}")]
     UnknownPeer { name: Name, detail: String },
-    #[error("{name} is offline")]
-    PeerOffline { name: Name },
     #[error("unknown peer {name}: no key is known for it, so it cannot be blocked")]
     NoKeyToBlock { name: Name },
     #[error("cannot send to {to}: {why}")]
@@ -199,7 +198,6 @@ impl NodeError {
             Self::TooLong { .. } => C::TooLong,
             Self::NotMember { .. } | Self::NotMemberToSend { .. } => C::NotMember,
             Self::UnknownPeer { .. } | Self::NoKeyToBlock { .. } => C::UnknownPeer,
-            Self::PeerOffline { .. } => C::PeerOffline,
             Self::CannotSend { .. } | Self::Undeliverable { .. } => C::Undeliverable,
             Self::AddressMismatch { .. } => C::AddressMismatch,
             Self::NoAck { .. } | Self::LookupUnanswered { .. } => C::Timeout,
@@ -235,7 +233,6 @@ impl NodeError {
                 Some(About::Group(group.clone()))
             }
             Self::UnknownPeer { name, .. }
-            | Self::PeerOffline { name }
             | Self::KeyNotTrusted { name, .. }
             | Self::WrongKey { name, .. }
             | Self::NoKeyToBlock { name }
