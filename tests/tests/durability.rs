@@ -1,9 +1,9 @@
 //! No message is lost (issue 8), through the real binaries: senders, receivers and the
 //! tracker killed with SIGKILL at random points mid-stream and restarted on their data;
-//! recipients and authors offline; no tracker at all; the outbox's limits; one process per
-//! data directory and a corrupt database. What arrived is judged by the delivery checker
-//! (`util::checker`): every message `sending` announced reaches each recipient exactly
-//! once, in its author's order.
+//! recipients and authors offline; no tracker at all, or a member restarting while it is
+//! down; the outbox's limits; one process per data directory and a corrupt database. What
+//! arrived is judged by the delivery checker (`util::checker`): every message `sending`
+//! announced reaches each recipient exactly once, in its author's order.
 //!
 //! Kill points are random: each test prints its seed, and `NATTER_TEST_SEED=N` replays it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,6 +13,7 @@ mod util;
 use std::path::Path;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::time::Instant;
 
 use util::checker::Checker;
@@ -83,6 +84,12 @@ async fn settle(receivers: &mut [&mut Member], ids: &[&[String]]) -> Vec<String>
         }
     }
     notes
+}
+
+/// Sends `/msg TARGET TEXT` and returns its id once `sending` announced it.
+async fn say(m: &mut Member, target: &str, text: &str) -> String {
+    let sending = m.send(target, text).await;
+    sending["id"].as_str().unwrap().to_owned()
 }
 
 /// Writes `/msg TARGET {prefix}{i}` for each `i` (answers are not awaited).
@@ -377,6 +384,70 @@ async fn two_peers_without_a_tracker_meet_by_address() {
     checker.receive_events("alice", alice.events());
     checker.receive_events("bob", bob.events());
     checker.check().assert_ok("no tracker");
+}
+
+#[tokio::test]
+async fn a_member_restarting_while_the_tracker_is_down_keeps_talking() {
+    let dir = temp();
+    let mut tracker = Tracker::start(dir.path()).await;
+    let addr = tracker.addr.to_string();
+    let mut ms = start_all(dir.path(), &addr, &["alice", "bob", "carol"], &[]).await;
+    join_all(&mut ms, "rust").await;
+    // The tracker's host is gone, and stays gone.
+    tracker.kill9().await;
+    for m in &mut ms {
+        m.peer().wait_tracker("disconnected").await;
+    }
+    let [alice, bob, carol] = &mut ms[..] else {
+        unreachable!()
+    };
+    let was_at = carol.peer().listen;
+    carol.quit().await;
+    carol.restart().await;
+    assert_eq!(
+        carol.peer().listen,
+        was_at,
+        "carol came back on another port"
+    );
+    // Her #rust window opens at once, from the cache: a full list, with nobody to ask.
+    let mut lists = Vec::new();
+    let opened = carol
+        .peer()
+        .follow(AT_ONCE, |v| {
+            let full = v["event"] == "members" && v["group"] == "rust" && v["change"].is_null();
+            let Some(list) = v["members"].as_array().filter(|_| full) else {
+                return false;
+            };
+            lists.push(v.clone());
+            ["alice", "bob"]
+                .iter()
+                .all(|n| list.iter().any(|m| m["name"] == *n))
+        })
+        .await;
+    if !opened {
+        carol.fail(&format!(
+            "no full #rust list holding alice and bob at start; full lists: {lists:?}"
+        ));
+    }
+
+    // Each way round, by the addresses they keep: to carol, from her, and privately.
+    let x = say(bob, "#rust", "x").await;
+    carol.wait_received(std::slice::from_ref(&x)).await;
+    let y = say(carol, "#rust", "y").await;
+    alice.wait_received(std::slice::from_ref(&y)).await;
+    bob.wait_received(std::slice::from_ref(&y)).await;
+    let z = say(carol, "bob", "z").await;
+    bob.wait_received(std::slice::from_ref(&z)).await;
+    carol.wait_delivered(&[y], &["alice", "bob"]).await;
+    carol.wait_delivered(&[z], &["bob"]).await;
+    bob.wait_delivered(&[x], &["alice", "carol"]).await;
+    let got = bob
+        .events()
+        .find(|v| v["event"] == "message" && v["text"] == "z")
+        .cloned()
+        .unwrap();
+    assert_eq!(got["from"], "carol", "{got}");
+    assert_eq!(got["group"], Value::Null, "a private message: {got}");
 }
 
 #[tokio::test]
