@@ -372,7 +372,7 @@ impl Core {
         }
         tracing::debug!(%conn, %reason, "peer connection down");
         self.key_checks.forget_conn(conn);
-        self.syncs.forget_conn(conn);
+        self.sync_conn_gone(conn);
         self.addr_conn_failed(conn, reason);
         self.deliver_due = true;
         if self.awaits_acks(conn) {

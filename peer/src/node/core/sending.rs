@@ -465,6 +465,7 @@ impl Core {
             self.outbox.moved(conn);
             self.deliver_due = true;
             self.conns.remove(conn);
+            self.sync_conn_gone(conn);
             self.out.push_back(Output::Close {
                 conn,
                 parting: None,

@@ -37,19 +37,19 @@ const ASK_WINDOW: Duration = Duration::from_secs(10);
 /// The asks we are waiting on, and how often each connection asked us.
 #[derive(Debug, Default)]
 pub struct Syncs {
-    /// (member key, group) → until when.
-    asked: HashMap<(PublicKey, GroupName), Instant>,
+    /// (member key, group) → the connection the ask went on, and until when.
+    asked: HashMap<(PublicKey, GroupName), (ConnId, Instant)>,
     /// Per connection: when its current window started, and the asks in it.
     answered: HashMap<ConnId, (Instant, u32)>,
 }
 
 impl Syncs {
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.asked.values().min().copied()
+        self.asked.values().map(|(_, until)| *until).min()
     }
 
     pub fn expire(&mut self, now: Instant) {
-        self.asked.retain(|_, until| *until > now);
+        self.asked.retain(|_, (_, until)| *until > now);
         self.answered
             .retain(|_, (start, _)| *start + ASK_WINDOW > now);
     }
@@ -65,9 +65,20 @@ impl Syncs {
         *count <= MAX_ASKS_PER_WINDOW
     }
 
-    /// A connection is gone.
-    pub fn forget_conn(&mut self, conn: ConnId) {
+    /// A connection is gone: the asks that went on it will get no page; returned, to be
+    /// asked again.
+    pub fn forget_conn(&mut self, conn: ConnId) -> Vec<(PublicKey, GroupName)> {
         self.answered.remove(&conn);
+        let lost: Vec<(PublicKey, GroupName)> = self
+            .asked
+            .iter()
+            .filter(|(_, (c, _))| *c == conn)
+            .map(|(slot, _)| slot.clone())
+            .collect();
+        for slot in &lost {
+            self.asked.remove(slot);
+        }
+        lost
     }
 }
 
@@ -111,7 +122,7 @@ impl Core {
             .syncs
             .asked
             .get(&slot)
-            .is_some_and(|until| *until > now.at)
+            .is_some_and(|(_, until)| *until > now.at)
         {
             return;
         }
@@ -122,13 +133,32 @@ impl Core {
             let (addr, expect) = (m.addr, Some(m.key));
             self.out.push_back(Output::Dial { conn, addr, expect });
         }
-        self.syncs.asked.insert(slot, now.at + SYNC_WAIT);
+        self.syncs.asked.insert(slot, (conn, now.at + SYNC_WAIT));
         let have = self.held.summary(group);
         let frame = Arc::new(PeerFrame::SyncAsk {
             group: group.clone(),
             have,
         });
         self.out.push_back(Output::Send { conn, frame });
+    }
+
+    /// `conn` is gone: the asks that went on it go again on another open connection to the
+    /// same member, if there is one (two connections crossed, and ours was dropped).
+    pub(super) fn sync_conn_gone(&mut self, conn: ConnId) {
+        for (key, group) in self.syncs.forget_conn(conn) {
+            if self.conns.open_for(&key).is_none() {
+                continue;
+            }
+            let member = self
+                .cache
+                .get(&group)
+                .and_then(|l| l.members.iter().find(|m| m.key == key))
+                .cloned();
+            if let Some(m) = member {
+                let now = self.now;
+                self.sync_with(now, &group, &m);
+            }
+        }
     }
 
     /// A member asks what it lacks of `group`.
