@@ -103,13 +103,15 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             if target.is_empty() {
                 return Err(ParseError::Usage(USAGE));
             }
+            // More than the most is the most (like `tail -n`), not an error.
             let limit = match count.trim() {
                 "" => DEFAULT_HISTORY,
                 n => n
                     .parse::<usize>()
                     .ok()
-                    .filter(|n| (1..=MAX_HISTORY).contains(n))
-                    .ok_or(ParseError::Usage(USAGE))?,
+                    .filter(|n| *n >= 1)
+                    .ok_or(ParseError::Usage(USAGE))?
+                    .min(MAX_HISTORY),
             };
             Ok(Input::Node(Command::History {
                 target: parse_target(target)?,

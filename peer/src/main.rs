@@ -60,7 +60,7 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = node::OutboxLimits::default().total)]
     outbox_total: usize,
     /// How long a message waits for a recipient before it is given up and reported
-    /// failed, in seconds [default: 30 days].
+    /// failed, in seconds (2592000: 30 days).
     #[arg(long, value_name = "SECS", default_value_t = 30 * 24 * 3600)]
     expire_after: u64,
     /// Keep messages in memory only, without natter.db (to measure what the store costs).

@@ -163,9 +163,10 @@ pub enum PeerFrame {
 /// The most messages in one [`PeerFrame::SyncPage`].
 pub const SYNC_PAGE: usize = 64;
 /// The most authors in one [`PeerFrame::SyncAsk`]; the rest are left for the next round.
-pub const SYNC_MAX_AUTHORS: usize = 1024;
+/// With [`SYNC_MAX_RANGES`], an ask stays under half a MiB (the frame limit is 1 MiB).
+pub const SYNC_MAX_AUTHORS: usize = 256;
 /// The most ranges per author in one [`PeerFrame::SyncAsk`].
-pub const SYNC_MAX_RANGES: usize = 256;
+pub const SYNC_MAX_RANGES: usize = 64;
 
 /// An author's sequence numbers, as inclusive `[first, last]` ranges in ascending order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -177,6 +177,14 @@ impl Connections {
             })
     }
 
+    /// The key of the open connection whose far side listens at `addr` (by its hello).
+    pub fn listening_at(&self, addr: SocketAddr) -> Option<PublicKey> {
+        self.conns
+            .values()
+            .filter(|c| c.phase == Phase::Open && c.listen == Some(addr))
+            .find_map(|c| c.peer.as_ref().map(|(_, key)| *key))
+    }
+
     /// The open connections let on without a key check.
     pub fn unverified(&self) -> Vec<(ConnId, Name, PublicKey)> {
         self.conns

@@ -88,10 +88,15 @@ impl Held {
             .take(SYNC_MAX_AUTHORS)
             .map(|(key, set)| {
                 let mut ranges = set.ranges();
-                // Too fragmented: keep the newest ranges (what a member most likely lacks
-                // is recent); older gaps are asked for in a later round.
+                // Too fragmented (an author's numbers also count its messages elsewhere):
+                // the oldest ranges become one covering them. What that claims beyond what
+                // we hold is mostly the author's other conversations, which no member of
+                // this group has anyway; the newest gaps, the likely ones, stay exact.
                 if ranges.len() > SYNC_MAX_RANGES {
-                    ranges.drain(..ranges.len() - SYNC_MAX_RANGES);
+                    let cut = ranges.len() - SYNC_MAX_RANGES + 1;
+                    let first = ranges[0].0;
+                    let last = ranges[cut - 1].1;
+                    ranges.splice(..cut, [(first, last)]);
                 }
                 AuthorRanges { key: *key, ranges }
             })
@@ -118,5 +123,16 @@ mod tests {
         held.forget(&alice, Some(&g), 2);
         assert!(!held.contains(&alice, 2));
         assert_eq!(held.summary(&g)[0].ranges, vec![(1, 1)]);
+        // Fragmented: the oldest ranges merge into one, the newest stay exact.
+        let bob = identity_for("bob").public_key();
+        for seq in (1..=2 * natter_protocol::peer::SYNC_MAX_RANGES as u64).map(|n| n * 2) {
+            held.insert(bob, Some(&g), seq);
+        }
+        let summary = held.summary(&g);
+        let bobs = &summary.iter().find(|a| a.key == bob).expect("bob").ranges;
+        assert_eq!(bobs.len(), natter_protocol::peer::SYNC_MAX_RANGES);
+        assert_eq!(bobs[0].0, 2);
+        let newest = 4 * natter_protocol::peer::SYNC_MAX_RANGES as u64;
+        assert_eq!(bobs.last(), Some(&(newest, newest)));
     }
 }

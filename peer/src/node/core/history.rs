@@ -14,7 +14,8 @@ impl Core {
             Target::Group(group) => Conversation::Group(group),
             Target::Peer(name) => {
                 let listed = self.cache.find_peer(&name).map(|m| m.key);
-                match self.trust.pinned(&name).or(listed) {
+                let met = self.conns.open_named(&name).map(|(key, _)| key);
+                match self.trust.pinned(&name).or(listed).or(met) {
                     Some(key) => Conversation::Peer(key),
                     None => {
                         let detail = " (no key is known for it)".to_owned();
@@ -30,7 +31,14 @@ impl Core {
                     .flat_map(|g| &g.members)
                     .find(|m| m.addr == addr)
                     .map(|m| m.key);
-                match self.conns.open_at(addr).map(|(_, key)| key).or(listed) {
+                let met = self.conns.listening_at(addr);
+                match self
+                    .conns
+                    .open_at(addr)
+                    .map(|(_, key)| key)
+                    .or(listed)
+                    .or(met)
+                {
                     Some(key) => Conversation::Peer(key),
                     None => {
                         let message = format!("no peer is known at {addr}");

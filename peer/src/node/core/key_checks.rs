@@ -294,6 +294,13 @@ impl Core {
             let why = "too many unverified peers";
             return self.refuse_conn(conn, format!("cannot verify {name}'s key: {why}"));
         }
+        // One unverified key per name: a second one is someone else using the name.
+        if let Some(first) = self.key_checks.unverified.get(&name)
+            && *first != key
+        {
+            let why = format!("another key ({first}) already speaks as {name} here");
+            return self.refuse_conn(conn, format!("cannot verify {name}'s key: {why}"));
+        }
         tracing::info!(%name, %key, %conn, "let on unverified: the tracker is down");
         self.key_checks.unverified.insert(name.clone(), key);
         self.conns.set_unverified(conn, true);

@@ -59,7 +59,8 @@ use tracker::TrackerState;
 pub use interface::{ConnEvent, ConnId, Input, Now, Output, Parting, Save};
 pub use tracker::TrackerInput;
 
-/// The longest message text we send (well inside the 1 MiB frame limit).
+/// The longest message text we send or take (a chat frame stays far inside the 1 MiB
+/// frame limit; a sync page is cut by bytes too).
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// How long `/quit` waits for the first attempt of messages still on their way, counted
 /// from the last acknowledgement (so a long backlog that is still moving is not cut off).

@@ -230,23 +230,20 @@ impl Outbox {
         self.messages.values().any(|m| m.first.is_some())
     }
 
-    /// Why a message to `keys` cannot be taken now, if it cannot.
-    pub fn refusal(&self, keys: &[PublicKey]) -> Option<String> {
-        if self.total + keys.len() > self.limits.total {
+    /// Why a message to `keys` cannot be taken now, if it cannot. `storing`: one key per
+    /// (message, recipient) on its way to the store, not in the outbox yet.
+    pub fn refusal(&self, keys: &[PublicKey], storing: &[PublicKey]) -> Option<String> {
+        let total = self.total + storing.len();
+        if total + keys.len() > self.limits.total {
             return Some(format!(
-                "the outbox is full ({} messages wait for their recipients)",
-                self.total
+                "the outbox is full ({total} messages wait for their recipients)"
             ));
         }
         keys.iter().find_map(|key| {
-            let q = self.queues.get(key)?;
-            (q.seqs.len() >= self.limits.per_recipient).then(|| {
-                format!(
-                    "the outbox for {} is full ({} messages wait for it)",
-                    q.name,
-                    q.seqs.len()
-                )
-            })
+            let queued = self.queues.get(key).map_or(0, |q| q.seqs.len());
+            let waiting = queued + storing.iter().filter(|k| *k == key).count();
+            (waiting >= self.limits.per_recipient)
+                .then(|| format!("the outbox for it is full ({waiting} messages wait for it)"))
         })
     }
 
@@ -510,12 +507,14 @@ impl Outbox {
 
     /// Gives up every recipient of every message past its expiry (`now_ms`, Unix ms).
     pub fn expire(&mut self, now_ms: u64) -> Effects {
-        let late: Vec<(u64, Vec<PublicKey>)> = self
+        let mut late: Vec<(u64, Vec<PublicKey>)> = self
             .messages
             .iter()
             .filter(|(_, m)| m.expires_at <= now_ms)
             .map(|(seq, m)| (*seq, m.waiting.iter().copied().collect()))
             .collect();
+        // Reported in the order they were sent.
+        late.sort_by_key(|(seq, _)| *seq);
         let mut effects = Effects::default();
         for (seq, keys) in late {
             for key in keys {

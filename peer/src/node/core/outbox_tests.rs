@@ -140,9 +140,16 @@ fn refusals_expiry_and_limits() {
         Some(vec![]),
     );
     add(&mut out, 2, std::slice::from_ref(&bob));
-    assert!(out.refusal(&[bob.key]).expect("full").contains("bob"));
-    assert!(out.refusal(&[key("carol")]).is_none());
-    assert!(out.refusal(&[key("carol"), key("dave")]).is_some(), "total");
+    assert!(out.refusal(&[bob.key], &[]).expect("full").contains("full"));
+    assert!(out.refusal(&[key("carol")], &[]).is_none());
+    assert!(
+        out.refusal(&[key("carol")], &[key("carol")]).is_some(),
+        "storing counts"
+    );
+    assert!(
+        out.refusal(&[key("carol"), key("dave")], &[]).is_some(),
+        "total"
+    );
     out.connected(&bob.key, C1, now);
     out.to_send(&bob.key, now);
     let effects = out.refused(C1, &bob.key, 2, "no");

@@ -12,7 +12,7 @@ use natter_protocol::{Name, PublicKey};
 
 use super::connections::Phase;
 use super::storing::AfterWrite;
-use super::{ConnId, Core, Now, Output};
+use super::{ConnId, Core, MAX_TEXT_BYTES, Now, Output};
 use crate::node::api::Event;
 use crate::node::store::{Conversation, MAX_SEQ, Write};
 use crate::node::trust::{Verdict, check_direct, verify_author};
@@ -76,6 +76,10 @@ impl Core {
         }
         if !(1..=MAX_SEQ).contains(&id.seq) {
             let reason = format!("{id}: sequence numbers run from 1 to {MAX_SEQ}");
+            return self.answer_refused(conn, id, reason);
+        }
+        if chat.message.body.text().len() > MAX_TEXT_BYTES {
+            let reason = format!("{id} is longer than {MAX_TEXT_BYTES} bytes");
             return self.answer_refused(conn, id, reason);
         }
         if chat.message.key != *link_key {

@@ -233,7 +233,13 @@ impl Core {
         failed: Vec<String>,
     ) {
         let keys: Vec<PublicKey> = dests.iter().map(|d| d.key).collect();
-        if let Some(why) = self.outbox.refusal(&keys) {
+        // Messages still on their way to the store count too (a burst of /msg).
+        let storing: Vec<PublicKey> = self
+            .unstored
+            .values()
+            .flat_map(|u| u.dests.iter().map(|d| d.key))
+            .collect();
+        if let Some(why) = self.outbox.refusal(&keys, &storing) {
             return self.fail(req, NodeError::OutboxFull { about, why });
         }
         self.own_seq += 1;

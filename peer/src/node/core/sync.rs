@@ -19,7 +19,7 @@ use natter_protocol::tracker::Member;
 use natter_protocol::{GroupName, PublicKey};
 
 use super::storing::AfterRead;
-use super::{ConnId, Core, Now, Output};
+use super::{ConnId, Core, MAX_TEXT_BYTES, Now, Output};
 use crate::node::store::{Answer, MAX_SEQ, Read};
 use crate::node::trust::verify_author;
 
@@ -29,7 +29,7 @@ pub const SYNC_FANOUT: usize = 3;
 pub const SYNC_WAIT: Duration = Duration::from_secs(30);
 /// Pages being read for one connection at once; more asks are dropped.
 const MAX_READS_PER_CONN: usize = 2;
-/// Asks answered per connection in one [`ASK_WINDOW`]; more are dropped (64 pages of 64
+/// Asks answered per member in one [`ASK_WINDOW`]; more are dropped (64 pages of 64
 /// messages: a member catching up on 4,096 messages every 10 s, and no faster).
 const MAX_ASKS_PER_WINDOW: u32 = 64;
 const ASK_WINDOW: Duration = Duration::from_secs(10);
@@ -39,8 +39,9 @@ const ASK_WINDOW: Duration = Duration::from_secs(10);
 pub struct Syncs {
     /// (member key, group) → the connection the ask went on, and until when.
     asked: HashMap<(PublicKey, GroupName), (ConnId, Instant)>,
-    /// Per connection: when its current window started, and the asks in it.
-    answered: HashMap<ConnId, (Instant, u32)>,
+    /// Per member key (so reconnecting does not reset it): when its current window
+    /// started, and the asks in it.
+    answered: HashMap<PublicKey, (Instant, u32)>,
 }
 
 impl Syncs {
@@ -54,9 +55,9 @@ impl Syncs {
             .retain(|_, (start, _)| *start + ASK_WINDOW > now);
     }
 
-    /// Counts an ask on `conn`; false when it asked too often lately.
-    fn may_answer(&mut self, conn: ConnId, now: Instant) -> bool {
-        let (start, count) = self.answered.entry(conn).or_insert((now, 0));
+    /// Counts an ask by `key`; false when it asked too often lately.
+    fn may_answer(&mut self, key: PublicKey, now: Instant) -> bool {
+        let (start, count) = self.answered.entry(key).or_insert((now, 0));
         if *start + ASK_WINDOW <= now {
             *start = now;
             *count = 0;
@@ -68,7 +69,6 @@ impl Syncs {
     /// A connection is gone: the asks that went on it will get no page; returned, to be
     /// asked again.
     pub fn forget_conn(&mut self, conn: ConnId) -> Vec<(PublicKey, GroupName)> {
-        self.answered.remove(&conn);
         let lost: Vec<(PublicKey, GroupName)> = self
             .asked
             .iter()
@@ -179,7 +179,7 @@ impl Core {
             return;
         }
         if self.storing.reads_for(conn) >= MAX_READS_PER_CONN
-            || !self.syncs.may_answer(conn, now.at)
+            || !self.syncs.may_answer(*key, now.at)
         {
             tracing::debug!(%conn, %group, "sync ask dropped: too many");
             return;
@@ -260,8 +260,8 @@ impl Core {
         if self.held.contains(&m.key, m.id.seq) || self.trust.is_blocked(&m.key) {
             return false;
         }
-        if !(1..=MAX_SEQ).contains(&m.id.seq) {
-            tracing::warn!(id = %m.id, "refused a relayed message: no such sequence number");
+        if !(1..=MAX_SEQ).contains(&m.id.seq) || m.body.text().len() > MAX_TEXT_BYTES {
+            tracing::warn!(id = %m.id, "refused a relayed message: out of bounds");
             return false;
         }
         if m.group.as_ref() != Some(group) || m.id.sender != m.from {
@@ -269,8 +269,11 @@ impl Core {
             return false;
         }
         if m.key == self.identity.public_key() {
-            // Ours, but not in our store (it was lost): never reuse its number.
-            self.own_seq = self.own_seq.max(m.id.seq);
+            // Ours (signed by us), but not in our store (it was lost): never reuse its
+            // number.
+            if verify_author(&m.key, &chat).is_ok() {
+                self.own_seq = self.own_seq.max(m.id.seq);
+            }
             return false;
         }
         let listed = self

@@ -295,14 +295,12 @@ impl Core {
                 }
                 self.saves.changed(DataFile::Members, now.at);
                 self.presence(&members);
-                for m in &members {
-                    let write = Write::MemberSince {
-                        group: group.clone(),
-                        member: m.key,
-                        at: now.unix_millis(),
-                    };
-                    self.write(write, AfterWrite::Nothing);
-                }
+                let write = Write::MemberList {
+                    group: group.clone(),
+                    members: members.iter().map(|m| m.key).collect(),
+                    at: now.unix_millis(),
+                };
+                self.write(write, AfterWrite::Nothing);
                 self.sync_group(now, &group);
                 let event = Event::Members {
                     group,

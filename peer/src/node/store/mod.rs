@@ -102,6 +102,13 @@ pub enum Write {
         member: PublicKey,
         at: u64,
     },
+    /// `group`'s whole member list: members not yet known get `since` = `at`, and known
+    /// ones missing from it are forgotten (they left while we were away).
+    MemberList {
+        group: GroupName,
+        members: Vec<PublicKey>,
+        at: u64,
+    },
     /// `member` left `group` (a later rejoin starts a new `since`).
     MemberGone { group: GroupName, member: PublicKey },
     /// The port we listened on, kept for the next start.

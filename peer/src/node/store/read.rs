@@ -124,8 +124,13 @@ fn recipients(conn: &Connection, num: i64) -> rusqlite::Result<Vec<Recipient>> {
     Ok(out)
 }
 
-/// Up to `limit` messages of `group` stored since `requester` joined and not in its
-/// `have`, by author then seq; and whether more remain.
+/// The most bytes of messages (their JSON) in one sync page, well inside the 1 MiB frame.
+pub const PAGE_BYTES: usize = 512 * 1024;
+
+/// Up to `limit` messages (and [`PAGE_BYTES`]) of `group` sent and stored since
+/// `requester` joined and not in its `have`, by author then seq; and whether more remain.
+/// Both times count: a message we stored late (by a retry or a sync) but that was sent
+/// before the requester joined is not for it.
 fn sync_page(
     conn: &Connection,
     group: &GroupName,
@@ -145,11 +150,12 @@ fn sync_page(
     // The scan reads only the index; the table is visited for the messages sent.
     let mut scan = conn.prepare_cached(
         "SELECT num, author_key, seq FROM messages \
-         WHERE grp = ?1 AND stored_at >= ?2 ORDER BY author_key, seq",
+         WHERE grp = ?1 AND stored_at >= ?2 AND sent_at >= ?2 ORDER BY author_key, seq",
     )?;
     let mut fetch = conn.prepare_cached("SELECT chat FROM messages WHERE num = ?1")?;
     let mut rows = scan.query(params![group.as_str(), since])?;
     let mut messages = Vec::new();
+    let mut bytes = 0;
     // The author of the last row and its ranges in `have` (rows come grouped by author).
     let mut author: Option<(Vec<u8>, Option<&RangeSet>)> = None;
     while let Some(row) = rows.next()? {
@@ -169,6 +175,10 @@ fn sync_page(
             return Ok((messages, true));
         }
         let chat: String = fetch.query_row([num], |row| row.get(0))?;
+        if !messages.is_empty() && bytes + chat.len() > PAGE_BYTES {
+            return Ok((messages, true));
+        }
+        bytes += chat.len();
         if let Some(chat) = decode_chat(num, &chat) {
             messages.push(chat);
         }

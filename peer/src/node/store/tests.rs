@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use natter_protocol::peer::{AuthorRanges, SignedChat};
-use natter_protocol::testkit::build::{chat, group, identity_for, name, private_chat};
+use natter_protocol::testkit::build::{
+    chat, chat_message, group, identity_for, name, private_chat, signed_chat,
+};
 use natter_protocol::{Identity, PublicKey};
 use tokio::sync::mpsc;
 
@@ -643,4 +645,70 @@ fn group_commit_timing() {
         "1,000 received messages: one batch {one_batch:?} (in memory {in_memory:?}), \
          1,000 batches of one {singles:?}"
     );
+}
+
+#[test]
+fn a_message_sent_before_a_member_joined_is_not_for_it_even_if_stored_later() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, _) = open(dir.path());
+    let mut early = chat_message("alice", 1, Some("g"), "before carol");
+    early.sent_at = 50;
+    let early = signed_chat(&identity_for("alice"), early);
+    let now = from("alice", 2, "after carol");
+    write(
+        &mut store,
+        vec![
+            Write::MemberSince {
+                group: group("g"),
+                member: key("carol"),
+                at: 100,
+            },
+            // Stored after carol joined (a late retry), but sent before.
+            received(early, g(), 200),
+            received(now, g(), 200),
+        ],
+    );
+    assert_eq!(
+        sync(&mut store, "carol", &[], 10),
+        (vec!["alice/2".to_string()], false)
+    );
+}
+
+#[test]
+fn a_full_member_list_forgets_who_left_unseen() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, _) = open(dir.path());
+    let list = |members: &[&str], at| Write::MemberList {
+        group: group("g"),
+        members: members.iter().map(|m| key(m)).collect(),
+        at,
+    };
+    write(&mut store, vec![list(&["bob", "carol"], 100)]);
+    write(&mut store, vec![received(from("alice", 1, "x"), g(), 150)]);
+    assert_eq!(sync(&mut store, "carol", &[], 10).0.len(), 1);
+    // carol left and came back while we were away: her cut starts again.
+    write(
+        &mut store,
+        vec![list(&["bob"], 300), list(&["bob", "carol"], 400)],
+    );
+    assert_eq!(sync(&mut store, "carol", &[], 10), (vec![], false));
+    // bob stayed: his cut holds.
+    assert_eq!(sync(&mut store, "bob", &[], 10).0.len(), 1);
+}
+
+#[test]
+fn a_page_is_cut_by_bytes_too() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, _) = open(dir.path());
+    let big = "x".repeat(60 * 1024);
+    let mut writes = vec![Write::MemberSince {
+        group: group("g"),
+        member: key("carol"),
+        at: 0,
+    }];
+    writes.extend((1..=20).map(|seq| received(from("alice", seq, &big), g(), 10)));
+    write(&mut store, writes);
+    let (first, more) = sync(&mut store, "carol", &[], 64);
+    assert!(more);
+    assert!(first.len() < 20 && first.len() * big.len() <= super::read::PAGE_BYTES);
 }

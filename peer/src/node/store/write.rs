@@ -96,6 +96,36 @@ pub fn apply(conn: &Connection, own_key: &PublicKey, w: &Write) -> rusqlite::Res
             )?
             .execute(params![group.as_str(), member.as_bytes(), int(*at)])?;
         }
+        Write::MemberList { group, members, at } => {
+            // Whoever is not in the list left while we were not looking: a later rejoin
+            // starts a new cut.
+            let kept: Vec<&[u8]> = members.iter().map(|m| m.as_bytes().as_slice()).collect();
+            let mut gone = Vec::new();
+            {
+                let mut stmt =
+                    conn.prepare_cached("SELECT member_key FROM members_since WHERE grp = ?1")?;
+                let mut rows = stmt.query(params![group.as_str()])?;
+                while let Some(row) = rows.next()? {
+                    let key: Vec<u8> = row.get(0)?;
+                    if !kept.contains(&key.as_slice()) {
+                        gone.push(key);
+                    }
+                }
+            }
+            for key in gone {
+                conn.prepare_cached(
+                    "DELETE FROM members_since WHERE grp = ?1 AND member_key = ?2",
+                )?
+                .execute(params![group.as_str(), key])?;
+            }
+            for member in members {
+                conn.prepare_cached(
+                    "INSERT OR IGNORE INTO members_since (grp, member_key, since) \
+                     VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![group.as_str(), member.as_bytes(), int(*at)])?;
+            }
+        }
         Write::MemberGone { group, member } => {
             conn.prepare_cached("DELETE FROM members_since WHERE grp = ?1 AND member_key = ?2")?
                 .execute(params![group.as_str(), member.as_bytes()])?;

@@ -144,6 +144,13 @@ impl FakeStore {
             Write::MemberSince { group, member, at } => {
                 self.since.entry((group, member)).or_insert(at);
             }
+            Write::MemberList { group, members, at } => {
+                self.since
+                    .retain(|(g, m), _| *g != group || members.contains(m));
+                for member in members {
+                    self.since.entry((group.clone(), member)).or_insert(at);
+                }
+            }
             Write::MemberGone { group, member } => {
                 self.since.remove(&(group, member));
             }
@@ -201,6 +208,7 @@ impl FakeStore {
                         let m = &e.chat.message;
                         *c == Conversation::Group(group.clone())
                             && e.stored_at >= *since
+                            && e.chat.message.sent_at >= *since
                             && !has.get(&m.key).is_some_and(|r| r.contains(m.id.seq))
                     })
                     .map(|(_, e)| e.chat.clone())
