@@ -136,9 +136,12 @@ fn a_page_longer_than_allowed_is_ignored() {
 fn our_own_message_relayed_back_is_not_stored_but_never_renumbered() {
     let mut node = in_a_group();
     let conn = asking_bob(&mut node);
-    // The store lost alice/7, which bob still has.
+    // The store lost alice/7, which bob still has; a number on our key that we did not
+    // sign moves nothing.
     let ours = chat(&identity_for("alice"), "alice", 7, Some("g"), "lost");
-    let out = node.frame(conn, page(vec![ours], false));
+    let mut forged = chat(&identity_for("bob"), "alice", 1000, Some("g"), "forged");
+    forged.message.key = key_of("alice");
+    let out = node.frame(conn, page(vec![forged, ours], false));
     assert!(writes(&out).is_empty() && shown(&out).is_empty(), "{out:?}");
     let out = node.send(1, Target::Group(group("g")), "next");
     assert_eq!(sending_id(&out).seq, 8);

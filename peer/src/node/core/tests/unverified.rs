@@ -163,3 +163,14 @@ fn a_pinned_key_is_enforced_with_the_tracker_down() {
     let out = node.frame(conn, to_alice("bob", "bob", 1, "it's me"));
     assert_eq!(verified(&out), [true]);
 }
+
+#[test]
+fn a_second_unverified_key_for_a_name_is_refused() {
+    let mut node = alone();
+    let (first, out) = node.inbound(1, "bob", key_of("bob"));
+    assert!(out.contains(&Output::Accept { conn: first }), "{out:?}");
+    let (second, out) = node.inbound(2, "bob", key_of("mallory"));
+    assert!(!out.contains(&Output::Accept { conn: second }), "{out:?}");
+    let closed: Vec<ConnId> = closed(&out).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(closed, vec![second]);
+}
