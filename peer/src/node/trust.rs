@@ -63,8 +63,9 @@ pub enum Verdict {
     KeyChanged(KeyChange),
 }
 
+#[cfg(test)]
 impl Verdict {
-    /// Whether the sender gets an acknowledgement.
+    /// Whether the sender gets an acknowledgement (`receiving.rs` decides it in full).
     pub fn acks(&self) -> bool {
         matches!(self, Self::Accept | Self::Blocked)
     }
