@@ -189,6 +189,11 @@ pub enum Event {
         to: Name,
         reason: String,
     },
+    /// At start, when there are any: the peers of our private conversations, the most
+    /// recent first (a front end reopens them and asks for their history).
+    Conversations {
+        peers: Vec<Name>,
+    },
     /// The answer to `/history`: the conversation's last messages, oldest first.
     History {
         target: About,

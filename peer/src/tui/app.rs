@@ -452,6 +452,12 @@ impl App {
             Event::Delivered { id, to } => self.on_delivered(&id, &to),
             Event::Failed { id, to, reason } => self.on_failed(&id, &to, &reason),
             Event::History { target, messages } => self.on_history(req, &target, messages),
+            // Private conversations of earlier runs reopen (their history follows).
+            Event::Conversations { peers } => {
+                for peer in peers {
+                    self.open(ConvId::Peer(peer.to_string()));
+                }
+            }
             Event::Groups { groups } => {
                 let list: Vec<String> = groups.iter().map(ToString::to_string).collect();
                 let line = if list.is_empty() {

@@ -717,3 +717,25 @@ fn history_renders_under_its_day_with_marks() {
     );
     assert!(at("<bob> long ago") < Some(second));
 }
+
+#[test]
+fn private_conversations_of_earlier_runs_reopen_with_their_history() {
+    let mut app = App::new(&info(), 0);
+    let effects = app.update(Action::Node(Event::Conversations {
+        peers: vec![name("bob"), name("carol")],
+    }));
+    let asked: Vec<Target> = history_requests(&effects)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        asked,
+        [Target::Peer(name("bob")), Target::Peer(name("carol"))]
+    );
+    // Opened, not selected: the status window stays in front.
+    assert_eq!(app.selected, 0);
+    assert_eq!(
+        conv(&app, &ConvId::Peer("bob".into())).id,
+        ConvId::Peer("bob".into())
+    );
+}

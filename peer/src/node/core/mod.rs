@@ -188,6 +188,11 @@ impl Core {
                 change: None,
             });
         }
+        if !stored.peers.is_empty() {
+            core.emit(Event::Conversations {
+                peers: stored.peers,
+            });
+        }
         core.restore_unsent(stored.unsent);
         core.after(now);
         core

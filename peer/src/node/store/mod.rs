@@ -202,4 +202,9 @@ pub struct Loaded {
     pub unsent: Vec<Unsent>,
     /// The port we listened on last time.
     pub listen_port: Option<u16>,
+    /// The peers of our private conversations, the most recent first.
+    pub peers: Vec<Name>,
 }
+
+/// The most private conversations [`Loaded::peers`] lists.
+pub const MAX_PEERS: usize = 100;

@@ -11,7 +11,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::{key, uint};
 use super::{
-    Answer, Conversation, Delivery, HistoryEntry, Loaded, RangeSet, Read, Recipient, Unsent,
+    Answer, Conversation, Delivery, HistoryEntry, Loaded, MAX_PEERS, RangeSet, Read, Recipient,
+    Unsent,
 };
 
 pub fn answer(conn: &Connection, read: &Read) -> rusqlite::Result<Answer> {
@@ -205,7 +206,36 @@ pub fn load(conn: &Connection, own_key: &PublicKey) -> rusqlite::Result<Loaded> 
         held: held(conn)?,
         unsent: unsent(conn, own_key)?,
         listen_port: port.and_then(|p| p.parse().ok()),
+        peers: peers(conn)?,
     })
+}
+
+/// The peers of private conversations, the most recent first (at most [`MAX_PEERS`]), by
+/// the name they last had: their own, or the one we sent to.
+fn peers(conn: &Connection) -> rusqlite::Result<Vec<Name>> {
+    let mut stmt = conn.prepare(
+        "SELECT peer_key, max(num) AS last FROM messages WHERE peer_key IS NOT NULL \
+         GROUP BY peer_key ORDER BY last DESC LIMIT ?1",
+    )?;
+    let mut named = conn.prepare(
+        "SELECT name FROM ( \
+           SELECT author_name AS name, num FROM messages WHERE author_key = ?1 \
+           UNION ALL \
+           SELECT r.name, r.msg AS num FROM recipients r WHERE r.key = ?1 \
+         ) ORDER BY num DESC LIMIT 1",
+    )?;
+    let mut out = Vec::new();
+    let mut rows = stmt.query([i64::try_from(MAX_PEERS).unwrap_or(i64::MAX)])?;
+    while let Some(row) = rows.next()? {
+        let key: Vec<u8> = row.get(0)?;
+        let name: Option<String> = named.query_row([&key], |r| r.get(0)).optional()?;
+        match name.and_then(|n| n.parse::<Name>().ok()) {
+            Some(name) if !out.contains(&name) => out.push(name),
+            Some(_) => {}
+            None => tracing::warn!("a private conversation without a usable name skipped"),
+        }
+    }
+    Ok(out)
 }
 
 /// The seqs held of each author in each conversation, in one ordered scan of the index.

@@ -712,3 +712,26 @@ fn a_page_is_cut_by_bytes_too() {
     assert!(more);
     assert!(first.len() < 20 && first.len() * big.len() <= super::read::PAGE_BYTES);
 }
+
+#[test]
+fn private_conversations_are_listed_most_recent_first_by_name() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, _) = open(dir.path());
+    let to_me = |who: &str, seq| {
+        let chat = private_chat(&identity_for(who), who, seq, me().public_key(), "hi");
+        received(chat, Conversation::Peer(key(who)), 10)
+    };
+    let mine = private_chat(&me(), "me", 1, key("carol"), "hello carol");
+    write(
+        &mut store,
+        vec![
+            to_me("bob", 1),
+            own(mine, Conversation::Peer(key("carol")), &["carol"]),
+            to_me("dave", 1),
+            received(from("erin", 1, "a group message"), g(), 10),
+        ],
+    );
+    drop(store);
+    let (_, loaded) = open(dir.path());
+    assert_eq!(loaded.peers, vec![name("dave"), name("carol"), name("bob")]);
+}

@@ -334,6 +334,7 @@ fn stored_before() -> Loaded {
         held,
         unsent,
         listen_port: None,
+        peers: vec![name("bob")],
     }
 }
 
@@ -348,9 +349,13 @@ fn messages_found_unsent_at_start_go_again_in_order_and_end_delivered() {
         setup.stored = stored_before();
     });
     let out = node.drain();
-    // The cached group opens at once; nothing is announced again.
+    // The cached group opens at once, and so do the private conversations; nothing is
+    // announced again.
     assert!(events(&out).iter().any(|e| matches!(e,
         Event::Members { group: g, members: Some(m), .. } if *g == group("g") && m.len() == 3)));
+    assert!(events(&out).contains(&Event::Conversations {
+        peers: vec![name("bob")]
+    }));
     assert!(
         !events(&out)
             .iter()
