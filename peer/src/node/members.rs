@@ -110,6 +110,16 @@ impl MemberCache {
     }
 
     /// Finds a peer by name in any cached group, preferring an entry that is online.
+    /// The member of `group` with `key`, if we are in it and it is.
+    pub fn member_with_key(&self, group: &GroupName, key: &PublicKey) -> Option<&Member> {
+        self.get(group)?.members.iter().find(|m| m.key == *key)
+    }
+
+    /// The member of `group` named `name`, if we are in it and it is.
+    pub fn member_named(&self, group: &GroupName, name: &Name) -> Option<&Member> {
+        self.get(group)?.members.iter().find(|m| m.name == *name)
+    }
+
     /// The peer with `key` told us itself that it listens at `addr` (its hello, over a
     /// session that proves its key): every list holding it takes the address, online.
     pub fn seen_at(&mut self, key: &PublicKey, addr: SocketAddr) {

@@ -52,29 +52,13 @@ impl Held {
 
     /// Forgets a message whose store write failed (so a retry can bring it again).
     pub fn forget(&mut self, author: &PublicKey, group: Option<&GroupName>, seq: u64) {
-        let drop_seq = |set: &mut RangeSet| {
-            *set = RangeSet::from_ranges(set.ranges().into_iter().flat_map(|(a, b)| {
-                if seq < a || seq > b {
-                    vec![(a, b)]
-                } else {
-                    let mut parts = Vec::new();
-                    if seq > a {
-                        parts.push((a, seq - 1));
-                    }
-                    if seq < b {
-                        parts.push((seq + 1, b));
-                    }
-                    parts
-                }
-            }));
-        };
         if let Some(set) = self.by_author.get_mut(author) {
-            drop_seq(set);
+            set.remove(seq);
         }
         if let Some(group) = group
             && let Some(set) = self.by_group.get_mut(group).and_then(|g| g.get_mut(author))
         {
-            drop_seq(set);
+            set.remove(seq);
         }
     }
 

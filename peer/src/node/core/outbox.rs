@@ -221,6 +221,7 @@ impl Outbox {
         }
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }
@@ -306,11 +307,6 @@ impl Outbox {
             .filter(|(_, q)| !q.seqs.is_empty())
             .map(|(k, _)| *k)
             .collect()
-    }
-
-    /// Whether `key` has messages waiting.
-    pub fn has_waiting(&self, key: &PublicKey) -> bool {
-        self.queues.get(key).is_some_and(|q| !q.seqs.is_empty())
     }
 
     /// What we know of where `key` is changed (a member list, a hello): a recipient that

@@ -149,11 +149,7 @@ impl Core {
             if self.conns.open_for(&key).is_none() {
                 continue;
             }
-            let member = self
-                .cache
-                .get(&group)
-                .and_then(|l| l.members.iter().find(|m| m.key == key))
-                .cloned();
+            let member = self.cache.member_with_key(&group, &key).cloned();
             if let Some(m) = member {
                 let now = self.now;
                 self.sync_with(now, &group, &m);
@@ -170,10 +166,7 @@ impl Core {
         group: GroupName,
         have: Vec<AuthorRanges>,
     ) {
-        let member = self
-            .cache
-            .get(&group)
-            .is_some_and(|l| l.members.iter().any(|m| m.key == *key));
+        let member = self.cache.member_with_key(&group, key).is_some();
         if !member || self.trust.is_blocked(key) {
             tracing::debug!(%conn, %group, "sync ask from a non-member ignored");
             return;
@@ -241,11 +234,7 @@ impl Core {
         // Asked again only while pages bring something new: a member that keeps sending
         // what we hold cannot keep us asking.
         if more && new > 0 {
-            let member = self
-                .cache
-                .get(&group)
-                .and_then(|l| l.members.iter().find(|m| m.key == *key))
-                .cloned();
+            let member = self.cache.member_with_key(&group, key).cloned();
             if let Some(m) = member {
                 self.sync_with(now, &group, &m);
             }
@@ -276,11 +265,7 @@ impl Core {
             }
             return false;
         }
-        let listed = self
-            .cache
-            .get(group)
-            .and_then(|l| l.members.iter().find(|x| x.name == m.from))
-            .map(|x| x.key);
+        let listed = self.cache.member_named(group, &m.from).map(|x| x.key);
         let bound = self.trust.pinned(&m.from).or(listed);
         if bound != Some(m.key) {
             tracing::warn!(id = %m.id, "refused a relayed message: its key is not its author's");

@@ -346,11 +346,9 @@ impl Core {
     fn member_update(&mut self, now: Now, group: GroupName, version: u64, change: MemberChange) {
         let subject = match &change {
             MemberChange::Joined { member } | MemberChange::Online { member } => Some(member.key),
-            MemberChange::Left { name } | MemberChange::Offline { name } => self
-                .cache
-                .get(&group)
-                .and_then(|l| l.members.iter().find(|m| &m.name == name))
-                .map(|m| m.key),
+            MemberChange::Left { name } | MemberChange::Offline { name } => {
+                self.cache.member_named(&group, name).map(|m| m.key)
+            }
         };
         // A blocked member's comings and goings are not announced.
         let quiet = subject.is_some_and(|key| self.trust.is_blocked(&key));

@@ -36,6 +36,24 @@ impl RangeSet {
         }
     }
 
+    /// Takes `seq` out (splitting the range that held it); true when it was in the set.
+    pub fn remove(&mut self, seq: u64) -> bool {
+        let Some((&start, &end)) = self.ranges.range(..=seq).next_back() else {
+            return false;
+        };
+        if end < seq {
+            return false;
+        }
+        self.ranges.remove(&start);
+        if start < seq {
+            self.ranges.insert(start, seq - 1);
+        }
+        if seq < end {
+            self.ranges.insert(seq + 1, end);
+        }
+        true
+    }
+
     /// Adds `seq`; true when it was not in the set yet.
     pub fn insert(&mut self, seq: u64) -> bool {
         let before = self.ranges.range(..=seq).next_back().map(|(&s, &e)| (s, e));
@@ -155,6 +173,24 @@ mod tests {
             for probe in (0u64..70).chain((u64::MAX - 6)..=u64::MAX) {
                 prop_assert_eq!(set.contains(probe), model.contains(&probe));
             }
+        }
+
+        #[test]
+        fn remove_agrees_with_a_set(
+            seqs in proptest::collection::vec(seq(), 0..80),
+            gone in proptest::collection::vec(seq(), 0..40),
+        ) {
+            let mut set = RangeSet::default();
+            let mut model = BTreeSet::new();
+            for s in seqs {
+                set.insert(s);
+                model.insert(s);
+            }
+            for s in gone {
+                prop_assert_eq!(set.remove(s), model.remove(&s));
+                prop_assert!(!set.contains(s));
+            }
+            prop_assert_eq!(set.ranges(), model_ranges(&model));
         }
 
         #[test]
