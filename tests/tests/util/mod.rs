@@ -78,6 +78,10 @@ pub fn bin_dir() -> &'static Path {
                 cargo.env_remove(key.as_ref());
             }
         }
+        // A benchmark (built optimised) measures the release binaries.
+        if !cfg!(debug_assertions) {
+            cargo.arg("--release");
+        }
         let status = cargo
             .args(["build", "--quiet", "-p", "natter", "-p", "natter-tracker"])
             // The same features as the test build (whose dev-dependencies enable the test

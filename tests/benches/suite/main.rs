@@ -1,0 +1,121 @@
+//! natter's benchmark suite: baselines and natter's figures measured in one run, printed as
+//! a table of ratios to the baselines (and the issue's targets, met or not), and written as
+//! JSON (`target/bench-suite.json`) to compare commits.
+//!
+//! ```text
+//! cargo bench -p natter-tests --bench suite                 # every section
+//! cargo bench -p natter-tests --bench suite -- node tui     # some sections
+//! ```
+//!
+//! Sections (run in this order; `baselines` always runs, every ratio needs it):
+//! `baselines` (raw framed TCP and Noise round trips between two processes, raw fan-out,
+//! Ed25519), `node` (the node API: one hop, 1:1 throughput, group fan-out), `irc` (ngIRCd
+//! on loopback, driven like the headless peers; skipped with a note when `ngircd` is not
+//! installed), `headless` (real `natter --headless` processes through their pipes),
+//! `storm` (join storms), `memory` (per idle connection, per online peer at the tracker),
+//! `tui` (one frame with 10,000 lines of scrollback).
+//!
+//! Everything runs on 127.0.0.1, in temporary directories; every loop is bounded both in
+//! count and in time. Nothing here passes or fails on timing; a lost, duplicated or
+//! reordered message stops it loudly. Real processes are the release binaries, built on
+//! first use. The bench re-runs itself as `suite --child MODE ...` for the far side of a
+//! two-process measurement.
+// A benchmark, not product code: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod baselines;
+mod headless;
+mod irc;
+mod memory;
+mod node_api;
+mod report;
+mod stats;
+mod storm;
+mod tui;
+#[path = "../../tests/util/mod.rs"]
+mod util;
+
+use std::time::Duration;
+
+use report::Report;
+
+/// Sections in the order they run.
+const SECTIONS: [&str; 7] = [
+    "baselines",
+    "node",
+    "irc",
+    "headless",
+    "storm",
+    "memory",
+    "tui",
+];
+/// The whole run's bound.
+const BUDGET: Duration = Duration::from_secs(30 * 60);
+
+async fn run(section: &str, report: &mut Report) {
+    match section {
+        "baselines" => baselines::run(report).await,
+        "node" => node_api::run(report).await,
+        "irc" => irc::run(report).await,
+        "headless" => headless::run(report).await,
+        "storm" => storm::run(report).await,
+        "memory" => memory::run(report).await,
+        "tui" => tui::run(report).await,
+        other => panic!("no section {other:?}; sections: {}", SECTIONS.join(", ")),
+    }
+}
+
+/// `suite --child MODE ARGS...`: the far side of a two-process measurement, run by the
+/// module that owns MODE.
+async fn child(mode: &str, args: &[String]) {
+    match mode {
+        m if m.starts_with("baselines-") => baselines::child(m, args).await,
+        m if m.starts_with("node-") => node_api::child(m, args).await,
+        m if m.starts_with("memory-") => memory::child(m, args).await,
+        other => panic!("no child mode {other:?}"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if args.first().map(String::as_str) == Some("--child") {
+        let mode = args.get(1).expect("--child MODE");
+        runtime.block_on(child(mode, &args[2..]));
+        return;
+    }
+    // `cargo bench` passes `--bench`; every other word names a section.
+    let asked: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for a in &asked {
+        assert!(
+            SECTIONS.contains(a),
+            "no section {a:?}; sections: {}",
+            SECTIONS.join(", ")
+        );
+    }
+    let chosen: Vec<&str> = SECTIONS
+        .into_iter()
+        .filter(|s| *s == "baselines" || asked.is_empty() || asked.contains(s))
+        .collect();
+    let mut report = Report::new();
+    runtime.block_on(async {
+        let all = async {
+            for section in &chosen {
+                eprintln!("# {section}");
+                run(section, &mut report).await;
+            }
+        };
+        if tokio::time::timeout(BUDGET, all).await.is_err() {
+            eprintln!("(the run reached its {} min bound)", BUDGET.as_secs() / 60);
+        }
+    });
+    report.print();
+    println!("wrote {}", report.write_json().display());
+}
