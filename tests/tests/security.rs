@@ -123,7 +123,7 @@ async fn forged_spoofed_and_non_member_messages_are_dropped() {
     alice.msg("#g", "first real message").await;
     next_message_is(&mut bob, "first real message").await;
 
-    // A message signed by some other key.
+    // A message in her name but with some other key (and signed by it): not her link's.
     let mut link = raw::peer_link(bob.listen, &mallory, "mallory").await;
     let stranger = raw::identity();
     raw::send_chat(

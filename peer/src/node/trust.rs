@@ -91,8 +91,8 @@ pub fn check_direct(hello: &Name, msg: &ChatMessage) -> Result<(), String> {
     Ok(())
 }
 
-/// The author's key signed exactly this message. Checked against the author's key,
-/// whoever carried the message: for a direct frame that is the link's key.
+/// The author's key signed exactly this message. Checked for a relayed message (sync),
+/// against its author's key, never the relay's; a direct one is proven by its link.
 pub fn verify_author(author_key: &PublicKey, chat: &SignedChat) -> Result<(), String> {
     let msg = &chat.message;
     if !verify_chat(author_key, msg, &chat.sig) {

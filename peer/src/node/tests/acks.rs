@@ -219,9 +219,9 @@ async fn every_message_before_a_bad_frame_is_acked_before_the_link_closes() {
     }
 }
 
-/// Refused messages in the middle of one write (a forged signature, an altered text, a
-/// group message for a group the node is not in) are nacked by their own ids, the ones
-/// around them acked by theirs, and the link stays up.
+/// Refused messages in the middle of one write (one in another's name, a private one
+/// addressed to someone else, a group message for a group the node is not in) are nacked
+/// by their own ids, the ones around them acked by theirs, and the link stays up.
 #[tokio::test]
 async fn a_refused_message_mid_stream_is_nacked_by_its_own_id() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -233,24 +233,17 @@ async fn a_refused_message_mid_stream_is_nacked_by_its_own_id() {
     let (mut link, _) = raw_link(b.listen, &mallory, "mallory").await;
 
     let genuine = |seq: u64| private(&mallory, "mallory", seq, b.key, &format!("m{seq}"));
-    // mallory's message, signed by another key.
-    let PeerFrame::Chat(forged) = genuine(2) else {
-        unreachable!()
-    };
-    let forged = signed(&other, forged.message);
-    let PeerFrame::Chat(mut altered) = genuine(4) else {
-        unreachable!()
-    };
-    altered.message.body = Body::Text {
-        text: "altered".into(),
-    };
+    // In carol's name, on mallory's link.
+    let spoofed = private(&mallory, "carol", 2, b.key, "m2");
+    // mallory's, but addressed to another key than bob's.
+    let misdirected = private(&mallory, "mallory", 4, other.public_key(), "m4");
     let elsewhere = testkit::build::chat(&mallory, "mallory", 6, Some("elsewhere"), "g");
     let elsewhere = PeerFrame::Chat(elsewhere);
     let frames = [
         genuine(1),
-        forged,
+        spoofed,
         genuine(3),
-        PeerFrame::Chat(altered),
+        misdirected,
         genuine(5),
         elsewhere,
         genuine(7),
@@ -281,7 +274,7 @@ async fn a_refused_message_mid_stream_is_nacked_by_its_own_id() {
             other => panic!("expected an answer, got {other:?} after {acked:?}, {nacked:?}"),
         }
     }
-    assert_eq!(nacked, ["mallory/2", "mallory/4", "mallory/6"]);
+    assert_eq!(nacked, ["carol/2", "mallory/4", "mallory/6"]);
     // The replay of mallory/1 is acked too (with the first copy if that was still being
     // stored, else at once): each message's first ack comes in order.
     let mut firsts: Vec<&String> = Vec::new();
