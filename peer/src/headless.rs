@@ -33,26 +33,60 @@ pub async fn run_with(
     let (local_tx, mut local_rx) = mpsc::channel::<String>(64);
     let reader = tokio::spawn(read_commands(handle, input, local_tx));
     let mut local_open = true;
+    let mut batch = Vec::with_capacity(BATCH_BYTES);
     loop {
         // Local lines first: each was queued before any later command reached the node,
         // so answers come out in the order their commands came in.
-        let line = tokio::select! {
+        let first = tokio::select! {
             biased;
             line = local_rx.recv(), if local_open => match line {
-                Some(line) => line,
+                Some(line) => Line::Local(line),
                 None => { local_open = false; continue; }
             },
             notice = events.recv() => match notice {
-                Some(notice) => serde_json::to_string(&notice)?,
+                Some(notice) => Line::Event(notice),
                 None => break,
             },
         };
-        output.write_all(line.as_bytes()).await?;
-        output.write_all(b"\n").await?;
+        first.write_to(&mut batch)?;
+        // Whatever else is already waiting goes out in the same write (one flush, one
+        // wake-up of the stdout thread, per batch instead of per line), in the same order.
+        while batch.len() < BATCH_BYTES {
+            let next = match local_rx.try_recv() {
+                Ok(line) => Line::Local(line),
+                Err(_) => match events.try_recv() {
+                    Ok(notice) => Line::Event(notice),
+                    Err(_) => break,
+                },
+            };
+            next.write_to(&mut batch)?;
+        }
+        output.write_all(&batch).await?;
         output.flush().await?;
+        batch.clear();
     }
     reader.abort();
     Ok(())
+}
+
+/// Bytes of output gathered before one write.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// One line of output: a node event, or a line of ours (help, a parse error).
+enum Line {
+    Local(String),
+    Event(Notice),
+}
+
+impl Line {
+    fn write_to(self, out: &mut Vec<u8>) -> anyhow::Result<()> {
+        match self {
+            Self::Local(line) => out.extend_from_slice(line.as_bytes()),
+            Self::Event(notice) => serde_json::to_writer(&mut *out, &notice)?,
+        }
+        out.push(b'\n');
+        Ok(())
+    }
 }
 
 async fn read_commands(
