@@ -107,7 +107,7 @@ pub struct Core {
     own_seq: u64,
     expire_after: Duration,
     /// Our messages on their way to the store, by seq.
-    unstored: sending::Unstored,
+    unstored: HashMap<u64, sending::Unstored>,
     held: Held,
     /// Received messages on their way to the store, by (author key, seq).
     incoming: HashMap<(PublicKey, u64), receiving::Incoming>,
@@ -150,7 +150,7 @@ impl Core {
             outbox: Outbox::new(setup.limits),
             own_seq: stored.last_seq,
             expire_after: setup.expire_after,
-            unstored: sending::Unstored::default(),
+            unstored: HashMap::new(),
             held: Held::from_loaded(stored.held),
             incoming: HashMap::new(),
             storing: storing::Storing::default(),

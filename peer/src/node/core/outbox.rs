@@ -231,10 +231,10 @@ impl Outbox {
         self.messages.values().any(|m| m.first.is_some())
     }
 
-    /// Why a message to `keys` cannot be taken now, if it cannot. `storing`: the
-    /// messages on their way to the store, not in the outbox yet.
-    pub fn refusal(&self, keys: &[PublicKey], storing: &RecipientCounts) -> Option<String> {
-        let total = self.total + storing.total;
+    /// Why a message to `keys` cannot be taken now, if it cannot. `storing`: one key per
+    /// (message, recipient) on its way to the store, not in the outbox yet.
+    pub fn refusal(&self, keys: &[PublicKey], storing: &[PublicKey]) -> Option<String> {
+        let total = self.total + storing.len();
         if total + keys.len() > self.limits.total {
             return Some(format!(
                 "the outbox is full ({total} messages wait for their recipients)"
@@ -242,7 +242,7 @@ impl Outbox {
         }
         keys.iter().find_map(|key| {
             let queued = self.queues.get(key).map_or(0, |q| q.seqs.len());
-            let waiting = queued + storing.of(key);
+            let waiting = queued + storing.iter().filter(|k| *k == key).count();
             (waiting >= self.limits.per_recipient)
                 .then(|| format!("the outbox for it is full ({waiting} messages wait for it)"))
         })
@@ -681,39 +681,6 @@ pub fn backoff(attempts: u32, jitter: u64) -> Duration {
     let half = full / 2;
     let spread = u64::try_from(half.as_millis()).unwrap_or(u64::MAX).max(1);
     half + Duration::from_millis(jitter % spread)
-}
-
-/// Messages counted per recipient (one count per message and recipient), kept as they
-/// come and go so a check against the limits costs one look-up per recipient.
-#[derive(Debug, Default)]
-pub struct RecipientCounts {
-    total: usize,
-    per_key: HashMap<PublicKey, usize>,
-}
-
-impl RecipientCounts {
-    pub fn add(&mut self, keys: impl IntoIterator<Item = PublicKey>) {
-        for key in keys {
-            *self.per_key.entry(key).or_default() += 1;
-            self.total += 1;
-        }
-    }
-
-    pub fn remove(&mut self, keys: impl IntoIterator<Item = PublicKey>) {
-        for key in keys {
-            if let Some(n) = self.per_key.get_mut(&key) {
-                *n -= 1;
-                self.total -= 1;
-                if *n == 0 {
-                    self.per_key.remove(&key);
-                }
-            }
-        }
-    }
-
-    pub fn of(&self, key: &PublicKey) -> usize {
-        self.per_key.get(key).copied().unwrap_or(0)
-    }
 }
 
 #[cfg(test)]

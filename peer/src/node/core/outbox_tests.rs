@@ -140,21 +140,14 @@ fn refusals_expiry_and_limits() {
         Some(vec![]),
     );
     add(&mut out, 2, std::slice::from_ref(&bob));
-    let none = RecipientCounts::default();
+    assert!(out.refusal(&[bob.key], &[]).expect("full").contains("full"));
+    assert!(out.refusal(&[key("carol")], &[]).is_none());
     assert!(
-        out.refusal(&[bob.key], &none)
-            .expect("full")
-            .contains("full")
-    );
-    assert!(out.refusal(&[key("carol")], &none).is_none());
-    let mut storing_for_carol = RecipientCounts::default();
-    storing_for_carol.add([key("carol")]);
-    assert!(
-        out.refusal(&[key("carol")], &storing_for_carol).is_some(),
+        out.refusal(&[key("carol")], &[key("carol")]).is_some(),
         "storing counts"
     );
     assert!(
-        out.refusal(&[key("carol"), key("dave")], &none).is_some(),
+        out.refusal(&[key("carol"), key("dave")], &[]).is_some(),
         "total"
     );
     out.connected(&bob.key, C1, now);
@@ -202,16 +195,4 @@ fn backoff_doubles_up_to_the_cap_with_jitter() {
     assert!(backoff(3, 0) >= RETRY_MIN * 2);
     assert!(backoff(40, u64::MAX) <= RETRY_MAX);
     assert_ne!(backoff(5, 1), backoff(5, 2));
-}
-
-#[test]
-fn recipient_counts_follow_adds_and_removes() {
-    let mut counts = RecipientCounts::default();
-    counts.add([key("bob"), key("carol"), key("bob")]);
-    assert_eq!((counts.of(&key("bob")), counts.of(&key("carol"))), (2, 1));
-    counts.remove([key("bob"), key("carol")]);
-    // A key never added is ignored, not counted below zero.
-    counts.remove([key("dave")]);
-    assert_eq!((counts.of(&key("bob")), counts.of(&key("carol"))), (1, 0));
-    assert_eq!(counts.total, 1);
 }

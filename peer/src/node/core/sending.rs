@@ -12,7 +12,7 @@ use natter_protocol::peer::{Body, ChatMessage, MessageId, PeerFrame, SignedChat}
 use natter_protocol::tracker::Member;
 use natter_protocol::{GroupName, Name, PublicKey, RequestId};
 
-use super::outbox::{Dest, Effects, Progress, RecipientCounts, Record};
+use super::outbox::{Dest, Effects, Progress, Record};
 use super::storing::AfterWrite;
 use super::{ConnId, Core, MAX_TEXT_BYTES, Now, Output, QUIT_GRACE};
 use crate::node::api::{About, Event, NodeError, Target};
@@ -29,34 +29,9 @@ pub(super) struct WaitingSend {
     about: About,
 }
 
-/// Our messages on their way to the store, by seq, and how many each recipient has among
-/// them (counted against the outbox's limits).
-#[derive(Debug, Default)]
-pub(super) struct Unstored {
-    by_seq: HashMap<u64, UnstoredMessage>,
-    counts: RecipientCounts,
-}
-
-impl Unstored {
-    fn insert(&mut self, seq: u64, message: UnstoredMessage) {
-        self.counts.add(message.dests.iter().map(|d| d.key));
-        self.by_seq.insert(seq, message);
-    }
-
-    fn remove(&mut self, seq: u64) -> Option<UnstoredMessage> {
-        let message = self.by_seq.remove(&seq)?;
-        self.counts.remove(message.dests.iter().map(|d| d.key));
-        Some(message)
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.by_seq.is_empty()
-    }
-}
-
 /// A message signed and on its way to the store; announced and sent once stored.
 #[derive(Debug)]
-struct UnstoredMessage {
+pub(super) struct Unstored {
     req: Option<RequestId>,
     chat: SignedChat,
     /// A private message's recipient, as the `sending` event names it.
@@ -259,7 +234,12 @@ impl Core {
     ) {
         let keys: Vec<PublicKey> = dests.iter().map(|d| d.key).collect();
         // Messages still on their way to the store count too (a burst of /msg).
-        if let Some(why) = self.outbox.refusal(&keys, &self.unstored.counts) {
+        let storing: Vec<PublicKey> = self
+            .unstored
+            .values()
+            .flat_map(|u| u.dests.iter().map(|d| d.key))
+            .collect();
+        if let Some(why) = self.outbox.refusal(&keys, &storing) {
             return self.fail(req, NodeError::OutboxFull { about, why });
         }
         self.own_seq += 1;
@@ -302,7 +282,7 @@ impl Core {
             expires_at,
         };
         self.write(write, AfterWrite::Own(seq));
-        let unstored = UnstoredMessage {
+        let unstored = Unstored {
             req,
             chat,
             to,
@@ -315,7 +295,7 @@ impl Core {
 
     /// Our message `seq` is stored: announce it and hand it to the outbox.
     pub(super) fn own_stored(&mut self, seq: u64) {
-        let Some(s) = self.unstored.remove(seq) else {
+        let Some(s) = self.unstored.remove(&seq) else {
             return;
         };
         let message = &s.chat.message;
@@ -344,7 +324,7 @@ impl Core {
 
     /// Our message `seq` could not be stored: it was never announced, and is not sent.
     pub(super) fn own_not_stored(&mut self, seq: u64, error: &str) {
-        if let Some(s) = self.unstored.remove(seq) {
+        if let Some(s) = self.unstored.remove(&seq) {
             let why = format!("the message was not stored, so it was not sent: {error}");
             self.fail(s.req, NodeError::Store(why));
         }
