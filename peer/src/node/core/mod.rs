@@ -22,6 +22,7 @@ mod held;
 mod history;
 mod interface;
 pub mod key_checks;
+mod numbering;
 pub mod outbox;
 pub mod saving;
 mod storing;
@@ -103,8 +104,8 @@ pub struct Core {
     trust: Trust,
     conns: Connections,
     outbox: Outbox,
-    /// Our last message's sequence number.
-    own_seq: u64,
+    /// Our message numbers, and which may go out before their write commits.
+    numbering: numbering::Numbering,
     expire_after: Duration,
     /// Our messages on their way to the store, by seq.
     unstored: HashMap<u64, sending::Unstored>,
@@ -148,7 +149,7 @@ impl Core {
             trust: setup.trust,
             conns: Connections::default(),
             outbox: Outbox::new(setup.limits),
-            own_seq: stored.last_seq,
+            numbering: numbering::Numbering::new(stored.last_seq),
             expire_after: setup.expire_after,
             unstored: HashMap::new(),
             held: Held::from_loaded(stored.held),
@@ -193,6 +194,7 @@ impl Core {
                 peers: stored.peers,
             });
         }
+        core.outbox.set_sendable(core.numbering.sendable());
         core.restore_unsent(stored.unsent);
         core.after(now);
         core

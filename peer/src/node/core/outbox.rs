@@ -1,5 +1,9 @@
-//! The outbox: our stored messages on their way, per recipient key, until each recipient
-//! has acknowledged or been given up.
+//! The outbox: our messages on their way, per recipient key, until each recipient has
+//! acknowledged or been given up.
+//!
+//! A message is taken as soon as it is numbered and signed, while its store write is still
+//! on its way; it goes out only once its seq is at most [`Outbox::set_sendable`]'s bound
+//! (the core's: stored, or reserved in the store, see `numbering.rs`).
 //!
 //! Pure bookkeeping, no I/O. Every recipient has a [`Queue`] of our messages it still lacks,
 //! in seq order. When a connection to it is open, the queue's unsent messages go out on it
@@ -81,6 +85,15 @@ pub enum Progress {
         /// The recipient refused it (rather than it expiring or being given up).
         refused: bool,
     },
+}
+
+impl Progress {
+    /// The message it is about.
+    pub fn id(&self) -> &MessageId {
+        match self {
+            Self::Sent { id, .. } | Self::Delivered { id, .. } | Self::Failed { id, .. } => id,
+        }
+    }
 }
 
 /// Why a recipient will not get a message.
@@ -196,13 +209,15 @@ impl Queue {
 }
 
 /// Our messages on their way.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outbox {
     limits: Limits,
     messages: HashMap<u64, Message>,
     queues: HashMap<PublicKey, Queue>,
     /// (message, recipient) pairs waiting, in all.
     total: usize,
+    /// No seq above this goes out (yet).
+    sendable: u64,
 }
 
 /// A dial the outbox wants: to `addr`, for `key` (known as `name`).
@@ -214,10 +229,40 @@ pub struct DialFor {
 }
 
 impl Outbox {
+    /// An outbox that sends every seq it is given until [`Self::set_sendable`] says
+    /// otherwise.
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            ..Self::default()
+            messages: HashMap::new(),
+            queues: HashMap::new(),
+            total: 0,
+            sendable: u64::MAX,
+        }
+    }
+
+    /// Seqs up to `up_to` may go out; the ones above wait (in order: a recipient never
+    /// gets a later one first).
+    pub fn set_sendable(&mut self, up_to: u64) {
+        self.sendable = up_to;
+    }
+
+    /// Forgets message `seq` for every recipient, with no event or record: its store
+    /// write failed. A copy already sent may still be acknowledged; that is ignored.
+    pub fn remove(&mut self, seq: u64) {
+        let Some(m) = self.messages.remove(&seq) else {
+            return;
+        };
+        for key in m.waiting {
+            if let Some(q) = self.queues.get_mut(&key) {
+                if q.seqs.remove(&seq) {
+                    self.total = self.total.saturating_sub(1);
+                }
+                q.in_flight.remove(&seq);
+                if q.seqs.is_empty() && q.conn.is_none() && q.dialling.is_none() {
+                    self.queues.remove(&key);
+                }
+            }
         }
     }
 
@@ -231,26 +276,24 @@ impl Outbox {
         self.messages.values().any(|m| m.first.is_some())
     }
 
-    /// Why a message to `keys` cannot be taken now, if it cannot. `storing`: one key per
-    /// (message, recipient) on its way to the store, not in the outbox yet.
-    pub fn refusal(&self, keys: &[PublicKey], storing: &[PublicKey]) -> Option<String> {
-        let total = self.total + storing.len();
+    /// Why a message to `keys` cannot be taken now, if it cannot.
+    pub fn refusal(&self, keys: &[PublicKey]) -> Option<String> {
+        let total = self.total;
         if total + keys.len() > self.limits.total {
             return Some(format!(
                 "the outbox is full ({total} messages wait for their recipients)"
             ));
         }
         keys.iter().find_map(|key| {
-            let queued = self.queues.get(key).map_or(0, |q| q.seqs.len());
-            let waiting = queued + storing.iter().filter(|k| *k == key).count();
+            let waiting = self.queues.get(key).map_or(0, |q| q.seqs.len());
             (waiting >= self.limits.per_recipient)
                 .then(|| format!("the outbox for it is full ({waiting} messages wait for it)"))
         })
     }
 
-    /// Takes a stored message for `dests`. `first_round`: for a new message (its `sent`
-    /// event is due), the recipients that failed already; `None` for one found in the
-    /// store at start. Returns the `sent` event when nobody is left to try.
+    /// Takes a message for `dests`. `first_round`: for a new message (its `sent` event is
+    /// due), the recipients that failed already; `None` for one found in the store at
+    /// start. Returns the `sent` event when nobody is left to try.
     pub fn add(
         &mut self,
         (seq, id, req): (u64, MessageId, Option<RequestId>),
@@ -389,9 +432,13 @@ impl Outbox {
         let q = self.queues.get_mut(key)?;
         let conn = q.conn?;
         let room = WINDOW.saturating_sub(q.in_flight.len());
+        let from = q.sent_upto.saturating_add(1);
+        if from > self.sendable {
+            return Some((conn, Vec::new()));
+        }
         let next: Vec<u64> = q
             .seqs
-            .range(q.sent_upto.saturating_add(1)..)
+            .range(from..=self.sendable)
             .take(room)
             .copied()
             .collect();

@@ -49,7 +49,7 @@ const C1: ConnId = ConnId::Dialed(1);
 #[test]
 fn messages_go_in_order_and_settle_on_acks() {
     let now = Instant::now();
-    let mut out = Outbox::default();
+    let mut out = Outbox::new(Limits::default());
     let bob = dest("bob", true);
     for seq in 1..=3 {
         assert_eq!(add(&mut out, seq, std::slice::from_ref(&bob)), None);
@@ -86,7 +86,7 @@ fn messages_go_in_order_and_settle_on_acks() {
 #[test]
 fn a_lost_connection_makes_recipients_pending_and_resends_in_order() {
     let now = Instant::now();
-    let mut out = Outbox::default();
+    let mut out = Outbox::new(Limits::default());
     let (bob, carol) = (dest("bob", true), dest("carol", false));
     let done = add(&mut out, 1, &[bob.clone(), carol.clone()]);
     assert_eq!(done, None);
@@ -140,16 +140,9 @@ fn refusals_expiry_and_limits() {
         Some(vec![]),
     );
     add(&mut out, 2, std::slice::from_ref(&bob));
-    assert!(out.refusal(&[bob.key], &[]).expect("full").contains("full"));
-    assert!(out.refusal(&[key("carol")], &[]).is_none());
-    assert!(
-        out.refusal(&[key("carol")], &[key("carol")]).is_some(),
-        "storing counts"
-    );
-    assert!(
-        out.refusal(&[key("carol"), key("dave")], &[]).is_some(),
-        "total"
-    );
+    assert!(out.refusal(&[bob.key]).expect("full").contains("full"));
+    assert!(out.refusal(&[key("carol")]).is_none());
+    assert!(out.refusal(&[key("carol"), key("dave")]).is_some(), "total");
     out.connected(&bob.key, C1, now);
     out.to_send(&bob.key, now);
     let effects = out.refused(C1, &bob.key, 2, "no");
@@ -174,7 +167,7 @@ fn refusals_expiry_and_limits() {
 
 #[test]
 fn nobody_to_send_to_is_sent_at_once() {
-    let mut out = Outbox::default();
+    let mut out = Outbox::new(Limits::default());
     let p = out.add(
         (1, id(1), None),
         frame(),
@@ -195,4 +188,36 @@ fn backoff_doubles_up_to_the_cap_with_jitter() {
     assert!(backoff(3, 0) >= RETRY_MIN * 2);
     assert!(backoff(40, u64::MAX) <= RETRY_MAX);
     assert_ne!(backoff(5, 1), backoff(5, 2));
+}
+
+#[test]
+fn seqs_above_the_sendable_bound_wait_in_order() {
+    let now = Instant::now();
+    let mut out = Outbox::new(Limits::default());
+    let bob = dest("bob", true);
+    out.set_sendable(1);
+    for seq in 1..=3 {
+        add(&mut out, seq, std::slice::from_ref(&bob));
+    }
+    out.connected(&bob.key, C1, now);
+    let (_, frames) = out.to_send(&bob.key, now).expect("open");
+    assert_eq!(frames.len(), 1, "only seq 1 may go");
+    assert_eq!(out.to_send(&bob.key, now).expect("open").1.len(), 0);
+    out.set_sendable(3);
+    assert_eq!(out.to_send(&bob.key, now).expect("open").1.len(), 2);
+}
+
+#[test]
+fn a_removed_message_is_forgotten_without_a_word() {
+    let now = Instant::now();
+    let mut out = Outbox::new(Limits::default());
+    let bob = dest("bob", true);
+    add(&mut out, 1, std::slice::from_ref(&bob));
+    out.connected(&bob.key, C1, now);
+    out.to_send(&bob.key, now);
+    out.remove(1);
+    assert!(out.is_empty());
+    // A late ack of it settles nothing.
+    let effects = out.acked(C1, &bob.key, 1);
+    assert!(effects.progress.is_empty() && effects.records.is_empty());
 }

@@ -29,17 +29,16 @@ pub(super) struct WaitingSend {
     about: About,
 }
 
-/// A message signed and on its way to the store; announced and sent once stored.
+/// Our message on its way to the store: announced once stored. The outbox has it already
+/// (it may go out before the commit, see `numbering.rs`); what the outbox reports of it
+/// meanwhile waits here, so its `sending` event always comes first.
 #[derive(Debug)]
 pub(super) struct Unstored {
     req: Option<RequestId>,
-    chat: SignedChat,
-    /// A private message's recipient, as the `sending` event names it.
-    to: Option<String>,
-    dests: Vec<Dest>,
-    /// Recipients that failed before anything was sent (a key change).
-    failed: Vec<String>,
-    expires_at: u64,
+    /// Its `sending` event.
+    sending: Event,
+    /// Outcomes that came before the commit.
+    held_back: Vec<Progress>,
 }
 
 impl Core {
@@ -233,17 +232,14 @@ impl Core {
         failed: Vec<String>,
     ) {
         let keys: Vec<PublicKey> = dests.iter().map(|d| d.key).collect();
-        // Messages still on their way to the store count too (a burst of /msg).
-        let storing: Vec<PublicKey> = self
-            .unstored
-            .values()
-            .flat_map(|u| u.dests.iter().map(|d| d.key))
-            .collect();
-        if let Some(why) = self.outbox.refusal(&keys, &storing) {
+        if let Some(why) = self.outbox.refusal(&keys) {
             return self.fail(req, NodeError::OutboxFull { about, why });
         }
-        self.own_seq += 1;
-        let seq = self.own_seq;
+        let (seq, reserve) = self.numbering.next();
+        if let Some(up_to) = reserve {
+            // Written before the message, in the same transaction when the store is busy.
+            self.write(Write::ReserveSeqs(up_to), AfterWrite::Reserved(up_to));
+        }
         let own = self.identity.public_key();
         let private_to = match &group {
             None => keys.first().copied(),
@@ -282,50 +278,67 @@ impl Core {
             expires_at,
         };
         self.write(write, AfterWrite::Own(seq));
-        let unstored = Unstored {
-            req,
-            chat,
-            to,
-            dests,
-            failed,
-            expires_at,
-        };
-        self.unstored.insert(seq, unstored);
-    }
-
-    /// Our message `seq` is stored: announce it and hand it to the outbox.
-    pub(super) fn own_stored(&mut self, seq: u64) {
-        let Some(s) = self.unstored.remove(&seq) else {
-            return;
-        };
-        let message = &s.chat.message;
+        let message = &chat.message;
         let sending = Event::Sending {
             id: message.id.clone(),
-            to: s.to.clone(),
+            to,
             group: message.group.clone(),
             text: message.body.text().to_owned(),
             sent_at: message.sent_at,
         };
-        self.emit_for(s.req, sending);
+        let unstored = Unstored {
+            req,
+            sending,
+            held_back: Vec::new(),
+        };
+        self.unstored.insert(seq, unstored);
         let id = message.id.clone();
-        let frame = Arc::new(PeerFrame::Chat(s.chat));
-        let sent = self.outbox.add(
-            (seq, id, s.req),
-            frame,
-            s.expires_at,
-            &s.dests,
-            Some(s.failed),
-        );
+        let frame = Arc::new(PeerFrame::Chat(chat));
+        let sent = self
+            .outbox
+            .add((seq, id, req), frame, expires_at, &dests, Some(failed));
         if let Some(progress) = sent {
             self.progress(progress);
         }
         self.deliver_due = true;
     }
 
-    /// Our message `seq` could not be stored: it was never announced, and is not sent.
+    /// Our numbers up to `up_to` are reserved in the store: those messages may go out
+    /// before their own writes commit.
+    pub(super) fn seqs_reserved(&mut self, up_to: u64) {
+        self.numbering.reserved(up_to);
+        self.outbox.set_sendable(self.numbering.sendable());
+        self.deliver_due = true;
+    }
+
+    /// Our message `seq` is stored: announce it, then whatever the outbox reported of it
+    /// meanwhile; it may go out now if it has not.
+    pub(super) fn own_stored(&mut self, seq: u64) {
+        self.numbering.stored(seq);
+        self.outbox.set_sendable(self.numbering.sendable());
+        self.deliver_due = true;
+        let Some(s) = self.unstored.remove(&seq) else {
+            return;
+        };
+        self.emit_for(s.req, s.sending);
+        for progress in s.held_back {
+            self.progress(progress);
+        }
+    }
+
+    /// Our message `seq` could not be stored: never announced, and no longer sent or
+    /// retried. Its number was reserved if it went out already, so it is never reused.
     pub(super) fn own_not_stored(&mut self, seq: u64, error: &str) {
+        self.outbox.remove(seq);
         if let Some(s) = self.unstored.remove(&seq) {
-            let why = format!("the message was not stored, so it was not sent: {error}");
+            let why = if seq <= self.numbering.sendable() {
+                format!(
+                    "the message was not stored, so it will not be sent again (it may have \
+                     reached recipients who were online): {error}"
+                )
+            } else {
+                format!("the message was not stored, so it was not sent: {error}")
+            };
             self.fail(s.req, NodeError::Store(why));
         }
     }
@@ -371,6 +384,10 @@ impl Core {
     }
 
     fn progress(&mut self, progress: Progress) {
+        if let Some(unstored) = self.unstored.get_mut(&progress.id().seq) {
+            unstored.held_back.push(progress);
+            return;
+        }
         match progress {
             Progress::Sent {
                 req,

@@ -18,6 +18,8 @@ pub(super) enum AfterWrite {
     Own(u64),
     /// A received message is stored: show it and acknowledge it.
     Received(PublicKey, u64),
+    /// Our numbers up to this one are reserved: they may go out before their writes.
+    Reserved(u64),
     Nothing,
 }
 
@@ -135,7 +137,8 @@ impl Core {
                         (AfterWrite::Received(key, seq), Some(_)) => {
                             self.received_not_stored(key, seq);
                         }
-                        (AfterWrite::Nothing, _) => {}
+                        (AfterWrite::Reserved(up_to), None) => self.seqs_reserved(up_to),
+                        (AfterWrite::Reserved(_) | AfterWrite::Nothing, _) => {}
                     }
                 }
             }

@@ -261,7 +261,7 @@ impl Core {
             // Ours (signed by us), but not in our store (it was lost): never reuse its
             // number.
             if verify_author(&m.key, &chat).is_ok() {
-                self.own_seq = self.own_seq.max(m.id.seq);
+                self.numbering.seen(m.id.seq);
             }
             return false;
         }

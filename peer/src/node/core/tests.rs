@@ -266,12 +266,25 @@ fn jobs(out: &[Output]) -> Vec<Job> {
 }
 
 /// The writes among `out`.
+/// The writes among `out`, but for number reservations (`reservations` has those; their
+/// rules are `numbering.rs`'s and `tests/durable.rs`'s).
 fn writes(out: &[Output]) -> Vec<Write> {
     jobs(out)
         .into_iter()
         .filter_map(|j| match j {
+            Job::Write(_, Write::ReserveSeqs(_)) | Job::Read(..) => None,
             Job::Write(_, write) => Some(write),
-            Job::Read(..) => None,
+        })
+        .collect()
+}
+
+/// The number reservations among `out`.
+fn reservations(out: &[Output]) -> Vec<u64> {
+    jobs(out)
+        .into_iter()
+        .filter_map(|j| match j {
+            Job::Write(_, Write::ReserveSeqs(up_to)) => Some(up_to),
+            _ => None,
         })
         .collect()
 }

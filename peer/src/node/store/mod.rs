@@ -113,6 +113,9 @@ pub enum Write {
     MemberGone { group: GroupName, member: PublicKey },
     /// The port we listened on, kept for the next start.
     ListenPort(u16),
+    /// Our message numbers up to this one are taken (sent before their own write
+    /// committed, maybe): numbering after a restart resumes past it.
+    ReserveSeqs(u64),
 }
 
 /// A question to the store, answered after the writes queued before it.
@@ -194,7 +197,8 @@ pub struct Unsent {
 /// What the store holds that the core needs at start.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Loaded {
-    /// The highest seq of our own messages (by our key); 0 for none. The next is one more.
+    /// The highest seq of our own messages (by our key) or reserved for them
+    /// ([`Write::ReserveSeqs`]); 0 for none. The next is one more.
     pub last_seq: u64,
     /// The seqs held of each author in each conversation (our own included).
     pub held: HashMap<(PublicKey, Option<GroupName>), RangeSet>,

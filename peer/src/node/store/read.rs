@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use natter_protocol::peer::SignedChat;
 use natter_protocol::{GroupName, Name, PublicKey};
+use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::{key, uint};
@@ -194,15 +195,21 @@ pub fn load(conn: &Connection, own_key: &PublicKey) -> rusqlite::Result<Loaded> 
         [own_key.as_bytes()],
         |row| row.get(0),
     )?;
-    let port: Option<String> = conn
-        .query_row(
-            "SELECT value FROM settings WHERE key = 'listen_port'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let setting = |key: &str| -> rusqlite::Result<Option<String>> {
+        conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .optional()
+    };
+    let port = setting("listen_port")?;
+    // A reservation that does not parse was not written by us, and guessing could reuse
+    // a number: the file is refused.
+    let reserved = setting("seq_reserved")?
+        .map(|v| v.parse::<u64>())
+        .transpose()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))?;
     Ok(Loaded {
-        last_seq: last_seq.map_or(0, uint),
+        last_seq: last_seq.map_or(0, uint).max(reserved.unwrap_or(0)),
         held: held(conn)?,
         unsent: unsent(conn, own_key)?,
         listen_port: port.and_then(|p| p.parse().ok()),

@@ -735,3 +735,24 @@ fn private_conversations_are_listed_most_recent_first_by_name() {
     let (_, loaded) = open(dir.path());
     assert_eq!(loaded.peers, vec![name("dave"), name("carol"), name("bob")]);
 }
+
+/// Numbering after a restart resumes past the last reservation, even with no message of
+/// that number stored (it may have reached someone before its write).
+#[test]
+fn numbering_resumes_past_the_last_reservation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut store, _) = open(dir.path());
+    write(
+        &mut store,
+        vec![
+            Write::ReserveSeqs(1025),
+            own(chat(&me(), "me", 1, Some("g"), "hello"), g(), &["alice"]),
+        ],
+    );
+    drop(store);
+    let (mut store, loaded) = open(dir.path());
+    assert_eq!(loaded.last_seq, 1025);
+    write(&mut store, vec![Write::ReserveSeqs(2049)]);
+    drop(store);
+    assert_eq!(open(dir.path()).1.last_seq, 2049);
+}

@@ -137,6 +137,13 @@ pub fn apply(conn: &Connection, own_key: &PublicKey, w: &Write) -> rusqlite::Res
             )?
             .execute(params![port.to_string()])?;
         }
+        Write::ReserveSeqs(up_to) => {
+            conn.prepare_cached(
+                "INSERT INTO settings (key, value) VALUES ('seq_reserved', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![up_to.to_string()])?;
+        }
     }
     Ok(())
 }

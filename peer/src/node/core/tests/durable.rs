@@ -7,10 +7,11 @@ use natter_protocol::testkit::build::{chat, private_chat};
 
 use super::*;
 use crate::node::api::{DeliveryState, HistoryItem};
+use crate::node::core::numbering::RESERVE_AHEAD;
 use crate::node::store::{Conversation, Loaded, RangeSet, Unsent};
 
 #[test]
-fn our_message_is_announced_and_sent_only_once_it_is_stored() {
+fn our_message_is_announced_only_once_it_is_stored() {
     let mut node = in_a_group();
     node.store.hold = true;
     let out = node.send(1, Target::Group(group("g")), "hi");
@@ -24,17 +25,48 @@ fn our_message_is_announced_and_sent_only_once_it_is_stored() {
     };
     assert_eq!(chat.message.id.seq, 1);
     assert_eq!(recipients.len(), 2);
-    // Nothing is said or sent before the commit.
+    // Its number is reserved ahead, in the same batch.
+    assert_eq!(reservations(&out), vec![1 + RESERVE_AHEAD]);
+    // Nothing is said before the commit; bob's connection opens meanwhile.
     assert!(notices(&out).is_empty(), "{out:?}");
-    assert!(dials(&out).is_empty());
+    let [(conn, ..)] = dials(&out)[..] else {
+        panic!("bob is dialled at once: {out:?}")
+    };
+    // The first number after a start was not reserved yet: it waits for its commit.
+    let out = node.hello(conn, "bob");
+    assert!(chat_ids(&out, conn).is_empty(), "{out:?}");
     let out = node.commit();
     let id = sending_id(&out);
     assert_eq!(notices(&out)[0].req, Some(1));
-    let [(conn, ..)] = dials(&out)[..] else {
-        panic!("bob is dialled once it is stored: {out:?}")
-    };
-    let out = node.hello(conn, "bob");
     assert_eq!(chat_ids(&out, conn), vec![id]);
+}
+
+/// Once numbers are reserved, a message goes out while its write is on its way (one
+/// fsync fewer on the way to its recipients); what comes back before the commit waits,
+/// so `sending` still comes first.
+#[test]
+fn a_reserved_number_goes_out_before_its_commit_and_sending_still_comes_first() {
+    let mut node = in_a_group();
+    let out = node.send(1, Target::Group(group("g")), "first");
+    let conn = dials(&out)[0].0;
+    node.hello(conn, "bob");
+    node.store.hold = true;
+    let out = node.send(2, Target::Group(group("g")), "second");
+    assert!(notices(&out).is_empty(), "{out:?}");
+    let id: MessageId = "alice/2".parse().expect("id");
+    assert_eq!(chat_ids(&out, conn), vec![id.clone()]);
+    // bob's ack comes before our commit: nothing is said yet.
+    let out = node.frame(conn, ack(&id));
+    assert!(notices(&out).is_empty(), "{out:?}");
+    let out = node.commit();
+    let said = events(&out);
+    assert!(
+        matches!(
+            &said[..],
+            [Event::Sending { id: a, .. }, Event::Sent { id: b, .. }] if *a == id && *b == id
+        ),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -43,6 +75,7 @@ fn a_message_that_cannot_be_stored_is_an_error_and_never_announced() {
     node.store.hold = true;
     let out = node.send(1, Target::Group(group("g")), "lost?");
     assert_eq!(writes(&out).len(), 1);
+    let conn = dials(&out)[0].0;
     let out = node.fail_writes("disk full");
     // The store's failure is reported, and the message's: nothing was promised.
     assert_eq!(
@@ -58,21 +91,52 @@ fn a_message_that_cannot_be_stored_is_an_error_and_never_announced() {
             .any(|e| matches!(e, Event::Sending { .. } | Event::Sent { .. })),
         "{out:?}"
     );
-    assert!(dials(&out).is_empty());
+    // It never goes: bob's hello finds nothing to send.
+    let out = node.hello(conn, "bob");
+    assert!(chat_ids(&out, conn).is_empty(), "{out:?}");
     // The store still failing: only the message's error this time.
     let out = node.send(2, Target::Peer(name("bob")), "again");
     assert!(notices(&out).is_empty());
     let out = node.fail_writes("disk full");
     assert_eq!(errors(&out), vec![(ErrorCode::StoreFailed, Some(2))]);
-    // It works again: the next one goes.
+    // It works again: the next one goes, on the connection already open.
     node.store.hold = false;
     let out = node.send(3, Target::Peer(name("bob")), "now?");
     let id = sending_id(&out);
     assert!(errors(&out).is_empty());
-    let conn = dials(&out)[0].0;
-    let out = node.hello(conn, "bob");
     assert_eq!(chat_ids(&out, conn), vec![id]);
     assert!(node.core.unstored.is_empty());
+}
+
+/// A message that went out early and then failed to be stored is an error that says it
+/// may have arrived; it is not sent again, and a late ack of it is nothing.
+#[test]
+fn a_message_sent_early_whose_write_fails_says_it_may_have_arrived() {
+    let mut node = in_a_group();
+    let out = node.send(1, Target::Group(group("g")), "first");
+    let conn = dials(&out)[0].0;
+    node.hello(conn, "bob");
+    node.store.hold = true;
+    let out = node.send(2, Target::Group(group("g")), "early");
+    let id: MessageId = "alice/2".parse().expect("id");
+    assert_eq!(chat_ids(&out, conn), vec![id.clone()]);
+    let out = node.fail_writes("disk full");
+    assert!(
+        notices(&out).iter().any(|n| n.req == Some(2)
+            && matches!(&n.event, Event::Error { message, .. } if message.contains("may have reached"))),
+        "{out:?}"
+    );
+    assert!(
+        !events(&out)
+            .iter()
+            .any(|e| matches!(e, Event::Sending { .. }))
+    );
+    let out = node.frame(conn, ack(&id));
+    assert!(notices(&out).is_empty(), "{out:?}");
+    // Its number is never given again.
+    node.store.hold = false;
+    let out = node.send(3, Target::Group(group("g")), "next");
+    assert_eq!(sending_id(&out).seq, 3);
 }
 
 #[test]

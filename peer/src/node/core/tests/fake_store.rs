@@ -154,7 +154,7 @@ impl FakeStore {
             Write::MemberGone { group, member } => {
                 self.since.remove(&(group, member));
             }
-            Write::ListenPort(_) => {}
+            Write::ListenPort(_) | Write::ReserveSeqs(_) => {}
         }
     }
 
