@@ -58,6 +58,11 @@ impl Numbering {
         self.reserved = self.reserved.max(up_to);
     }
 
+    /// A reservation's write failed: the next number asks again.
+    pub fn reservation_failed(&mut self) {
+        self.asked = self.reserved;
+    }
+
     /// Our message `seq` is stored.
     pub fn stored(&mut self, seq: u64) {
         self.stored = self.stored.max(seq);
@@ -106,6 +111,14 @@ mod tests {
                 .map(|seq| seq + RESERVE_AHEAD)
                 .to_vec()
         );
+    }
+
+    #[test]
+    fn a_failed_reservation_is_asked_for_again() {
+        let mut n = Numbering::new(0);
+        assert_eq!(n.next(), (1, Some(1 + RESERVE_AHEAD)));
+        n.reservation_failed();
+        assert_eq!(n.next(), (2, Some(2 + RESERVE_AHEAD)));
     }
 
     #[test]

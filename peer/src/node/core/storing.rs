@@ -138,7 +138,8 @@ impl Core {
                             self.received_not_stored(key, seq);
                         }
                         (AfterWrite::Reserved(up_to), None) => self.seqs_reserved(up_to),
-                        (AfterWrite::Reserved(_) | AfterWrite::Nothing, _) => {}
+                        (AfterWrite::Reserved(_), Some(_)) => self.numbering.reservation_failed(),
+                        (AfterWrite::Nothing, _) => {}
                     }
                 }
             }
