@@ -66,6 +66,10 @@ struct Cli {
     /// Keep messages in memory only, without natter.db (to measure what the store costs).
     #[arg(long, hide = true)]
     ephemeral: bool,
+    /// Wait this many milliseconds before each store commit (for tests that need a write
+    /// to be on its way when they kill the process).
+    #[arg(long, hide = true, value_name = "MS", default_value_t = 0)]
+    store_delay_ms: u64,
 }
 
 fn parse_key(s: &str) -> Result<PublicKey, String> {
@@ -162,6 +166,7 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
     };
     config.expire_after = std::time::Duration::from_secs(cli.expire_after);
     config.ephemeral = cli.ephemeral;
+    config.store_delay = std::time::Duration::from_millis(cli.store_delay_ms);
     let node = node::start(config).await?;
     // The hosted tracker serves until the end; if it fails, the peer quits with its error
     // rather than chat on without the tracker everyone else relies on.

@@ -151,6 +151,54 @@ async fn sender_killed_at_random_points_loses_nothing() {
     ms[0].assert_nothing_failed();
 }
 
+/// A message may reach its recipient before its sender's store has it (it leaves while its
+/// write commits, once its number is reserved). Killed in that window, the sender must
+/// never give that number to another message after the restart: the recipient would drop
+/// that one as a duplicate, and it would be lost.
+#[tokio::test]
+async fn a_number_that_left_before_its_commit_is_never_given_again() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let addr = tracker.addr.to_string();
+    // alice's commits each wait a second: a window to kill her in.
+    let slow = ["--store-delay-ms", "1000"];
+    let mut ms = vec![
+        Member::start(dir.path(), "alice", &addr, &slow).await,
+        Member::start(dir.path(), "bob", &addr, &[]).await,
+    ];
+    join_all(&mut ms, "g").await;
+    // (on disk before she is killed, see `bounce`)
+    ms[0].bounce().await;
+    all_online(&mut ms, "g").await;
+    let [alice, bob] = &mut ms[..] else {
+        unreachable!()
+    };
+    // The first message's commit also reserves the numbers after it.
+    alice.send("#g", "one").await;
+    bob.peer()
+        .wait_for("one", |v| v["event"] == "message" && v["text"] == "one")
+        .await;
+    // The second leaves at once: bob has it while alice's write still waits.
+    alice.peer().cmd("/msg #g two").await;
+    bob.peer()
+        .wait_for("two", |v| v["event"] == "message" && v["text"] == "two")
+        .await;
+    alice.kill9().await;
+    let announced_two = alice
+        .events()
+        .any(|v| v["event"] == "sending" && v["text"] == "two");
+    assert!(
+        !announced_two,
+        "alice stored `two` before she was killed: the window was missed"
+    );
+    // Her next message must reach bob: a number of its own.
+    alice.restart().await;
+    alice.send("#g", "three").await;
+    bob.peer()
+        .wait_for("three", |v| v["event"] == "message" && v["text"] == "three")
+        .await;
+}
+
 #[tokio::test]
 async fn receiver_killed_at_random_points_loses_nothing() {
     let mut rng = Rng::for_test("receiver_killed_at_random_points_loses_nothing");

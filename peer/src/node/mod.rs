@@ -86,6 +86,9 @@ pub struct NodeConfig {
     pub expire_after: Duration,
     /// Keep messages in memory only (no `natter.db`): for measuring what the store costs.
     pub ephemeral: bool,
+    /// A wait before each store commit: for tests that kill a node while a write is on
+    /// its way. Zero in use.
+    pub store_delay: Duration,
 }
 
 impl NodeConfig {
@@ -101,6 +104,7 @@ impl NodeConfig {
             outbox: OutboxLimits::default(),
             expire_after: Duration::from_secs(30 * 24 * 3600),
             ephemeral: false,
+            store_delay: Duration::ZERO,
         }
     }
 }
@@ -181,7 +185,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     let writer = data_files::spawn_writer(config.data_dir.clone(), saved_tx)
         .context("cannot start the writer thread")?;
     let (stored_tx, stored_rx) = mpsc::unbounded_channel();
-    let store = store::spawn_thread(store, stored_tx).context("cannot start the store thread")?;
+    let store = store::spawn_thread(store, stored_tx, config.store_delay)
+        .context("cannot start the store thread")?;
     if stored.listen_port != Some(listen.port()) {
         // Token 0: the core numbers its jobs from 1, so nothing waits on this one.
         store.submit(store::Job::Write(

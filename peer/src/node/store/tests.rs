@@ -581,7 +581,7 @@ async fn the_thread_answers_every_job_and_finishes_what_is_queued() {
     let dir = tempfile::tempdir().expect("dir");
     let (store, _) = open(dir.path());
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let thread = super::spawn_thread(store, tx).expect("spawn");
+    let thread = super::spawn_thread(store, tx, std::time::Duration::ZERO).expect("spawn");
     for seq in 1..=100 {
         thread.submit(Job::Write(seq, received(from("alice", seq, "x"), g(), seq)));
     }

@@ -6,6 +6,7 @@
 //! piles up, so the more the core sends, the fewer fsyncs per message (group commit).
 
 use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -19,12 +20,25 @@ pub const BATCH: usize = 4096;
 pub type StoreThread = DiskThread<Job>;
 
 /// Starts the store thread, which owns `store` from now on; replies go to `replies`.
-pub fn spawn(store: Store, replies: mpsc::UnboundedSender<Reply>) -> std::io::Result<StoreThread> {
-    DiskThread::spawn("natter-store", move |rx| run(store, &rx, &replies))
+/// `delay` (zero but in tests) is waited before each batch.
+pub fn spawn(
+    store: Store,
+    replies: mpsc::UnboundedSender<Reply>,
+    delay: Duration,
+) -> std::io::Result<StoreThread> {
+    DiskThread::spawn("natter-store", move |rx| run(store, &rx, &replies, delay))
 }
 
-fn run(mut store: Store, rx: &std_mpsc::Receiver<Job>, replies: &mpsc::UnboundedSender<Reply>) {
+fn run(
+    mut store: Store,
+    rx: &std_mpsc::Receiver<Job>,
+    replies: &mpsc::UnboundedSender<Reply>,
+    delay: Duration,
+) {
     while let Ok(first) = rx.recv() {
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match rx.try_recv() {
