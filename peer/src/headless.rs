@@ -17,7 +17,56 @@ pub const MAX_LINE: usize = 128 * 1024;
 
 /// Runs until the node's event stream ends (after `/quit` or the end of input).
 pub async fn run(handle: NodeHandle, events: mpsc::Receiver<Notice>) -> anyhow::Result<()> {
-    run_with(handle, events, tokio::io::stdin(), tokio::io::stdout()).await
+    run_with(handle, events, stdio::input(), stdio::output()).await
+}
+
+/// stdin and stdout. When they are pipes (a script's usual way), they are read and written
+/// straight from the runtime's event loop, as sockets are; tokio's own `stdin()` and
+/// `stdout()` hand every read and write to a blocking thread and back (two thread
+/// wake-ups on each side of every message). Anything else (a terminal, a file) goes
+/// through tokio's.
+mod stdio {
+    use std::fs::File;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::pin::Pin;
+
+    use tokio::io::{AsyncRead, AsyncWrite};
+    use tokio::net::unix::pipe;
+
+    /// A new handle on `fd`'s open file, if it is a pipe.
+    fn pipe_of(fd: impl AsFd) -> Option<File> {
+        let file = File::from(fd.as_fd().try_clone_to_owned().ok()?);
+        let is_pipe = file.metadata().ok()?.file_type().is_fifo();
+        is_pipe.then_some(file)
+    }
+
+    pub fn input() -> Pin<Box<dyn AsyncRead + Send>> {
+        match pipe_of(std::io::stdin()).and_then(|f| pipe::Receiver::from_file(f).ok()) {
+            Some(pipe) => Box::pin(pipe),
+            None => Box::pin(tokio::io::stdin()),
+        }
+    }
+
+    pub fn output() -> Pin<Box<dyn AsyncWrite + Send>> {
+        // A non-blocking pipe is non-blocking for every descriptor of it: not when stderr
+        // (our logs, written blocking) is the same pipe (`2>&1`).
+        let same = |a: &File, b: &File| {
+            let (Ok(a), Ok(b)) = (a.metadata(), b.metadata()) else {
+                return true;
+            };
+            (a.dev(), a.ino()) == (b.dev(), b.ino())
+        };
+        let out = pipe_of(std::io::stdout());
+        let shared = match (&out, pipe_of(std::io::stderr())) {
+            (Some(out), Some(err)) => same(out, &err),
+            _ => false,
+        };
+        match out.filter(|_| !shared).and_then(|f| pipe::Sender::from_file(f).ok()) {
+            Some(pipe) => Box::pin(pipe),
+            None => Box::pin(tokio::io::stdout()),
+        }
+    }
 }
 
 /// [`run`] over any input and output (for tests).
