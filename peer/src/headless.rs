@@ -62,7 +62,10 @@ mod stdio {
             (Some(out), Some(err)) => same(out, &err),
             _ => false,
         };
-        match out.filter(|_| !shared).and_then(|f| pipe::Sender::from_file(f).ok()) {
+        match out
+            .filter(|_| !shared)
+            .and_then(|f| pipe::Sender::from_file(f).ok())
+        {
             Some(pipe) => Box::pin(pipe),
             None => Box::pin(tokio::io::stdout()),
         }

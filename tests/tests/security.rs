@@ -420,10 +420,32 @@ async fn a_flood_of_silent_sockets_does_not_lock_honest_peers_out_of_a_peer() {
     for _ in 0..256 {
         silent.push(TcpStream::connect(bob.listen).await.unwrap());
     }
+    // A connect can complete before the far side accepts it. Once bob has accepted all
+    // 256, the newest 128 (his budget) evicted the oldest 128: alice's connection is then
+    // the newest, which the flood must not push out.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while closed_by_far_side(&silent) < 128 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bob never took in the whole flood"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let sent = alice.msg("bob", "through the flood").await;
     assert_eq!(names(&sent["delivered"]), ["bob"], "{sent}");
     bob.wait_message("through the flood").await;
     drop(silent);
+}
+
+/// How many of `sockets` the far side has closed.
+fn closed_by_far_side(sockets: &[TcpStream]) -> usize {
+    let mut buf = [0u8; 16];
+    let mut closed = |s: &TcpStream| match s.try_read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    sockets.iter().filter(|s| closed(s)).count()
 }
 
 /// Slow senders after the handshake and hello: one dribbles a frame a byte at a time, one
