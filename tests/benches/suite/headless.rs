@@ -2,6 +2,8 @@
 //! binaries) on a real tracker, each with its durable store, driven by this bench as a
 //! script would drive them (`script`): `/msg` lines written to one's stdin, the `message`
 //! lines timed as the others print them. Compared with the IRC server driven the same way.
+//! The data directories are made in the temporary directory: `TMPDIR=/dev/shm` puts the
+//! stores on tmpfs, which tells the disk's share (the fsyncs) from the rest.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
