@@ -29,6 +29,7 @@ mod irc;
 mod memory;
 mod node_api;
 mod report;
+mod script;
 mod stats;
 mod storm;
 mod tui;
