@@ -1,8 +1,9 @@
 //! History sync between members. A group's history is a grow-only set of signed messages
 //! keyed by (author key, seq). When we get a group's full member list (we came online or
-//! joined) we ask a few online members, and when a member comes online we ask it: "of this
-//! group I hold these ranges of each author; send what I lack". The answer is one bounded
-//! page, and we ask again while there is more.
+//! joined) we ask a few online members, and when a member joins or comes online a few
+//! members (all, in a small group) ask it: "of this group I hold these ranges of each
+//! author; send what I lack". The answer is one bounded page, and we ask again while there
+//! is more.
 //!
 //! A member answers only members of the group, and only with what it stored from the
 //! moment it first saw the asker in the group's list (the cut: nobody reads what was said
@@ -109,6 +110,23 @@ impl Core {
             .collect();
         for m in chosen {
             self.sync_with(now, group, &m);
+        }
+    }
+
+    /// `m` just joined `group` or came online: asked what we lack, by [`SYNC_FANOUT`] of
+    /// its members on average. Every member asking every arrival would cost each arrival a
+    /// connection from every member (a group of M coming together builds M²/2 links
+    /// and handshakes before anyone speaks); so each member asks with probability
+    /// `SYNC_FANOUT / (members but the arrival)`: always, in a group that small.
+    pub(super) fn sync_with_arrival(&mut self, now: Now, group: &GroupName, m: &Member) {
+        let askers = self
+            .cache
+            .get(group)
+            .map_or(0, |list| list.members.len().saturating_sub(1));
+        let chosen = askers <= SYNC_FANOUT
+            || usize::try_from(self.random() % askers as u64).is_ok_and(|r| r < SYNC_FANOUT);
+        if chosen {
+            self.sync_with(now, group, m);
         }
     }
 

@@ -365,7 +365,7 @@ impl Core {
                         };
                         self.write(write, AfterWrite::Nothing);
                     }
-                    self.sync_with(now, &group, member);
+                    self.sync_with_arrival(now, &group, member);
                 }
                 match (&change, subject) {
                     (MemberChange::Offline { .. }, Some(key)) => {

@@ -240,3 +240,36 @@ fn asks_from_one_connection_are_limited_per_window() {
     node.advance(Duration::from_secs(11));
     assert_eq!(reads(&node.frame(bob, ask)).len(), 1);
 }
+
+/// In a big group an arrival is asked by a few members, not by all: each asks with
+/// probability `SYNC_FANOUT / (members but the arrival)`. In a small one, always.
+#[test]
+fn an_arrival_in_a_big_group_is_asked_by_a_few_members_not_all() {
+    use crate::node::core::sync::SYNC_FANOUT;
+    let count_asks = |size: usize| {
+        let names: Vec<String> = (0..size).map(|i| format!("m{i}")).collect();
+        let mut members = vec![listed("alice", 4000, true)];
+        members.extend(names.iter().map(|n| listed(n, 5000, false)));
+        let mut node = Node::online("alice", &[("g", members)]);
+        let mut asks = 0;
+        for (i, n) in names.iter().enumerate() {
+            let out = node.push(TrackerToPeer::MemberUpdate {
+                group: group("g"),
+                version: 2 + i as u64,
+                change: MemberChange::Online {
+                    member: listed(n, 5000 + i as u16, true),
+                },
+            });
+            asks += out
+                .iter()
+                .filter(|o| matches!(o, Output::Send { frame, .. } if matches!(**frame, PeerFrame::SyncAsk { .. })))
+                .count();
+        }
+        asks
+    };
+    // alice and three others: each arrival is asked.
+    assert_eq!(count_asks(SYNC_FANOUT), SYNC_FANOUT);
+    // alice and 200 others: about 3 in 200 arrivals (each chance 3/200), far from all.
+    let asked = count_asks(200);
+    assert!((1..=20).contains(&asked), "{asked} of 200 arrivals asked");
+}
