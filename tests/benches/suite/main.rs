@@ -24,6 +24,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod baselines;
+mod child;
 mod headless;
 mod irc;
 mod memory;
