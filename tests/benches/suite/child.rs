@@ -1,14 +1,15 @@
 //! The two ends of a two-process measurement: [`ChildProc`] starts this bench again as
 //! `suite --child MODE ARGS...` and talks to it in lines (its stdout to us, our lines to
-//! its stdin); [`say`] is the child's side. `kill_on_drop` ends a child when the bench
-//! itself is stopping.
+//! its stdin); [`say`] and [`Orders`] are the child's side. A child runs until its stdin
+//! closes, so dropping or finishing a `ChildProc` ends it (and `kill_on_drop` ends it
+//! when the bench itself is stopping).
 
 use std::fmt::Display;
 use std::io::Write as _;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::stats::WAIT;
@@ -69,6 +70,35 @@ impl ChildProc {
             .unwrap_or_else(|_| panic!("child {mode}: unexpected line {line:?}"))
     }
 
+    /// Waits, within `bound`, until the child is nearly idle (at most [`IDLE_TICKS`] of
+    /// CPU time in a [`SETTLE_WINDOW`]), so what it does after a setup (say, nodes dialling
+    /// each other) is not measured with what follows; returns how long that took, or
+    /// `None` when it did not settle or `/proc` cannot tell.
+    pub async fn settle(&self, bound: Duration) -> Option<Duration> {
+        let pid = self.child.id()?;
+        let started = std::time::Instant::now();
+        let mut before = cpu_ticks(pid)?;
+        while started.elapsed() < bound {
+            tokio::time::sleep(SETTLE_WINDOW).await;
+            let now = cpu_ticks(pid)?;
+            if now - before <= IDLE_TICKS {
+                return Some(started.elapsed());
+            }
+            before = now;
+        }
+        None
+    }
+
+    /// Sends the child one line.
+    pub async fn tell(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("the child's stdin is open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        stdin.flush().await.unwrap();
+    }
+
     /// Closes the child's stdin (its signal to stop) and waits, bounded, for it to exit
     /// cleanly; a child that failed (say, it saw a duplicate) stops the bench.
     pub async fn finish(mut self) {
@@ -84,9 +114,39 @@ impl ChildProc {
     }
 }
 
+/// How long [`ChildProc::settle`] watches the child's CPU time at a time.
+const SETTLE_WINDOW: Duration = Duration::from_millis(250);
+/// CPU time the child may use in a [`SETTLE_WINDOW`] and count as idle: 2 ticks of the
+/// usual 100 Hz clock (8 % of a core).
+const IDLE_TICKS: u64 = 2;
+
+/// The user and system CPU time process `pid` has used, in clock ticks (`/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the parenthesised command: state, then 10 more fields, then utime and stime.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// The child's side: one line to the bench.
 pub fn say(line: impl Display) {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}").unwrap();
     out.flush().unwrap();
+}
+
+/// The child's side: the lines the bench sends; `None` once it closed our stdin.
+pub struct Orders(Lines<BufReader<tokio::io::Stdin>>);
+
+impl Orders {
+    pub fn new() -> Self {
+        Self(BufReader::new(tokio::io::stdin()).lines())
+    }
+
+    /// The next line; `None` at the end (cancel-safe, for `select!`).
+    pub async fn next(&mut self) -> Option<String> {
+        self.0.next_line().await.ok().flatten()
+    }
 }
