@@ -24,10 +24,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod baselines;
+mod child;
 mod headless;
 mod irc;
 mod memory;
 mod node_api;
+mod node_fanout;
+mod node_stream;
+mod nodes;
 mod report;
 mod script;
 mod stats;
