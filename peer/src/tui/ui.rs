@@ -4,7 +4,8 @@
 //! line. Narrow terminals drop the member pane first, then narrow and drop the sidebar.
 //!
 //! A frame costs the same whatever the length of the scrollback: the message view lays out
-//! only the lines it shows, from the bottom up.
+//! only the lines it shows, from the bottom up, and takes the rows of those it showed before
+//! from the app's [`RowMemo`], so a redraw wraps only new or changed lines.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::app::App;
 use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
+use super::memo::RowMemo;
 use super::wrap::{Row, truncate, wrap};
 use crate::node::TrackerStatus;
 use crate::node::api::DeliveryState;
@@ -106,9 +108,10 @@ pub fn message_view(app: &App) -> (usize, usize) {
     (usize::from(area.width), usize::from(area.height))
 }
 
-/// How many screen rows `line` takes in a message view `width` columns wide.
-pub fn line_rows(line: &Line, width: usize) -> usize {
-    render_line(line, width).len().max(1)
+/// How many screen rows `line` (number `seq` in its conversation) takes in a message view
+/// `width` columns wide; its rows are kept in `memo` for the frame to come.
+pub fn line_rows(memo: &RowMemo, seq: u64, line: &Line, width: usize) -> usize {
+    memo.rows(seq, line, width, render_line).len().max(1)
 }
 
 /// Draws the whole screen.
@@ -121,7 +124,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         let bar = Paragraph::new(title).style(Style::new().bold().underlined());
         frame.render_widget(bar, area);
     }
-    draw_view(frame, conv, areas.messages);
+    draw_view(frame, conv, &app.rows, areas.messages);
     draw_members(frame, conv, areas.members);
     draw_status(frame, app, areas.status);
     draw_input(frame, app, areas.input);
@@ -207,11 +210,17 @@ fn header(conv: &Conversation) -> String {
     title
 }
 
-fn draw_view(frame: &mut Frame, conv: &Conversation, area: Rect) {
+fn draw_view(frame: &mut Frame, conv: &Conversation, memo: &RowMemo, area: Rect) {
     if area.width == 0 || area.height == 0 {
         return;
     }
-    let shown = view_rows(conv, usize::from(area.width), usize::from(area.height));
+    memo.next_frame();
+    let shown = view_rows(
+        conv,
+        memo,
+        usize::from(area.width),
+        usize::from(area.height),
+    );
     let buf = frame.buffer_mut();
     let mut y = area.y;
     for (rows, range) in shown {
@@ -223,10 +232,14 @@ fn draw_view(frame: &mut Frame, conv: &Conversation, area: Rect) {
 }
 
 /// What a view of `width` × `height` shows, top to bottom: lines' rows, and which of them.
-fn view_rows(conv: &Conversation, width: usize, height: usize) -> Vec<(Arc<[Row]>, Range<usize>)> {
+fn view_rows(
+    conv: &Conversation,
+    memo: &RowMemo,
+    width: usize,
+    height: usize,
+) -> Vec<(Arc<[Row]>, Range<usize>)> {
     let lines = conv.lines();
-    // Shared: the bottom line's rows may show in two parts.
-    let rows_of = |i: usize| -> Arc<[Row]> { render_line(&lines[i], width).into() };
+    let rows_of = |i: usize| memo.rows(conv.seq(i), &lines[i], width, render_line);
     // The line at the bottom and how many of its rows are hidden below the edge.
     let (end, below) = match conv.bottom() {
         Some((i, below)) => (i + 1, below),
