@@ -15,6 +15,7 @@ use super::UiInfo;
 use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
 use super::help::{help_lines, welcome};
 use super::input::{EditOp, Editor};
+use super::memo::RowMemo;
 use super::ui;
 use crate::command::{self, Input};
 use crate::node::api::DeliveryState;
@@ -106,6 +107,8 @@ pub struct App {
     joining: HashSet<GroupName>,
     /// The id of our last request to the node.
     last_req: RequestId,
+    /// The selected conversation's lines as the message view last laid them out.
+    pub(super) rows: RowMemo,
 }
 
 impl App {
@@ -132,6 +135,7 @@ impl App {
             asked_members: HashSet::new(),
             joining: HashSet::new(),
             last_req: 0,
+            rows: RowMemo::default(),
         }
     }
 
@@ -149,13 +153,17 @@ impl App {
     }
 
     pub fn selected(&self) -> &Conversation {
-        // `selected` is kept in range and the status conversation is never removed.
-        &self.convs[self.selected.min(self.convs.len() - 1)]
+        &self.convs[self.selected_index()]
     }
 
     fn selected_mut(&mut self) -> &mut Conversation {
-        let i = self.selected.min(self.convs.len() - 1);
+        let i = self.selected_index();
         &mut self.convs[i]
+    }
+
+    fn selected_index(&self) -> usize {
+        // `selected` is kept in range and the status conversation is never removed.
+        self.selected.min(self.convs.len() - 1)
     }
 
     /// Distinct online members across all groups, without ourselves.
@@ -170,8 +178,10 @@ impl App {
     /// Scrolls the selected conversation: `rows` up (negative: down), `None` to the top.
     fn scroll(&mut self, rows: Option<isize>) {
         let (width, height) = ui::message_view(self);
-        let line_rows = |line: &Line| ui::line_rows(line, width);
-        let conv = self.selected_mut();
+        let memo = &self.rows;
+        let line_rows = |seq, line: &Line| ui::line_rows(memo, seq, line, width);
+        let i = self.selected_index();
+        let conv = &mut self.convs[i];
         match rows {
             None => conv.scroll_top(height, line_rows),
             Some(up) if up >= 0 => conv.scroll_up(up.unsigned_abs(), height, line_rows),
@@ -281,8 +291,11 @@ impl App {
                 // Show the help from its heading; PgDn reads on.
                 let first = first.min(self.selected().lines().len().saturating_sub(1));
                 let (width, height) = ui::message_view(self);
-                self.selected_mut()
-                    .scroll_to(first, height, |line| ui::line_rows(line, width));
+                let memo = &self.rows;
+                let i = self.selected_index();
+                self.convs[i].scroll_to(first, height, |seq, line| {
+                    ui::line_rows(memo, seq, line, width)
+                });
                 Vec::new()
             }
             Ok(Input::Clear) => {

@@ -244,6 +244,12 @@ impl Conversation {
         &self.lines
     }
 
+    /// The sequence number of the line at `index`: it stays the line's as older lines fall
+    /// off the front (the rows memo and scrolled views know lines by it).
+    pub fn seq(&self, index: usize) -> u64 {
+        self.first_seq + index as u64
+    }
+
     pub fn clear(&mut self) {
         self.first_seq += self.lines.len() as u64;
         self.lines.clear();
@@ -287,9 +293,9 @@ impl Conversation {
     fn row_up(
         &self,
         (i, below): (usize, usize),
-        rows: &impl Fn(&Line) -> usize,
+        rows: &impl Fn(u64, &Line) -> usize,
     ) -> Option<(usize, usize)> {
-        let here = self.lines.get(i).map_or(1, |l| rows(l).max(1));
+        let here = self.lines.get(i).map_or(1, |l| rows(self.seq(i), l).max(1));
         if below + 1 < here {
             Some((i, below + 1))
         } else if i > 0 {
@@ -303,13 +309,13 @@ impl Conversation {
     fn row_down(
         &self,
         (i, below): (usize, usize),
-        rows: &impl Fn(&Line) -> usize,
+        rows: &impl Fn(u64, &Line) -> usize,
     ) -> Option<(usize, usize)> {
         if below > 0 {
             Some((i, below - 1))
         } else {
             let next = self.lines.get(i + 1)?;
-            Some((i + 1, rows(next).max(1) - 1))
+            Some((i + 1, rows(self.seq(i + 1), next).max(1) - 1))
         }
     }
 
@@ -319,10 +325,10 @@ impl Conversation {
         &self,
         index: usize,
         height: usize,
-        rows: &impl Fn(&Line) -> usize,
+        rows: &impl Fn(u64, &Line) -> usize,
     ) -> Option<(usize, usize)> {
         let first = self.lines.get(index)?;
-        let mut at = (index, rows(first).max(1) - 1);
+        let mut at = (index, rows(self.seq(index), first).max(1) - 1);
         for _ in 1..height.max(1) {
             at = self.row_down(at, rows)?;
         }
@@ -373,8 +379,9 @@ impl Conversation {
     }
 
     /// Scrolls up `by` screen rows, in a view of `height` rows where `rows` tells how many
-    /// rows a line takes; stops with the first line at the top of the view.
-    pub fn scroll_up(&mut self, by: usize, height: usize, rows: impl Fn(&Line) -> usize) {
+    /// rows a line (by its sequence number, and as it is) takes; stops with the first line
+    /// at the top of the view.
+    pub fn scroll_up(&mut self, by: usize, height: usize, rows: impl Fn(u64, &Line) -> usize) {
         let Some(last) = self.lines.len().checked_sub(1) else {
             return;
         };
@@ -398,7 +405,7 @@ impl Conversation {
     }
 
     /// Scrolls down `by` screen rows; reaching the newest row follows it again.
-    pub fn scroll_down(&mut self, by: usize, rows: impl Fn(&Line) -> usize) {
+    pub fn scroll_down(&mut self, by: usize, rows: impl Fn(u64, &Line) -> usize) {
         let Some(mut at) = self.bottom() else {
             return;
         };
@@ -413,13 +420,13 @@ impl Conversation {
     }
 
     /// Scrolls to the oldest line, in a view of `height` rows.
-    pub fn scroll_top(&mut self, height: usize, rows: impl Fn(&Line) -> usize) {
+    pub fn scroll_top(&mut self, height: usize, rows: impl Fn(u64, &Line) -> usize) {
         self.scroll_to(0, height, rows);
     }
 
     /// Scrolls so that line `index` is at the top of a view of `height` rows (or as near
     /// as the newest lines allow).
-    pub fn scroll_to(&mut self, index: usize, height: usize, rows: impl Fn(&Line) -> usize) {
+    pub fn scroll_to(&mut self, index: usize, height: usize, rows: impl Fn(u64, &Line) -> usize) {
         let bottom = self.bottom_from(index, height, &rows);
         self.set_bottom(bottom);
     }
@@ -458,7 +465,7 @@ mod tests {
     }
 
     /// Lines whose text is a number of rows.
-    fn rows(line: &Line) -> usize {
+    fn rows(_seq: u64, line: &Line) -> usize {
         line.text.parse().unwrap_or(1)
     }
 
@@ -516,7 +523,7 @@ mod tests {
         for i in 0..SCROLLBACK {
             c.push(Line::system(None, format!("x{i}")));
         }
-        c.scroll_up(100, 10, |_| 1);
+        c.scroll_up(100, 10, |_, _| 1);
         let shown = |c: &Conversation| c.bottom().map(|(i, _)| c.lines()[i].text.clone());
         let before = shown(&c);
         assert_eq!(before.as_deref(), Some("x9899"));
@@ -525,7 +532,7 @@ mod tests {
         }
         assert_eq!(shown(&c), before);
         // The very line read falls off the front: the view stays at the top.
-        c.scroll_top(1, |_| 1);
+        c.scroll_top(1, |_, _| 1);
         assert_eq!(c.bottom().map(|(i, _)| i), Some(0));
         c.push(Line::system(None, "z"));
         assert_eq!(c.bottom().map(|(i, _)| i), Some(0));

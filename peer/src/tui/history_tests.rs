@@ -574,7 +574,7 @@ fn history_keeps_a_scrolled_reader_in_place_and_respects_the_cap() {
     for i in 0..10 {
         c.push(Line::system(None, format!("live {i}")));
     }
-    c.scroll_up(3, 2, |_| 1);
+    c.scroll_up(3, 2, |_, _| 1);
     let shown = |c: &Conversation| c.bottom().map(|(i, _)| c.lines()[i].text.clone());
     let before = shown(&c);
     c.insert_history(

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod help;
 pub mod input;
 pub mod keys;
+pub mod memo;
 pub mod terminal;
 pub mod ui;
 pub mod wrap;

@@ -2,6 +2,13 @@
 //!
 //! Layout, top to bottom: sidebar | messages | members, then the status bar, then the input
 //! line. Narrow terminals drop the member pane first, then narrow and drop the sidebar.
+//!
+//! A frame costs the same whatever the length of the scrollback: the message view lays out
+//! only the lines it shows, from the bottom up, and takes the rows of those it showed before
+//! from the app's [`RowMemo`], so a redraw wraps only new or changed lines.
+
+use std::ops::Range;
+use std::sync::Arc;
 
 use chrono::TimeZone;
 use ratatui::Frame;
@@ -13,7 +20,8 @@ use unicode_width::UnicodeWidthStr;
 
 use super::app::App;
 use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
-use super::wrap::{truncate, wrap};
+use super::memo::RowMemo;
+use super::wrap::{Row, truncate, wrap};
 use crate::node::TrackerStatus;
 use crate::node::api::DeliveryState;
 use crate::reach::reachable_addr;
@@ -100,9 +108,10 @@ pub fn message_view(app: &App) -> (usize, usize) {
     (usize::from(area.width), usize::from(area.height))
 }
 
-/// How many screen rows `line` takes in a message view `width` columns wide.
-pub fn line_rows(line: &Line, width: usize) -> usize {
-    render_line(line, width).len().max(1)
+/// How many screen rows `line` (number `seq` in its conversation) takes in a message view
+/// `width` columns wide; its rows are kept in `memo` for the frame to come.
+pub fn line_rows(memo: &RowMemo, seq: u64, line: &Line, width: usize) -> usize {
+    memo.rows(seq, line, width, render_line).len().max(1)
 }
 
 /// Draws the whole screen.
@@ -115,7 +124,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         let bar = Paragraph::new(title).style(Style::new().bold().underlined());
         frame.render_widget(bar, area);
     }
-    draw_view(frame, conv, areas.messages);
+    draw_view(frame, conv, &app.rows, areas.messages);
     draw_members(frame, conv, areas.members);
     draw_status(frame, app, areas.status);
     draw_input(frame, app, areas.input);
@@ -201,46 +210,76 @@ fn header(conv: &Conversation) -> String {
     title
 }
 
-fn draw_view(frame: &mut Frame, conv: &Conversation, area: Rect) {
+fn draw_view(frame: &mut Frame, conv: &Conversation, memo: &RowMemo, area: Rect) {
     if area.width == 0 || area.height == 0 {
         return;
     }
-    let width = usize::from(area.width);
-    let height = usize::from(area.height);
+    memo.next_frame();
+    let shown = view_rows(
+        conv,
+        memo,
+        usize::from(area.width),
+        usize::from(area.height),
+    );
+    let buf = frame.buffer_mut();
+    let mut y = area.y;
+    for (rows, range) in shown {
+        for row in &rows[range] {
+            row.paint(buf, area.x, y, area.width);
+            y += 1;
+        }
+    }
+}
+
+/// What a view of `width` × `height` shows, top to bottom: lines' rows, and which of them.
+fn view_rows(
+    conv: &Conversation,
+    memo: &RowMemo,
+    width: usize,
+    height: usize,
+) -> Vec<(Arc<[Row]>, Range<usize>)> {
     let lines = conv.lines();
+    let rows_of = |i: usize| memo.rows(conv.seq(i), &lines[i], width, render_line);
     // The line at the bottom and how many of its rows are hidden below the edge.
     let (end, below) = match conv.bottom() {
         Some((i, below)) => (i + 1, below),
         None => (lines.len(), 0),
     };
-    // Wrap from the bottom line upwards, only as far as the screen needs.
-    let mut rows: Vec<TextLine<'static>> = Vec::new();
-    let mut hidden: Vec<TextLine<'static>> = Vec::new();
-    for (n, line) in lines.range(..end).rev().enumerate() {
-        let mut wrapped = render_line(line, width);
-        if n == 0 {
-            let keep = wrapped.len().saturating_sub(below).max(1);
-            hidden = wrapped.split_off(keep);
+    // From the bottom line upwards, only as far as the screen needs.
+    let mut shown = Vec::new();
+    let mut count = 0;
+    let mut hidden = None;
+    for i in (0..end).rev() {
+        let rows = rows_of(i);
+        let mut last = rows.len();
+        if i + 1 == end {
+            last = rows.len().saturating_sub(below).max(1).min(rows.len());
+            hidden = Some((Arc::clone(&rows), last..rows.len()));
         }
-        wrapped.reverse();
-        rows.extend(wrapped);
-        if rows.len() >= height {
+        let first = last.saturating_sub(height - count);
+        count += last - first;
+        shown.push((rows, first..last));
+        if count >= height {
             break;
         }
     }
-    rows.truncate(height);
-    rows.reverse();
+    shown.reverse();
     // At the very top with room to spare (after a resize, or old lines falling off):
     // fill the rest of the screen with the rows that follow.
-    rows.extend(hidden);
-    for line in lines.range(end..) {
-        if rows.len() >= height {
+    let mut following = hidden.into_iter().chain((end..lines.len()).map(|i| {
+        let rows = rows_of(i);
+        let all = 0..rows.len();
+        (rows, all)
+    }));
+    while count < height {
+        let Some((rows, range)) = following.next() else {
             break;
-        }
-        rows.extend(render_line(line, width));
+        };
+        let range = range.start..range.end.min(range.start + height - count);
+        count += range.len();
+        shown.push((rows, range));
     }
-    rows.truncate(height);
-    frame.render_widget(Paragraph::new(rows), area);
+    shown
 }
 
 /// The local time of a Unix-millisecond timestamp, as HH:MM.
@@ -264,14 +303,14 @@ pub fn date(ms: u64) -> String {
 
 /// One scrollback line as screen rows of `width` columns, under the separator of its day
 /// when it is the first line of one.
-fn render_line(line: &Line, width: usize) -> Vec<TextLine<'static>> {
+fn render_line(line: &Line, width: usize) -> Vec<Row> {
     let mut rows = Vec::new();
     if line.new_day
         && width > 0
         && let Some(at) = line.at
     {
         let text = truncate(&format!("-- {} --", date(at)), width);
-        rows.push(TextLine::styled(text, Style::new().dark_gray().bold()));
+        rows.push(Row::styled(&text, Style::new().dark_gray().bold()));
     }
     rows.extend(render_body(line, width));
     rows
@@ -327,7 +366,7 @@ fn waiting_mark(state: &DeliveryState) -> Vec<(String, Style)> {
     mark
 }
 
-fn render_body(line: &Line, width: usize) -> Vec<TextLine<'static>> {
+fn render_body(line: &Line, width: usize) -> Vec<Row> {
     let mut spans: Vec<(String, Style)> = Vec::new();
     if let Some(at) = line.at {
         spans.push((format!("{} ", clock(at)), Style::new().dark_gray()));

@@ -401,3 +401,73 @@ fn help_shows_from_its_heading() {
     assert!(contains(&rows, "Delete, Ctrl-D"), "{}", show(&rows));
     assert!(contains(&rows, "Plain text goes"), "{}", show(&rows));
 }
+
+/// The screen as the same app with nothing memoised draws it.
+fn fresh_screen(app: &App, w: u16, h: u16) -> Vec<String> {
+    let mut fresh = app.clone();
+    fresh.rows = crate::tui::memo::RowMemo::default();
+    screen(&fresh, w, h)
+}
+
+/// Draws `app` and checks the screen against a drawing from nothing memoised.
+fn drawn_as_fresh(app: &App, w: u16, h: u16) {
+    let rows = screen(app, w, h);
+    assert_eq!(rows, fresh_screen(app, w, h), "\n{}", show(&rows));
+}
+
+fn type_line(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.update(Action::Edit(EditOp::Insert(c)));
+    }
+    app.update(Action::Submit);
+}
+
+#[test]
+fn memoised_rows_never_go_stale() {
+    let mut app = wrapped_flood(40);
+    drawn_as_fresh(&app, 60, 12);
+    assert!(!app.rows.is_empty(), "the view memoises its rows");
+    // A resize lays every line out again.
+    app.update(Action::Resize(45, 12));
+    drawn_as_fresh(&app, 45, 12);
+    app.update(Action::Resize(60, 12));
+    drawn_as_fresh(&app, 60, 12);
+    // New lines, and one of ours whose mark changes after it was drawn.
+    let id = MessageId {
+        sender: "alice".parse().expect("name"),
+        seq: 7,
+    };
+    app.update(Action::Node(Event::Sending {
+        id: id.clone(),
+        to: None,
+        group: Some("flood".parse().expect("group")),
+        text: "mine".into(),
+        sent_at: 0,
+    }));
+    drawn_as_fresh(&app, 60, 12);
+    app.update(Action::Node(Event::Sent {
+        id,
+        delivered: vec!["bob".into()],
+        failed: vec![],
+        pending: vec![],
+    }));
+    drawn_as_fresh(&app, 60, 12);
+    assert!(contains(&screen(&app, 60, 12), "mine ✓"));
+    app.update(Action::PageUp);
+    drawn_as_fresh(&app, 60, 12);
+    app.update(Action::ScrollBottom);
+    // Another conversation's lines have the same sequence numbers.
+    joined(&mut app, "other", &[]);
+    app.update(message("carol", Some("other"), "hello from the other side"));
+    app.update(Action::SelectConv(2));
+    drawn_as_fresh(&app, 60, 12);
+    app.update(Action::SelectConv(1));
+    drawn_as_fresh(&app, 60, 12);
+    // Cleared: new lines take numbers the memo has seen.
+    type_line(&mut app, "/clear");
+    app.update(message("bob", Some("flood"), "after the clear"));
+    drawn_as_fresh(&app, 60, 12);
+    // Drawn twice the same: the memo holds the lines of one screen and no more.
+    screen(&app, 60, 12);
+    assert!(app.rows.len() <= 9, "{:?}", app.rows);
+}
