@@ -15,7 +15,8 @@ use serde_json::Value;
 use tokio::process::Child;
 
 use crate::report::{Measure, Report, Row};
-use crate::script::{Inbox, Line, last_arrival, trips, write_line};
+use crate::script::{Inbox, Line, last_arrival, write_line};
+use crate::stats::sampled_trips;
 use crate::stats::{Stats, WAIT, us};
 use crate::util::{self, PeerOptions, Tail, Tracker};
 
@@ -55,7 +56,7 @@ async fn pair(report: &mut Report, root: &Path, tracker: &Tracker) {
 
     // One message at a time; each trip also waits for alice's `sent` (bob's ack came back)
     // so no trip overlaps the last one's acknowledgement.
-    let stats = trips(WARM_UP, ONE_HOP_TRIPS, async |i| {
+    let stats = sampled_trips(WARM_UP, ONE_HOP_TRIPS, async |i| {
         let text = format!("one hop {i}");
         let (req, t0) = alice.cmd(&format!("/msg bob {text}"));
         let lines = inbox
@@ -193,7 +194,7 @@ async fn groups(report: &mut Report, root: &Path, tracker: &Tracker) {
         let group = format!("g{n}");
         join(&mut peers[..n], &mut inbox, &group).await;
         let others: Vec<usize> = (1..n).collect();
-        let stats = trips(GROUP_WARM_UP, GROUP_TRIPS, async |i| {
+        let stats = sampled_trips(GROUP_WARM_UP, GROUP_TRIPS, async |i| {
             let text = format!("{group} {i}");
             let (req, t0) = peers[0].cmd(&format!("/msg #{group} {text}"));
             let lines = inbox

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 use crate::report::{Measure, Report, Row};
-use crate::script::{Inbox, Line, last_arrival, trips, write_line};
+use crate::script::{Inbox, Line, last_arrival, write_line};
 use crate::stats::WAIT;
+use crate::stats::sampled_trips;
 use crate::util::{self, Tail};
 
 /// Clients connected; all of them join the channel.
@@ -42,7 +43,7 @@ pub async fn run(report: &mut Report) {
 
     // A private message: c00 → server → c01.
     let to = nick(1);
-    let stats = trips(WARM_UP, PRIVATE_TRIPS, async |i| {
+    let stats = sampled_trips(WARM_UP, PRIVATE_TRIPS, async |i| {
         let text = format!("private {i}");
         let t0 = write_line(&mut clients[0], &format!("PRIVMSG {to} :{text}\r\n"));
         let line = inbox
@@ -69,7 +70,7 @@ pub async fn run(report: &mut Report) {
         })
         .await;
     let others: Vec<usize> = (1..CHANNEL_SIZE).collect();
-    let stats = trips(WARM_UP, CHANNEL_TRIPS, async |i| {
+    let stats = sampled_trips(WARM_UP, CHANNEL_TRIPS, async |i| {
         let text = format!("channel {i}");
         let t0 = write_line(&mut clients[0], &format!("PRIVMSG {CHANNEL} :{text}\r\n"));
         let lines = inbox

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::stats::{LOOP_BUDGET, Stats, WAIT};
+use crate::stats::WAIT;
 
 /// One line read from a source, without its line end, and when it was read.
 pub struct Line {
@@ -109,29 +109,6 @@ pub fn write_line(to: &mut impl Write, line: &str) -> Instant {
     to.write_all(line.as_bytes())
         .expect("write a line to the driven process");
     at
-}
-
-/// `warm_up` untimed trips, then up to `count` timed ones while the loop budget lasts.
-/// Each trip returns its own sample (from its write to the stamp of the line that ended
-/// it), so the bench's own bookkeeping between trips is not counted.
-pub async fn trips(
-    warm_up: usize,
-    count: usize,
-    mut trip: impl AsyncFnMut(u64) -> Duration,
-) -> Stats {
-    for i in 0..warm_up {
-        trip(i as u64).await;
-    }
-    let started = Instant::now();
-    let mut samples = Vec::with_capacity(count);
-    for i in 0..count {
-        if started.elapsed() > LOOP_BUDGET {
-            eprintln!("  (loop budget reached after {i} of {count})");
-            break;
-        }
-        samples.push(trip((warm_up + i) as u64).await);
-    }
-    Stats::new(samples)
 }
 
 /// The time from `t0` to the last of `lines`.

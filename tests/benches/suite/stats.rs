@@ -50,12 +50,27 @@ pub fn us(d: Duration) -> f64 {
 }
 
 /// Runs `trip` up to `count` times (stopping early when the loop budget runs out) and
-/// times each call; `warm_up` untimed calls go first.
+/// times each call; `warm_up` untimed calls go first. Each call is bounded by [`WAIT`].
 pub async fn time_trips(warm_up: usize, count: usize, mut trip: impl AsyncFnMut(u64)) -> Stats {
-    for i in 0..warm_up {
-        tokio::time::timeout(WAIT, trip(i as u64))
+    sampled_trips(warm_up, count, async |i| {
+        let t = Instant::now();
+        tokio::time::timeout(WAIT, trip(i))
             .await
-            .expect("warm-up round trip timed out");
+            .expect("round trip timed out");
+        t.elapsed()
+    })
+    .await
+}
+
+/// Runs `trip` up to `count` times (stopping early when the loop budget runs out), each
+/// returning its own sample; `warm_up` calls go first, their samples dropped.
+pub async fn sampled_trips(
+    warm_up: usize,
+    count: usize,
+    mut trip: impl AsyncFnMut(u64) -> Duration,
+) -> Stats {
+    for i in 0..warm_up {
+        trip(i as u64).await;
     }
     let started = Instant::now();
     let mut samples = Vec::with_capacity(count);
@@ -64,11 +79,7 @@ pub async fn time_trips(warm_up: usize, count: usize, mut trip: impl AsyncFnMut(
             eprintln!("  (loop budget reached after {i} of {count})");
             break;
         }
-        let t = Instant::now();
-        tokio::time::timeout(WAIT, trip((warm_up + i) as u64))
-            .await
-            .expect("round trip timed out");
-        samples.push(t.elapsed());
+        samples.push(trip((warm_up + i) as u64).await);
     }
     Stats::new(samples)
 }
