@@ -78,12 +78,12 @@ pub fn bin_dir() -> &'static Path {
                 cargo.env_remove(key.as_ref());
             }
         }
+        cargo.args(["build", "--quiet", "-p", "natter", "-p", "natter-tracker"]);
         // A benchmark (built optimised) measures the release binaries.
         if !cfg!(debug_assertions) {
             cargo.arg("--release");
         }
         let status = cargo
-            .args(["build", "--quiet", "-p", "natter", "-p", "natter-tracker"])
             // The same features as the test build (whose dev-dependencies enable the test
             // kit): the libraries it just built are reused, and only the two binaries are
             // linked, instead of rebuilding every crate of ours a second time.
