@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::buffers;
 use crate::hub::{HubCommand, HubHandle};
 use crate::limits::{HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
 use crate::localize::{localize_shared, rewrite_ip};
@@ -105,7 +106,7 @@ pub async fn serve(stream: TcpStream, mut ticket: Ticket, hub: HubHandle, settin
     }
     let left = settings.handshake_timeout.saturating_sub(started.elapsed());
     let handshake = tokio::select! {
-        result = secure::accept(stream, &settings.identity, left) => result,
+        result = Box::pin(secure::accept(stream, &settings.identity, left)) => result,
         () = shutdown.cancelled() => return,
     };
     let (mut transport, key) = match handshake {
@@ -237,6 +238,8 @@ async fn serve_peer(
     link: &Link<'_>,
 ) -> End {
     let (settings, kill) = (link.settings, link.kill);
+    // Whatever the hello needed is not kept.
+    buffers::read(transport);
     let silence = settings.silence_limit();
     let mut last_seen = Instant::now();
     let deadline = tokio::time::sleep(silence);
@@ -250,6 +253,7 @@ async fn serve_peer(
             () = kill.cancelled() => return End::Dropped,
             frame = transport.next() => {
                 last_seen = Instant::now();
+                buffers::read(transport);
                 match frame {
                     None => return End::Closed,
                     Some(Err(e)) => return refuse_bad_frame(transport, e).await,
@@ -314,7 +318,10 @@ async fn write(
     let (limit, kill) = (link.settings.silence_limit(), link.kill);
     tokio::select! {
         result = tokio::time::timeout(limit, batch) => match result {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                buffers::written(transport);
+                Ok(())
+            }
             Ok(Err(e)) => Err(End::Io(e)),
             Err(_) => Err(End::Silent),
         },
