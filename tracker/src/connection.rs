@@ -33,9 +33,10 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::buffers;
 use crate::hub::{HubCommand, HubHandle};
 use crate::limits::{HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
-use crate::localize::{localize, rewrite_ip};
+use crate::localize::{localize_shared, rewrite_ip};
 use crate::registry::ConnId;
 
 /// Frames queued for one peer before it counts as too slow and is dropped.
@@ -43,7 +44,9 @@ const OUTGOING_QUEUE: usize = 1024;
 /// Frames written per flush.
 const WRITE_BATCH: usize = 256;
 
-type Transport = SecureFramed<TcpStream, PeerToTracker, TrackerToPeer>;
+/// Frames go out behind an `Arc`: a member-list change is one frame shared by the queues of
+/// every member it goes to.
+type Transport = SecureFramed<TcpStream, PeerToTracker, Arc<TrackerToPeer>>;
 
 /// Settings every connection shares.
 #[derive(Debug, Clone)]
@@ -103,7 +106,7 @@ pub async fn serve(stream: TcpStream, mut ticket: Ticket, hub: HubHandle, settin
     }
     let left = settings.handshake_timeout.saturating_sub(started.elapsed());
     let handshake = tokio::select! {
-        result = secure::accept(stream, &settings.identity, left) => result,
+        result = Box::pin(secure::accept(stream, &settings.identity, left)) => result,
         () = shutdown.cancelled() => return,
     };
     let (mut transport, key) = match handshake {
@@ -229,12 +232,14 @@ struct Link<'a> {
 /// The registered peer's loop.
 async fn serve_peer(
     transport: &mut Transport,
-    mut outgoing: mpsc::Receiver<TrackerToPeer>,
+    mut outgoing: mpsc::Receiver<Arc<TrackerToPeer>>,
     hub: &HubHandle,
     conn: ConnId,
     link: &Link<'_>,
 ) -> End {
     let (settings, kill) = (link.settings, link.kill);
+    // Whatever the hello needed is not kept.
+    buffers::read(transport);
     let silence = settings.silence_limit();
     let mut last_seen = Instant::now();
     let deadline = tokio::time::sleep(silence);
@@ -248,11 +253,12 @@ async fn serve_peer(
             () = kill.cancelled() => return End::Dropped,
             frame = transport.next() => {
                 last_seen = Instant::now();
+                buffers::read(transport);
                 match frame {
                     None => return End::Closed,
                     Some(Err(e)) => return refuse_bad_frame(transport, e).await,
                     Some(Ok(PeerToTracker::Ping { nonce })) => {
-                        if let Err(end) = write(transport, TrackerToPeer::Pong { nonce }, None, link).await {
+                        if let Err(end) = write(transport, Arc::new(TrackerToPeer::Pong { nonce }), None, link).await {
                             return end;
                         }
                     }
@@ -275,7 +281,7 @@ async fn serve_peer(
             },
             _ = ping.tick() => {
                 nonce = nonce.wrapping_add(1);
-                if let Err(end) = write(transport, TrackerToPeer::Ping { nonce }, None, link).await {
+                if let Err(end) = write(transport, Arc::new(TrackerToPeer::Ping { nonce }), None, link).await {
                     return end;
                 }
             }
@@ -293,8 +299,8 @@ async fn serve_peer(
 /// read for the silence limit (or that the hub drops meanwhile) ends the connection.
 async fn write(
     transport: &mut Transport,
-    first: TrackerToPeer,
-    more: Option<&mut mpsc::Receiver<TrackerToPeer>>,
+    first: Arc<TrackerToPeer>,
+    more: Option<&mut mpsc::Receiver<Arc<TrackerToPeer>>>,
     link: &Link<'_>,
 ) -> Result<(), End> {
     let batch = async {
@@ -312,7 +318,10 @@ async fn write(
     let (limit, kill) = (link.settings.silence_limit(), link.kill);
     tokio::select! {
         result = tokio::time::timeout(limit, batch) => match result {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                buffers::written(transport);
+                Ok(())
+            }
             Ok(Err(e)) => Err(End::Io(e)),
             Err(_) => Err(End::Silent),
         },
@@ -324,13 +333,13 @@ async fn write(
 /// from then on the full frame limit applies, both ways.
 async fn feed(
     transport: &mut Transport,
-    frame: TrackerToPeer,
+    frame: Arc<TrackerToPeer>,
     link: &Link<'_>,
 ) -> Result<(), CodecError> {
-    if matches!(frame, TrackerToPeer::Welcome { .. }) {
+    if matches!(*frame, TrackerToPeer::Welcome { .. }) {
         transport.codec_mut().set_max_frame(link.settings.max_frame);
     }
-    transport.feed(localize(frame, link.host)).await
+    transport.feed(localize_shared(frame, link.host)).await
 }
 
 /// Answers a frame that could not be read: an error frame if it was not our protocol
@@ -349,7 +358,7 @@ async fn part(transport: &mut Transport, code: ErrorCode, message: String) {
         message,
         req: None,
     };
-    net::part(transport, frame).await;
+    net::part(transport, Arc::new(frame)).await;
 }
 
 /// A good hello that found no established place (the tracker is full), or whose

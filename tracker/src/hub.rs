@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
@@ -46,7 +47,7 @@ pub enum HubCommand {
         key: PublicKey,
         addr: SocketAddr,
         groups: Vec<GroupName>,
-        queue: mpsc::Sender<TrackerToPeer>,
+        queue: mpsc::Sender<Arc<TrackerToPeer>>,
         kill: CancellationToken,
     },
     /// A request after the hello.
@@ -72,7 +73,7 @@ impl HubHandle {
 }
 
 struct Link {
-    queue: mpsc::Sender<TrackerToPeer>,
+    queue: mpsc::Sender<Arc<TrackerToPeer>>,
     kill: CancellationToken,
     /// Whom the connection's budgets are charged to.
     key: PublicKey,
@@ -302,11 +303,11 @@ fn rate_limited(
     Outcome {
         pushes: vec![(
             conn,
-            TrackerToPeer::Error {
+            Arc::new(TrackerToPeer::Error {
                 code: ErrorCode::RateLimited,
                 message: refusal.message(),
                 req,
-            },
+            }),
         )],
         close: Some(conn),
         ..Outcome::default()

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use natter_protocol::Identity;
 
+mod buffers;
 mod connection;
 mod hub;
 pub mod limits;

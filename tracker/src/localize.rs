@@ -10,6 +10,7 @@
 //! unchanged.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use natter_protocol::tracker::{Member, MemberChange, TrackerToPeer};
 
@@ -58,6 +59,34 @@ pub fn localize(mut frame: TrackerToPeer, host: Option<IpAddr>) -> TrackerToPeer
         _ => {}
     }
     frame
+}
+
+/// [`localize`] for a frame that other recipients share: the same frame when nothing in it
+/// changes for this recipient (no copy), else a rewritten copy.
+pub fn localize_shared(frame: Arc<TrackerToPeer>, host: Option<IpAddr>) -> Arc<TrackerToPeer> {
+    match host {
+        Some(host) if has_loopback_member(&frame) => {
+            Arc::new(localize(Arc::unwrap_or_clone(frame), Some(host)))
+        }
+        _ => frame,
+    }
+}
+
+/// Whether `frame` holds a member address that [`localize`] would rewrite.
+fn has_loopback_member(frame: &TrackerToPeer) -> bool {
+    let loopback = |member: &Member| member.addr.ip().to_canonical().is_loopback();
+    match frame {
+        TrackerToPeer::Members { members, .. } => members.iter().any(loopback),
+        TrackerToPeer::MemberUpdate {
+            change: MemberChange::Joined { member } | MemberChange::Online { member },
+            ..
+        }
+        | TrackerToPeer::LookupResult {
+            member: Some(member),
+            ..
+        } => loopback(member),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -168,5 +197,32 @@ mod tests {
             group: "g".parse().expect("group"),
         };
         assert_eq!(localize(left.clone(), host), left);
+    }
+
+    #[test]
+    fn a_shared_frame_is_copied_only_for_a_recipient_it_changes_for() {
+        let remote = rewrite_ip(sa("10.1.2.3:7700"));
+        let update = |addr: &str| {
+            Arc::new(TrackerToPeer::MemberUpdate {
+                group: "g".parse().expect("group"),
+                version: 1,
+                change: MemberChange::Joined {
+                    member: member("m", addr),
+                },
+            })
+        };
+        // Nothing to rewrite, or a recipient on this machine: the very same frame.
+        let elsewhere = update("192.168.1.9:5000");
+        assert!(Arc::ptr_eq(
+            &localize_shared(elsewhere.clone(), remote),
+            &elsewhere
+        ));
+        let here = update("127.0.0.1:4000");
+        assert!(Arc::ptr_eq(&localize_shared(here.clone(), None), &here));
+        // A loopback member seen from elsewhere: a rewritten copy, the shared one untouched.
+        let copy = localize_shared(here.clone(), remote);
+        assert_eq!(*copy, localize((*here).clone(), remote));
+        assert_ne!(copy, here);
+        assert_eq!(*here, *update("127.0.0.1:4000"));
     }
 }

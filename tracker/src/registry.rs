@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
 use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey, RequestId};
@@ -46,8 +47,10 @@ pub enum Save {
 /// What one event did.
 #[derive(Debug, Default, PartialEq)]
 pub struct Outcome {
-    /// Frames to send, in order.
-    pub pushes: Vec<(ConnId, TrackerToPeer)>,
+    /// Frames to send, in order. A change pushed to every member of a group is one frame
+    /// shared by all its recipients, not a copy each: a storm of N joins in a group of N
+    /// queues N² pointers, not N² frames.
+    pub pushes: Vec<(ConnId, Arc<TrackerToPeer>)>,
     /// Whether and how soon to write the state file (before the pushes if [`Save::Now`]).
     pub save: Save,
     /// Group versions bumped.
@@ -59,6 +62,11 @@ pub struct Outcome {
 impl Outcome {
     fn save(&mut self, save: Save) {
         self.save = self.save.max(save);
+    }
+
+    /// Queues `frame` for `conn` alone.
+    fn push(&mut self, conn: ConnId, frame: TrackerToPeer) {
+        self.pushes.push((conn, Arc::new(frame)));
     }
 }
 
@@ -93,7 +101,7 @@ pub struct HelloCost {
 impl Outcome {
     fn to(conn: ConnId, frame: TrackerToPeer) -> Self {
         Self {
-            pushes: vec![(conn, frame)],
+            pushes: vec![(conn, Arc::new(frame))],
             ..Self::default()
         }
     }
@@ -111,7 +119,7 @@ impl Outcome {
         close: bool,
     ) -> Self {
         Self {
-            pushes: vec![(conn, TrackerToPeer::Error { code, message, req })],
+            pushes: vec![(conn, Arc::new(TrackerToPeer::Error { code, message, req }))],
             close: close.then_some(conn),
             ..Self::default()
         }
@@ -296,8 +304,7 @@ impl Registry {
                 if let Some(message) = self.join_refusal(&group) {
                     let code = ErrorCode::Refused;
                     let req = None;
-                    out.pushes
-                        .push((conn, TrackerToPeer::Error { code, message, req }));
+                    out.push(conn, TrackerToPeer::Error { code, message, req });
                     continue;
                 }
                 self.change(
@@ -311,7 +318,7 @@ impl Registry {
             }
         }
         for group in self.groups_of(&name) {
-            out.pushes.push((conn, self.snapshot_frame(&group, None)));
+            out.push(conn, self.snapshot_frame(&group, None));
         }
         out
     }
@@ -436,7 +443,7 @@ impl Registry {
                 self.change(&group, name, MemberChange::Joined { member }, &mut out);
             }
         }
-        out.pushes.push((conn, self.snapshot_frame(&group, req)));
+        out.push(conn, self.snapshot_frame(&group, req));
         out
     }
 
@@ -457,7 +464,7 @@ impl Registry {
             MemberChange::Left { name: name.clone() },
             &mut out,
         );
-        out.pushes.push((conn, TrackerToPeer::Left { group, req }));
+        out.push(conn, TrackerToPeer::Left { group, req });
         out
     }
 
@@ -518,16 +525,14 @@ impl Registry {
         let Some(state) = self.groups.get(group) else {
             return;
         };
+        let frame = Arc::new(TrackerToPeer::MemberUpdate {
+            group: group.clone(),
+            version,
+            change,
+        });
         for other in state.members.keys().filter(|m| *m != name) {
             if let Some(online) = self.online.get(other) {
-                out.pushes.push((
-                    online.conn,
-                    TrackerToPeer::MemberUpdate {
-                        group: group.clone(),
-                        version,
-                        change: change.clone(),
-                    },
-                ));
+                out.pushes.push((online.conn, Arc::clone(&frame)));
             }
         }
     }

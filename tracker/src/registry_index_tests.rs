@@ -25,7 +25,7 @@ fn answered(out: &Outcome, asker: ConnId, req: RequestId) -> Vec<TrackerToPeer> 
     for (conn, frame) in &out.pushes {
         if *conn == asker {
             assert_eq!(req_of(frame), Some(Some(req)), "answer {frame:?}");
-            mine.push(frame.clone());
+            mine.push((**frame).clone());
         } else {
             assert!(
                 matches!(req_of(frame), None | Some(None)),

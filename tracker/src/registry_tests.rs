@@ -60,6 +60,15 @@ fn join(r: &mut Registry, conn: ConnId, group: &str) -> Outcome {
     )
 }
 
+/// The frames of `out`, each as its own value (the registry shares one frame among the
+/// recipients of a change).
+fn plain(out: &Outcome) -> Vec<(ConnId, TrackerToPeer)> {
+    out.pushes
+        .iter()
+        .map(|(conn, frame)| (*conn, (**frame).clone()))
+        .collect()
+}
+
 fn members_of(frame: &TrackerToPeer) -> (u64, Vec<(String, bool)>) {
     match frame {
         TrackerToPeer::Members {
@@ -78,14 +87,12 @@ fn members_of(frame: &TrackerToPeer) -> (u64, Vec<(String, bool)>) {
 fn update_to(out: &Outcome, conn: ConnId) -> (u64, MemberChange) {
     let found: Vec<_> = out.pushes.iter().filter(|(c, _)| *c == conn).collect();
     match found.as_slice() {
-        [
-            (
-                _,
-                TrackerToPeer::MemberUpdate {
-                    version, change, ..
-                },
-            ),
-        ] => (*version, change.clone()),
+        [(_, frame)] => match &**frame {
+            TrackerToPeer::MemberUpdate {
+                version, change, ..
+            } => (*version, change.clone()),
+            other => panic!("expected an update to {conn}, got {other:?}"),
+        },
         other => panic!("expected one update to {conn}, got {other:?}"),
     }
 }
@@ -95,7 +102,7 @@ fn hello_gets_welcome_with_address() {
     let mut r = registry();
     let out = hello(&mut r, 1, "alice", &[]);
     assert_eq!(
-        out.pushes,
+        plain(&out),
         vec![(
             1,
             TrackerToPeer::Welcome {
@@ -167,7 +174,7 @@ fn leave_confirms_and_tells_others() {
         },
     );
     assert_eq!(out.save, Save::Now);
-    assert!(out.pushes.contains(&(
+    assert!(plain(&out).contains(&(
         2,
         TrackerToPeer::Left {
             req: None,
@@ -195,7 +202,7 @@ fn leave_of_a_group_not_in_is_not_member_and_keeps_link() {
     assert_eq!(out.save, Save::Nothing);
     assert_eq!(out.close, None);
     assert!(matches!(
-        out.pushes.as_slice(),
+        plain(&out).as_slice(),
         [(
             1,
             TrackerToPeer::Error {
@@ -255,7 +262,7 @@ fn coming_back_is_online_at_new_address() {
     );
     // Bob gets welcome, then the snapshot of the group he was already in.
     let to_bob: Vec<_> = out.pushes.iter().filter(|(c, _)| *c == 7).collect();
-    assert!(matches!(to_bob[0].1, TrackerToPeer::Welcome { .. }));
+    assert!(matches!(*to_bob[0].1, TrackerToPeer::Welcome { .. }));
     assert_eq!(members_of(&to_bob[1].1).0, 4);
     assert_eq!(r.groups()[&g("rust")].members[&n("bob")], addr(7));
 }
@@ -267,7 +274,7 @@ fn name_taken_while_live_and_old_connection_keeps_it() {
     let out = hello(&mut r, 2, "alice", &[]);
     assert_eq!(out.close, Some(2));
     assert_eq!(
-        out.pushes,
+        plain(&out),
         vec![(
             2,
             TrackerToPeer::Error {
@@ -284,7 +291,7 @@ fn name_taken_while_live_and_old_connection_keeps_it() {
     // Once the first is gone, the name is free again.
     r.disconnect(1);
     assert!(matches!(
-        hello(&mut r, 3, "alice", &[]).pushes[0].1,
+        *hello(&mut r, 3, "alice", &[]).pushes[0].1,
         TrackerToPeer::Welcome { .. }
     ));
 }
@@ -338,8 +345,8 @@ fn lookup_online_offline_unknown() {
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "bob", &["rust"]);
     hello(&mut r, 3, "carol", &[]);
-    let look = |r: &mut Registry, who: &str| match r
-        .apply(
+    let look = |r: &mut Registry, who: &str| match Arc::unwrap_or_clone(
+        r.apply(
             1,
             PeerToTracker::Lookup {
                 req: None,
@@ -348,8 +355,8 @@ fn lookup_online_offline_unknown() {
         )
         .pushes
         .remove(0)
-        .1
-    {
+        .1,
+    ) {
         TrackerToPeer::LookupResult { member, .. } => member,
         other => panic!("unexpected {other:?}"),
     };
@@ -378,7 +385,7 @@ fn snapshot_of_a_group_not_in_is_not_member() {
         },
     );
     assert!(matches!(
-        out.pushes.as_slice(),
+        plain(&out).as_slice(),
         [(
             1,
             TrackerToPeer::Error {
@@ -406,7 +413,7 @@ fn state_survives_restart_with_everyone_offline() {
     let snaps: Vec<_> = out
         .pushes
         .iter()
-        .filter(|(c, f)| *c == 9 && matches!(f, TrackerToPeer::Members { .. }))
+        .filter(|(c, f)| *c == 9 && matches!(&**f, TrackerToPeer::Members { .. }))
         .map(|(_, f)| members_of(f))
         .collect();
     assert_eq!(
@@ -446,7 +453,7 @@ fn first_hello_binds_the_name_to_its_key_durably() {
     // Coming back with the same key changes nothing durable.
     let out = hello(&mut r, 2, "alice", &[]);
     assert_eq!(out.save, Save::Nothing);
-    assert!(matches!(out.pushes[0].1, TrackerToPeer::Welcome { .. }));
+    assert!(matches!(*out.pushes[0].1, TrackerToPeer::Welcome { .. }));
 }
 
 #[test]
@@ -457,7 +464,7 @@ fn members_and_lookups_carry_the_bound_key() {
     let snapshot = out
         .pushes
         .iter()
-        .find_map(|(c, f)| match f {
+        .find_map(|(c, f)| match &**f {
             TrackerToPeer::Members { members, .. } if *c == 2 => Some(members.clone()),
             _ => None,
         })
@@ -489,14 +496,14 @@ fn another_key_is_refused_the_name_while_owner_online_or_offline() {
     // Owner online: the key check comes before the live-name check.
     let out = hello_as(&mut r, 2, "alice", key("mallory"), &["evil"]);
     assert_eq!(out.close, Some(2));
-    assert_eq!(out.pushes, vec![(2, refused.clone())]);
+    assert_eq!(plain(&out), vec![(2, refused.clone())]);
     assert_eq!(out.save, Save::Nothing);
     r.disconnect(2);
     // Owner offline: still refused, nothing about alice changes.
     r.disconnect(1);
     let out = hello_as(&mut r, 3, "alice", key("mallory"), &[]);
     assert_eq!(out.close, Some(3));
-    assert_eq!(out.pushes, vec![(3, refused)]);
+    assert_eq!(plain(&out), vec![(3, refused)]);
     assert_eq!(r.name_of(3), None);
     assert!(
         r.lookup(&n("alice"))
@@ -507,7 +514,7 @@ fn another_key_is_refused_the_name_while_owner_online_or_offline() {
     assert_eq!(join(&mut r, 3, "rust").close, Some(3));
     // The owner still can.
     assert!(matches!(
-        hello(&mut r, 4, "alice", &[]).pushes[0].1,
+        *hello(&mut r, 4, "alice", &[]).pushes[0].1,
         TrackerToPeer::Welcome { .. }
     ));
 }
@@ -517,7 +524,7 @@ fn one_key_may_hold_several_names_but_each_name_one_key() {
     let mut r = registry();
     hello_as(&mut r, 1, "alice", key("alice"), &[]);
     let out = hello_as(&mut r, 2, "alice2", key("alice"), &[]);
-    assert!(matches!(out.pushes[0].1, TrackerToPeer::Welcome { .. }));
+    assert!(matches!(*out.pushes[0].1, TrackerToPeer::Welcome { .. }));
     assert_eq!(r.key_of(&n("alice2")), Some(&key("alice")));
 }
 
@@ -545,7 +552,7 @@ fn leave_acts_only_for_the_connections_own_name() {
         },
     );
     assert!(matches!(
-        out.pushes[0].1,
+        *out.pushes[0].1,
         TrackerToPeer::Error {
             code: ErrorCode::NotMember,
             ..
@@ -571,7 +578,7 @@ fn bindings_survive_restart_and_still_refuse_other_keys() {
     let out = hello_as(&mut r, 3, "carol", key("mallory"), &[]);
     assert_eq!(out.close, Some(3));
     let out = hello(&mut r, 4, "alice", &[]);
-    assert!(matches!(out.pushes[0].1, TrackerToPeer::Welcome { .. }));
+    assert!(matches!(*out.pushes[0].1, TrackerToPeer::Welcome { .. }));
 }
 
 #[test]
@@ -601,7 +608,7 @@ fn capped(groups: usize, names: usize, members_per_group: usize) -> Registry {
 }
 
 fn refused_code(out: &Outcome, conn: ConnId) -> Option<ErrorCode> {
-    out.pushes.iter().find_map(|(c, f)| match f {
+    out.pushes.iter().find_map(|(c, f)| match &**f {
         TrackerToPeer::Error { code, .. } if *c == conn => Some(*code),
         _ => None,
     })
@@ -637,7 +644,7 @@ fn the_group_cap_refuses_new_groups_but_not_existing_ones() {
     assert_eq!(join(&mut r, 2, "a").save, Save::Now);
     // A hello naming a group past the cap gets its welcome and an error for that group.
     let out = hello(&mut r, 3, "carol", &["b", "d"]);
-    assert!(matches!(out.pushes[0].1, TrackerToPeer::Welcome { .. }));
+    assert!(matches!(*out.pushes[0].1, TrackerToPeer::Welcome { .. }));
     assert_eq!(refused_code(&out, 3), Some(ErrorCode::Refused));
     assert_eq!(out.close, None);
     assert!(r.groups()[&g("b")].members.contains_key(&n("carol")));
@@ -679,7 +686,7 @@ fn the_name_cap_refuses_new_names_but_not_known_ones() {
     // Known names still come back.
     r.disconnect(1);
     assert!(matches!(
-        hello(&mut r, 4, "alice", &[]).pushes[0].1,
+        *hello(&mut r, 4, "alice", &[]).pushes[0].1,
         TrackerToPeer::Welcome { .. }
     ));
 }
@@ -696,7 +703,7 @@ fn a_group_is_forgotten_when_its_last_member_leaves() {
         },
     );
     assert_eq!(out.save, Save::Now);
-    assert!(out.pushes.contains(&(
+    assert!(plain(&out).contains(&(
         1,
         TrackerToPeer::Left {
             req: None,
@@ -759,3 +766,27 @@ fn loading_moves_every_version_up_by_the_margin() {
 
 #[path = "registry_index_tests.rs"]
 mod index_and_requests;
+
+#[test]
+fn a_change_goes_to_every_member_as_one_shared_frame() {
+    let mut r = registry();
+    for (conn, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        hello(&mut r, conn, name, &["rust"]);
+    }
+    let out = hello(&mut r, 4, "dave", &["rust"]);
+    let updates: Vec<&Arc<TrackerToPeer>> = out
+        .pushes
+        .iter()
+        .filter(|(conn, _)| *conn != 4)
+        .map(|(_, frame)| frame)
+        .collect();
+    assert_eq!(updates.len(), 3, "one update to each other member");
+    assert!(updates.iter().all(|f| Arc::ptr_eq(f, updates[0])));
+    assert!(matches!(
+        &**updates[0],
+        TrackerToPeer::MemberUpdate {
+            change: MemberChange::Joined { .. },
+            ..
+        }
+    ));
+}
