@@ -278,6 +278,22 @@ struct Natter {
     lines: u64,
 }
 
+/// A `natter --headless` with its three pipes, logging at natter's own default level (the
+/// tests' `info` would put log lines on the measured path); its stderr goes to the tail.
+pub fn spawn_quiet(name: &str, opts: &PeerOptions<'_>) -> (Child, Tail) {
+    let mut child = util::natter_command(name, opts)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn natter");
+    let stderr = Tail::default();
+    util::spawn_stderr_tail(child.stderr.take().unwrap(), stderr.clone());
+    (child, stderr)
+}
+
 impl Natter {
     fn spawn(
         root: &Path,
@@ -292,17 +308,7 @@ impl Natter {
             data_dir: root.join(name),
             extra: extra.to_vec(),
         };
-        let mut child = util::natter_command(name, &opts)
-            // natter's own default: the tests' `info` would put log lines on the path.
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn natter");
-        let stderr = Tail::default();
-        util::spawn_stderr_tail(child.stderr.take().unwrap(), stderr.clone());
+        let (mut child, stderr) = spawn_quiet(name, &opts);
         // Plain blocking files: the reader thread and the bench write to them directly.
         let stdout = child.stdout.take().unwrap().into_owned_fd().unwrap();
         inbox.read_from(source, File::from(stdout));

@@ -74,21 +74,13 @@ fn spawn_peer(
     seen: mpsc::UnboundedSender<Seen>,
 ) -> StormPeer {
     let name = format!("p{i}");
-    let mut child = Command::new(util::bin("natter"))
-        .args(["--headless", "--name", &name, "--listen", "127.0.0.1:0"])
-        .args(["--tracker", tracker])
-        .arg("--data-dir")
-        .arg(root.join(&name))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn natter");
+    let opts = util::PeerOptions {
+        tracker: tracker.to_owned(),
+        data_dir: root.join(&name),
+        extra: vec![],
+    };
+    let (mut child, stderr) = crate::headless::spawn_quiet(&name, &opts);
     let stdin = child.stdin.take().unwrap();
-    let stderr = Tail::default();
-    util::spawn_stderr_tail(child.stderr.take().unwrap(), stderr.clone());
     let stdout_bytes = Arc::new(AtomicU64::new(0));
     let full_lists = Arc::new(AtomicU64::new(0));
     let list = Arc::new(Mutex::new(List::default()));
