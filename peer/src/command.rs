@@ -6,9 +6,11 @@
 
 use std::net::SocketAddr;
 
+use natter_protocol::peer::{MAX_EMOJI_BYTES, MessageId};
+use natter_protocol::tracker::MAX_STATUS_CHARS;
 use natter_protocol::{GroupName, Name};
 
-use crate::node::{Command, Target};
+use crate::node::{Action, Command, Target};
 
 /// What a line of input asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,28 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "message #group, a peer by name, or IP:PORT",
     ),
     ("/query NAME", "open a private conversation (TUI)"),
+    (
+        "/reply ID TEXT",
+        "answer the message ID (ids look like bob/12)",
+    ),
+    ("/edit ID TEXT", "change the text of your message ID"),
+    (
+        "/delete ID",
+        "take back your message ID (erased everywhere)",
+    ),
+    (
+        "/react ID EMOJI",
+        "react to message ID (again to take it back); :name: works",
+    ),
+    ("/read TARGET", "mark a conversation read up to now"),
+    ("/typing TARGET", "tell a conversation you are typing"),
+    (
+        "/whois NAME",
+        "a peer's key, presence, status and shared groups",
+    ),
+    ("/status [TEXT]", "set your status line (empty clears it)"),
+    ("/receipts on|off", "send read receipts or not"),
+    ("/typing-notices on|off", "send typing notices or not"),
     ("/members GROUP", "list a group's members"),
     ("/groups", "list the groups you are in"),
     (
@@ -68,6 +92,8 @@ pub enum ParseError {
     },
     #[error("nothing to send")]
     Empty,
+    #[error("{what} is at most {max} characters")]
+    TooLong { what: &'static str, max: usize },
 }
 
 /// Messages `/history` shows when no count is given.
@@ -139,6 +165,60 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
                 text: text.to_owned(),
             }))
         }
+        "reply" => {
+            let (id, text) = id_and_text(args, "/reply ID TEXT")?;
+            Ok(act(id, Action::Reply(text)))
+        }
+        "edit" => {
+            let (id, text) = id_and_text(args, "/edit ID TEXT")?;
+            Ok(act(id, Action::Edit(text)))
+        }
+        "delete" | "del" => {
+            let (id, extra) = split_word(args);
+            if id.is_empty() || !extra.trim().is_empty() {
+                return Err(ParseError::Usage("/delete ID"));
+            }
+            Ok(act(message_id(id)?, Action::Delete))
+        }
+        "react" => {
+            const USAGE: &str = "/react ID EMOJI";
+            let (id, emoji) = split_word(args);
+            let emoji = emoji.trim();
+            if id.is_empty() || emoji.is_empty() {
+                return Err(ParseError::Usage(USAGE));
+            }
+            Ok(act(message_id(id)?, Action::React(reaction(emoji)?)))
+        }
+        "read" => Ok(Input::Node(Command::Read(target_arg(
+            args,
+            "/read TARGET",
+        )?))),
+        "typing" => Ok(Input::Node(Command::Typing(target_arg(
+            args,
+            "/typing TARGET",
+        )?))),
+        "whois" => Ok(Input::Node(Command::Whois(name_arg(args, "/whois NAME")?))),
+        "status" => {
+            let status = args.trim();
+            if status.chars().count() > MAX_STATUS_CHARS {
+                return Err(ParseError::TooLong {
+                    what: "a status line",
+                    max: MAX_STATUS_CHARS,
+                });
+            }
+            if status.chars().any(char::is_control) {
+                return Err(ParseError::Usage("/status [TEXT] (one line)"));
+            }
+            Ok(Input::Node(Command::Status(status.to_owned())))
+        }
+        "receipts" => Ok(Input::Node(Command::Receipts(on_off(
+            args,
+            "/receipts on|off",
+        )?))),
+        "typing-notices" => Ok(Input::Node(Command::TypingNotices(on_off(
+            args,
+            "/typing-notices on|off",
+        )?))),
         "" => Err(ParseError::Unknown("/".into())),
         other => Err(ParseError::Unknown(format!("/{other}"))),
     }
@@ -158,6 +238,55 @@ pub fn parse_target(s: &str) -> Result<Target, ParseError> {
             .map_err(|e| bad("address", s, e));
     }
     peer_name(s).map(Target::Peer)
+}
+
+fn act(id: MessageId, action: Action) -> Input {
+    Input::Node(Command::Act { id, action })
+}
+
+fn message_id(s: &str) -> Result<MessageId, ParseError> {
+    s.parse().map_err(|e| bad("message id", s, e))
+}
+
+fn id_and_text(args: &str, usage: &'static str) -> Result<(MessageId, String), ParseError> {
+    let (id, text) = split_word(args);
+    let text = text.strip_prefix(' ').unwrap_or(text);
+    if id.is_empty() || text.trim().is_empty() {
+        return Err(ParseError::Usage(usage));
+    }
+    Ok((message_id(id)?, text.to_owned()))
+}
+
+fn target_arg(args: &str, usage: &'static str) -> Result<Target, ParseError> {
+    let (target, extra) = split_word(args);
+    if target.is_empty() || !extra.trim().is_empty() {
+        return Err(ParseError::Usage(usage));
+    }
+    parse_target(target)
+}
+
+fn on_off(args: &str, usage: &'static str) -> Result<bool, ParseError> {
+    match args.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(ParseError::Usage(usage)),
+    }
+}
+
+/// A reaction as typed: an emoji, or a `:name:` shortcode for one.
+pub fn reaction(typed: &str) -> Result<String, ParseError> {
+    let emoji = match typed.strip_prefix(':').and_then(|s| s.strip_suffix(':')) {
+        Some(code) => emojis::get_by_shortcode(code)
+            .map(emojis::Emoji::as_str)
+            .ok_or_else(|| bad("emoji shortcode", typed, "no emoji has that name"))?
+            .to_owned(),
+        None => typed.to_owned(),
+    };
+    if emoji.len() > MAX_EMOJI_BYTES || emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let reason = format!("a reaction is one emoji (at most {MAX_EMOJI_BYTES} bytes)");
+        return Err(bad("reaction", typed, reason));
+    }
+    Ok(emoji)
 }
 
 fn split_word(s: &str) -> (&str, &str) {

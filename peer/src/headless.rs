@@ -388,6 +388,7 @@ mod tests {
             text: "hi".into(),
             sent_at: 5,
             verified: false,
+            reply_to: None,
         };
         assert_eq!(
             line(None, message),
@@ -406,7 +407,12 @@ mod tests {
                 delivered: vec![],
                 pending: vec!["bob".into()],
                 failed: vec![],
+                read: Vec::new(),
             }),
+            reply_to: None,
+            edited_at: None,
+            deleted: false,
+            reactions: Vec::new(),
         };
         let theirs = HistoryItem {
             id: "bob/1".parse().expect("id"),
@@ -417,6 +423,10 @@ mod tests {
             verified: true,
             to: None,
             delivery: None,
+            reply_to: None,
+            edited_at: None,
+            deleted: false,
+            reactions: Vec::new(),
         };
         let history = Event::History {
             target: About::Peer(name("bob")),

@@ -39,7 +39,9 @@ pub use secure::{HandshakeError, SecureCodec};
 /// Version 4: a message carries its author's key and (private) its recipient's key, both
 /// signed; ids are per-author sequence numbers without gaps; history sync frames; the
 /// hello carries the listen port.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// Version 5: message bodies for replies, edits, deletes, reactions and read receipts; the
+/// typing frame; members carry their last-seen time and status text.
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// A request's id, chosen by whoever asks, echoed in the answer or error.
 pub type RequestId = u64;

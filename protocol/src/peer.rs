@@ -60,27 +60,86 @@ impl From<MessageId> for String {
     }
 }
 
-/// What a message says. Tagged by `kind`, so replies, edits, deletes, reactions and receipts
-/// become new variants here rather than new frame shapes.
+/// What a message says. Tagged by `kind`. Besides text, a message can be an action on an
+/// earlier message (an edit, a delete, a reaction) or a read receipt: each is numbered,
+/// signed, stored, retried and synced exactly like a text, so it reaches every member the
+/// way a message does, and a member who backfills another brings the actions too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Body {
-    Text { text: String },
+    Text {
+        text: String,
+        /// The message this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
+    },
+    /// The author's new text for its own earlier message `target`. The author's later
+    /// edit (by seq) wins; nothing edits a deleted message.
+    Edit { target: MessageId, text: String },
+    /// The author takes back its own earlier message `target`: every store that gets this
+    /// erases the text.
+    Delete { target: MessageId },
+    /// The author reacts to `target` with `emoji` (`on`), or takes the reaction back.
+    React {
+        target: MessageId,
+        emoji: String,
+        on: bool,
+    },
+    /// A read receipt, sent privately to the author of the messages read: everything of
+    /// the recipient's in `group` (or, when `None`, in the private conversation between the
+    /// two) up to and including seq `up_to` has been read.
+    Read {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupName>,
+        up_to: u64,
+    },
 }
 
+/// The most bytes of a reaction's emoji: a few code points (flags and skin tones take
+/// several), never a message.
+pub const MAX_EMOJI_BYTES: usize = 32;
+
 impl Body {
+    /// A text without a reply.
+    pub fn text_only(text: impl Into<String>) -> Self {
+        Self::Text {
+            text: text.into(),
+            reply_to: None,
+        }
+    }
+
     /// The variant's tag, as on the wire (and in the signed bytes).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Text { .. } => "text",
+            Self::Edit { .. } => "edit",
+            Self::Delete { .. } => "delete",
+            Self::React { .. } => "react",
+            Self::Read { .. } => "read",
         }
     }
 
-    /// The text a person reads.
+    /// The text a person reads: a text's, an edit's new text; empty for the rest.
     pub fn text(&self) -> &str {
         match self {
-            Self::Text { text } => text,
+            Self::Text { text, .. } | Self::Edit { text, .. } => text,
+            Self::Delete { .. } | Self::React { .. } | Self::Read { .. } => "",
         }
+    }
+
+    /// The earlier message an edit, delete or reaction acts on.
+    pub fn target(&self) -> Option<&MessageId> {
+        match self {
+            Self::Edit { target, .. } | Self::Delete { target } | Self::React { target, .. } => {
+                Some(target)
+            }
+            Self::Text { .. } | Self::Read { .. } => None,
+        }
+    }
+
+    /// Whether this is something a person reads as a message (not an action on one).
+    pub fn is_text(&self) -> bool {
+        matches!(self, Self::Text { .. })
     }
 }
 
@@ -115,6 +174,9 @@ pub struct SignedChat {
 }
 
 /// Peer ↔ peer.
+// Most frames are chats (the large variant) and each is built once and shared in an `Arc`:
+// boxing the chat would cost an allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PeerFrame {
@@ -143,6 +205,13 @@ pub enum PeerFrame {
     Error {
         code: ErrorCode,
         message: String,
+    },
+    /// The sender is typing in the private conversation with the receiver (`group`
+    /// `None`) or in `group`. Not stored and not retried: it only matters now, so it goes
+    /// only over a connection that is already open.
+    Typing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupName>,
     },
     /// History sync: "of `group`, I hold these sequence numbers of each author; send me
     /// what I lack". Answered by one [`PeerFrame::SyncPage`].
@@ -198,7 +267,7 @@ mod tests {
             key: author.public_key(),
             group: None,
             to: None,
-            body: Body::Text { text: "hi".into() },
+            body: Body::text_only("hi"),
             sent_at: 5,
         };
         let sig = crate::identity::sign_chat(&author, &message);

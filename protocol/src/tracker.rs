@@ -27,7 +27,17 @@ pub struct Member {
     /// The identity key the name is bound to at the tracker: the key that completed the
     /// Noise handshake when the member registered.
     pub key: PublicKey,
+    /// For an offline member: when the tracker last saw it online (the tracker's clock,
+    /// Unix milliseconds). Absent while it is online, or when nobody knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<u64>,
+    /// The member's status line (`/status`), at most [`MAX_STATUS_CHARS`] characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
+
+/// The most characters of a status line.
+pub const MAX_STATUS_CHARS: usize = 100;
 
 /// Peer → tracker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -131,9 +131,7 @@ fn peer_frames() -> Vec<PeerFrame> {
         key: author.public_key(),
         group: Some("rust".parse().expect("group")),
         to: None,
-        body: natter_protocol::peer::Body::Text {
-            text: "hello \u{1f980} world".into(),
-        },
+        body: natter_protocol::peer::Body::text_only("hello \u{1f980} world"),
         sent_at: 1_700_000_000_000,
     };
     let sig = sign_chat(&author, &message);

@@ -270,9 +270,7 @@ async fn a_relay_cannot_forge_alter_or_misattribute_history() {
     // (a) alice's signed message, altered after she signed it: another number and text.
     let mut altered = genuine.clone();
     altered.message.id.seq = n + 1;
-    altered.message.body = Body::Text {
-        text: "altered".into(),
-    };
+    altered.message.body = Body::text_only("altered");
     // (a') alice's name and key, signed with mallory's key.
     let mut claimed = build::chat_message("alice", n + 2, Some("g"), "forged");
     claimed.key = alice_key;

@@ -103,6 +103,8 @@ mod tests {
             addr: sa(addr),
             online: true,
             key: natter_protocol::Identity::from_secrets(&[1; 32], &[1; 32]).public_key(),
+            last_seen: None,
+            status: None,
         }
     }
 

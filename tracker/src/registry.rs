@@ -285,6 +285,8 @@ impl Registry {
             addr,
             online: true,
             key,
+            last_seen: None,
+            status: None,
         };
         // Back online in every group it was already in (maybe at a new address).
         for group in self.groups_of(&name) {
@@ -394,6 +396,8 @@ impl Registry {
                 addr: online.addr,
                 online: true,
                 key,
+                last_seen: None,
+                status: None,
             });
         }
         // The first of its groups, in group order, as a scan of all groups would find it.
@@ -406,6 +410,8 @@ impl Registry {
                 addr: *addr,
                 online: false,
                 key,
+                last_seen: None,
+                status: None,
             })
     }
 
@@ -439,6 +445,8 @@ impl Registry {
                     addr,
                     online: true,
                     key,
+                    last_seen: None,
+                    status: None,
                 };
                 self.change(&group, name, MemberChange::Joined { member }, &mut out);
             }
@@ -572,6 +580,8 @@ impl Registry {
                             addr: online.map_or(*addr, |o| o.addr),
                             online: online.is_some(),
                             key,
+                            last_seen: None,
+                            status: None,
                         })
                     })
                     .collect(),

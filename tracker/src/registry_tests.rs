@@ -142,6 +142,8 @@ fn join_sends_snapshot_to_joiner_and_delta_to_others() {
                 addr: addr(2),
                 online: true,
                 key: key("bob"),
+                last_seen: None,
+                status: None,
             }
         }
     );
@@ -257,6 +259,8 @@ fn coming_back_is_online_at_new_address() {
                 addr: addr(7),
                 online: true,
                 key: key("bob"),
+                last_seen: None,
+                status: None,
             }
         }
     );

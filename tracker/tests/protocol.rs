@@ -130,6 +130,8 @@ fn member(name: &str, addr: SocketAddr) -> Member {
         addr,
         online: true,
         key: key(name),
+        last_seen: None,
+        status: None,
     }
 }
 

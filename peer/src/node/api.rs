@@ -23,7 +23,12 @@ pub use super::error::{ErrorCode, NodeError};
 /// Version 3: messages are stored and retried: `sending` means durably queued, `sent`
 /// gains `pending` (offline recipients are pending, not failed), then `delivered` and
 /// `failed` per recipient; `message` carries `verified`; `/history` answers `history`.
-pub const CONTRACT_VERSION: u32 = 3;
+/// Version 4: replies, edits, deletes, reactions, read receipts, typing, presence (`message`
+/// and `sending` gain `reply_to`; the events `edited`, `deleted`, `reaction`, `receipt`,
+/// `typing`, `whois`, `status`, `setting`; `members` entries gain `last_seen` and
+/// `status`; history items gain the current text, `edited_at`, `deleted`, `reactions` and
+/// `read`).
+pub const CONTRACT_VERSION: u32 = 4;
 
 /// What an error or event is about: a conversation, as `/msg` names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -100,8 +105,49 @@ pub enum Command {
     Unblock(Name),
     /// Accept the key `name` now presents in place of the one pinned for it.
     Trust(Name),
+    /// Act on the message `id` (ours or another's, in any conversation): the action goes
+    /// to that message's conversation.
+    Act {
+        id: MessageId,
+        action: Action,
+    },
+    /// Everything received in the conversation up to now is read: a read receipt goes to
+    /// each author with something newly read (unless receipts are off).
+    Read(Target),
+    /// We are typing in the conversation: its members with an open connection are told
+    /// (unless typing notices are off).
+    Typing(Target),
+    /// What is known of a peer, answered by an [`Event::Whois`].
+    Whois(Name),
+    /// Our status line, shown to the members of our groups (empty: none).
+    Status(String),
+    /// Send read receipts (on by default).
+    Receipts(bool),
+    /// Send typing notices (on by default).
+    TypingNotices(bool),
     /// Close every connection and stop; the node's event stream ends after this.
     Quit,
+}
+
+/// What [`Command::Act`] does to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A new message to the same conversation, answering this one.
+    Reply(String),
+    /// New text for one of our own messages.
+    Edit(String),
+    /// Take back one of our own messages: its text is erased everywhere it arrived.
+    Delete,
+    /// React with an emoji, or take the reaction back if ours is already there.
+    React(String),
+}
+
+/// How far one of our messages got with one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptState {
+    Delivered,
+    Read,
 }
 
 /// The tracker link's state.
@@ -156,6 +202,8 @@ pub enum Event {
         group: Option<GroupName>,
         text: String,
         sent_at: u64,
+        /// The message this one answers.
+        reply_to: Option<MessageId>,
     },
     /// A message for us (stored before it is shown; shown once per id).
     Message {
@@ -167,6 +215,59 @@ pub enum Event {
         /// False when the author's key could not be checked against a binding for its name
         /// (first contact by address while the tracker is down).
         verified: bool,
+        /// The message this one answers.
+        reply_to: Option<MessageId>,
+    },
+    /// The message `id` (by `from`, ours included) now reads `text`; `edited_at` is the
+    /// author's clock at the edit.
+    Edited {
+        id: MessageId,
+        from: Name,
+        text: String,
+        edited_at: u64,
+    },
+    /// The message `id` was taken back by its author `from`; its text is erased here.
+    Deleted {
+        id: MessageId,
+        from: Name,
+    },
+    /// `from` put a reaction on the message `id` (`on`) or took it back.
+    Reaction {
+        id: MessageId,
+        from: Name,
+        emoji: String,
+        on: bool,
+    },
+    /// How far one of our messages got with `from`: `delivered` (it acknowledged `id`),
+    /// or `read` (it read everything of ours in that conversation up to `id`).
+    Receipt {
+        id: MessageId,
+        from: Name,
+        state: ReceiptState,
+    },
+    /// `from` is typing in `target` (a group, or the private conversation with `from`).
+    /// A front end shows it for a few seconds; another notice comes while it goes on.
+    Typing {
+        from: Name,
+        target: About,
+    },
+    /// The answer to `/whois`: a peer's key, presence, status and the groups we share.
+    Whois {
+        name: Name,
+        key: PublicKey,
+        online: bool,
+        last_seen: Option<u64>,
+        status: Option<String>,
+        groups: Vec<GroupName>,
+    },
+    /// The answer to `/status`: our status line now (`null`: none).
+    Status {
+        status: Option<String>,
+    },
+    /// The answer to `/receipts` and `/typing-notices`: the setting `name` is now `on`.
+    Setting {
+        name: String,
+        on: bool,
     },
     /// The first attempt of one of our messages is over: each recipient acknowledged it,
     /// refused it (`failed`), or could not be reached yet (`pending`: retried until it
@@ -238,13 +339,27 @@ pub struct HistoryItem {
     pub id: MessageId,
     pub from: Name,
     pub group: Option<GroupName>,
+    /// The current text (the last edit's; empty once deleted).
     pub text: String,
     pub sent_at: u64,
     pub verified: bool,
+    pub reply_to: Option<MessageId>,
+    /// The author's clock at the last edit, if it was edited.
+    pub edited_at: Option<u64>,
+    pub deleted: bool,
+    /// The reactions on it, by emoji in the order they first came.
+    pub reactions: Vec<Reactions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryState>,
+}
+
+/// Who reacted to a message with one emoji.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reactions {
+    pub emoji: String,
+    pub from: Vec<Name>,
 }
 
 /// Where one of our messages stands with its recipients.
@@ -253,6 +368,8 @@ pub struct DeliveryState {
     pub delivered: Vec<String>,
     pub pending: Vec<String>,
     pub failed: Vec<String>,
+    /// The recipients who read it (they are also in `delivered`).
+    pub read: Vec<String>,
 }
 
 impl From<NodeError> for Event {

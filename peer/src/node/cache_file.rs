@@ -49,6 +49,8 @@ mod tests {
                     addr: "127.0.0.1:4000".parse().expect("addr"),
                     online: true,
                     key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
+                    last_seen: None,
+                    status: None,
                 }],
             },
         );

@@ -37,8 +37,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use api::{
-    About, Command, ErrorCode, Event, NodeError, NodeHandle, NodeStopped, Notice, Request, Target,
-    TrackerStatus,
+    About, Action, Command, ErrorCode, Event, NodeError, NodeHandle, NodeStopped, Notice,
+    ReceiptState, Request, Target, TrackerStatus,
 };
 pub use cache_file::FILE_NAME as CACHE_FILE_NAME;
 pub use core::outbox::Limits as OutboxLimits;

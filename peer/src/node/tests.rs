@@ -346,6 +346,8 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
         addr: "127.0.0.1:9".parse().expect("addr"),
         online,
         key: if name == "alice" { alice_key } else { bob_key },
+        last_seen: None,
+        status: None,
     };
     a.handle
         .send(Command::Join(g.clone()))
@@ -546,6 +548,8 @@ async fn group_messages_reach_cached_members_with_the_tracker_down_even_after_a_
             .find(|(n, _)| *n == name)
             .map(|(_, k)| *k)
             .expect("key"),
+        last_seen: None,
+        status: None,
     };
     let members = vec![
         member("alice", a.listen, true),

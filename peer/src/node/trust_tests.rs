@@ -26,7 +26,7 @@ fn chat(from: &str, seq: u64, group: Option<&str>) -> ChatMessage {
         key: natter_protocol::testkit::build::identity_for(from).public_key(),
         group: group.map(|g| g.parse().expect("group")),
         to: None,
-        body: natter_protocol::peer::Body::Text { text: "hi".into() },
+        body: natter_protocol::peer::Body::text_only("hi"),
         sent_at: 1,
     }
 }
@@ -37,6 +37,8 @@ fn member(n: &str, key: PublicKey) -> Member {
         addr: "127.0.0.1:9".parse().expect("addr"),
         online: true,
         key,
+        last_seen: None,
+        status: None,
     }
 }
 
@@ -63,7 +65,7 @@ fn signatures_must_be_the_links_key_over_exactly_this_message() {
     assert!(err.contains("bad signature"), "{err}");
     // Altered text.
     let mut altered = signed.clone();
-    altered.message.body = natter_protocol::peer::Body::Text { text: "hI".into() };
+    altered.message.body = natter_protocol::peer::Body::text_only("hI");
     assert!(check_signed(&name("bob"), &bob.public_key(), &altered).is_err());
     // A link that said hello as mallory cannot carry bob's messages.
     let err = check_signed(&name("mallory"), &bob.public_key(), &signed).expect_err("spoof");

@@ -414,6 +414,7 @@ impl App {
                 group,
                 text,
                 sent_at,
+                ..
             } => {
                 let conv = match (group, to) {
                     (Some(g), _) => ConvId::Group(g),
@@ -446,6 +447,7 @@ impl App {
                 text,
                 sent_at,
                 verified,
+                ..
             } => {
                 return self.on_message(id, from, group, text, sent_at, verified);
             }
@@ -459,6 +461,7 @@ impl App {
                     delivered,
                     pending,
                     failed,
+                    read: Vec::new(),
                 };
                 self.on_sent(&id, state);
             }
@@ -512,6 +515,15 @@ impl App {
                 let line = format!("now trusting {name}'s key {}", key.fingerprint());
                 self.push_selected(Line::system(now, line));
             }
+            // TODO(issue 9, TUI): shown by the TUI work on this branch.
+            Event::Edited { .. }
+            | Event::Deleted { .. }
+            | Event::Reaction { .. }
+            | Event::Receipt { .. }
+            | Event::Typing { .. }
+            | Event::Whois { .. }
+            | Event::Status { .. }
+            | Event::Setting { .. } => {}
             Event::Error {
                 code,
                 message,

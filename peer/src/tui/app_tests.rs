@@ -31,6 +31,8 @@ fn member(n: &str, online: bool) -> Member {
         addr: "127.0.0.1:4000".parse().expect("addr"),
         online,
         key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
+        last_seen: None,
+        status: None,
     }
 }
 
@@ -89,6 +91,7 @@ pub(crate) fn message(from: &str, g: Option<&str>, text: &str) -> Action {
         text: text.into(),
         sent_at: 0,
         verified: true,
+        reply_to: None,
     })
 }
 
@@ -268,6 +271,7 @@ fn delivery_marks_follow_sent_events_by_id() {
             group: None,
             text: format!("m{seq}"),
             sent_at: 0,
+            reply_to: None,
         }));
     }
     app.update(Action::Node(Event::Sent {
@@ -496,6 +500,7 @@ fn typed_text_shows_at_once_and_takes_the_nodes_verdict() {
         group: None,
         text: "hi bob".into(),
         sent_at: 0,
+        reply_to: None,
     };
     app.update(Action::Notice(Notice {
         req: Some(req),
@@ -582,6 +587,7 @@ fn messages_keep_their_ids_ours_once_the_node_announces_them() {
         group: Some(group("g")),
         text: "hi bob".into(),
         sent_at: 0,
+        reply_to: None,
     };
     app.update(Action::Notice(Notice {
         req: Some(req),

@@ -43,6 +43,7 @@ fn state(delivered: &[&str], pending: &[&str], failed: &[&str]) -> DeliveryState
         delivered: names(delivered),
         pending: names(pending),
         failed: names(failed),
+        read: Vec::new(),
     }
 }
 
@@ -55,6 +56,8 @@ fn members(app: &mut App, g: &str, who: &[&str]) -> Vec<Effect> {
             addr: "127.0.0.1:4000".parse().expect("addr"),
             online: true,
             key,
+            last_seen: None,
+            status: None,
         })
         .collect();
     app.update(Action::Node(Event::Members {
@@ -73,6 +76,7 @@ fn incoming(from: &str, seq: u64, g: Option<&str>, text: &str, verified: bool) -
         text: text.into(),
         sent_at: noon(0),
         verified,
+        reply_to: None,
     })
 }
 
@@ -86,6 +90,10 @@ fn item(from: &str, seq: u64, text: &str, at: u64) -> HistoryItem {
         verified: true,
         to: None,
         delivery: None,
+        reply_to: None,
+        edited_at: None,
+        deleted: false,
+        reactions: Vec::new(),
     }
 }
 
@@ -163,6 +171,7 @@ fn sending(app: &mut App, seq: u64, to: Option<&str>, g: Option<&str>, text: &st
         group: g.map(group),
         text: text.into(),
         sent_at: noon(0),
+        reply_to: None,
     }));
 }
 
@@ -201,6 +210,7 @@ fn each_new_conversation_asks_for_its_history_once() {
         group: None,
         text: "hi".into(),
         sent_at: 0,
+        reply_to: None,
     }));
     assert_eq!(history_requests(&effects)[0].1, Target::Peer(name("dave")));
     // A window named by an address asks by address.
@@ -210,6 +220,7 @@ fn each_new_conversation_asks_for_its_history_once() {
         group: None,
         text: "hi".into(),
         sent_at: 0,
+        reply_to: None,
     }));
     let addr = "10.0.0.7:4000".parse().expect("addr");
     assert_eq!(history_requests(&effects)[0].1, Target::Addr(addr));
@@ -318,6 +329,7 @@ fn a_private_message_to_someone_offline_is_delivered_later() {
             group: None,
             text: "are you there?".into(),
             sent_at: 0,
+            reply_to: None,
         },
     }));
     sent(&mut app, 4, state(&[], &["bob"], &[]));

@@ -351,6 +351,7 @@ fn waiting_mark(state: &DeliveryState) -> Vec<(String, Style)> {
         delivered,
         pending,
         failed,
+        ..
     } = state;
     let mut mark = Vec::new();
     if !delivered.is_empty() {

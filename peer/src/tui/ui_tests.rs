@@ -101,6 +101,7 @@ fn messages_wrap_with_time_sender_and_delivery_marks() {
         group: Some("rust".parse().expect("group")),
         text: "hi bob".into(),
         sent_at: 0,
+        reply_to: None,
     }));
     let rows = screen(&app, 60, 12);
     let time = clock(0);
@@ -362,6 +363,7 @@ fn a_message_to_nobody_is_marked_apart_and_one_member_is_singular() {
         group: Some("solo".parse().expect("group")),
         text: "anyone?".into(),
         sent_at: 0,
+        reply_to: None,
     }));
     app.update(Action::Node(Event::Sent {
         id,
@@ -443,6 +445,7 @@ fn memoised_rows_never_go_stale() {
         group: Some("flood".parse().expect("group")),
         text: "mine".into(),
         sent_at: 0,
+        reply_to: None,
     }));
     drawn_as_fresh(&app, 60, 12);
     app.update(Action::Node(Event::Sent {

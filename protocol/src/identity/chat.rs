@@ -14,9 +14,18 @@ pub const CHAT_DOMAIN: &[u8] = b"natter/chat-message/v4\0";
 
 /// The canonical bytes an author signs for `msg`:
 /// `CHAT_DOMAIN`, then id.sender, id.seq, from, key, group, to, sent_at, then the body: its
-/// kind, then its fields in order (`text`: the text). Strings are a u32 big-endian length
-/// then UTF-8, numbers are u64 big-endian, keys are their 32 bytes, and an optional (group,
-/// to) is one byte (0 absent, 1 present) followed, when present, by the value.
+/// kind, then its fields in order. Strings are a u32 big-endian length then UTF-8, numbers
+/// are u64 big-endian, keys are their 32 bytes, flags one byte, and an optional (group,
+/// to) is one byte (0 absent, 1 present) followed, when present, by the value. The body's
+/// fields:
+/// - `text`: the text, then, only for a reply, the byte 1 and the id it answers (a text
+///   without a reply is signed exactly as in protocol 4, so stored messages still verify;
+///   the length prefix of the text keeps the two apart);
+/// - `edit`: the target id, the new text; `delete`: the target id;
+/// - `react`: the target id, the emoji, `on` as 0 or 1;
+/// - `read`: the optional group, `up_to`.
+///
+/// An id is written as its string `sender/seq`.
 pub fn signing_bytes(msg: &ChatMessage) -> Vec<u8> {
     let mut out = Vec::with_capacity(CHAT_DOMAIN.len() + 64 + msg.body.text().len());
     out.extend_from_slice(CHAT_DOMAIN);
@@ -24,13 +33,7 @@ pub fn signing_bytes(msg: &ChatMessage) -> Vec<u8> {
     out.extend_from_slice(&msg.id.seq.to_be_bytes());
     put_str(&mut out, msg.from.as_str());
     out.extend_from_slice(msg.key.as_bytes());
-    match &msg.group {
-        None => out.push(0),
-        Some(group) => {
-            out.push(1);
-            put_str(&mut out, group.as_str());
-        }
-    }
+    put_opt_str(&mut out, msg.group.as_ref().map(|g| g.as_str()));
     match &msg.to {
         None => out.push(0),
         Some(to) => {
@@ -41,7 +44,27 @@ pub fn signing_bytes(msg: &ChatMessage) -> Vec<u8> {
     out.extend_from_slice(&msg.sent_at.to_be_bytes());
     put_str(&mut out, msg.body.kind());
     match &msg.body {
-        Body::Text { text } => put_str(&mut out, text),
+        Body::Text { text, reply_to } => {
+            put_str(&mut out, text);
+            if let Some(id) = reply_to {
+                out.push(1);
+                put_str(&mut out, &id.to_string());
+            }
+        }
+        Body::Edit { target, text } => {
+            put_str(&mut out, &target.to_string());
+            put_str(&mut out, text);
+        }
+        Body::Delete { target } => put_str(&mut out, &target.to_string()),
+        Body::React { target, emoji, on } => {
+            put_str(&mut out, &target.to_string());
+            put_str(&mut out, emoji);
+            out.push(u8::from(*on));
+        }
+        Body::Read { group, up_to } => {
+            put_opt_str(&mut out, group.as_ref().map(|g| g.as_str()));
+            out.extend_from_slice(&up_to.to_be_bytes());
+        }
     }
     out
 }
@@ -52,6 +75,16 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(s.as_bytes());
+}
+
+fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.push(0),
+        Some(s) => {
+            out.push(1);
+            put_str(out, s);
+        }
+    }
 }
 
 /// The author's signature over `msg`.
@@ -69,7 +102,11 @@ mod tests {
     use super::*;
 
     fn text(t: &str) -> Body {
-        Body::Text { text: t.into() }
+        Body::text_only(t)
+    }
+
+    fn id(s: &str) -> crate::peer::MessageId {
+        s.parse().expect("id")
     }
 
     fn key(n: u8) -> PublicKey {
@@ -124,6 +161,23 @@ mod tests {
             Box::new(|m| m.key = key(2)),
             Box::new(|m| m.to = Some(key(3))),
             Box::new(|m| m.body = text("hello!")),
+            Box::new(|m| {
+                m.body = Body::Text {
+                    text: "hello".into(),
+                    reply_to: Some(id("bob/1")),
+                }
+            }),
+            Box::new(|m| {
+                m.body = Body::Edit {
+                    target: id("alice/1"),
+                    text: "hello".into(),
+                }
+            }),
+            Box::new(|m| {
+                m.body = Body::Delete {
+                    target: id("alice/1"),
+                }
+            }),
             Box::new(|m| m.sent_at += 1),
         ];
         for (i, change) in variants.iter().enumerate() {
@@ -142,6 +196,74 @@ mod tests {
         b.group = Some("a".parse().expect("group"));
         b.body = text("bc");
         assert_ne!(signing_bytes(&a), signing_bytes(&b));
+    }
+
+    #[test]
+    fn every_field_of_each_action_changes_the_bytes() {
+        let bodies = [
+            Body::Text {
+                text: "hi".into(),
+                reply_to: Some(id("bob/1")),
+            },
+            Body::Text {
+                text: "hi".into(),
+                reply_to: Some(id("bob/2")),
+            },
+            Body::Edit {
+                target: id("alice/1"),
+                text: "hi".into(),
+            },
+            Body::Edit {
+                target: id("alice/2"),
+                text: "hi".into(),
+            },
+            Body::Edit {
+                target: id("alice/1"),
+                text: "ho".into(),
+            },
+            Body::Delete {
+                target: id("alice/1"),
+            },
+            Body::Delete {
+                target: id("alice/2"),
+            },
+            Body::React {
+                target: id("bob/1"),
+                emoji: "👍".into(),
+                on: true,
+            },
+            Body::React {
+                target: id("bob/1"),
+                emoji: "👍".into(),
+                on: false,
+            },
+            Body::React {
+                target: id("bob/1"),
+                emoji: "🎉".into(),
+                on: true,
+            },
+            Body::Read {
+                group: None,
+                up_to: 3,
+            },
+            Body::Read {
+                group: None,
+                up_to: 4,
+            },
+            Body::Read {
+                group: Some("rust".parse().expect("group")),
+                up_to: 3,
+            },
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for body in bodies {
+            let mut m = message();
+            m.body = body.clone();
+            assert!(
+                seen.insert(signing_bytes(&m)),
+                "{body:?} signs like another"
+            );
+        }
     }
 
     #[test]

@@ -102,6 +102,8 @@ async fn serve(stream: TcpStream, remote: SocketAddr, identity: Arc<Identity>, d
         addr,
         online: true,
         key,
+        last_seen: None,
+        status: None,
     };
     lock(&dir).insert(name.clone(), member);
     let welcome = TrackerToPeer::Welcome {

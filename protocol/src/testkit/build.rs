@@ -49,7 +49,7 @@ pub fn chat_message(from: &str, seq: u64, group: Option<&str>, text: &str) -> Ch
         key: identity_for(from).public_key(),
         group: group.map(self::group),
         to: None,
-        body: Body::Text { text: text.into() },
+        body: Body::text_only(text),
         sent_at: crate::unix_millis(),
     }
 }
@@ -107,6 +107,8 @@ pub fn member_at(name: &str, key: PublicKey, addr: SocketAddr, online: bool) -> 
         addr,
         online,
         key,
+        last_seen: None,
+        status: None,
     }
 }
 

@@ -254,6 +254,7 @@ impl Scene {
             text,
             sent_at: self.now,
             verified: true,
+            reply_to: None,
         }));
     }
 
@@ -272,6 +273,7 @@ impl Scene {
             group: Some(group()),
             text,
             sent_at: self.now,
+            reply_to: None,
         }));
         let mut delivered: Vec<String> = SENDERS.iter().map(|s| s.to_string()).collect();
         let pending = match self.rng.below(10) {
@@ -403,5 +405,7 @@ fn member(n: &str, i: u8) -> Member {
         addr: format!("192.168.1.{}:7701", 30 + i).parse().unwrap(),
         online: true,
         key: key(i),
+        last_seen: None,
+        status: None,
     }
 }

@@ -98,6 +98,10 @@ fn item(entry: HistoryEntry) -> HistoryItem {
         group: m.group,
         sent_at: m.sent_at,
         verified: entry.verified,
+        reply_to: None,
+        edited_at: None,
+        deleted: false,
+        reactions: Vec::new(),
         to,
         delivery,
     }

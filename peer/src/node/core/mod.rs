@@ -343,6 +343,16 @@ impl Core {
             Command::Block(name) => self.block(req, name),
             Command::Unblock(name) => self.unblock(req, name),
             Command::Trust(name) => self.trust_key(now, req, name),
+            // TODO(issue 9): implemented on this branch.
+            Command::Act { .. }
+            | Command::Read(_)
+            | Command::Typing(_)
+            | Command::Whois(_)
+            | Command::Status(_)
+            | Command::Receipts(_)
+            | Command::TypingNotices(_) => {
+                self.fail(req, NodeError::BadCommand("not yet".into()));
+            }
             Command::Quit => {}
         }
     }

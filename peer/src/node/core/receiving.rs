@@ -59,6 +59,7 @@ impl Core {
                 let parting = (ErrorCode::HelloExpected, "hello came twice".into());
                 self.conn_down(conn, "second hello", Some(parting));
             }
+            PeerFrame::Typing { .. } => {}
             PeerFrame::SyncAsk { group, have } => self.sync_asked(now, conn, &key, group, have),
             PeerFrame::SyncPage {
                 group,
@@ -154,6 +155,7 @@ impl Core {
             text: m.body.text().to_owned(),
             sent_at: m.sent_at,
             verified,
+            reply_to: None,
         };
         let incoming = Incoming {
             event,

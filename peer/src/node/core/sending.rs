@@ -254,7 +254,7 @@ impl Core {
             key: own,
             group: group.clone(),
             to: private_to,
-            body: Body::Text { text },
+            body: Body::text_only(text),
             sent_at: now.unix_millis(),
         };
         let chat = SignedChat {
@@ -285,6 +285,7 @@ impl Core {
             group: message.group.clone(),
             text: message.body.text().to_owned(),
             sent_at: message.sent_at,
+            reply_to: None,
         };
         let unstored = Unstored {
             req,

@@ -70,9 +70,7 @@ fn oversize(author: &Identity, seq: u64, to: PublicKey) -> PeerFrame {
     let PeerFrame::Chat(SignedChat { mut message, .. }) = empty.clone() else {
         unreachable!()
     };
-    message.body = Body::Text {
-        text: "x".repeat(DEFAULT_MAX_FRAME + 1 - json_len(&empty)),
-    };
+    message.body = Body::text_only("x".repeat(DEFAULT_MAX_FRAME + 1 - json_len(&empty)));
     let frame = signed(author, message);
     assert_eq!(json_len(&frame), DEFAULT_MAX_FRAME + 1);
     frame

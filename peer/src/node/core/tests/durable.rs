@@ -203,7 +203,7 @@ fn a_duplicate_is_dropped_before_any_check() {
     else {
         unreachable!()
     };
-    altered.message.body = natter_protocol::peer::Body::Text { text: "HI".into() };
+    altered.message.body = natter_protocol::peer::Body::text_only("HI");
     let out = node.frame(conn, PeerFrame::Chat(altered));
     let id: MessageId = "bob/1".parse().expect("id");
     assert_eq!(frames(&out, conn), vec![ack(&id)]);
@@ -302,6 +302,7 @@ fn history_answers_from_the_store_with_each_recipients_state() {
         delivered: vec!["bob".into()],
         pending: vec!["carol".into()],
         failed: vec![],
+        read: Vec::new(),
     };
     assert_eq!(messages[1].delivery, Some(state));
     // The last N only; a peer's conversation by name.
@@ -319,6 +320,10 @@ fn history_answers_from_the_store_with_each_recipients_state() {
         verified: true,
         to: None,
         delivery: None,
+        reply_to: None,
+        edited_at: None,
+        deleted: false,
+        reactions: Vec::new(),
     };
     assert_eq!(messages, vec![item]);
     // A name nobody knows a key for.

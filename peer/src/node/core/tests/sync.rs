@@ -60,9 +60,7 @@ fn a_page_keeps_what_its_authors_signed_and_refuses_the_rest() {
     let genuine = chat(&carol, "carol", 1, Some("g"), "said while you were away");
     // carol's message with its text changed by the relay: her signature no longer holds.
     let mut altered = chat(&carol, "carol", 2, Some("g"), "the original");
-    altered.message.body = natter_protocol::peer::Body::Text {
-        text: "altered".into(),
-    };
+    altered.message.body = natter_protocol::peer::Body::text_only("altered");
     // In carol's name and with her key, signed by mallory.
     let forged = signed_chat(&mallory, chat_message("carol", 3, Some("g"), "forged"));
     // In carol's name, signed by mallory with mallory's key: not carol's listed key.
