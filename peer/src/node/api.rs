@@ -244,6 +244,9 @@ pub enum Event {
         id: MessageId,
         from: Name,
         state: ReceiptState,
+        /// For `read`: the conversation read (`#group`, or `from` for the private one).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target: Option<About>,
     },
     /// `from` is typing in `target` (a group, or the private conversation with `from`).
     /// A front end shows it for a few seconds; another notice comes while it goes on.
