@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(
             line(None, message),
             json!({"event":"message","id":"bob/1","from":"bob","group":null,"text":"hi",
-                   "sent_at":5,"verified":false})
+                   "sent_at":5,"verified":false,"reply_to":null})
         );
         let own = HistoryItem {
             id,
@@ -436,10 +436,12 @@ mod tests {
             line(Some(9), history),
             json!({"event":"history","target":"bob","req":9,"messages":[
                 {"id":"bob/1","from":"bob","group":null,"text":"hi","sent_at":5,
-                 "verified":true},
+                 "verified":true,"reply_to":null,"edited_at":null,"deleted":false,
+                 "reactions":[]},
                 {"id":"alice/7","from":"alice","group":null,"text":"yo","sent_at":6,
-                 "verified":true,"to":"bob",
-                 "delivery":{"delivered":[],"pending":["bob"],"failed":[]}}
+                 "verified":true,"reply_to":null,"edited_at":null,"deleted":false,
+                 "reactions":[],"to":"bob",
+                 "delivery":{"delivered":[],"pending":["bob"],"failed":[],"read":[]}}
             ]})
         );
     }

@@ -63,6 +63,12 @@ struct Cli {
     /// failed, in seconds (2592000: 30 days).
     #[arg(long, value_name = "SECS", default_value_t = 30 * 24 * 3600)]
     expire_after: u64,
+    /// Do not tell others when you have read their messages (also `/receipts off`).
+    #[arg(long)]
+    no_receipts: bool,
+    /// Do not tell others when you are typing (also `/typing-notices off`).
+    #[arg(long)]
+    no_typing_notices: bool,
     /// Keep messages in memory only, without natter.db (to measure what the store costs).
     #[arg(long, hide = true)]
     ephemeral: bool,
@@ -166,6 +172,8 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
     };
     config.expire_after = std::time::Duration::from_secs(cli.expire_after);
     config.ephemeral = cli.ephemeral;
+    config.receipts = !cli.no_receipts;
+    config.typing_notices = !cli.no_typing_notices;
     config.store_delay = std::time::Duration::from_millis(cli.store_delay_ms);
     let node = node::start(config).await?;
     // The hosted tracker serves until the end; if it fails, the peer quits with its error

@@ -36,6 +36,8 @@ pub enum About {
     Group(GroupName),
     Peer(Name),
     Addr(SocketAddr),
+    /// A message, by id (when its conversation is not known).
+    Message(MessageId),
 }
 
 impl fmt::Display for About {
@@ -44,6 +46,7 @@ impl fmt::Display for About {
             Self::Group(group) => write!(f, "{group}"),
             Self::Peer(name) => write!(f, "{name}"),
             Self::Addr(addr) => write!(f, "{addr}"),
+            Self::Message(id) => write!(f, "{id}"),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use natter_protocol::peer::MessageId;
 use natter_protocol::{GroupName, Name, PublicKey};
 use serde::Serialize;
 
@@ -61,6 +62,12 @@ pub enum ErrorCode {
     OutboxFull,
     /// The message store (`natter.db`) could not record something.
     StoreFailed,
+    /// A message id this peer has never seen (`/reply`, `/edit`, `/delete`, `/react`).
+    UnknownMessage,
+    /// Only a message's author may edit or delete it.
+    NotAuthor,
+    /// The message was deleted; it cannot be edited or reacted to.
+    MessageDeleted,
 }
 
 /// Everything that can go wrong that a user or a script hears about.
@@ -170,6 +177,16 @@ pub enum NodeError {
     Refused { to: String, why: String },
     #[error("cannot send to {addr}: no peer said hello there in time")]
     NoHello { addr: SocketAddr },
+    #[error("no message {id} is known here")]
+    UnknownMessage { id: MessageId },
+    #[error("only the author of {id} can {what} it")]
+    NotAuthor {
+        id: MessageId,
+        what: &'static str,
+        about: Option<About>,
+    },
+    #[error("{id} was deleted by its author")]
+    MessageDeleted { id: MessageId, about: Option<About> },
 }
 
 /// `label` alone when it is the address itself, else `label at addr`.
@@ -222,6 +239,9 @@ impl NodeError {
             Self::Store(_) => C::StoreFailed,
             Self::Refused { .. } => C::RefusedByPeer,
             Self::NoHello { .. } => C::Timeout,
+            Self::UnknownMessage { .. } => C::UnknownMessage,
+            Self::NotAuthor { .. } => C::NotAuthor,
+            Self::MessageDeleted { .. } => C::MessageDeleted,
         }
     }
 
@@ -249,6 +269,10 @@ impl NodeError {
             | Self::RefusedByPeer { to, .. }
             | Self::Refused { to, .. } => about_label(to),
             Self::NoHello { addr } => Some(About::Addr(*addr)),
+            Self::UnknownMessage { id } => Some(About::Message(id.clone())),
+            Self::NotAuthor { about, id, .. } | Self::MessageDeleted { about, id } => {
+                Some(about.clone().unwrap_or_else(|| About::Message(id.clone())))
+            }
             Self::TrackerDown { about, .. }
             | Self::TrackerDropped { about, .. }
             | Self::TrackerRefusedRequest { about, .. } => about.clone(),

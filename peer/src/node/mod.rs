@@ -10,6 +10,7 @@
 pub mod api;
 pub mod core;
 
+pub mod actions;
 mod actor;
 mod cache_file;
 mod connection;
@@ -89,6 +90,10 @@ pub struct NodeConfig {
     /// A wait before each store commit: for tests that kill a node while a write is on
     /// its way. Zero in use.
     pub store_delay: Duration,
+    /// Send read receipts (`--no-receipts` turns them off; so does `/receipts off`).
+    pub receipts: bool,
+    /// Send typing notices (`--no-typing-notices`; `/typing-notices off`).
+    pub typing_notices: bool,
 }
 
 impl NodeConfig {
@@ -105,6 +110,8 @@ impl NodeConfig {
             expire_after: Duration::from_secs(30 * 24 * 3600),
             ephemeral: false,
             store_delay: Duration::ZERO,
+            receipts: true,
+            typing_notices: true,
         }
     }
 }
@@ -239,6 +246,8 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         expire_after: config.expire_after,
         seed: random_seed(),
         warnings: loaded.warnings,
+        receipts: config.receipts,
+        typing_notices: config.typing_notices,
     };
     let core = core::Core::new(setup, actor::now());
     if pinned_now {

@@ -693,6 +693,7 @@ fn conv_of(about: &About) -> ConvId {
     match about {
         About::Group(group) => ConvId::Group(group.clone()),
         About::Peer(_) | About::Addr(_) => ConvId::Peer(about.to_string()),
+        About::Message(_) => ConvId::Status,
     }
 }
 

@@ -62,6 +62,19 @@ impl Held {
         }
     }
 
+    /// The highest seq we hold of each author in `group`.
+    pub fn latest_in(&self, group: &GroupName) -> Vec<(PublicKey, u64)> {
+        self.by_group
+            .get(group)
+            .map(|authors| {
+                authors
+                    .iter()
+                    .filter_map(|(key, set)| set.max().map(|max| (*key, max)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// What we hold of `group`, for a sync request (within the frame's limits).
     pub fn summary(&self, group: &GroupName) -> Vec<AuthorRanges> {
         let Some(authors) = self.by_group.get(group) else {

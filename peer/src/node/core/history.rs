@@ -4,22 +4,37 @@ use natter_protocol::RequestId;
 
 use super::Core;
 use super::storing::AfterRead;
-use crate::node::api::{About, DeliveryState, Event, HistoryItem, NodeError, Target};
+use crate::node::api::{About, DeliveryState, Event, HistoryItem, NodeError, Reactions, Target};
 use crate::node::store::{Answer, Conversation, Delivery, HistoryEntry, Read};
 
 impl Core {
     pub(super) fn history(&mut self, req: Option<RequestId>, target: Target, limit: usize) {
         let about = About::from(&target);
-        let conversation = match target {
-            Target::Group(group) => Conversation::Group(group),
+        let conversation = match self.conversation_of(&target) {
+            Ok(conversation) => conversation,
+            Err(error) => return self.fail(req, error),
+        };
+        let read = Read::History {
+            conversation,
+            limit,
+        };
+        self.read(read, AfterRead::History { req, target: about });
+    }
+
+    /// The stored conversation a target names: a group, or the peer's key (pinned, listed
+    /// or met).
+    pub(super) fn conversation_of(&self, target: &Target) -> Result<Conversation, NodeError> {
+        Ok(match target {
+            Target::Group(group) => Conversation::Group(group.clone()),
             Target::Peer(name) => {
-                let listed = self.cache.find_peer(&name).map(|m| m.key);
-                let met = self.conns.open_named(&name).map(|(key, _)| key);
-                match self.trust.pinned(&name).or(listed).or(met) {
+                let listed = self.cache.find_peer(name).map(|m| m.key);
+                let met = self.conns.open_named(name).map(|(key, _)| key);
+                match self.trust.pinned(name).or(listed).or(met) {
                     Some(key) => Conversation::Peer(key),
                     None => {
                         let detail = " (no key is known for it)".to_owned();
-                        return self.fail(req, NodeError::UnknownPeer { name, detail });
+                        let name = name.clone();
+                        return Err(NodeError::UnknownPeer { name, detail });
                     }
                 }
             }
@@ -29,12 +44,12 @@ impl Core {
                     .groups()
                     .values()
                     .flat_map(|g| &g.members)
-                    .find(|m| m.addr == addr)
+                    .find(|m| m.addr == *addr)
                     .map(|m| m.key);
-                let met = self.conns.listening_at(addr);
+                let met = self.conns.listening_at(*addr);
                 match self
                     .conns
-                    .open_at(addr)
+                    .open_at(*addr)
                     .map(|(_, key)| key)
                     .or(listed)
                     .or(met)
@@ -42,16 +57,11 @@ impl Core {
                     Some(key) => Conversation::Peer(key),
                     None => {
                         let message = format!("no peer is known at {addr}");
-                        return self.fail(req, NodeError::BadCommand(message));
+                        return Err(NodeError::BadCommand(message));
                     }
                 }
             }
-        };
-        let read = Read::History {
-            conversation,
-            limit,
-        };
-        self.read(read, AfterRead::History { req, target: about });
+        })
     }
 
     pub(super) fn history_read(
@@ -77,6 +87,9 @@ fn item(entry: HistoryEntry) -> HistoryItem {
         let mut state = DeliveryState::default();
         for r in &entry.recipients {
             let name = r.name.to_string();
+            if r.read {
+                state.read.push(name.clone());
+            }
             match &r.delivery {
                 Delivery::Delivered => state.delivered.push(name),
                 Delivery::Pending => state.pending.push(name),
@@ -91,17 +104,25 @@ fn item(entry: HistoryEntry) -> HistoryItem {
     } else {
         (None, None)
     };
+    let reply_to = match &m.body {
+        natter_protocol::peer::Body::Text { reply_to, .. } => reply_to.clone(),
+        _ => None,
+    };
     HistoryItem {
-        text: m.body.text().to_owned(),
+        text: entry.text,
         id: m.id,
         from: m.from,
         group: m.group,
         sent_at: m.sent_at,
         verified: entry.verified,
-        reply_to: None,
-        edited_at: None,
-        deleted: false,
-        reactions: Vec::new(),
+        reply_to,
+        edited_at: entry.edited_at,
+        deleted: entry.deleted,
+        reactions: entry
+            .reactions
+            .into_iter()
+            .map(|(emoji, from)| Reactions { emoji, from })
+            .collect(),
         to,
         delivery,
     }

@@ -17,6 +17,7 @@
 //! (the tracker link's state, member lists and look-ups) and [`saving`] (when each data
 //! file is written).
 
+mod acting;
 pub mod connections;
 mod held;
 mod history;
@@ -35,13 +36,13 @@ mod tracker;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natter_protocol::tracker::{Member, PeerToTracker, TrackerToPeer};
-use natter_protocol::{Identity, Name, PROTOCOL_VERSION, PublicKey, RequestId};
+use natter_protocol::{GroupName, Identity, Name, PROTOCOL_VERSION, PublicKey, RequestId};
 
 use super::api::{About, CONTRACT_VERSION, Command, Event, NodeError, Notice, Request};
 use super::cache_file::CacheFile;
@@ -92,6 +93,10 @@ pub struct Setup {
     pub seed: u64,
     /// Problems found while loading files, shown once at start.
     pub warnings: Vec<String>,
+    /// Send read receipts (`/receipts`).
+    pub receipts: bool,
+    /// Send typing notices (`/typing-notices`).
+    pub typing_notices: bool,
 }
 
 /// The node's state and decisions.
@@ -134,6 +139,20 @@ pub struct Core {
     quit_at: Option<Instant>,
     finished: bool,
     out: VecDeque<Output>,
+    /// Send read receipts and typing notices.
+    receipts: bool,
+    typing_notices: bool,
+    /// Our actions and receipts still in the outbox: their progress is not announced.
+    quiet: HashSet<u64>,
+    /// Our actions just stored, with their requests, until their effects are reported
+    /// (in the same store reply).
+    acted: HashMap<u64, Option<RequestId>>,
+    /// The highest seq of each author in each conversation we sent a read receipt for.
+    read_sent: HashMap<(PublicKey, Option<GroupName>), u64>,
+    /// The highest seq of each peer's private messages to us, this run.
+    last_private: HashMap<PublicKey, u64>,
+    /// When each (peer, conversation) last told us it was typing.
+    typing_seen: HashMap<(PublicKey, Option<GroupName>), Instant>,
 }
 
 impl Core {
@@ -167,6 +186,13 @@ impl Core {
             quit_at: None,
             finished: false,
             out: VecDeque::new(),
+            receipts: setup.receipts,
+            typing_notices: setup.typing_notices,
+            quiet: HashSet::new(),
+            acted: HashMap::new(),
+            read_sent: HashMap::new(),
+            last_private: HashMap::new(),
+            typing_seen: HashMap::new(),
         };
         core.emit(Event::Ready {
             name: core.name.clone(),
@@ -343,14 +369,13 @@ impl Core {
             Command::Block(name) => self.block(req, name),
             Command::Unblock(name) => self.unblock(req, name),
             Command::Trust(name) => self.trust_key(now, req, name),
-            // TODO(issue 9): implemented on this branch.
-            Command::Act { .. }
-            | Command::Read(_)
-            | Command::Typing(_)
-            | Command::Whois(_)
-            | Command::Status(_)
-            | Command::Receipts(_)
-            | Command::TypingNotices(_) => {
+            Command::Act { id, action } => self.act(req, id, action),
+            Command::Read(target) => self.mark_read(req, target),
+            Command::Typing(target) => self.typing(req, target),
+            Command::Receipts(on) => self.setting(req, "receipts", on),
+            Command::TypingNotices(on) => self.setting(req, "typing_notices", on),
+            // TODO(issue 9): presence, on its own branch.
+            Command::Whois(_) | Command::Status(_) => {
                 self.fail(req, NodeError::BadCommand("not yet".into()));
             }
             Command::Quit => {}

@@ -249,6 +249,11 @@ impl Outbox {
 
     /// Forgets message `seq` for every recipient, with no event or record: its store
     /// write failed. A copy already sent may still be acknowledged; that is ignored.
+    /// Whether our message `seq` still waits for someone.
+    pub fn holds(&self, seq: u64) -> bool {
+        self.messages.contains_key(&seq)
+    }
+
     pub fn remove(&mut self, seq: u64) {
         let Some(m) = self.messages.remove(&seq) else {
             return;

@@ -15,20 +15,25 @@
 use std::sync::Arc;
 
 use natter_protocol::ErrorCode;
-use natter_protocol::peer::{MessageId, PeerFrame, SignedChat};
+use natter_protocol::peer::{Body, MessageId, PeerFrame, SignedChat};
 use natter_protocol::{Name, PublicKey};
 
 use super::connections::Phase;
 use super::storing::AfterWrite;
 use super::{ConnId, Core, MAX_TEXT_BYTES, Now, Output};
+use crate::node::actions::check_body;
 use crate::node::api::Event;
+use crate::node::api::{About, ReceiptState};
 use crate::node::store::{Conversation, MAX_SEQ, Write};
 use crate::node::trust::{Verdict, check_direct};
 
 /// A message on its way to the store: shown and acknowledged once it is stored.
 #[derive(Debug)]
 pub(super) struct Incoming {
-    event: Event,
+    id: MessageId,
+    /// What to tell the front end once it is stored: a `message`, a read `receipt`, or
+    /// nothing (an action is told by its effect, which the store reports).
+    event: Option<Event>,
     group: Option<natter_protocol::GroupName>,
     /// Who to acknowledge it to (a copy may come on two connections meanwhile).
     acks: Vec<ConnId>,
@@ -59,7 +64,7 @@ impl Core {
                 let parting = (ErrorCode::HelloExpected, "hello came twice".into());
                 self.conn_down(conn, "second hello", Some(parting));
             }
-            PeerFrame::Typing { .. } => {}
+            PeerFrame::Typing { group } => self.typing_from(now, &name, &key, group),
             PeerFrame::SyncAsk { group, have } => self.sync_asked(now, conn, &key, group, have),
             PeerFrame::SyncPage {
                 group,
@@ -93,6 +98,10 @@ impl Core {
         }
         if chat.message.key != *link_key {
             let reason = format!("{id} names another key than this connection's");
+            return self.answer_refused(conn, id, reason);
+        }
+        if let Err(reason) = check_body(&chat.message) {
+            let reason = format!("{id}: {reason}");
             return self.answer_refused(conn, id, reason);
         }
         // A copy of one we hold (or are storing): acknowledged, and nothing else.
@@ -148,16 +157,44 @@ impl Core {
             Some(group) => Conversation::Group(group.clone()),
             None => Conversation::Peer(key),
         };
-        let event = Event::Message {
-            id: m.id.clone(),
-            from: m.from.clone(),
-            group: m.group.clone(),
-            text: m.body.text().to_owned(),
-            sent_at: m.sent_at,
-            verified,
-            reply_to: None,
+        let event = match &m.body {
+            Body::Text { text, reply_to } => {
+                if m.group.is_none() {
+                    let last = self.last_private.entry(key).or_default();
+                    *last = (*last).max(seq);
+                }
+                Some(Event::Message {
+                    id: m.id.clone(),
+                    from: m.from.clone(),
+                    group: m.group.clone(),
+                    text: text.clone(),
+                    sent_at: m.sent_at,
+                    verified,
+                    reply_to: reply_to.clone(),
+                })
+            }
+            Body::Read { group, up_to } => Some(Event::Receipt {
+                id: MessageId {
+                    sender: self.name.clone(),
+                    seq: *up_to,
+                },
+                from: m.from.clone(),
+                state: ReceiptState::Read,
+                target: Some(match group {
+                    Some(group) => About::Group(group.clone()),
+                    None => About::Peer(m.from.clone()),
+                }),
+            }),
+            Body::Delete { target } => {
+                // The message it deletes is as good as held: should it come later, it is a
+                // duplicate, never shown (the store keeps its place).
+                self.held.insert(key, m.group.as_ref(), target.seq);
+                None
+            }
+            Body::Edit { .. } | Body::React { .. } => None,
         };
         let incoming = Incoming {
+            id: m.id.clone(),
             event,
             group: m.group.clone(),
             acks: ack_on.into_iter().collect(),
@@ -177,11 +214,10 @@ impl Core {
         let Some(incoming) = self.incoming.remove(&(key, seq)) else {
             return;
         };
-        let id = match &incoming.event {
-            Event::Message { id, .. } => id.clone(),
-            _ => return,
-        };
-        self.emit(incoming.event);
+        let id = incoming.id;
+        if let Some(event) = incoming.event {
+            self.emit(event);
+        }
         for conn in incoming.acks {
             self.send_ack(conn, id.clone());
             self.close_when_acked(conn);

@@ -35,8 +35,8 @@ pub(super) struct WaitingSend {
 #[derive(Debug)]
 pub(super) struct Unstored {
     req: Option<RequestId>,
-    /// Its `sending` event.
-    sending: Event,
+    /// Its `sending` event (none for an action, which is announced by its effect).
+    sending: Option<Event>,
     /// Outcomes that came before the commit.
     held_back: Vec<Progress>,
 }
@@ -50,30 +50,12 @@ impl Core {
         }
         match target {
             Target::Group(group) => {
-                let Some(list) = self.cache.get(&group) else {
+                let Some((dests, failed)) = self.group_dests(req, &group) else {
                     return self.fail(req, NodeError::NotMemberToSend { group });
                 };
-                let own = self.identity.public_key();
-                let members: Vec<Member> = list
-                    .members
-                    .iter()
-                    .filter(|m| m.name != self.name && m.key != own)
-                    .cloned()
-                    .collect();
-                let mut dests = Vec::new();
-                let mut failed = Vec::new();
-                for m in members {
-                    self.check_listed(&m.name, m.key);
-                    match self.trust.expected(&m.name, Some(m.key)) {
-                        Ok(_) => dests.push(dest(&m)),
-                        Err(error) => {
-                            self.fail(req, error);
-                            failed.push(m.name.to_string());
-                        }
-                    }
-                }
                 let group = Some(group.clone());
-                self.store_message(now, req, (about, group, None), text, dests, failed);
+                let body = Body::text_only(text);
+                self.store_message(now, req, (about, group, None), body, dests, failed);
             }
             Target::Addr(addr) => match self.conns.open_at(addr) {
                 Some((name, key)) => {
@@ -110,6 +92,58 @@ impl Core {
                 },
             },
         }
+    }
+
+    /// The other members of `group` a message goes to, and the names of those it cannot
+    /// (a key change waiting for `/trust`: each also gets an error). `None` when we are
+    /// not in `group`.
+    pub(super) fn group_dests(
+        &mut self,
+        req: Option<RequestId>,
+        group: &GroupName,
+    ) -> Option<(Vec<Dest>, Vec<String>)> {
+        let list = self.cache.get(group)?;
+        let own = self.identity.public_key();
+        let members: Vec<Member> = list
+            .members
+            .iter()
+            .filter(|m| m.name != self.name && m.key != own)
+            .cloned()
+            .collect();
+        let mut dests = Vec::new();
+        let mut failed = Vec::new();
+        for m in members {
+            self.check_listed(&m.name, m.key);
+            match self.trust.expected(&m.name, Some(m.key)) {
+                Ok(_) => dests.push(dest(&m)),
+                Err(error) => {
+                    self.fail(req, error);
+                    failed.push(m.name.to_string());
+                }
+            }
+        }
+        Some((dests, failed))
+    }
+
+    /// The peer with `key` as a recipient: from a member list, else an open connection.
+    pub(super) fn dest_for_key(&self, key: &PublicKey) -> Option<Dest> {
+        let listed = self
+            .cache
+            .groups()
+            .values()
+            .flat_map(|g| &g.members)
+            .find(|m| m.key == *key);
+        if let Some(m) = listed {
+            return Some(dest(m));
+        }
+        let conn = self.conns.open_for(key)?;
+        let (name, _) = self.conns.get(conn)?.peer.clone()?;
+        Some(Dest {
+            key: *key,
+            name,
+            addr: None,
+            online: true,
+        })
     }
 
     /// A private message to a peer no cached list holds: ask the tracker where it is and
@@ -196,7 +230,8 @@ impl Core {
         text: String,
     ) {
         let to = Some(about.to_string());
-        self.store_message(now, req, (about, None, to), text, vec![dest], Vec::new());
+        let body = Body::text_only(text);
+        self.store_message(now, req, (about, None, to), body, vec![dest], Vec::new());
     }
 
     /// The tracker answered a look-up: the messages waiting for `name` go, or fail.
@@ -221,13 +256,14 @@ impl Core {
         }
     }
 
-    /// Numbers, signs and stores a message; it is announced and sent once stored.
-    fn store_message(
+    /// Numbers, signs and stores a message (a text or an action); it is announced and
+    /// sent once stored.
+    pub(super) fn store_message(
         &mut self,
         now: Now,
         req: Option<RequestId>,
         (about, group, to): (About, Option<GroupName>, Option<String>),
-        text: String,
+        body: Body,
         dests: Vec<Dest>,
         failed: Vec<String>,
     ) {
@@ -254,7 +290,7 @@ impl Core {
             key: own,
             group: group.clone(),
             to: private_to,
-            body: Body::text_only(text),
+            body,
             sent_at: now.unix_millis(),
         };
         let chat = SignedChat {
@@ -279,13 +315,19 @@ impl Core {
         };
         self.write(write, AfterWrite::Own(seq));
         let message = &chat.message;
-        let sending = Event::Sending {
-            id: message.id.clone(),
-            to,
-            group: message.group.clone(),
-            text: message.body.text().to_owned(),
-            sent_at: message.sent_at,
-            reply_to: None,
+        let sending = match &message.body {
+            Body::Text { text, reply_to } => Some(Event::Sending {
+                id: message.id.clone(),
+                to,
+                group: message.group.clone(),
+                text: text.clone(),
+                sent_at: message.sent_at,
+                reply_to: reply_to.clone(),
+            }),
+            _ => {
+                self.quiet.insert(seq);
+                None
+            }
         };
         let unstored = Unstored {
             req,
@@ -321,7 +363,13 @@ impl Core {
         let Some(s) = self.unstored.remove(&seq) else {
             return;
         };
-        self.emit_for(s.req, s.sending);
+        match s.sending {
+            Some(sending) => self.emit_for(s.req, sending),
+            // An action: its effect, in the same reply, answers the request.
+            None => {
+                self.acted.insert(seq, s.req);
+            }
+        }
         for progress in s.held_back {
             self.progress(progress);
         }
@@ -385,8 +433,16 @@ impl Core {
     }
 
     fn progress(&mut self, progress: Progress) {
-        if let Some(unstored) = self.unstored.get_mut(&progress.id().seq) {
+        let seq = progress.id().seq;
+        if let Some(unstored) = self.unstored.get_mut(&seq) {
             unstored.held_back.push(progress);
+            return;
+        }
+        if self.quiet.contains(&seq) {
+            // An action or a receipt: nothing to tell, and forgotten once it is settled.
+            if !self.outbox.holds(seq) {
+                self.quiet.remove(&seq);
+            }
             return;
         }
         match progress {
@@ -397,6 +453,7 @@ impl Core {
                 failed,
                 pending,
             } => {
+                let receipts = (id.clone(), delivered.clone());
                 let sent = Event::Sent {
                     id,
                     delivered,
@@ -404,8 +461,15 @@ impl Core {
                     pending,
                 };
                 self.emit_for(req, sent);
+                for to in &receipts.1 {
+                    self.receipt_delivered(&receipts.0, to);
+                }
             }
-            Progress::Delivered { id, to } => self.emit(Event::Delivered { id, to }),
+            Progress::Delivered { id, to } => {
+                let receipt = (id.clone(), to.to_string());
+                self.emit(Event::Delivered { id, to });
+                self.receipt_delivered(&receipt.0, &receipt.1);
+            }
             Progress::Failed {
                 req,
                 id,
@@ -530,7 +594,7 @@ impl Core {
             match about {
                 About::Peer(name) => self.fail(req, NodeError::LookupUnanswered { name }),
                 About::Addr(addr) => self.fail(req, NodeError::NoHello { addr }),
-                About::Group(_) => {}
+                About::Group(_) | About::Message(_) => {}
             }
         }
     }
@@ -570,6 +634,9 @@ impl Core {
                 })
                 .collect();
             let seq = u.chat.message.id.seq;
+            if !u.chat.message.body.is_text() {
+                self.quiet.insert(seq);
+            }
             let id = u.chat.message.id.clone();
             let frame = Arc::new(PeerFrame::Chat(u.chat));
             self.outbox

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use natter_protocol::{GroupName, PublicKey, RequestId};
 
 use super::{ConnId, Core, Output};
-use crate::node::api::{About, NodeError};
+use crate::node::api::{About, Action, NodeError};
 use crate::node::store::{Job, Read, Reply, Write};
 
 /// What follows the commit of a write.
@@ -33,6 +33,12 @@ pub(super) enum AfterRead {
     SyncPage {
         conn: ConnId,
         group: GroupName,
+    },
+    /// `/reply`, `/edit`, `/delete` or `/react` on the message `id`.
+    Act {
+        req: Option<RequestId>,
+        id: natter_protocol::peer::MessageId,
+        action: Action,
     },
 }
 
@@ -115,7 +121,11 @@ impl Core {
     /// The store's reply.
     pub(super) fn stored(&mut self, reply: Reply) {
         match reply {
-            Reply::Written { tokens, result } => {
+            Reply::Written {
+                tokens,
+                result,
+                applied,
+            } => {
                 let failed = result.as_ref().err().cloned();
                 match &failed {
                     Some(error) if !self.storing.failing => {
@@ -142,6 +152,7 @@ impl Core {
                         (AfterWrite::Nothing, _) => {}
                     }
                 }
+                self.actions_applied(applied);
             }
             Reply::Answered { token, result } => {
                 let Some(after) = self.storing.reads.remove(&token) else {
@@ -150,6 +161,7 @@ impl Core {
                 match after {
                     AfterRead::History { req, target } => self.history_read(req, target, result),
                     AfterRead::SyncPage { conn, group } => self.sync_page_read(conn, group, result),
+                    AfterRead::Act { req, id, action } => self.act_on(req, id, action, result),
                 }
             }
         }

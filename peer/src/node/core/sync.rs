@@ -275,6 +275,10 @@ impl Core {
             tracing::warn!(id = %m.id, %group, "refused a relayed message: not of this group");
             return false;
         }
+        if let Err(reason) = crate::node::actions::check_body(m) {
+            tracing::warn!(id = %m.id, %reason, "refused a relayed message");
+            return false;
+        }
         if m.key == self.identity.public_key() {
             // Ours (signed by us), but not in our store (it was lost): never reuse its
             // number.

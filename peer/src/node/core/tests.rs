@@ -2,6 +2,7 @@
 //! no tasks, no clock, no disk: the store is a small in-memory model that answers every
 //! job (`fake_store`), so each test runs in microseconds.
 
+mod actions;
 mod durable;
 mod fake_store;
 mod keys;
@@ -87,6 +88,8 @@ impl Node {
             expire_after: EXPIRE_AFTER,
             seed: 1,
             warnings: vec![],
+            receipts: true,
+            typing_notices: true,
         };
         tweak(&mut setup);
         let now = Now {

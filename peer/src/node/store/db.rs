@@ -10,7 +10,7 @@ use natter_protocol::PublicKey;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::schema::{self, MIGRATIONS, Migrate};
-use super::{FILE_NAME, Job, Loaded, Reply, Write, read, write};
+use super::{Applied, FILE_NAME, Job, Loaded, Reply, Write, read, write};
 
 /// The open database. One per data directory (see [`super::DirLock`]), used by one thread.
 #[derive(Debug)]
@@ -102,17 +102,23 @@ impl Store {
         }
         let mut replies = Vec::with_capacity(reads.len() + 1);
         if !tokens.is_empty() {
+            let mut applied = Vec::new();
             let result = self
-                .write_all(&writes)
+                .write_all(&writes, &mut applied)
                 .map_err(|e| describe(&self.label, "write", &e));
             if let Err(error) = &result {
                 tracing::warn!(%error, writes = writes.len(), "a batch of writes failed");
+                applied.clear();
             }
-            replies.push(Reply::Written { tokens, result });
+            replies.push(Reply::Written {
+                tokens,
+                result,
+                applied,
+            });
         }
         for (token, r) in reads {
-            let result =
-                read::answer(&self.conn, &r).map_err(|e| describe(&self.label, "read", &e));
+            let result = read::answer(&self.conn, &self.own_key, &r)
+                .map_err(|e| describe(&self.label, "read", &e));
             replies.push(Reply::Answered { token, result });
         }
         replies
@@ -125,10 +131,10 @@ impl Store {
     }
 
     /// All of `writes` or none: the transaction rolls back when dropped uncommitted.
-    fn write_all(&mut self, writes: &[Write]) -> rusqlite::Result<()> {
+    fn write_all(&mut self, writes: &[Write], applied: &mut Vec<Applied>) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         for w in writes {
-            write::apply(&tx, &self.own_key, w)?;
+            write::apply(&tx, &self.own_key, w, applied)?;
         }
         tx.commit()
     }

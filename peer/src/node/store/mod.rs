@@ -11,6 +11,7 @@
 //!
 //! One process per data directory: [`DirLock`] is taken before anything else is opened.
 
+mod actions;
 mod db;
 mod lock;
 mod ranges;
@@ -24,9 +25,10 @@ mod tests;
 
 use std::collections::HashMap;
 
-use natter_protocol::peer::{AuthorRanges, SignedChat};
+use natter_protocol::peer::{AuthorRanges, MessageId, SignedChat};
 use natter_protocol::{GroupName, Name, PublicKey};
 
+pub use crate::node::actions::Applied;
 pub use db::Store;
 pub use lock::{DirLock, LockError};
 pub use ranges::RangeSet;
@@ -63,6 +65,8 @@ pub struct Recipient {
     pub key: PublicKey,
     pub name: Name,
     pub delivery: Delivery,
+    /// It sent a read receipt covering the message.
+    pub read: bool,
 }
 
 /// A change to the store. Every write of one batch commits in one transaction.
@@ -121,6 +125,12 @@ pub enum Write {
 /// A question to the store, answered after the writes queued before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
+    /// The text message `id` (the newest row with it, should a name have changed hands):
+    /// who wrote it, where, whether it is deleted and whether our reaction `emoji` is on.
+    Target {
+        id: MessageId,
+        emoji: Option<String>,
+    },
     /// The last `limit` messages of `conversation`, oldest first.
     History {
         conversation: Conversation,
@@ -140,7 +150,15 @@ pub enum Read {
 /// One message of a conversation's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
+    /// The message as it came (its text erased if it was deleted).
     pub chat: SignedChat,
+    /// The current text (the last edit's).
+    pub text: String,
+    /// The author's clock at the last edit.
+    pub edited_at: Option<u64>,
+    pub deleted: bool,
+    /// Who reacted with each emoji, by emoji in the order they were first used.
+    pub reactions: Vec<(String, Vec<Name>)>,
     /// Ours: then `recipients` holds each recipient's state.
     pub own: bool,
     pub verified: bool,
@@ -157,6 +175,18 @@ pub enum Answer {
         /// More remain after these.
         more: bool,
     },
+    /// The text message with that id, if we hold it.
+    Target(Option<TargetInfo>),
+}
+
+/// What [`Read::Target`] found of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetInfo {
+    pub author: PublicKey,
+    pub conversation: Conversation,
+    pub deleted: bool,
+    /// We have a reaction with the emoji asked about on it.
+    pub reacted: bool,
 }
 
 /// A job for the store thread, numbered by the core (the token comes back in its reply).
@@ -177,6 +207,10 @@ pub enum Reply {
     Written {
         tokens: Vec<u64>,
         result: Result<(), String>,
+        /// What the batch's actions changed (none when it failed), in the order they
+        /// applied: an action applies when it is stored, or when the message it waited
+        /// for is.
+        applied: Vec<Applied>,
     },
     Answered {
         token: u64,

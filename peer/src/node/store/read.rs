@@ -13,10 +13,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::db::{key, uint};
 use super::{
     Answer, Conversation, Delivery, HistoryEntry, Loaded, MAX_PEERS, RangeSet, Read, Recipient,
-    Unsent,
+    TargetInfo, Unsent,
 };
 
-pub fn answer(conn: &Connection, read: &Read) -> rusqlite::Result<Answer> {
+pub fn answer(conn: &Connection, own_key: &PublicKey, read: &Read) -> rusqlite::Result<Answer> {
     match read {
         Read::History {
             conversation,
@@ -35,7 +35,61 @@ pub fn answer(conn: &Connection, read: &Read) -> rusqlite::Result<Answer> {
             let (messages, more) = sync_page(conn, group, requester, &have, *limit)?;
             Ok(Answer::SyncPage { messages, more })
         }
+        Read::Target { id, emoji } => {
+            target(conn, own_key, id, emoji.as_deref()).map(Answer::Target)
+        }
     }
+}
+
+/// The text message `id`, the newest row with that id.
+fn target(
+    conn: &Connection,
+    own_key: &PublicKey,
+    id: &natter_protocol::peer::MessageId,
+    emoji: Option<&str>,
+) -> rusqlite::Result<Option<TargetInfo>> {
+    // The row, its author, group, peer and whether it is deleted.
+    type Found = (i64, Vec<u8>, Option<String>, Option<Vec<u8>>, bool);
+    let found: Option<Found> = conn
+        .prepare_cached(
+            "SELECT num, author_key, grp, peer_key, deleted FROM messages \
+             WHERE id = ?1 AND kind = 'text' ORDER BY num DESC LIMIT 1",
+        )?
+        .query_row([id.to_string()], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((num, author, grp, peer, deleted)) = found else {
+        return Ok(None);
+    };
+    let conversation = match (grp, peer) {
+        (Some(g), _) => g.parse().ok().map(Conversation::Group),
+        (None, Some(p)) => key(&p).map(Conversation::Peer),
+        (None, None) => None,
+    };
+    let (Some(author), Some(conversation)) = (key(&author), conversation) else {
+        tracing::warn!(
+            msg = num,
+            "a message whose author or conversation does not decode"
+        );
+        return Ok(None);
+    };
+    let reacted = match emoji {
+        Some(emoji) => own_reaction(conn, own_key, num, emoji)?,
+        None => false,
+    };
+    Ok(Some(TargetInfo {
+        author,
+        conversation,
+        deleted,
+        reacted,
+    }))
 }
 
 fn history(
@@ -43,23 +97,27 @@ fn history(
     conversation: &Conversation,
     limit: usize,
 ) -> rusqlite::Result<Vec<HistoryEntry>> {
-    const COLUMNS: &str = "SELECT num, chat, own, verified, stored_at FROM messages";
+    const COLUMNS: &str = "SELECT num, chat, own, verified, stored_at, text, edited_at, \
+                           deleted FROM messages";
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut rows = Vec::new();
     let mut push = |row: &rusqlite::Row<'_>| -> rusqlite::Result<()> {
-        rows.push((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, bool>(2)?,
-            row.get::<_, bool>(3)?,
-            uint(row.get(4)?),
-        ));
+        rows.push(Stored {
+            num: row.get(0)?,
+            chat: row.get(1)?,
+            own: row.get(2)?,
+            verified: row.get(3)?,
+            stored_at: uint(row.get(4)?),
+            text: row.get(5)?,
+            edited_at: row.get::<_, Option<i64>>(6)?.map(uint),
+            deleted: row.get(7)?,
+        });
         Ok(())
     };
     match conversation {
         Conversation::Group(group) => {
             let mut stmt = conn.prepare_cached(&format!(
-                "{COLUMNS} WHERE grp = ?1 ORDER BY num DESC LIMIT ?2"
+                "{COLUMNS} WHERE grp = ?1 AND kind = 'text' ORDER BY num DESC LIMIT ?2"
             ))?;
             let mut q = stmt.query(params![group.as_str(), limit])?;
             while let Some(row) = q.next()? {
@@ -68,7 +126,8 @@ fn history(
         }
         Conversation::Peer(peer) => {
             let mut stmt = conn.prepare_cached(&format!(
-                "{COLUMNS} WHERE peer_key = ?1 AND grp IS NULL ORDER BY num DESC LIMIT ?2"
+                "{COLUMNS} WHERE peer_key = ?1 AND grp IS NULL AND kind = 'text' \
+                 ORDER BY num DESC LIMIT ?2"
             ))?;
             let mut q = stmt.query(params![peer.as_bytes(), limit])?;
             while let Some(row) = q.next()? {
@@ -78,36 +137,95 @@ fn history(
     }
     let mut entries = Vec::with_capacity(rows.len());
     // Newest first from the query; oldest first for the reader.
-    for (num, chat, own, verified, stored_at) in rows.into_iter().rev() {
-        let Some(chat) = decode_chat(num, &chat) else {
+    for row in rows.into_iter().rev() {
+        let Some(chat) = decode_chat(row.num, &row.chat) else {
             continue;
         };
-        let recipients = if own {
-            recipients(conn, num)?
+        let recipients = if row.own {
+            recipients(conn, row.num)?
         } else {
             Vec::new()
         };
         entries.push(HistoryEntry {
             chat,
-            own,
-            verified,
-            stored_at,
+            text: row.text,
+            edited_at: row.edited_at,
+            deleted: row.deleted,
+            reactions: reactions(conn, row.num)?,
+            own: row.own,
+            verified: row.verified,
+            stored_at: row.stored_at,
             recipients,
         });
     }
     Ok(entries)
 }
 
+/// A row of a conversation's history.
+struct Stored {
+    num: i64,
+    chat: String,
+    own: bool,
+    verified: bool,
+    stored_at: u64,
+    text: String,
+    edited_at: Option<u64>,
+    deleted: bool,
+}
+
+/// Whether our reaction `emoji` is on row `num`.
+fn own_reaction(
+    conn: &Connection,
+    own_key: &PublicKey,
+    num: i64,
+    emoji: &str,
+) -> rusqlite::Result<bool> {
+    let own: Option<bool> = conn
+        .prepare_cached(
+            "SELECT active FROM reactions WHERE msg = ?1 AND emoji = ?2 AND reactor_key = ?3",
+        )?
+        .query_row(params![num, emoji, own_key.as_bytes()], |row| row.get(0))
+        .optional()?;
+    Ok(own.unwrap_or(false))
+}
+
+/// Who reacted to row `num` with what: by emoji in the order of their first use, the
+/// reactors in the order they reacted.
+fn reactions(conn: &Connection, num: i64) -> rusqlite::Result<Vec<(String, Vec<Name>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT emoji, reactor FROM reactions WHERE msg = ?1 AND active = 1 ORDER BY rowid",
+    )?;
+    let mut rows = stmt.query([num])?;
+    let mut out: Vec<(String, Vec<Name>)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let (emoji, reactor): (String, String) = (row.get(0)?, row.get(1)?);
+        let Ok(reactor) = reactor.parse::<Name>() else {
+            continue;
+        };
+        match out.iter_mut().find(|(e, _)| *e == emoji) {
+            Some((_, names)) => names.push(reactor),
+            None => out.push((emoji, vec![reactor])),
+        }
+    }
+    Ok(out)
+}
+
 /// Every recipient of our message in row `num`, in the order they were given.
 fn recipients(conn: &Connection, num: i64) -> rusqlite::Result<Vec<Recipient>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT key, name, state, reason FROM recipients WHERE msg = ?1 ORDER BY rowid",
+        "SELECT key, name, state, reason, read_at IS NOT NULL FROM recipients WHERE msg = ?1 \
+         ORDER BY rowid",
     )?;
     let mut q = stmt.query([num])?;
     let mut out = Vec::new();
     while let Some(row) = q.next()? {
-        let (k, n, state, reason): (Vec<u8>, String, String, Option<String>) =
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        let (k, n, state, reason, read): (Vec<u8>, String, String, Option<String>, bool) = (
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        );
         let delivery = match state.as_str() {
             "pending" => Some(Delivery::Pending),
             "delivered" => Some(Delivery::Delivered),
@@ -119,6 +237,7 @@ fn recipients(conn: &Connection, num: i64) -> rusqlite::Result<Vec<Recipient>> {
                 key,
                 name,
                 delivery,
+                read,
             }),
             _ => tracing::warn!(msg = num, "skipping a recipient that does not decode"),
         }
@@ -151,7 +270,7 @@ fn sync_page(
     };
     // The scan reads only the index; the table is visited for the messages sent.
     let mut scan = conn.prepare_cached(
-        "SELECT num, author_key, seq FROM messages \
+        "SELECT num, author_key, seq, erased FROM messages \
          WHERE grp = ?1 AND stored_at >= ?2 AND sent_at >= ?2 ORDER BY author_key, seq",
     )?;
     let mut fetch = conn.prepare_cached("SELECT chat FROM messages WHERE num = ?1")?;
@@ -171,6 +290,12 @@ fn sync_page(
         if let Some((_, Some(held))) = &author
             && held.contains(seq)
         {
+            continue;
+        }
+        // Its text was taken out by a delete: its signature no longer matches, and the
+        // delete (which is relayed) tells the asker all it needs.
+        let erased: bool = row.get(3)?;
+        if erased {
             continue;
         }
         if messages.len() == limit {
@@ -222,7 +347,7 @@ pub fn load(conn: &Connection, own_key: &PublicKey) -> rusqlite::Result<Loaded> 
 fn peers(conn: &Connection) -> rusqlite::Result<Vec<Name>> {
     let mut stmt = conn.prepare(
         "SELECT peer_key, max(num) AS last FROM messages WHERE peer_key IS NOT NULL \
-         GROUP BY peer_key ORDER BY last DESC LIMIT ?1",
+         AND kind = 'text' GROUP BY peer_key ORDER BY last DESC LIMIT ?1",
     )?;
     let mut named = conn.prepare(
         "SELECT name FROM ( \

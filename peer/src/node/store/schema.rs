@@ -9,7 +9,7 @@
 use rusqlite::Connection;
 
 /// Step `i` takes a database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The first schema.
 ///
@@ -68,6 +68,38 @@ CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// Actions on messages (issue 9).
+///
+/// `kind` is the body's kind (`text`, `edit`, `delete`, `react`, `read`), or `gone`: the
+/// placeholder of a message whose delete came before it (so the message, should it come
+/// later, is a duplicate and never shown). `target` is the id an edit, delete or reaction
+/// acts on: one that waits for its message finds it by this index when the message
+/// comes. A text's `text` is its current text (the winning edit's, `edit_seq`); `erased`
+/// rows had their text taken out by a delete and are never relayed (their signature no
+/// longer matches). `reactions` keeps each reactor's latest reaction per emoji; `read_at`
+/// when a recipient read our message.
+const V2: &str = "
+ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text';
+ALTER TABLE messages ADD COLUMN target TEXT;
+ALTER TABLE messages ADD COLUMN reply_to TEXT;
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+ALTER TABLE messages ADD COLUMN edit_seq INTEGER;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN erased INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_by_target ON messages (target) WHERE target IS NOT NULL;
+CREATE INDEX messages_by_id ON messages (id);
+ALTER TABLE recipients ADD COLUMN read_at INTEGER;
+CREATE TABLE reactions (
+    msg         INTEGER NOT NULL REFERENCES messages (num) ON DELETE CASCADE,
+    emoji       TEXT    NOT NULL,
+    reactor_key BLOB    NOT NULL,
+    reactor     TEXT    NOT NULL,
+    seq         INTEGER NOT NULL,
+    active      INTEGER NOT NULL,
+    PRIMARY KEY (msg, emoji, reactor_key)
+);
 ";
 
 /// Brings `conn` up to the newest schema. Errors are SQLite's, except a file from the

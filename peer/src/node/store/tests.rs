@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 
 use super::*;
 
+mod actions;
+
 fn me() -> Identity {
     identity_for("me")
 }
@@ -260,7 +262,8 @@ fn a_thousand_writes_are_one_reply_and_reads_come_after() {
         replies[0],
         Reply::Written {
             tokens: (1..=1000).collect(),
-            result: Ok(())
+            result: Ok(()),
+            applied: Vec::new(),
         }
     );
     match &replies[1] {
@@ -475,6 +478,7 @@ fn a_failed_batch_applies_nothing_and_every_write_gets_the_error() {
             Reply::Written {
                 tokens,
                 result: Err(e),
+                ..
             },
         ] => {
             assert_eq!(tokens, &vec![1, 2]);
@@ -597,7 +601,7 @@ async fn the_thread_answers_every_job_and_finishes_what_is_queued() {
     let mut answered = None;
     while let Ok(reply) = rx.try_recv() {
         match reply {
-            Reply::Written { tokens, result } => {
+            Reply::Written { tokens, result, .. } => {
                 assert_eq!(result, Ok(()));
                 // The read is answered after every write queued before it.
                 assert!(answered.is_none());

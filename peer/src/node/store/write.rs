@@ -8,8 +8,9 @@ use natter_protocol::PublicKey;
 use natter_protocol::peer::SignedChat;
 use rusqlite::{Connection, params};
 
+use super::actions::{Inserted, after_insert};
 use super::db::int;
-use super::{Conversation, MAX_SEQ, Write};
+use super::{Applied, Conversation, MAX_SEQ, Write};
 
 /// The row of a message to insert.
 struct Row<'a> {
@@ -22,8 +23,14 @@ struct Row<'a> {
     expires_at: Option<u64>,
 }
 
-/// Applies `w` (one of a batch, inside its transaction).
-pub fn apply(conn: &Connection, own_key: &PublicKey, w: &Write) -> rusqlite::Result<()> {
+/// Applies `w` (one of a batch, inside its transaction); what its actions changed goes to
+/// `applied`.
+pub fn apply(
+    conn: &Connection,
+    own_key: &PublicKey,
+    w: &Write,
+    applied: &mut Vec<Applied>,
+) -> rusqlite::Result<()> {
     match w {
         Write::Own {
             chat,
@@ -54,6 +61,7 @@ pub fn apply(conn: &Connection, own_key: &PublicKey, w: &Write) -> rusqlite::Res
             for (key, name) in recipients {
                 add.execute(params![num, key.as_bytes(), name.as_str()])?;
             }
+            after_insert(conn, own_key, &inserted(&row), applied)?;
         }
         Write::Received {
             chat,
@@ -70,7 +78,9 @@ pub fn apply(conn: &Connection, own_key: &PublicKey, w: &Write) -> rusqlite::Res
                 verified: *verified,
                 expires_at: None,
             };
-            insert(conn, &row)?;
+            if insert(conn, &row)?.is_some() {
+                after_insert(conn, own_key, &inserted(&row), applied)?;
+            }
         }
         // An acknowledgement after we gave up still means it arrived: delivered wins.
         Write::Delivered { seq, to } => {
@@ -156,6 +166,16 @@ fn recipient_update(set: &str, and: &str) -> String {
     )
 }
 
+fn inserted<'a>(row: &Row<'a>) -> Inserted<'a> {
+    Inserted {
+        chat: row.chat,
+        conversation: row.conversation,
+        own: row.own,
+        verified: row.verified,
+        stored_at: row.stored_at,
+    }
+}
+
 /// Inserts a message unless its (author, seq) is stored already; its row number when new.
 fn insert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Option<i64>> {
     let message = &row.chat.message;
@@ -165,6 +185,12 @@ fn insert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Option<i64>> {
     }
     let chat = serde_json::to_string(row.chat)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let reply_to = match &message.body {
+        natter_protocol::peer::Body::Text {
+            reply_to: Some(id), ..
+        } => Some(id.to_string()),
+        _ => None,
+    };
     let (grp, peer_key) = match row.conversation {
         Conversation::Group(group) => (Some(group.as_str()), None),
         Conversation::Peer(key) => (None, Some(key.as_bytes().as_slice())),
@@ -172,8 +198,9 @@ fn insert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Option<i64>> {
     let added = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO messages (author_key, seq, id, author_name, grp, peer_key, \
-             text, sent_at, stored_at, own, verified, expires_at, chat) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             text, sent_at, stored_at, own, verified, expires_at, chat, kind, target, \
+             reply_to) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?
         .execute(params![
             row.author.as_bytes(),
@@ -189,6 +216,9 @@ fn insert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Option<i64>> {
             row.verified,
             row.expires_at.map(int),
             chat,
+            message.body.kind(),
+            message.body.target().map(ToString::to_string),
+            reply_to,
         ])?;
     Ok((added == 1).then(|| conn.last_insert_rowid()))
 }

@@ -6,7 +6,7 @@
 use natter_protocol::testkit::build::{chat, private_chat};
 
 use super::*;
-use crate::node::api::{DeliveryState, HistoryItem};
+use crate::node::api::{DeliveryState, HistoryItem, ReceiptState};
 use crate::node::core::numbering::RESERVE_AHEAD;
 use crate::node::store::{Conversation, Loaded, RangeSet, Unsent};
 
@@ -63,7 +63,11 @@ fn a_reserved_number_goes_out_before_its_commit_and_sending_still_comes_first() 
     assert!(
         matches!(
             &said[..],
-            [Event::Sending { id: a, .. }, Event::Sent { id: b, .. }] if *a == id && *b == id
+            [
+                Event::Sending { id: a, .. },
+                Event::Sent { id: b, .. },
+                Event::Receipt { id: c, state: ReceiptState::Delivered, .. },
+            ] if *a == id && *b == id && *c == id
         ),
         "{out:?}"
     );

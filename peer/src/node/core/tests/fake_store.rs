@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use natter_protocol::peer::SignedChat;
 use natter_protocol::{GroupName, PublicKey};
 
+use crate::node::actions::{self, Act, Applied, MessageState};
 use crate::node::store::{
-    Answer, Conversation, Delivery, HistoryEntry, Job, RangeSet, Read, Recipient, Reply, Write,
+    Answer, Conversation, Delivery, HistoryEntry, Job, RangeSet, Read, Recipient, Reply,
+    TargetInfo, Write,
 };
 
 #[derive(Debug, Default)]
@@ -23,6 +25,10 @@ pub struct FakeStore {
     messages: Vec<(Conversation, HistoryEntry)>,
     /// When each member was first seen in each group (Unix ms).
     since: HashMap<(GroupName, PublicKey), u64>,
+    /// The state actions gave each text message, by (author key, seq).
+    states: HashMap<(PublicKey, u64), MessageState>,
+    /// What the actions of the batch being written changed.
+    applied: Vec<Applied>,
 }
 
 impl FakeStore {
@@ -43,6 +49,7 @@ impl FakeStore {
                         replies.push(Reply::Written {
                             tokens,
                             result: Ok(()),
+                            applied: std::mem::take(&mut self.applied),
                         });
                     }
                     let result = Ok(self.read(read));
@@ -54,6 +61,7 @@ impl FakeStore {
             replies.push(Reply::Written {
                 tokens,
                 result: Ok(()),
+                applied: std::mem::take(&mut self.applied),
             });
         }
         replies
@@ -79,6 +87,7 @@ impl FakeStore {
         vec![Reply::Written {
             tokens,
             result: Err(format!("cannot write natter.db: {error}")),
+            applied: Vec::new(),
         }]
     }
 
@@ -108,16 +117,21 @@ impl FakeStore {
                         key,
                         name,
                         delivery: Delivery::Pending,
+                        read: false,
                     })
                     .collect();
                 let entry = HistoryEntry {
+                    text: chat.message.body.text().to_owned(),
                     chat,
+                    edited_at: None,
+                    deleted: false,
+                    reactions: Vec::new(),
                     own: true,
                     verified: true,
                     stored_at,
                     recipients,
                 };
-                self.messages.push((conversation, entry));
+                self.insert(conversation, entry);
             }
             Write::Received {
                 chat,
@@ -129,13 +143,17 @@ impl FakeStore {
                     return;
                 }
                 let entry = HistoryEntry {
+                    text: chat.message.body.text().to_owned(),
                     chat,
+                    edited_at: None,
+                    deleted: false,
+                    reactions: Vec::new(),
                     own: false,
                     verified,
                     stored_at,
                     recipients: Vec::new(),
                 };
-                self.messages.push((conversation, entry));
+                self.insert(conversation, entry);
             }
             Write::Delivered { seq, to } => self.set_delivery(seq, to, Delivery::Delivered),
             Write::Failed { seq, to, reason } => {
@@ -155,6 +173,75 @@ impl FakeStore {
                 self.since.remove(&(group, member));
             }
             Write::ListenPort(_) | Write::ReserveSeqs(_) => {}
+        }
+    }
+
+    /// Stores a message, then applies what it does (an action) or what waited for it (a
+    /// text), by the same rules as the store.
+    fn insert(&mut self, conversation: Conversation, entry: HistoryEntry) {
+        let m = entry.chat.message.clone();
+        self.messages.push((conversation.clone(), entry));
+        match m.body.target() {
+            Some(target) => self.act_on(&conversation, target, &m),
+            None if m.body.is_text() => {
+                let waiting: Vec<_> = self
+                    .messages
+                    .iter()
+                    .map(|(c, e)| (c, &e.chat.message))
+                    .filter(|(c, w)| **c == conversation && w.body.target() == Some(&m.id))
+                    .map(|(_, w)| w.clone())
+                    .collect();
+                for w in waiting {
+                    self.act_on(&conversation, &m.id, &w);
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn act_on(
+        &mut self,
+        conversation: &Conversation,
+        target: &natter_protocol::peer::MessageId,
+        action: &natter_protocol::peer::ChatMessage,
+    ) {
+        let Some((_, entry)) = self.messages.iter_mut().find(|(c, e)| {
+            c == conversation && e.chat.message.id == *target && e.chat.message.body.is_text()
+        }) else {
+            return;
+        };
+        let author = entry.chat.message.key;
+        let state = self
+            .states
+            .entry((author, target.seq))
+            .or_insert_with(|| MessageState {
+                text: entry.text.clone(),
+                ..MessageState::default()
+            });
+        let act = Act {
+            author: &action.key,
+            name: &action.from,
+            seq: action.id.seq,
+            sent_at: action.sent_at,
+            body: &action.body,
+        };
+        if let Some(effect) = actions::apply(state, target, &author, act) {
+            entry.text.clone_from(&state.text);
+            entry.edited_at = state.edited_at;
+            entry.deleted = state.deleted;
+            let mut reactions: Vec<(String, Vec<natter_protocol::Name>)> = Vec::new();
+            for ((emoji, _), r) in state.reactions.iter().filter(|(_, r)| r.on) {
+                match reactions.iter_mut().find(|(e, _)| e == emoji) {
+                    Some((_, names)) => names.push(r.name.clone()),
+                    None => reactions.push((emoji.clone(), vec![r.name.clone()])),
+                }
+            }
+            entry.reactions = reactions;
+            self.applied.push(Applied {
+                author: action.key,
+                seq: action.id.seq,
+                effect,
+            });
         }
     }
 
@@ -179,7 +266,7 @@ impl FakeStore {
                 let all: Vec<HistoryEntry> = self
                     .messages
                     .iter()
-                    .filter(|(c, _)| *c == conversation)
+                    .filter(|(c, e)| *c == conversation && e.chat.message.body.is_text())
                     .map(|(_, e)| e.clone())
                     .collect();
                 let skip = all.len().saturating_sub(limit);
@@ -216,6 +303,32 @@ impl FakeStore {
                 let more = lacking.len() > limit;
                 let messages = lacking.into_iter().take(limit).collect();
                 Answer::SyncPage { messages, more }
+            }
+            Read::Target { id, emoji } => {
+                let found = self
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|(_, e)| e.chat.message.id == id && e.chat.message.body.is_text());
+                Answer::Target(found.map(|(c, e)| {
+                    let own = self
+                        .messages
+                        .iter()
+                        .find(|(_, e)| e.own)
+                        .map(|(_, e)| e.chat.message.key);
+                    let reacted = self
+                        .states
+                        .get(&(e.chat.message.key, id.seq))
+                        .zip(emoji.zip(own))
+                        .and_then(|(s, key)| s.reactions.get(&key))
+                        .is_some_and(|r| r.on);
+                    TargetInfo {
+                        author: e.chat.message.key,
+                        conversation: c.clone(),
+                        deleted: e.deleted,
+                        reacted,
+                    }
+                }))
             }
         }
     }
