@@ -158,6 +158,10 @@ fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), Stri
         .map_err(open)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(open)?;
+    // A deleted message's text is overwritten with zeros in the file, not just unlinked
+    // (the old page may live on in the write-ahead log until its next checkpoint).
+    conn.pragma_update(None, "secure_delete", "ON")
+        .map_err(open)?;
     Ok(())
 }
 
