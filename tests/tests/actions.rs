@@ -238,6 +238,14 @@ async fn receipts_say_delivered_then_read_privately_and_in_a_group() {
         (&"bob".into(), &id.as_str().into(), &"bob".into())
     );
 
+    // Actions work in a private conversation too.
+    alice.cmd(&format!("/edit {id} private hello!")).await;
+    let edited = wait_kind(&mut bob, "edited", &id).await;
+    assert_eq!(edited["text"], "private hello!", "{edited}");
+    bob.cmd(&format!("/react {id} ❤️")).await;
+    let r = wait_kind(&mut alice, "reaction", &id).await;
+    assert_eq!((&r["from"], &r["on"]), (&"bob".into(), &true.into()), "{r}");
+
     let group_id = say(&mut alice, "group hello").await;
     carol.wait_message("group hello").await;
     carol.cmd("/read #g").await;

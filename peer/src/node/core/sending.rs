@@ -379,6 +379,7 @@ impl Core {
     /// retried. Its number was reserved if it went out already, so it is never reused.
     pub(super) fn own_not_stored(&mut self, seq: u64, error: &str) {
         self.outbox.remove(seq);
+        self.quiet.remove(&seq);
         if let Some(s) = self.unstored.remove(&seq) {
             let why = if seq <= self.numbering.sendable() {
                 format!(
