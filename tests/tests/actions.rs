@@ -6,13 +6,13 @@
 
 mod util;
 
-use futures::{SinkExt as _, StreamExt as _};
+use futures::SinkExt as _;
 use natter_protocol::peer::{Body, PeerFrame};
 use natter_protocol::testkit::{TrackerClient, build, peer as raw_peer};
-use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+use natter_protocol::tracker::TrackerToPeer;
 use serde_json::Value;
 
-use util::{Peer, Tracker, has_member, temp};
+use util::{Peer, Tracker, has_member, stay_online, temp};
 
 /// alice, bob and carol, all online in #g.
 async fn three_in_a_group(dir: &std::path::Path, tracker: &Tracker) -> [Peer; 3] {
@@ -291,25 +291,13 @@ async fn a_hand_driven_peer_cannot_forge_edits_and_its_early_edit_waits_for_its_
     carol.wait_message("bob's words").await;
 
     let mallory = build::identity();
-    let (mut client, welcome) =
+    let (client, welcome) =
         TrackerClient::register(tracker.addr, &mallory, None, "mallory", 9, &["g"]).await;
     assert!(
         matches!(welcome, TrackerToPeer::Welcome { .. }),
         "{welcome:?}"
     );
-    tokio::spawn(async move {
-        while let Some(Ok(frame)) = client.link.next().await {
-            if let TrackerToPeer::Ping { nonce } = frame
-                && client
-                    .link
-                    .send(PeerToTracker::Pong { nonce })
-                    .await
-                    .is_err()
-            {
-                return;
-            }
-        }
-    });
+    tokio::spawn(stay_online(client));
     carol
         .wait_list("g", "mallory in", |m| has_member(m, "mallory", true))
         .await;

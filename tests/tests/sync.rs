@@ -16,14 +16,14 @@ use natter_protocol::Identity;
 use natter_protocol::peer::{Body, PeerFrame, SignedChat};
 use natter_protocol::secure;
 use natter_protocol::testkit::{HANDSHAKE, TrackerClient, build};
-use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+use natter_protocol::tracker::TrackerToPeer;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use util::durable::Member;
-use util::{Tracker, WAIT, has_member, temp};
+use util::{Tracker, WAIT, has_member, stay_online, temp};
 
 /// What a raw member's listener hears, in order: a peer said hello (and how to answer it),
 /// or a peer sent a frame.
@@ -117,21 +117,6 @@ impl RawMember {
             })
             .collect();
         format!("[\n{}\n]", lines.join("\n"))
-    }
-}
-
-/// Reads the tracker link to its end, answering pings, so the member stays online.
-async fn stay_online(mut client: TrackerClient) {
-    while let Some(Ok(frame)) = client.link.next().await {
-        if let TrackerToPeer::Ping { nonce } = frame
-            && client
-                .link
-                .send(PeerToTracker::Pong { nonce })
-                .await
-                .is_err()
-        {
-            return;
-        }
     }
 }
 

@@ -15,6 +15,7 @@ use natter_protocol::{GroupName, Name, PublicKey, RequestId};
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
 
+use super::actions::Effect;
 pub use super::error::{ErrorCode, NodeError};
 
 /// The version of the scripting contract (the events and their fields), carried by
@@ -376,6 +377,37 @@ pub struct DeliveryState {
     pub failed: Vec<String>,
     /// The recipients who read it (they are also in `delivered`).
     pub read: Vec<String>,
+}
+
+/// What an action did, as the front ends hear it.
+impl From<Effect> for Event {
+    fn from(effect: Effect) -> Self {
+        match effect {
+            Effect::Edited {
+                id,
+                from,
+                text,
+                edited_at,
+            } => Self::Edited {
+                id,
+                from,
+                text,
+                edited_at,
+            },
+            Effect::Deleted { id, from } => Self::Deleted { id, from },
+            Effect::Reacted {
+                id,
+                from,
+                emoji,
+                on,
+            } => Self::Reaction {
+                id,
+                from,
+                emoji,
+                on,
+            },
+        }
+    }
 }
 
 impl From<NodeError> for Event {

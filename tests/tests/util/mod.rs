@@ -573,3 +573,22 @@ pub fn names(v: &Value) -> Vec<String> {
 pub fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
+
+/// Reads a hand-driven member's tracker link to its end, answering pings, so it stays
+/// online.
+#[allow(dead_code)] // Not every test binary has a hand-driven member.
+pub async fn stay_online(mut client: natter_protocol::testkit::TrackerClient) {
+    use futures::{SinkExt as _, StreamExt as _};
+    use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+    while let Some(Ok(frame)) = client.link.next().await {
+        if let TrackerToPeer::Ping { nonce } = frame
+            && client
+                .link
+                .send(PeerToTracker::Pong { nonce })
+                .await
+                .is_err()
+        {
+            return;
+        }
+    }
+}

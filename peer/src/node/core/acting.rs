@@ -17,7 +17,7 @@ use natter_protocol::{GroupName, Name, PublicKey, RequestId};
 use super::outbox::Dest;
 use super::storing::AfterRead;
 use super::{Core, MAX_TEXT_BYTES, Now, Output};
-use crate::node::actions::{Applied, Effect, valid_emoji};
+use crate::node::actions::{Applied, valid_emoji};
 use crate::node::api::{About, Action, Event, NodeError, ReceiptState, Target};
 use crate::node::store::{Answer, Conversation, Read, TargetInfo};
 
@@ -318,31 +318,7 @@ impl Core {
             } else {
                 None
             };
-            let event = match a.effect {
-                Effect::Edited {
-                    id,
-                    from,
-                    text,
-                    edited_at,
-                } => Event::Edited {
-                    id,
-                    from,
-                    text,
-                    edited_at,
-                },
-                Effect::Deleted { id, from } => Event::Deleted { id, from },
-                Effect::Reacted {
-                    id,
-                    from,
-                    emoji,
-                    on,
-                } => Event::Reaction {
-                    id,
-                    from,
-                    emoji,
-                    on,
-                },
-            };
+            let event = Event::from(a.effect);
             self.emit_for(req, event);
         }
         self.acted.clear();
