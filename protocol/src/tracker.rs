@@ -39,6 +39,21 @@ pub struct Member {
 /// The most characters of a status line.
 pub const MAX_STATUS_CHARS: usize = 100;
 
+/// Why `status` cannot be a status line (too long, or a control character such as a line
+/// break), if it cannot. Both ends check: the peer before sending, the tracker before
+/// storing and pushing it to every group the member is in.
+pub fn status_refusal(status: &str) -> Option<String> {
+    if status.chars().count() > MAX_STATUS_CHARS {
+        return Some(format!(
+            "a status line has at most {MAX_STATUS_CHARS} characters"
+        ));
+    }
+    if status.chars().any(char::is_control) {
+        return Some("a status line is one line of text, without control characters".into());
+    }
+    None
+}
+
 /// Peer → tracker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -78,6 +93,15 @@ pub enum PeerToTracker {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<RequestId>,
     },
+    /// Sets (or, with `None`, clears) our status line, shown to every member of our groups.
+    /// Answered by [`TrackerToPeer::StatusSet`].
+    SetStatus {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        /// Echoed in the answer (or error), so the peer can tell which request it settles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
+    },
     Ping {
         nonce: u64,
     },
@@ -98,9 +122,16 @@ pub enum MemberChange {
     },
     Offline {
         name: Name,
+        /// When the tracker saw it go (the tracker's clock, Unix milliseconds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seen: Option<u64>,
     },
     /// Came back online, possibly at a new address.
     Online {
+        member: Member,
+    },
+    /// Something else about the member changed (its status line); `member` is how it is now.
+    Updated {
         member: Member,
     },
 }
@@ -108,8 +139,10 @@ pub enum MemberChange {
 impl MemberChange {
     pub fn name(&self) -> &Name {
         match self {
-            Self::Joined { member } | Self::Online { member } => &member.name,
-            Self::Left { name } | Self::Offline { name } => name,
+            Self::Joined { member } | Self::Online { member } | Self::Updated { member } => {
+                &member.name
+            }
+            Self::Left { name } | Self::Offline { name, .. } => name,
         }
     }
 }
@@ -151,6 +184,14 @@ pub enum TrackerToPeer {
     LookupResult {
         name: Name,
         member: Option<Member>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
+    },
+    /// The receiver's status line is now `status` (`None`: cleared); answers a
+    /// [`PeerToTracker::SetStatus`].
+    StatusSet {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<RequestId>,
     },
@@ -196,6 +237,7 @@ mod tests {
             version: 3,
             change: MemberChange::Offline {
                 name: "bob".parse().expect("name"),
+                last_seen: None,
             },
         };
         let json = serde_json::to_value(&push).expect("json");
@@ -205,6 +247,58 @@ mod tests {
         );
         let back: TrackerToPeer = serde_json::from_value(json).expect("parse");
         assert_eq!(back, push);
+    }
+
+    #[test]
+    fn offline_carries_last_seen() {
+        let json = serde_json::json!({"kind":"offline","name":"bob","last_seen":1700000000000_u64});
+        let change: MemberChange = serde_json::from_value(json.clone()).expect("parse");
+        assert_eq!(
+            change,
+            MemberChange::Offline {
+                name: "bob".parse().expect("name"),
+                last_seen: Some(1_700_000_000_000),
+            }
+        );
+        assert_eq!(serde_json::to_value(&change).expect("json"), json);
+    }
+
+    #[test]
+    fn status_frames_wire_shape() {
+        let set = PeerToTracker::SetStatus {
+            status: Some("at lunch".into()),
+            req: Some(4),
+        };
+        assert_eq!(
+            serde_json::to_value(&set).expect("json"),
+            serde_json::json!({"type":"set_status","status":"at lunch","req":4})
+        );
+        let clear: PeerToTracker = serde_json::from_str(r#"{"type":"set_status"}"#).expect("parse");
+        assert_eq!(
+            clear,
+            PeerToTracker::SetStatus {
+                status: None,
+                req: None
+            }
+        );
+        let answer = TrackerToPeer::StatusSet {
+            status: None,
+            req: Some(4),
+        };
+        assert_eq!(
+            serde_json::to_value(&answer).expect("json"),
+            serde_json::json!({"type":"status_set","req":4})
+        );
+    }
+
+    #[test]
+    fn status_lines_are_checked() {
+        assert_eq!(status_refusal("at lunch"), None);
+        assert_eq!(status_refusal(""), None);
+        assert_eq!(status_refusal(&"é".repeat(MAX_STATUS_CHARS)), None);
+        assert!(status_refusal(&"x".repeat(MAX_STATUS_CHARS + 1)).is_some());
+        assert!(status_refusal("two\nlines").is_some());
+        assert!(status_refusal("bell\u{7}").is_some());
     }
 
     #[test]

@@ -69,6 +69,10 @@ fn to_tracker_frames() -> Vec<PeerToTracker> {
             req: None,
             group: "rust".parse().expect("group"),
         },
+        PeerToTracker::SetStatus {
+            status: Some("at lunch".into()),
+            req: Some(5),
+        },
         PeerToTracker::Ping { nonce: 7 },
         PeerToTracker::Pong { nonce: u64::MAX },
     ]
@@ -100,7 +104,19 @@ fn from_tracker_frames() -> Vec<TrackerToPeer> {
             version: 5,
             change: MemberChange::Offline {
                 name: "bob".parse().expect("name"),
+                last_seen: Some(1_700_000_000_000),
             },
+        },
+        TrackerToPeer::MemberUpdate {
+            group: "rust".parse().expect("group"),
+            version: 6,
+            change: MemberChange::Updated {
+                member: member("carol"),
+            },
+        },
+        TrackerToPeer::StatusSet {
+            status: Some("at lunch".into()),
+            req: Some(5),
         },
         TrackerToPeer::Left {
             req: None,

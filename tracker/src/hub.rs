@@ -1,6 +1,6 @@
 //! The one task that owns the registry: connections talk to it over a bounded channel.
 //!
-//! It charges each hello, join and leave to the rate budgets ([`Rates`], per key and per
+//! It charges each hello, join, leave and status change to the rate budgets ([`Rates`], per key and per
 //! address, so reconnecting or cycling keys refills nothing), applies it to the
 //! [`Registry`], and hands the resulting frames to the connections' outgoing queues. A
 //! join, a leave or a new name binding is written to the state file before its frames go
@@ -9,12 +9,15 @@
 //! [`MAX_UNSAVED_CHANGES`] of them, and at shutdown, so that peers coming and going do not
 //! rewrite the whole file each time. It never waits on a connection: a peer whose queue is
 //! full is dropped.
+//!
+//! It is also where the registry's clock comes from: a peer going offline is stamped with
+//! the wall clock here ([`unix_millis`]), as its `last_seen`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
 use natter_protocol::{ErrorCode, GroupName, Name, PublicKey};
@@ -205,7 +208,11 @@ impl Hub {
                 outcome
             }
             HubCommand::Request { conn, request } => {
-                if let PeerToTracker::Join { req, .. } | PeerToTracker::Leave { req, .. } = request
+                // A status change costs what a join does: each one is pushed to every
+                // member of every group the sender is in.
+                if let PeerToTracker::Join { req, .. }
+                | PeerToTracker::Leave { req, .. }
+                | PeerToTracker::SetStatus { req, .. } = request
                     && let Some(link) = self.links.get(&conn)
                     && let Err(refusal) =
                         self.rates
@@ -221,6 +228,10 @@ impl Hub {
                     (PeerToTracker::Leave { group, .. }, Some(name)) => {
                         tracing::info!(conn, name = %name, group = %group, "leave");
                     }
+                    (PeerToTracker::SetStatus { status, .. }, Some(name)) => {
+                        let set = status.as_ref().is_some_and(|s| !s.is_empty());
+                        tracing::info!(conn, name = %name, set, "status");
+                    }
                     _ => {}
                 }
                 self.registry.apply(conn, request)
@@ -230,7 +241,7 @@ impl Hub {
                 if let Some(name) = self.registry.name_of(conn) {
                     tracing::info!(conn, name = %name, "peer offline");
                 }
-                self.registry.disconnect(conn)
+                self.registry.disconnect(conn, unix_millis())
             }
         }
     }
@@ -238,7 +249,7 @@ impl Hub {
     /// Writes the state file. A failure is logged, the tracker goes on in memory and tries
     /// again after the save delay (or with the next membership change).
     async fn persist(&mut self) {
-        let saved = match state_file::encode(self.registry.groups(), self.registry.keys()) {
+        let saved = match state_file::encode(self.registry.durable()) {
             Ok(bytes) => {
                 let path = self.state_file.clone();
                 match tokio::task::spawn_blocking(move || state_file::write_atomic(&path, &bytes))
@@ -312,6 +323,13 @@ fn rate_limited(
         close: Some(conn),
         ..Outcome::default()
     }
+}
+
+/// The wall clock as Unix milliseconds (0 for a clock set before 1970).
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Sleeps until `due` (never called without one).

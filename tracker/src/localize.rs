@@ -36,7 +36,7 @@ fn localize_member(member: &mut Member, host: IpAddr) {
 }
 
 /// `frame` as its recipient should see it, for whom this machine is `host` (see
-/// [`rewrite_ip`]). Only member addresses change: member lists, joined and online deltas
+/// [`rewrite_ip`]). Only member addresses change: member lists, joined, online and updated deltas
 /// and lookup results.
 pub fn localize(mut frame: TrackerToPeer, host: Option<IpAddr>) -> TrackerToPeer {
     let Some(host) = host else {
@@ -49,7 +49,10 @@ pub fn localize(mut frame: TrackerToPeer, host: Option<IpAddr>) -> TrackerToPeer
             }
         }
         TrackerToPeer::MemberUpdate {
-            change: MemberChange::Joined { member } | MemberChange::Online { member },
+            change:
+                MemberChange::Joined { member }
+                | MemberChange::Online { member }
+                | MemberChange::Updated { member },
             ..
         } => localize_member(member, host),
         TrackerToPeer::LookupResult {
@@ -78,7 +81,10 @@ fn has_loopback_member(frame: &TrackerToPeer) -> bool {
     match frame {
         TrackerToPeer::Members { members, .. } => members.iter().any(loopback),
         TrackerToPeer::MemberUpdate {
-            change: MemberChange::Joined { member } | MemberChange::Online { member },
+            change:
+                MemberChange::Joined { member }
+                | MemberChange::Online { member }
+                | MemberChange::Updated { member },
             ..
         }
         | TrackerToPeer::LookupResult {
@@ -161,6 +167,9 @@ mod tests {
             MemberChange::Online {
                 member: member("host", "127.0.0.1:4000"),
             },
+            MemberChange::Updated {
+                member: member("host", "127.0.0.1:4000"),
+            },
         ] {
             let frame = TrackerToPeer::MemberUpdate {
                 group: "g".parse().expect("group"),
@@ -168,7 +177,10 @@ mod tests {
                 change,
             };
             let TrackerToPeer::MemberUpdate {
-                change: MemberChange::Joined { member } | MemberChange::Online { member },
+                change:
+                    MemberChange::Joined { member }
+                    | MemberChange::Online { member }
+                    | MemberChange::Updated { member },
                 ..
             } = localize(frame, host)
             else {

@@ -14,6 +14,12 @@
 //! refused the name even while its owner is offline. Every request after the hello acts for
 //! the connection's own registration only; no frame names whom it acts for.
 //!
+//! Presence: when a name's last connection goes, the time the caller passes (the tracker's
+//! clock, Unix milliseconds; the registry never reads a clock) is kept as its `last_seen`
+//! and carried by the `offline` change, by member lists and by look-ups until it comes
+//! back. Each key's status line (`set_status`) is kept too, and a change of it goes to
+//! every group the member is in as an `updated` change. Both are durable.
+//!
 //! Besides the groups, an index from each name to the groups it is a member of answers
 //! "which groups is this peer in" (every hello, disconnect and look-up) without scanning
 //! every group. Only `Registry::change` and loading touch membership, and both keep the
@@ -23,11 +29,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
+use natter_protocol::tracker::{
+    Member, MemberChange, PeerToTracker, TrackerToPeer, status_refusal,
+};
 use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey, RequestId};
 
 use crate::limits::{MAX_GROUP_MEMBERS, MAX_GROUPS, MAX_NAMES, VERSION_MARGIN};
-use crate::state_file::{GroupState, State};
+use crate::state_file::{Borrowed, GroupState, State};
 
 /// Identifies one accepted connection for the lifetime of the process.
 pub type ConnId = u64;
@@ -144,6 +152,10 @@ pub struct Registry {
     /// Name → the groups it is a member of: exactly what a scan of `groups` finds, kept in
     /// step by [`Registry::change`].
     memberships: HashMap<Name, BTreeSet<GroupName>>,
+    /// Name → when it went offline (durable); only names offline now.
+    last_seen: BTreeMap<Name, u64>,
+    /// Key → its status line (durable).
+    statuses: BTreeMap<PublicKey, String>,
     heartbeat_secs: u64,
     caps: Caps,
 }
@@ -164,12 +176,18 @@ impl Registry {
     /// see versions go backwards. (Caps apply to what comes next; a loaded state is kept
     /// whole.)
     pub fn with_caps(state: State, heartbeat_secs: u64, caps: Caps) -> Self {
-        let State { mut groups, keys } = state;
+        let State {
+            mut groups,
+            keys,
+            mut last_seen,
+            statuses,
+        } = state;
         for group in groups.values_mut() {
             group.members.retain(|name, _| keys.contains_key(name));
             group.version = group.version.saturating_add(VERSION_MARGIN);
         }
         groups.retain(|_, group| !group.members.is_empty());
+        last_seen.retain(|name, _| keys.contains_key(name));
         let memberships = index_of(&groups);
         Self {
             groups,
@@ -177,6 +195,8 @@ impl Registry {
             online: HashMap::new(),
             conns: HashMap::new(),
             memberships,
+            last_seen,
+            statuses,
             heartbeat_secs,
             caps,
         }
@@ -215,6 +235,16 @@ impl Registry {
     /// The durable name → key bindings, for the state file.
     pub fn keys(&self) -> &BTreeMap<Name, PublicKey> {
         &self.keys
+    }
+
+    /// Everything durable, for the state file.
+    pub fn durable(&self) -> Borrowed<'_> {
+        Borrowed {
+            groups: &self.groups,
+            keys: &self.keys,
+            last_seen: &self.last_seen,
+            statuses: &self.statuses,
+        }
     }
 
     /// A good hello (version already checked) from `conn`, authenticated as `key`, seen at
@@ -268,6 +298,7 @@ impl Registry {
         self.keys.insert(name.clone(), key);
         self.online.insert(name.clone(), Online { conn, addr });
         self.conns.insert(conn, name.clone());
+        let was_offline = self.last_seen.remove(&name).is_some();
         let mut out = Outcome::to(
             conn,
             TrackerToPeer::Welcome {
@@ -279,15 +310,10 @@ impl Registry {
         );
         if bound_now {
             out.save(Save::Now);
+        } else if was_offline {
+            out.save(Save::Soon);
         }
-        let member = Member {
-            name: name.clone(),
-            addr,
-            online: true,
-            key,
-            last_seen: None,
-            status: None,
-        };
+        let member = self.member_now(&name, key, addr);
         // Back online in every group it was already in (maybe at a new address).
         for group in self.groups_of(&name) {
             self.change(
@@ -355,6 +381,7 @@ impl Registry {
                     },
                 )
             }
+            PeerToTracker::SetStatus { status, req } => self.set_status(conn, &name, status, req),
             PeerToTracker::Snapshot { group, req } => {
                 if self.is_member(&group, &name) {
                     Outcome::to(conn, self.snapshot_frame(&group, req))
@@ -366,21 +393,23 @@ impl Registry {
         }
     }
 
-    /// `conn` is gone (closed, timed out, dropped): its peer goes offline but stays a member.
-    pub fn disconnect(&mut self, conn: ConnId) -> Outcome {
+    /// `conn` is gone (closed, timed out, dropped) at `now` (the tracker's clock, Unix
+    /// milliseconds): its peer goes offline, last seen `now`, but stays a member.
+    pub fn disconnect(&mut self, conn: ConnId, now: u64) -> Outcome {
         let Some(name) = self.conns.remove(&conn) else {
             return Outcome::default();
         };
         let mut out = Outcome::default();
         if self.online.get(&name).is_some_and(|o| o.conn == conn) {
             self.online.remove(&name);
+            self.last_seen.insert(name.clone(), now);
+            out.save(Save::Soon);
             for group in self.groups_of(&name) {
-                self.change(
-                    &group,
-                    &name,
-                    MemberChange::Offline { name: name.clone() },
-                    &mut out,
-                );
+                let change = MemberChange::Offline {
+                    name: name.clone(),
+                    last_seen: Some(now),
+                };
+                self.change(&group, &name, change, &mut out);
             }
         }
         out
@@ -391,28 +420,30 @@ impl Registry {
     pub fn lookup(&self, name: &Name) -> Option<Member> {
         let key = *self.keys.get(name)?;
         if let Some(online) = self.online.get(name) {
-            return Some(Member {
-                name: name.clone(),
-                addr: online.addr,
-                online: true,
-                key,
-                last_seen: None,
-                status: None,
-            });
+            return Some(self.member_now(name, key, online.addr));
         }
         // The first of its groups, in group order, as a scan of all groups would find it.
         let group = self.memberships.get(name)?.first()?;
-        self.groups
-            .get(group)
-            .and_then(|g| g.members.get(name))
-            .map(|addr| Member {
-                name: name.clone(),
-                addr: *addr,
-                online: false,
-                key,
-                last_seen: None,
-                status: None,
-            })
+        let addr = *self.groups.get(group)?.members.get(name)?;
+        Some(self.member_now(name, key, addr))
+    }
+
+    /// `name` (bound to `key`) as members see it now: online at its live address, or
+    /// offline at `stored` (its last known address) with when it was last seen; with its
+    /// status line either way.
+    fn member_now(&self, name: &Name, key: PublicKey, stored: SocketAddr) -> Member {
+        let online = self.online.get(name);
+        Member {
+            name: name.clone(),
+            addr: online.map_or(stored, |o| o.addr),
+            online: online.is_some(),
+            key,
+            last_seen: match online {
+                Some(_) => None,
+                None => self.last_seen.get(name).copied(),
+            },
+            status: self.statuses.get(&key).cloned(),
+        }
     }
 
     /// The key `name` is bound to, if any.
@@ -440,14 +471,7 @@ impl Registry {
             let online = self.online.get(name).map(|o| o.addr);
             let key = self.keys.get(name).copied();
             if let (Some(addr), Some(key)) = (online, key) {
-                let member = Member {
-                    name: name.clone(),
-                    addr,
-                    online: true,
-                    key,
-                    last_seen: None,
-                    status: None,
-                };
+                let member = self.member_now(name, key, addr);
                 self.change(&group, name, MemberChange::Joined { member }, &mut out);
             }
         }
@@ -473,6 +497,58 @@ impl Registry {
             &mut out,
         );
         out.push(conn, TrackerToPeer::Left { group, req });
+        out
+    }
+
+    /// Sets (`Some`) or clears (`None`, or an empty line) the status line of `name`'s key,
+    /// and tells every group it is in, the member itself included. A line that is too long or holds a control
+    /// character is refused, and nothing changes.
+    fn set_status(
+        &mut self,
+        conn: ConnId,
+        name: &Name,
+        status: Option<String>,
+        req: Option<RequestId>,
+    ) -> Outcome {
+        let status = status.filter(|s| !s.is_empty());
+        if let Some(message) = status.as_deref().and_then(status_refusal) {
+            return Outcome::refuse_request(conn, req, ErrorCode::Refused, message, false);
+        }
+        let (Some(key), Some(online)) = (self.keys.get(name).copied(), self.online.get(name))
+        else {
+            // Every request comes from a registered, online connection; nothing to do.
+            return Outcome::default();
+        };
+        let addr = online.addr;
+        let mut out = Outcome::default();
+        let changed = match &status {
+            Some(line) => self.statuses.insert(key, line.clone()).as_ref() != Some(line),
+            None => self.statuses.remove(&key).is_some(),
+        };
+        if changed {
+            out.save(Save::Now);
+            let member = self.member_now(name, key, addr);
+            for group in self.groups_of(name) {
+                let change = MemberChange::Updated {
+                    member: member.clone(),
+                };
+                self.change(&group, name, change.clone(), &mut out);
+                // The setter gets the change too (unlike a join, no full list follows),
+                // so its copy of each list stays at the group's version.
+                if let Some(state) = self.groups.get(&group) {
+                    let version = state.version;
+                    out.push(
+                        conn,
+                        TrackerToPeer::MemberUpdate {
+                            group,
+                            version,
+                            change,
+                        },
+                    );
+                }
+            }
+        }
+        out.push(conn, TrackerToPeer::StatusSet { status, req });
         out
     }
 
@@ -520,7 +596,7 @@ impl Registry {
                 }
                 Save::Now
             }
-            MemberChange::Offline { .. } => Save::Soon,
+            MemberChange::Offline { .. } | MemberChange::Updated { .. } => Save::Soon,
         };
         state.version += 1;
         let version = state.version;
@@ -574,15 +650,7 @@ impl Registry {
                     .iter()
                     .filter_map(|(name, addr)| {
                         let key = *self.keys.get(name)?;
-                        let online = self.online.get(name);
-                        Some(Member {
-                            name: name.clone(),
-                            addr: online.map_or(*addr, |o| o.addr),
-                            online: online.is_some(),
-                            key,
-                            last_seen: None,
-                            status: None,
-                        })
+                        Some(self.member_now(name, key, *addr))
                     })
                     .collect(),
             ),

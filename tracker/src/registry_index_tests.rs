@@ -13,6 +13,7 @@ fn req_of(frame: &TrackerToPeer) -> Option<Option<RequestId>> {
         TrackerToPeer::Members { req, .. }
         | TrackerToPeer::Left { req, .. }
         | TrackerToPeer::LookupResult { req, .. }
+        | TrackerToPeer::StatusSet { req, .. }
         | TrackerToPeer::Error { req, .. } => Some(*req),
         _ => None,
     }
@@ -24,8 +25,11 @@ fn answered(out: &Outcome, asker: ConnId, req: RequestId) -> Vec<TrackerToPeer> 
     let mut mine = Vec::new();
     for (conn, frame) in &out.pushes {
         if *conn == asker {
-            assert_eq!(req_of(frame), Some(Some(req)), "answer {frame:?}");
-            mine.push((**frame).clone());
+            // A status change goes to the asker as a member update too (no `req` there).
+            if !matches!(**frame, TrackerToPeer::MemberUpdate { .. }) {
+                assert_eq!(req_of(frame), Some(Some(req)), "answer {frame:?}");
+                mine.push((**frame).clone());
+            }
         } else {
             assert!(
                 matches!(req_of(frame), None | Some(None)),
@@ -96,6 +100,20 @@ fn every_answer_echoes_its_request_id_and_pushes_to_others_never_do() {
             [TrackerToPeer::LookupResult { .. }]
         ));
     }
+
+    let out = request(
+        &mut r,
+        2,
+        PeerToTracker::SetStatus {
+            status: Some("here".into()),
+            req: Some(17),
+        },
+    );
+    assert!(matches!(
+        answered(&out, 2, 17)[..],
+        [TrackerToPeer::StatusSet { .. }]
+    ));
+    assert!(out.pushes.iter().any(|(c, _)| *c == 1), "alice hears of it");
 
     let out = request(
         &mut r,
@@ -207,7 +225,7 @@ fn the_index_follows_joins_leaves_disconnects_and_loading() {
     );
     assert!(r.groups_of(&n("bob")).is_empty());
     assert!(!r.groups().contains_key(&g("c")));
-    r.disconnect(1);
+    r.disconnect(1, T0);
     assert_eq!(
         r.groups_of(&n("alice")),
         vec![g("a"), g("b")],
@@ -217,10 +235,7 @@ fn the_index_follows_joins_leaves_disconnects_and_loading() {
     let offline = r.lookup(&n("alice")).expect("known");
     assert!(!offline.online);
 
-    let state = State {
-        groups: r.groups().clone(),
-        keys: r.keys().clone(),
-    };
+    let state = r.durable().to_state();
     let loaded = Registry::new(state, 10);
     assert!(loaded.index_matches_a_scan());
     assert_eq!(loaded.groups_of(&n("alice")), vec![g("a"), g("b")]);
@@ -270,7 +285,7 @@ fn the_index_always_equals_a_full_scan() {
                 );
             }
             (4, Some(conn)) => {
-                r.disconnect(conn);
+                r.disconnect(conn, T0);
                 online[who] = None;
             }
             (5, Some(conn)) => {
@@ -284,10 +299,7 @@ fn the_index_always_equals_a_full_scan() {
                 );
             }
             (6, _) if roll() % 20 == 0 => {
-                let state = State {
-                    groups: r.groups().clone(),
-                    keys: r.keys().clone(),
-                };
+                let state = r.durable().to_state();
                 r = Registry::with_caps(
                     state,
                     10,

@@ -23,6 +23,9 @@ fn key(name: &str) -> PublicKey {
     natter_protocol::Identity::from_secrets(&seed, &seed).public_key()
 }
 
+/// The tracker's clock when a test's peers go offline (Unix milliseconds).
+const T0: u64 = 1_700_000_000_000;
+
 fn registry() -> Registry {
     Registry::new(State::default(), 10)
 }
@@ -220,12 +223,18 @@ fn disconnect_goes_offline_but_stays_member() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "bob", &["rust"]);
-    let out = r.disconnect(2);
+    let out = r.disconnect(2, T0);
     // Offline is presence only: saved soon, not before the push.
     assert_eq!(out.save, Save::Soon);
     assert_eq!(
         update_to(&out, 1),
-        (3, MemberChange::Offline { name: n("bob") })
+        (
+            3,
+            MemberChange::Offline {
+                name: n("bob"),
+                last_seen: Some(T0)
+            }
+        )
     );
     let snap = r.apply(
         1,
@@ -239,7 +248,7 @@ fn disconnect_goes_offline_but_stays_member() {
         (3, vec![("alice".into(), true), ("bob".into(), false)])
     );
     // A second disconnect of the same connection is a no-op.
-    assert_eq!(r.disconnect(2), Outcome::default());
+    assert_eq!(r.disconnect(2, T0), Outcome::default());
 }
 
 #[test]
@@ -247,7 +256,7 @@ fn coming_back_is_online_at_new_address() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "bob", &["rust"]);
-    r.disconnect(2);
+    r.disconnect(2, T0);
     let out = hello(&mut r, 7, "bob", &[]);
     let (version, change) = update_to(&out, 1);
     assert_eq!(version, 4);
@@ -289,11 +298,11 @@ fn name_taken_while_live_and_old_connection_keeps_it() {
         )]
     );
     // The refused connection's end does not take the name from the live one.
-    assert_eq!(r.disconnect(2), Outcome::default());
+    assert_eq!(r.disconnect(2, T0), Outcome::default());
     assert_eq!(r.name_of(1), Some(&n("alice")));
     assert!(r.lookup(&n("alice")).is_some_and(|m| m.online));
     // Once the first is gone, the name is free again.
-    r.disconnect(1);
+    r.disconnect(1, T0);
     assert!(matches!(
         *hello(&mut r, 3, "alice", &[]).pushes[0].1,
         TrackerToPeer::Welcome { .. }
@@ -331,7 +340,7 @@ fn versions_increase_on_every_change() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]); // 1
     hello(&mut r, 2, "bob", &["rust"]); // 2
-    r.disconnect(2); // 3
+    r.disconnect(2, T0); // 3
     hello(&mut r, 3, "bob", &[]); // 4
     r.apply(
         3,
@@ -368,7 +377,7 @@ fn lookup_online_offline_unknown() {
         look(&mut r, "carol").map(|m| (m.addr, m.online)),
         Some((addr(3), true))
     );
-    r.disconnect(2);
+    r.disconnect(2, T0);
     assert_eq!(
         look(&mut r, "bob").map(|m| (m.addr, m.online)),
         Some((addr(2), false))
@@ -405,10 +414,7 @@ fn state_survives_restart_with_everyone_offline() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust", "go"]);
     hello(&mut r, 2, "bob", &["rust"]);
-    let state = State {
-        groups: r.groups().clone(),
-        keys: r.keys().clone(),
-    };
+    let state = r.durable().to_state();
     let mut r = Registry::new(state, 10);
     assert!(r.lookup(&n("alice")).is_some_and(|m| !m.online));
     let out = hello(&mut r, 9, "alice", &[]);
@@ -453,10 +459,10 @@ fn first_hello_binds_the_name_to_its_key_durably() {
     assert_eq!(out.save, Save::Now, "a new binding must be persisted");
     assert_eq!(r.key_of(&n("alice")), Some(&key("alice")));
     assert_eq!(r.keys().len(), 1);
-    r.disconnect(1);
-    // Coming back with the same key changes nothing durable.
+    r.disconnect(1, T0);
+    // Coming back with the same key binds nothing new; only its last seen time goes.
     let out = hello(&mut r, 2, "alice", &[]);
-    assert_eq!(out.save, Save::Nothing);
+    assert_eq!(out.save, Save::Soon);
     assert!(matches!(*out.pushes[0].1, TrackerToPeer::Welcome { .. }));
 }
 
@@ -481,7 +487,7 @@ fn members_and_lookups_carry_the_bound_key() {
         keys,
         vec![("alice".into(), key("alice")), ("bob".into(), key("bob"))]
     );
-    r.disconnect(1);
+    r.disconnect(1, T0);
     assert_eq!(
         r.lookup(&n("alice")).map(|m| (m.online, m.key)),
         Some((false, key("alice")))
@@ -502,9 +508,9 @@ fn another_key_is_refused_the_name_while_owner_online_or_offline() {
     assert_eq!(out.close, Some(2));
     assert_eq!(plain(&out), vec![(2, refused.clone())]);
     assert_eq!(out.save, Save::Nothing);
-    r.disconnect(2);
+    r.disconnect(2, T0);
     // Owner offline: still refused, nothing about alice changes.
-    r.disconnect(1);
+    r.disconnect(1, T0);
     let out = hello_as(&mut r, 3, "alice", key("mallory"), &[]);
     assert_eq!(out.close, Some(3));
     assert_eq!(plain(&out), vec![(3, refused)]);
@@ -572,7 +578,7 @@ fn bindings_survive_restart_and_still_refuse_other_keys() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "carol", &[]);
-    let bytes = crate::state_file::encode(r.groups(), r.keys()).expect("encode");
+    let bytes = crate::state_file::encode(r.durable()).expect("encode");
     crate::state_file::write_atomic(&path, &bytes).expect("write");
     let state = crate::state_file::load(&path).expect("load");
     assert_eq!(state.keys.len(), 2);
@@ -623,13 +629,13 @@ fn presence_is_saved_soon_and_membership_now() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "bob", &["rust"]);
-    let out = r.disconnect(2);
+    let out = r.disconnect(2, T0);
     assert_eq!((out.save, out.bumps), (Save::Soon, 1));
     // Back online with no new group: presence only.
     let out = hello(&mut r, 3, "bob", &[]);
     assert_eq!((out.save, out.bumps), (Save::Soon, 1));
     // Back online and naming a new group: the join makes it durable now.
-    r.disconnect(3);
+    r.disconnect(3, T0);
     let out = hello(&mut r, 4, "bob", &["go"]);
     assert_eq!((out.save, out.bumps), (Save::Now, 2));
 }
@@ -688,7 +694,7 @@ fn the_name_cap_refuses_new_names_but_not_known_ones() {
     assert_eq!(r.key_of(&n("carol")), None);
     assert!(r.groups().is_empty());
     // Known names still come back.
-    r.disconnect(1);
+    r.disconnect(1, T0);
     assert!(matches!(
         *hello(&mut r, 4, "alice", &[]).pushes[0].1,
         TrackerToPeer::Welcome { .. }
@@ -717,7 +723,7 @@ fn a_group_is_forgotten_when_its_last_member_leaves() {
     assert!(r.groups().is_empty());
     // Offline members keep a group alive.
     hello(&mut r, 2, "bob", &["go"]);
-    r.disconnect(2);
+    r.disconnect(2, T0);
     assert!(r.groups().contains_key(&g("go")));
 }
 
@@ -737,7 +743,7 @@ fn hello_cost_counts_new_names_and_new_joins_only() {
     assert_eq!(r.hello_cost(2, &n("alice"), &key("alice"), &groups), None);
     assert_eq!(r.hello_cost(2, &n("alice"), &key("mallory"), &groups), None);
     assert_eq!(r.hello_cost(1, &n("x"), &key("x"), &groups), None);
-    r.disconnect(1);
+    r.disconnect(1, T0);
     assert_eq!(
         r.hello_cost(2, &n("alice"), &key("alice"), &groups),
         Some(HelloCost {
@@ -752,12 +758,9 @@ fn loading_moves_every_version_up_by_the_margin() {
     let mut r = registry();
     hello(&mut r, 1, "alice", &["rust"]);
     hello(&mut r, 2, "bob", &["rust"]);
-    r.disconnect(2);
+    r.disconnect(2, T0);
     // Version 3 was pushed (bob offline); say the crash lost it and only 2 was saved.
-    let mut state = State {
-        groups: r.groups().clone(),
-        keys: r.keys().clone(),
-    };
+    let mut state = r.durable().to_state();
     if let Some(group) = state.groups.get_mut(&g("rust")) {
         group.version = 2;
     }
@@ -768,6 +771,10 @@ fn loading_moves_every_version_up_by_the_margin() {
     assert!(version > 3);
 }
 
+#[path = "registry_presence_tests.rs"]
+mod presence;
+
+#[cfg(test)]
 #[path = "registry_index_tests.rs"]
 mod index_and_requests;
 

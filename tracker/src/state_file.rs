@@ -7,6 +7,10 @@
 //!
 //! Besides the groups it keeps every name's key binding (`keys`: name → the public key that
 //! first registered it). Format 1 (before keys) is still read, with no bindings.
+//!
+//! It also keeps when each offline name was last seen online (`last_seen`) and each key's
+//! status line (`statuses`). Both were added to format 2 without a new number: a file
+//! without them loads with none, and an older tracker reading a newer file ignores them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,15 +37,65 @@ pub struct State {
     pub groups: BTreeMap<GroupName, GroupState>,
     /// Name → the identity key it is bound to.
     pub keys: BTreeMap<Name, PublicKey>,
+    /// Name → when it last went offline (the tracker's clock, Unix milliseconds); only
+    /// names offline at the time of the write.
+    pub last_seen: BTreeMap<Name, u64>,
+    /// Key → its status line.
+    pub statuses: BTreeMap<PublicKey, String>,
+}
+
+impl State {
+    /// The state borrowed, for [`encode`].
+    pub fn borrowed(&self) -> Borrowed<'_> {
+        Borrowed {
+            groups: &self.groups,
+            keys: &self.keys,
+            last_seen: &self.last_seen,
+            statuses: &self.statuses,
+        }
+    }
+}
+
+/// A [`State`] held elsewhere (the registry's own maps), to encode without copying.
+#[derive(Debug, Clone, Copy)]
+pub struct Borrowed<'a> {
+    pub groups: &'a BTreeMap<GroupName, GroupState>,
+    pub keys: &'a BTreeMap<Name, PublicKey>,
+    pub last_seen: &'a BTreeMap<Name, u64>,
+    pub statuses: &'a BTreeMap<PublicKey, String>,
+}
+
+impl Borrowed<'_> {
+    /// A copy to own (a test's restart, say).
+    pub fn to_state(self) -> State {
+        State {
+            groups: self.groups.clone(),
+            keys: self.keys.clone(),
+            last_seen: self.last_seen.clone(),
+            statuses: self.statuses.clone(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
-struct OnDisk<G, K> {
+struct OnDisk<G, K, L, S> {
     format: u32,
     groups: G,
     #[serde(default)]
     keys: K,
+    #[serde(default)]
+    last_seen: L,
+    #[serde(default)]
+    statuses: S,
 }
+
+/// The file as read.
+type Loaded = OnDisk<
+    BTreeMap<GroupName, GroupState>,
+    BTreeMap<Name, PublicKey>,
+    BTreeMap<Name, u64>,
+    BTreeMap<PublicKey, String>,
+>;
 
 /// Why the state file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +133,10 @@ pub fn load(path: &Path) -> Result<State, StateFileError> {
             });
         }
     };
-    let disk: OnDisk<BTreeMap<GroupName, GroupState>, BTreeMap<Name, PublicKey>> =
-        serde_json::from_slice(&bytes).map_err(|error| StateFileError::Corrupt {
-            path: path.to_owned(),
-            error,
-        })?;
+    let disk: Loaded = serde_json::from_slice(&bytes).map_err(|error| StateFileError::Corrupt {
+        path: path.to_owned(),
+        error,
+    })?;
     if disk.format != FORMAT && disk.format != FORMAT_WITHOUT_KEYS {
         return Err(StateFileError::Format {
             path: path.to_owned(),
@@ -93,19 +146,20 @@ pub fn load(path: &Path) -> Result<State, StateFileError> {
     Ok(State {
         groups: disk.groups,
         keys: disk.keys,
+        last_seen: disk.last_seen,
+        statuses: disk.statuses,
     })
 }
 
-/// Serialises the groups and key bindings to the file's bytes (cheap; done by the
-/// registry's owner so the slow part, [`write_atomic`], can run off the async threads).
-pub fn encode(
-    groups: &BTreeMap<GroupName, GroupState>,
-    keys: &BTreeMap<Name, PublicKey>,
-) -> Result<Vec<u8>, StateFileError> {
+/// Serialises the state to the file's bytes (cheap; done by the registry's owner so the
+/// slow part, [`write_atomic`], can run off the async threads).
+pub fn encode(state: Borrowed<'_>) -> Result<Vec<u8>, StateFileError> {
     let disk = OnDisk {
         format: FORMAT,
-        groups,
-        keys,
+        groups: state.groups,
+        keys: state.keys,
+        last_seen: state.last_seen,
+        statuses: state.statuses,
     };
     serde_json::to_vec_pretty(&disk).map_err(StateFileError::Encode)
 }
@@ -143,6 +197,10 @@ mod tests {
         let key = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key();
         state.keys.insert("alice".parse().expect("name"), key);
         state
+            .last_seen
+            .insert("bob".parse().expect("name"), 1_700_000_000_000);
+        state.statuses.insert(key, "at lunch".into());
+        state
     }
 
     #[test]
@@ -157,7 +215,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sub").join("tracker.json");
         let state = sample();
-        write_atomic(&path, &encode(&state.groups, &state.keys).expect("encode")).expect("write");
+        write_atomic(&path, &encode(state.borrowed()).expect("encode")).expect("write");
         assert_eq!(load(&path).expect("load"), state);
     }
 
@@ -167,7 +225,7 @@ mod tests {
         let path = dir.path().join("tracker.json");
         std::fs::write(&path, b"old").expect("seed");
         let state = sample();
-        write_atomic(&path, &encode(&state.groups, &state.keys).expect("encode")).expect("write");
+        write_atomic(&path, &encode(state.borrowed()).expect("encode")).expect("write");
         assert_eq!(load(&path).expect("load"), state);
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .expect("read_dir")
@@ -204,8 +262,7 @@ mod tests {
 
     #[test]
     fn wire_shape_is_readable() {
-        let json = String::from_utf8(encode(&sample().groups, &sample().keys).expect("encode"))
-            .expect("utf8");
+        let json = String::from_utf8(encode(sample().borrowed()).expect("encode")).expect("utf8");
         let value: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(value["groups"]["rust"]["version"], 7);
         assert_eq!(value["groups"]["rust"]["members"]["alice"], "10.0.0.1:4000");
@@ -214,6 +271,24 @@ mod tests {
             value["keys"]["alice"],
             sample().keys[&"alice".parse::<Name>().expect("name")].to_string()
         );
+        assert_eq!(value["last_seen"]["bob"], 1_700_000_000_000_u64);
+        let key = sample().keys[&"alice".parse::<Name>().expect("name")];
+        assert_eq!(value["statuses"][key.to_string()], "at lunch");
+    }
+
+    #[test]
+    fn a_file_without_last_seen_or_statuses_still_loads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tracker.json");
+        let key = sample().keys[&"alice".parse::<Name>().expect("name")];
+        let old = format!(
+            r#"{{"format":2,"groups":{{"rust":{{"version":3,"members":{{"alice":"10.0.0.1:1"}}}}}},"keys":{{"alice":"{key}"}}}}"#
+        );
+        std::fs::write(&path, old).expect("seed");
+        let state = load(&path).expect("load");
+        assert_eq!(state.keys.len(), 1);
+        assert!(state.last_seen.is_empty());
+        assert!(state.statuses.is_empty());
     }
 
     #[test]

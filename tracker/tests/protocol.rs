@@ -538,15 +538,21 @@ async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
         name: "alice".parse().unwrap(),
     })
     .await;
+    // Alice is offline, last seen when her connection went (the tracker's clock).
+    let TrackerToPeer::LookupResult {
+        member: Some(found),
+        ..
+    } = bob.recv().await
+    else {
+        panic!("expected a look-up result");
+    };
+    assert!(found.last_seen.is_some(), "{found:?}");
     assert_eq!(
-        bob.recv().await,
-        TrackerToPeer::LookupResult {
-            req: None,
-            name: "alice".parse().unwrap(),
-            member: Some(Member {
-                online: false,
-                ..member("alice", local(4000))
-            }),
+        found,
+        Member {
+            online: false,
+            last_seen: found.last_seen,
+            ..member("alice", local(4000))
         }
     );
     drop(bob);
@@ -716,15 +722,20 @@ async fn silent_peer_is_dropped_by_heartbeat_and_others_see_offline() {
         }
     ));
     // Bob's link stays open but he never answers: alice (who answers pings) sees him go.
-    assert_eq!(
-        alice.recv().await,
-        TrackerToPeer::MemberUpdate {
-            group: "g".parse().unwrap(),
-            version: 3,
-            change: MemberChange::Offline {
-                name: "bob".parse().unwrap(),
-            },
-        }
+    let offline = alice.recv().await;
+    assert!(
+        matches!(
+            &offline,
+            TrackerToPeer::MemberUpdate {
+                version: 3,
+                change: MemberChange::Offline {
+                    name,
+                    last_seen: Some(_),
+                },
+                ..
+            } if name.as_str() == "bob"
+        ),
+        "{offline:?}"
     );
     let frames = bob.until_closed().await;
     assert!(

@@ -33,16 +33,19 @@ pub enum Update {
 /// Applies one change to a member list (the cache's, or a front end's copy).
 pub fn apply_change(members: &mut Vec<Member>, change: &MemberChange) {
     match change {
-        MemberChange::Joined { member } | MemberChange::Online { member } => {
+        MemberChange::Joined { member }
+        | MemberChange::Online { member }
+        | MemberChange::Updated { member } => {
             match members.iter_mut().find(|m| m.name == member.name) {
                 Some(m) => *m = member.clone(),
                 None => members.push(member.clone()),
             }
         }
         MemberChange::Left { name } => members.retain(|m| &m.name != name),
-        MemberChange::Offline { name } => {
+        MemberChange::Offline { name, last_seen } => {
             for m in members.iter_mut().filter(|m| &m.name == name) {
                 m.online = false;
+                m.last_seen = *last_seen;
             }
         }
     }
@@ -127,8 +130,18 @@ impl MemberCache {
             for m in list.members.iter_mut().filter(|m| m.key == *key) {
                 m.addr = addr;
                 m.online = true;
+                m.last_seen = None;
             }
         }
+    }
+
+    /// The groups whose list holds a member named `name`, sorted.
+    pub fn groups_with(&self, name: &Name) -> Vec<GroupName> {
+        self.groups
+            .iter()
+            .filter(|(_, list)| list.members.iter().any(|m| &m.name == name))
+            .map(|(group, _)| group.clone())
+            .collect()
     }
 
     pub fn find_peer(&self, name: &Name) -> Option<&Member> {
@@ -176,16 +189,18 @@ mod tests {
         assert_eq!(cache.apply(&g("a"), 4, &joined), Update::Stale);
         let off = MemberChange::Offline {
             name: "x".parse().expect("name"),
+            last_seen: Some(77),
         };
         assert_eq!(cache.apply(&g("a"), 6, &off), Update::Gap);
         assert_eq!(cache.apply(&g("nope"), 1, &off), Update::Gap);
         assert_eq!(cache.apply(&g("a"), 5, &off), Update::Applied);
         let list = cache.get(&g("a")).expect("group");
         assert_eq!(list.version, 5);
-        assert_eq!(
-            list.members,
-            vec![member("x", 1, false), member("y", 2, true)]
-        );
+        let x_gone = Member {
+            last_seen: Some(77),
+            ..member("x", 1, false)
+        };
+        assert_eq!(list.members, vec![x_gone, member("y", 2, true)]);
         let online = MemberChange::Online {
             member: member("x", 9, true),
         };
@@ -200,6 +215,40 @@ mod tests {
         );
         assert!(cache.remove(&g("a")));
         assert!(!cache.contains(&g("a")));
+    }
+
+    #[test]
+    fn an_update_replaces_the_member_and_a_hello_clears_last_seen() {
+        let mut cache = MemberCache::default();
+        cache.set_full(g("a"), 1, vec![member("x", 1, true)]);
+        cache.set_full(g("b"), 1, vec![member("x", 1, true), member("y", 2, true)]);
+        let away = Member {
+            status: Some("away".into()),
+            ..member("x", 1, true)
+        };
+        let updated = MemberChange::Updated {
+            member: away.clone(),
+        };
+        assert_eq!(cache.apply(&g("a"), 2, &updated), Update::Applied);
+        assert_eq!(cache.get(&g("a")).expect("a").members, vec![away]);
+        let x: Name = "x".parse().expect("name");
+        assert_eq!(cache.groups_with(&x), vec![g("a"), g("b")]);
+        assert_eq!(cache.groups_with(&"z".parse().expect("name")), Vec::new());
+
+        let off = MemberChange::Offline {
+            name: x.clone(),
+            last_seen: Some(5),
+        };
+        assert_eq!(cache.apply(&g("b"), 2, &off), Update::Applied);
+        assert_eq!(
+            cache.member_named(&g("b"), &x).expect("x").last_seen,
+            Some(5)
+        );
+        let key = cache.member_named(&g("b"), &x).expect("x").key;
+        cache.seen_at(&key, ([127, 0, 0, 1], 9).into());
+        let back = cache.member_named(&g("b"), &x).expect("x");
+        assert!(back.online);
+        assert_eq!(back.last_seen, None);
     }
 
     #[test]

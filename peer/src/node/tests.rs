@@ -390,6 +390,7 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
 
     let offline = MemberChange::Offline {
         name: "bob".parse().expect("name"),
+        last_seen: None,
     };
     let gap = TrackerToPeer::MemberUpdate {
         group: g.clone(),
@@ -871,6 +872,7 @@ async fn a_blocked_key_is_quiet_everywhere() {
 
     let offline = MemberChangeOf::Offline {
         name: "mallory".parse().expect("name"),
+        last_seen: None,
     };
     let update = |version, change| TrackerToPeer::MemberUpdate {
         group: g.clone(),

@@ -611,10 +611,12 @@ impl App {
                 Some(format!("{} joined {group}", member.name))
             }
             Some(MemberChange::Left { name }) => Some(format!("{name} left {group}")),
-            Some(MemberChange::Offline { name }) => Some(format!("{name} went offline")),
+            Some(MemberChange::Offline { name, .. }) => Some(format!("{name} went offline")),
             Some(MemberChange::Online { member }) => {
                 Some(format!("{} is back online", member.name))
             }
+            // A status line changed: the member list shows it, the conversation does not.
+            Some(MemberChange::Updated { .. }) => None,
         };
         conv.joined = true;
         if let Some(line) = line {

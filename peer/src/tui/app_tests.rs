@@ -318,7 +318,10 @@ fn member_changes_become_system_lines_and_count_reachable_peers() {
         group: group("a"),
         version: 2,
         members: None,
-        change: Some(MemberChange::Offline { name: name("bob") }),
+        change: Some(MemberChange::Offline {
+            name: name("bob"),
+            last_seen: None,
+        }),
     }));
     let last = conv(&app, &ConvId::Group(group("a")))
         .lines()

@@ -298,7 +298,10 @@ impl Scene {
                 self.offline.extend(back);
                 let gone = SENDERS[self.rng.below(SENDERS.len() as u64) as usize];
                 self.offline.push(gone);
-                MemberChange::Offline { name: name(gone) }
+                MemberChange::Offline {
+                    name: name(gone),
+                    last_seen: None,
+                }
             }
         };
         self.app.update(Action::Node(Event::Members {

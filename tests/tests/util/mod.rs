@@ -451,7 +451,7 @@ impl Peer {
             .unwrap_or_default()
             .to_owned();
         match change["kind"].as_str() {
-            Some("joined" | "online") => {
+            Some("joined" | "online" | "updated") => {
                 list.retain(|m| m["name"] != name.as_str());
                 list.push(change["member"].clone());
             }
@@ -459,6 +459,7 @@ impl Peer {
             Some("offline") => {
                 for m in list.iter_mut().filter(|m| m["name"] == name.as_str()) {
                     m["online"] = Value::Bool(false);
+                    m["last_seen"] = change["last_seen"].clone();
                 }
             }
             _ => {}

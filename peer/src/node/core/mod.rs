@@ -14,8 +14,8 @@
 //! checking, storing and answering chat frames), `held` (which messages we hold),
 //! [`sync`] (history sync between members), `storing` (jobs for the store and what waits
 //! on them), `history`, [`key_checks`] (who may speak as a name, and `/trust`), `tracker`
-//! (the tracker link's state, member lists and look-ups) and [`saving`] (when each data
-//! file is written).
+//! (the tracker link's state, member lists and look-ups), `presence` (`/whois` and
+//! `/status`) and [`saving`] (when each data file is written).
 
 mod acting;
 pub mod connections;
@@ -25,6 +25,7 @@ mod interface;
 pub mod key_checks;
 mod numbering;
 pub mod outbox;
+mod presence;
 pub mod saving;
 mod storing;
 pub mod sync;
@@ -126,6 +127,8 @@ pub struct Core {
     saves: Saves,
     /// Private messages waiting for a tracker look-up, by recipient.
     lookups: HashMap<Name, Vec<sending::WaitingSend>>,
+    /// `/whois` commands waiting for a tracker look-up, by the name asked about.
+    whois: presence::WhoisWaiting,
     /// Private messages to an address, waiting for the hello of the connection dialled.
     addr_sends: HashMap<ConnId, Vec<sending::WaitingSend>>,
     /// Connections gone that still get the acks of what they brought, once it is stored;
@@ -179,6 +182,7 @@ impl Core {
             key_checks: KeyChecks::default(),
             saves: Saves::new(setup.cache_save_every, now.at),
             lookups: HashMap::new(),
+            whois: HashMap::new(),
             addr_sends: HashMap::new(),
             closing: HashMap::new(),
             rng: setup.seed | 1,
@@ -268,6 +272,7 @@ impl Core {
             outbox,
             self.key_checks.next_deadline(),
             self.waiting_sends_deadline(),
+            self.whois_deadline(),
             self.syncs.next_deadline(),
             self.storing.records_due(),
             self.conns.next_idle(),
@@ -374,17 +379,16 @@ impl Core {
             Command::Typing(target) => self.typing(req, target),
             Command::Receipts(on) => self.setting(req, "receipts", on),
             Command::TypingNotices(on) => self.setting(req, "typing_notices", on),
-            // TODO(issue 9): presence, on its own branch.
-            Command::Whois(_) | Command::Status(_) => {
-                self.fail(req, NodeError::BadCommand("not yet".into()));
-            }
+            Command::Whois(name) => self.whois(now, req, name),
+            Command::Status(text) => self.set_own_status(req, text),
             Command::Quit => {}
         }
     }
 
     fn needs_tracker(&self, command: &Command) -> bool {
         match command {
-            Command::Join(_) | Command::Leave(_) => true,
+            Command::Join(_) | Command::Leave(_) | Command::Status(_) => true,
+            Command::Whois(name) => self.cache.find_peer(name).is_none(),
             Command::Send {
                 target: super::api::Target::Peer(name),
                 ..
@@ -452,6 +456,7 @@ impl Core {
             self.flush_records();
         }
         self.expire_waiting_sends(now.at);
+        self.expire_whois(now.at);
         self.syncs.expire(now.at);
         for conn in self.conns.idle(now.at) {
             self.conn_down(conn, "idle", None);
@@ -460,6 +465,7 @@ impl Core {
             let effects = self.outbox.end_first_rounds();
             self.apply(effects);
             self.lookups.clear();
+            self.whois.clear();
             self.addr_sends.clear();
         }
     }

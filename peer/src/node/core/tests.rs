@@ -6,6 +6,7 @@ mod actions;
 mod durable;
 mod fake_store;
 mod keys;
+mod presence;
 mod random;
 mod retries;
 mod sending;
@@ -546,7 +547,10 @@ fn commands_wait_for_the_first_tracker_attempt_and_answers_carry_their_req() {
     let out = node.push(TrackerToPeer::MemberUpdate {
         group: group("g"),
         version: 4,
-        change: MemberChange::Offline { name: name("bob") },
+        change: MemberChange::Offline {
+            name: name("bob"),
+            last_seen: None,
+        },
     });
     assert!(matches!(
         &to_tracker(&out)[..],
@@ -629,7 +633,10 @@ fn the_member_cache_is_written_once_per_burst() {
                 member: listed("bob", 4001, true),
             }
         } else {
-            MemberChange::Offline { name: name("bob") }
+            MemberChange::Offline {
+                name: name("bob"),
+                last_seen: None,
+            }
         };
         let out = node.push(TrackerToPeer::MemberUpdate {
             group: group("g"),

@@ -121,6 +121,7 @@ impl Core {
                 self.set_status(now, TrackerStatus::Disconnected);
                 self.key_checks_orphaned();
                 self.tracker.asked.clear();
+                self.whois_all_unanswered("the tracker went away before answering");
                 for (name, waiting) in std::mem::take(&mut self.lookups) {
                     for w in waiting {
                         let detail = " (the tracker went away before answering)".to_owned();
@@ -141,6 +142,17 @@ impl Core {
                     PeerToTracker::Leave { group, req } => ("leave", group, req),
                     PeerToTracker::Lookup { name, req } => {
                         return self.lookup_unsent(req, &name, &reason);
+                    }
+                    PeerToTracker::SetStatus { req, .. } => {
+                        let asked = self.tracker.answered(req);
+                        let what = "set your status".to_owned();
+                        let about = None;
+                        let error = NodeError::TrackerDropped {
+                            what,
+                            reason,
+                            about,
+                        };
+                        return self.fail(asked.req, error);
                     }
                     // A snapshot is asked again on the next gap; the rest is redone by
                     // the next hello.
@@ -173,6 +185,7 @@ impl Core {
     /// waiting on it are refused at their own deadline).
     fn lookup_unsent(&mut self, id: Option<RequestId>, name: &Name, reason: &str) {
         self.tracker.answered(id);
+        self.whois_unanswered(name, reason);
         for waiting in self.lookups.remove(name).unwrap_or_default() {
             let error = NodeError::TrackerDropped {
                 what: format!("look up {name}"),
@@ -327,6 +340,11 @@ impl Core {
                 self.vetted(&name, member.as_ref());
                 self.trust_answered(&name, member.as_ref());
                 self.looked_up(now, &name, member.as_ref());
+                self.whois_looked_up(&name, member.as_ref());
+            }
+            TrackerToPeer::StatusSet { status, req } => {
+                let asked = self.tracker.answered(req);
+                self.emit_for(asked.req, Event::Status { status });
             }
             TrackerToPeer::Error { code, message, req } => {
                 let asked = self.tracker.answered(req);
@@ -345,8 +363,10 @@ impl Core {
 
     fn member_update(&mut self, now: Now, group: GroupName, version: u64, change: MemberChange) {
         let subject = match &change {
-            MemberChange::Joined { member } | MemberChange::Online { member } => Some(member.key),
-            MemberChange::Left { name } | MemberChange::Offline { name } => {
+            MemberChange::Joined { member }
+            | MemberChange::Online { member }
+            | MemberChange::Updated { member } => Some(member.key),
+            MemberChange::Left { name } | MemberChange::Offline { name, .. } => {
                 self.cache.member_named(&group, name).map(|m| m.key)
             }
         };
@@ -368,6 +388,10 @@ impl Core {
                     self.sync_with_arrival(now, &group, member);
                 }
                 match (&change, subject) {
+                    // Only its status changed: its key is checked like any listed one.
+                    (MemberChange::Updated { member }, _) => {
+                        self.observe_members(std::slice::from_ref(member));
+                    }
                     (MemberChange::Offline { .. }, Some(key)) => {
                         self.outbox.presence(&key, None, false);
                     }

@@ -291,7 +291,10 @@ fn blocked_peers_are_acked_quietly() {
     let out = node.push(TrackerToPeer::MemberUpdate {
         group: group("g"),
         version: 2,
-        change: MemberChange::Offline { name: name("bob") },
+        change: MemberChange::Offline {
+            name: name("bob"),
+            last_seen: None,
+        },
     });
     let [
         Event::Members {

@@ -251,7 +251,10 @@ fn run(ops: Vec<Op>) {
                         member: listed(who, 4001 + u16::from(p % 4), true),
                     }
                 } else {
-                    MemberChange::Offline { name: name(who) }
+                    MemberChange::Offline {
+                        name: name(who),
+                        last_seen: None,
+                    }
                 };
                 node.push(TrackerToPeer::MemberUpdate {
                     group: group("g"),

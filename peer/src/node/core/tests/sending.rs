@@ -305,7 +305,10 @@ fn quit_waits_for_messages_on_their_way_then_saves_and_finishes() {
     node.push(TrackerToPeer::MemberUpdate {
         group: group("g"),
         version: 2,
-        change: MemberChange::Offline { name: name("bob") },
+        change: MemberChange::Offline {
+            name: name("bob"),
+            last_seen: None,
+        },
     });
     // bob back online: we ask him for what we lack of #g (a dial).
     let out = node.push(TrackerToPeer::MemberUpdate {
