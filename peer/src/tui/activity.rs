@@ -2,7 +2,7 @@
 //! ours (sent while the user types, at most every few seconds), and read marks (sent when
 //! a conversation with news from others is on screen in a focused terminal).
 
-use natter_protocol::Name;
+use natter_protocol::{Name, RequestId};
 
 use super::{App, Effect, conv_of, target_of};
 use crate::node::{About, Command};
@@ -13,6 +13,9 @@ use crate::tui::input::EditOp;
 pub const TYPING_SHOWN_MS: u64 = 5_000;
 /// The least time between two of our typing notices to one conversation.
 pub const TYPING_EVERY_MS: u64 = 3_000;
+/// How many of our own typing and read requests are remembered, to keep their errors
+/// off the screen (the node answers them only when they fail).
+const QUIET_KEPT: usize = 64;
 
 impl App {
     /// `from` is typing in `target`: shown until another notice, their message, or
@@ -81,7 +84,7 @@ impl App {
             return None;
         }
         self.typing_sent = Some((conv, self.now));
-        Some(self.request(Command::Typing(target)).1)
+        Some(self.quiet_request(Command::Typing(target)))
     }
 
     /// The terminal gained or lost focus.
@@ -101,6 +104,27 @@ impl App {
         }
         let target = target_of(&conv.id)?;
         self.selected_mut().unmarked = false;
-        Some(self.request(Command::Read(target)).1)
+        Some(self.quiet_request(Command::Read(target)))
+    }
+
+    /// A request the user did not type (a typing notice, a read mark): what goes wrong with
+    /// it is logged, not shown, since it would come back with every keystroke or message.
+    fn quiet_request(&mut self, command: Command) -> Effect {
+        let (req, effect) = self.request(command);
+        if self.quiet.len() >= QUIET_KEPT {
+            self.quiet.pop_front();
+        }
+        self.quiet.push_back(req);
+        effect
+    }
+
+    /// Whether an error answers one of our quiet requests (then it is logged only).
+    pub(super) fn quiet_error(&mut self, req: Option<RequestId>, message: &str) -> bool {
+        let Some(at) = req.and_then(|req| self.quiet.iter().position(|q| *q == req)) else {
+            return false;
+        };
+        self.quiet.remove(at);
+        tracing::debug!(req = ?req, error = message, "a typing notice or read mark failed");
+        true
     }
 }

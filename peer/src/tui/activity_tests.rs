@@ -343,3 +343,29 @@ fn history_items_show_their_current_state() {
     assert!(extra(&app, &id("bob", 3)).deleted);
     assert_eq!(own_of(&app, &id("alice", 1)).read, vec!["bob".to_owned()]);
 }
+
+#[test]
+fn errors_of_our_read_marks_and_typing_notices_stay_off_the_screen() {
+    let mut app = in_rust();
+    let effects = app.update(incoming("bob", 1, Some("rust"), "hi"));
+    let req = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Node(Request {
+                req,
+                command: Command::Read(_),
+            }) => *req,
+            _ => None,
+        })
+        .expect("a read mark");
+    let lines = app.selected().lines().len();
+    app.update(Action::Notice(Notice {
+        req: Some(req),
+        event: Event::Error {
+            code: crate::node::ErrorCode::BadCommand,
+            message: "not yet".into(),
+            about: None,
+        },
+    }));
+    assert_eq!(app.selected().lines().len(), lines);
+}

@@ -4,7 +4,7 @@
 //! world must do (send a command, ring the bell, quit) leaves as [`Effect`]s, so every
 //! behaviour here is tested without a terminal or a node.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use natter_protocol::peer::MessageId;
@@ -136,6 +136,8 @@ pub struct App {
     typing_sent: Option<(ConvId, u64)>,
     /// Whether the terminal has focus (assumed until it says otherwise).
     pub focused: bool,
+    /// Our latest typing and read requests, whose errors are not shown.
+    quiet: VecDeque<RequestId>,
 }
 
 impl App {
@@ -168,6 +170,7 @@ impl App {
             typing: HashMap::new(),
             typing_sent: None,
             focused: true,
+            quiet: VecDeque::new(),
         }
     }
 
@@ -611,7 +614,7 @@ impl App {
                 message,
                 about,
             } => {
-                if !self.quiet_history_error(req, code) {
+                if !self.quiet_history_error(req, code) && !self.quiet_error(req, &message) {
                     self.on_error(now, req, message, about);
                 }
             }

@@ -13,16 +13,24 @@ pub const EMOJIS: [&str; 8] = ["👍", "❤️", "😂", "🎉", "😮", "😢",
 /// Columns per choice: digit, emoji (two columns), a space.
 const CELL: u16 = 5;
 
-/// Draws the picker with choice `at` highlighted, at the bottom of `view`.
-pub fn draw(frame: &mut Frame, view: Rect, at: usize) {
+/// Draws the picker with choice `at` highlighted, in `view`: under the message it is for
+/// (its first and last rows on screen: `near`) when there is room, else above it, so the
+/// message stays in sight.
+pub fn draw(frame: &mut Frame, view: Rect, at: usize, near: Option<(u16, u16)>) {
     let width = (CELL * EMOJIS.len() as u16 + 2).min(view.width);
     let height = 3.min(view.height);
     if width < 4 || height < 3 {
         return;
     }
+    let lowest = view.bottom().saturating_sub(height);
+    let y = match near {
+        Some((_, last)) if last + 1 <= lowest => last + 1,
+        Some((first, _)) if first >= view.y + height => first - height,
+        _ => lowest,
+    };
     let area = Rect {
         x: view.x,
-        y: view.bottom().saturating_sub(height),
+        y,
         width,
         height,
     };

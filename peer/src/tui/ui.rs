@@ -128,9 +128,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         frame.render_widget(bar, area);
     }
     let selected = app.mode.selected().and_then(|id| conv.position(id));
-    draw_view(frame, conv, &app.rows, areas.messages, selected);
+    let shown = draw_view(frame, conv, &app.rows, areas.messages, selected);
     if let Mode::Pick { at, .. } = app.mode {
-        picker::draw(frame, areas.messages, at);
+        picker::draw(frame, areas.messages, at, shown);
     }
     draw_members(frame, app, conv, areas.members);
     draw_status(frame, app, areas.status);
@@ -217,16 +217,17 @@ fn header(conv: &Conversation) -> String {
     title
 }
 
-/// Draws the message view, the line at index `selected` highlighted.
+/// Draws the message view, the line at index `selected` highlighted; returns the first and
+/// last screen rows of that line, when it is on screen.
 fn draw_view(
     frame: &mut Frame,
     conv: &Conversation,
     memo: &RowMemo,
     area: Rect,
     selected: Option<usize>,
-) {
+) -> Option<(u16, u16)> {
     if area.width == 0 || area.height == 0 {
-        return;
+        return None;
     }
     memo.next_frame();
     let shown = view_rows(
@@ -237,16 +238,19 @@ fn draw_view(
     );
     let buf = frame.buffer_mut();
     let mut y = area.y;
+    let mut selected_rows: Option<(u16, u16)> = None;
     for (index, rows, range) in shown {
         for row in &rows[range] {
             row.paint(buf, area.x, y, area.width);
             if selected == Some(index) {
                 let highlight = Style::new().add_modifier(Modifier::REVERSED);
                 buf.set_style(Rect::new(area.x, y, area.width, 1), highlight);
+                selected_rows = Some(selected_rows.map_or((y, y), |(first, _)| (first, y)));
             }
             y += 1;
         }
     }
+    selected_rows
 }
 
 /// What a view of `width` × `height` shows, top to bottom: lines (by index), their rows,
