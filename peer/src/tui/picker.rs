@@ -24,7 +24,7 @@ pub fn draw(frame: &mut Frame, view: Rect, at: usize, near: Option<(u16, u16)>) 
     }
     let lowest = view.bottom().saturating_sub(height);
     let y = match near {
-        Some((_, last)) if last + 1 <= lowest => last + 1,
+        Some((_, last)) if last < lowest => last + 1,
         Some((first, _)) if first >= view.y + height => first - height,
         _ => lowest,
     };
