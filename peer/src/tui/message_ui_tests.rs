@@ -324,3 +324,36 @@ fn member_pane_puts_online_first_with_last_seen_and_status() {
         .unwrap_or_else(|| panic!("{pane:?}"));
     assert!(zed < anna && anna < bob, "{pane:?}");
 }
+
+#[test]
+fn a_refused_reply_says_it_was_not_sent() {
+    let mut app = in_rust(&[("alice", true), ("bob", true)]);
+    app.update(incoming("bob", 1, Some("rust"), "coffee?", None));
+    app.update(Action::Up);
+    app.update(Action::Edit(EditOp::Insert('r')));
+    for c in "yes".chars() {
+        app.update(Action::Edit(EditOp::Insert(c)));
+    }
+    let effects = app.update(Action::Submit);
+    let req = effects
+        .iter()
+        .find_map(|e| match e {
+            crate::tui::app::Effect::Node(crate::node::Request {
+                req,
+                command: crate::node::Command::Act { .. },
+            }) => *req,
+            _ => None,
+        })
+        .expect("the reply");
+    app.update(Action::Notice(crate::node::Notice {
+        req: Some(req),
+        event: Event::Error {
+            code: crate::node::ErrorCode::BadCommand,
+            message: "no such message".into(),
+            about: None,
+        },
+    }));
+    let rows = screen(&app, 80, 12);
+    assert!(contains(&rows, "↳ bob: coffee?"), "{}", show(&rows));
+    assert!(contains(&rows, "<alice> yes ✗ not sent"), "{}", show(&rows));
+}

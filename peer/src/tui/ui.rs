@@ -382,6 +382,10 @@ pub fn own_mark(own: &Own) -> Vec<(String, Style)> {
 }
 
 fn failed_mark(who: &[String]) -> (String, Style) {
+    // Refused before it had recipients (a reply to a message the node does not know).
+    if who.iter().all(String::is_empty) {
+        return (" ✗ not sent".to_owned(), Style::new().red());
+    }
     let text = format!(" ✗ not delivered to {}", names(who));
     (text, Style::new().red())
 }
@@ -603,7 +607,10 @@ fn activity(app: &App) -> Option<String> {
         .selected()
         .and_then(|id| conv.position(id))
         .and_then(|i| match &conv.lines()[i].kind {
-            LineKind::Message { own: Some(own), .. } if own.group => Some(own),
+            // Only a message that went to someone can be read.
+            LineKind::Message { own: Some(own), .. } if own.group && own.recipients > 0 => {
+                Some(own)
+            }
             _ => None,
         });
     match selected {
