@@ -13,6 +13,7 @@ pub mod keys;
 pub mod memo;
 pub mod message;
 pub mod picker;
+pub mod rows;
 pub mod terminal;
 pub mod ui;
 pub mod wrap;

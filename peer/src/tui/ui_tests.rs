@@ -9,6 +9,7 @@ use crate::node::Event;
 use crate::tui::app::Action;
 use crate::tui::app::tests::{info, joined, message};
 use crate::tui::input::EditOp;
+use crate::tui::rows::hanging_indent;
 
 pub(super) fn screen(app: &App, w: u16, h: u16) -> Vec<String> {
     let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
