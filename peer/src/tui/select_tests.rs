@@ -261,3 +261,30 @@ fn a_deleted_selected_message_ends_the_selection() {
     }));
     assert_eq!(app.mode, Mode::Normal);
 }
+
+#[test]
+fn moving_the_selection_scrolls_it_into_view() {
+    let mut app = chat();
+    for seq in 3..60 {
+        app.update(incoming("bob", seq, &format!("line {seq}")));
+    }
+    let (_, height) = crate::tui::ui::message_view(&app);
+    for _ in 0..40 {
+        app.update(Action::Up);
+    }
+    let Mode::Select(selected) = app.mode.clone() else {
+        panic!("selecting: {:?}", app.mode);
+    };
+    let at = app.selected().position(&selected).expect("in scrollback");
+    let (bottom, _) = app.selected().bottom().expect("scrolled up");
+    assert!(
+        bottom >= at && bottom - at < height,
+        "{at} not in view of {bottom}"
+    );
+    // Back down to the newest: following again.
+    for _ in 0..40 {
+        app.update(Action::Down);
+    }
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.selected().bottom(), None);
+}
