@@ -402,6 +402,8 @@ fn help_shows_from_its_heading() {
     app.update(Action::PageDown);
     let rows = screen(&app, 100, 20);
     assert!(contains(&rows, "Delete, Ctrl-D"), "{}", show(&rows));
+    app.update(Action::PageDown);
+    let rows = screen(&app, 100, 20);
     assert!(contains(&rows, "Plain text goes"), "{}", show(&rows));
 }
 
