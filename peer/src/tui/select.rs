@@ -7,10 +7,10 @@
 
 use natter_protocol::peer::MessageId;
 
-use super::{Action, App, Effect, target_of};
+use super::{Action, App, Effect};
 use crate::node::Command;
 use crate::node::api::Action as Act;
-use crate::tui::conversation::{Line, LineKind, Own};
+use crate::tui::conversation::{ConvId, Line, LineKind, Own};
 use crate::tui::input::EditOp;
 use crate::tui::message::{Extra, Quote};
 use crate::tui::picker::EMOJIS;
@@ -260,8 +260,7 @@ impl App {
                     .iter()
                     .position(|c| c.contains(&id))
                     .unwrap_or(self.selected_index());
-                let group = target_of(&self.convs[i].id)
-                    .is_some_and(|t| matches!(t, crate::node::Target::Group(_)));
+                let group = matches!(self.convs[i].id, ConvId::Group(_));
                 let kind = LineKind::Message {
                     from: self.name.to_string(),
                     id: None,
