@@ -107,8 +107,8 @@ impl App {
         Some(self.quiet_request(Command::Read(target)))
     }
 
-    /// A request the user did not type (a typing notice, a read mark): what goes wrong with
-    /// it is logged, not shown, since it would come back with every keystroke or message.
+    /// A request the user did not type (a typing notice, a read mark): an error answering
+    /// it is not shown, since it would come back with every keystroke or message.
     fn quiet_request(&mut self, command: Command) -> Effect {
         let (req, effect) = self.request(command);
         if self.quiet.len() >= QUIET_KEPT {
@@ -118,13 +118,12 @@ impl App {
         effect
     }
 
-    /// Whether an error answers one of our quiet requests (then it is logged only).
-    pub(super) fn quiet_error(&mut self, req: Option<RequestId>, message: &str) -> bool {
+    /// Whether an error answers one of our quiet requests (then it is not shown).
+    pub(super) fn quiet_error(&mut self, req: Option<RequestId>) -> bool {
         let Some(at) = req.and_then(|req| self.quiet.iter().position(|q| *q == req)) else {
             return false;
         };
         self.quiet.remove(at);
-        tracing::debug!(req = ?req, error = message, "a typing notice or read mark failed");
         true
     }
 }

@@ -614,7 +614,7 @@ impl App {
                 message,
                 about,
             } => {
-                if !self.quiet_history_error(req, code) && !self.quiet_error(req, &message) {
+                if !self.quiet_history_error(req, code) && !self.quiet_error(req) {
                     self.on_error(now, req, message, about);
                 }
             }
