@@ -369,3 +369,44 @@ fn errors_of_our_read_marks_and_typing_notices_stay_off_the_screen() {
     }));
     assert_eq!(app.selected().lines().len(), lines);
 }
+
+#[test]
+fn whois_status_and_settings_answer_as_system_lines() {
+    let mut app = in_rust();
+    app.update(Action::Tick(10 * 60_000));
+    let key = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key();
+    app.update(Action::Node(Event::Whois {
+        name: name("bob"),
+        key,
+        online: false,
+        last_seen: Some(5 * 60_000),
+        status: Some("away".into()),
+        groups: vec![group("rust")],
+    }));
+    app.update(Action::Node(Event::Status {
+        status: Some("busy".into()),
+    }));
+    app.update(Action::Node(Event::Setting {
+        name: "receipts".into(),
+        on: false,
+    }));
+    let texts: Vec<&str> = app
+        .selected()
+        .lines()
+        .iter()
+        .rev()
+        .take(3)
+        .map(|l| l.text.as_str())
+        .collect();
+    let fingerprint = key.fingerprint();
+    assert_eq!(
+        texts,
+        vec![
+            "read receipts: off".to_owned(),
+            "your status is now \"busy\"".to_owned(),
+            format!(
+                "bob: offline, last seen 5m ago, key fingerprint {fingerprint}, status \"away\", groups in common: #rust"
+            ),
+        ]
+    );
+}
