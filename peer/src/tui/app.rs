@@ -673,7 +673,15 @@ impl App {
         let conv = &mut self.convs[i];
         match (members, &change) {
             (Some(members), _) => conv.members = members,
-            (None, Some(change)) => apply_change(&mut conv.members, change),
+            (None, Some(change)) => {
+                apply_change(&mut conv.members, change);
+                // The change carries no time: they were last seen now.
+                if let MemberChange::Offline { name } = change {
+                    for m in conv.members.iter_mut().filter(|m| &m.name == name) {
+                        m.last_seen = Some(self.now);
+                    }
+                }
+            }
             (None, None) => {}
         }
         let line = match change {

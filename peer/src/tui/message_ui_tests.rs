@@ -357,3 +357,18 @@ fn a_refused_reply_says_it_was_not_sent() {
     assert!(contains(&rows, "↳ bob: coffee?"), "{}", show(&rows));
     assert!(contains(&rows, "<alice> yes ✗ not sent"), "{}", show(&rows));
 }
+
+#[test]
+fn a_member_who_goes_offline_was_last_seen_then() {
+    let mut app = in_rust(&[("alice", true), ("bob", true)]);
+    app.update(Action::Tick(60_000));
+    app.update(Action::Node(Event::Members {
+        group: "rust".parse().expect("group"),
+        version: 2,
+        members: None,
+        change: Some(natter_protocol::tracker::MemberChange::Offline { name: name("bob") }),
+    }));
+    app.update(Action::Tick(60_000 + 2 * 60_000));
+    let rows = screen(&app, 100, 12);
+    assert!(contains(&rows, "○ bob 2m ago"), "{}", show(&rows));
+}
