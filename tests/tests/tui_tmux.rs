@@ -301,3 +301,73 @@ async fn tui_hosting_on_loopback_says_so_and_a_sigterm_restores_the_terminal() {
     assert_eq!(tmux.display("#{alternate_on}"), "0");
     assert_eq!(tmux.display("#{cursor_flag}"), "1");
 }
+
+/// Issue 9 in the TUI: a message selected with Up gets a reaction from the picker, and our
+/// own message is edited in place (Up, `e`, new text, Enter); the headless peer sees both.
+#[tokio::test]
+async fn tui_reacts_to_and_edits_messages_selected_with_up() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    bob.join("rust").await;
+    let _ = bin("natter");
+
+    let tmux = Tmux::new("act");
+    tmux.start(&natter_command(
+        "alice",
+        &tracker.addr.to_string(),
+        &dir.path().join("alice"),
+        "",
+    ));
+    tmux.wait_text("connected to the tracker");
+    tmux.type_line("/join #rust");
+    tmux.wait_text("you joined #rust");
+    bob.wait_members("rust", "alice online", |m| has_member(m, "alice", true))
+        .await;
+
+    // Bob's message, selected with Up, gets the picker's first reaction.
+    let sent = bob.msg("#rust", "react to this please").await;
+    let bobs = sent["id"].clone();
+    tmux.wait_text("<bob> react to this please");
+    tmux.keys(&["Up"]);
+    tmux.wait_text("r reply");
+    tmux.run(&["send-keys", "-t", "s", "-l", "+"]);
+    tmux.wait_text("react: ");
+    tmux.keys(&["Enter"]);
+    let reaction = bob
+        .wait_for("alice's reaction", |v| {
+            v["event"] == "reaction" && v["from"] == "alice"
+        })
+        .await;
+    assert_eq!(reaction["id"], bobs);
+    assert_eq!(reaction["emoji"], "👍");
+    assert_eq!(reaction["on"], true);
+    tmux.wait_text("👍 1");
+
+    // Alice's own message, the newest, is edited: Up, e, new text, Enter.
+    tmux.type_line("my mesage with a typo");
+    let got = bob.wait_message("my mesage with a typo").await;
+    tmux.wait_screen("the delivered mark", |s| {
+        s.lines()
+            .any(|l| l.contains("my mesage with a typo") && l.contains('✓'))
+    });
+    tmux.keys(&["Up"]);
+    tmux.wait_text("r reply");
+    tmux.run(&["send-keys", "-t", "s", "-l", "e"]);
+    tmux.wait_text("editing ›");
+    tmux.keys(&["C-u"]);
+    tmux.type_line("my message without a typo");
+    let edited = bob
+        .wait_for("alice's edit", |v| v["event"] == "edited")
+        .await;
+    assert_eq!(edited["id"], got["id"]);
+    assert_eq!(edited["from"], "alice");
+    assert_eq!(edited["text"], "my message without a typo");
+    tmux.wait_text("my message without a typo (edited)");
+
+    tmux.type_line("/quit");
+    tmux.wait_text("EXIT=0");
+}

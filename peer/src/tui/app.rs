@@ -4,7 +4,7 @@
 //! world must do (send a command, ring the bell, quit) leaves as [`Effect`]s, so every
 //! behaviour here is tested without a terminal or a node.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use natter_protocol::peer::MessageId;
@@ -12,18 +12,27 @@ use natter_protocol::tracker::MemberChange;
 use natter_protocol::{GroupName, Name, RequestId};
 
 use super::UiInfo;
-use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
+use super::conversation::{ConvId, Conversation, Line, LineKind, Own};
 use super::help::{help_lines, welcome};
 use super::input::{EditOp, Editor};
 use super::memo::RowMemo;
+use super::message::{Extra, Quote};
 use super::ui;
 use crate::command::{self, Input};
 use crate::node::api::DeliveryState;
 use crate::node::members::apply_change;
 use crate::node::{About, Command, Event, Notice, Request, Target, TrackerStatus};
 
+#[path = "activity.rs"]
+mod activity;
+#[path = "changes.rs"]
+mod changes;
 #[path = "history.rs"]
 mod history;
+#[path = "select.rs"]
+pub mod select;
+
+use select::{Compose, Mode};
 
 /// Own messages whose delivery mark still waits for news, at most, kept with their
 /// conversation (beyond that, news finds its message by a search of every conversation).
@@ -34,6 +43,14 @@ const MAX_PENDING: usize = 10_000;
 pub enum Action {
     Edit(EditOp),
     Submit,
+    /// Up: input history, or selecting a message (see `select.rs`).
+    Up,
+    /// Down: input history, or the next message.
+    Down,
+    /// Esc: leaves selection, a question, the picker, a reply or an edit.
+    Escape,
+    /// The terminal gained (true) or lost focus.
+    Focus(bool),
     NextConv,
     PrevConv,
     /// Select the conversation at this index (Alt-1 is 0).
@@ -109,6 +126,18 @@ pub struct App {
     last_req: RequestId,
     /// The selected conversation's lines as the message view last laid them out.
     pub(super) rows: RowMemo,
+    /// What the keys do now: typing, or acting on a selected message.
+    pub mode: Mode,
+    /// What the input line is being written for: a reply or an edit.
+    pub compose: Option<Compose>,
+    /// Who is typing where, and until when (Unix ms).
+    typing: HashMap<ConvId, Vec<(Name, u64)>>,
+    /// Our last typing notice: where and when.
+    typing_sent: Option<(ConvId, u64)>,
+    /// Whether the terminal has focus (assumed until it says otherwise).
+    pub focused: bool,
+    /// Our latest typing and read requests, whose errors are not shown.
+    quiet: VecDeque<RequestId>,
 }
 
 impl App {
@@ -136,6 +165,12 @@ impl App {
             joining: HashSet::new(),
             last_req: 0,
             rows: RowMemo::default(),
+            mode: Mode::Normal,
+            compose: None,
+            typing: HashMap::new(),
+            typing_sent: None,
+            focused: true,
+            quiet: VecDeque::new(),
         }
     }
 
@@ -195,17 +230,30 @@ impl App {
         isize::try_from(height.saturating_sub(1).max(1)).unwrap_or(1)
     }
 
-    /// Handles one action; conversations it opened ask for their history.
+    /// Handles one action; conversations it opened ask for their history, and the one on
+    /// screen is marked read when it has news.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
-        let mut effects = self.handle(action);
+        let mut effects = match self.in_mode(&action) {
+            Some(effects) => effects,
+            None => self.handle(action),
+        };
         effects.extend(self.load_history());
+        effects.extend(self.read_marks());
         effects
     }
 
     fn handle(&mut self, action: Action) -> Vec<Effect> {
         match action {
-            Action::Edit(op) => self.input.apply(op),
+            Action::Edit(op) => {
+                self.input.apply(op.clone());
+                return self.typing_notice(&op).into_iter().collect();
+            }
             Action::Submit => return self.submit(),
+            // Taken by the mode (`select.rs`) unless a message is selected.
+            Action::Up => self.input.apply(EditOp::HistoryPrev),
+            Action::Down => self.input.apply(EditOp::HistoryNext),
+            Action::Escape => {}
+            Action::Focus(focused) => self.on_focus(focused),
             Action::NextConv => self.select(self.selected + 1),
             Action::PrevConv => self.select(self.selected + self.convs.len() - 1),
             Action::SelectConv(i) if i < self.convs.len() => self.select(i),
@@ -222,7 +270,10 @@ impl App {
             Action::Redraw => return vec![Effect::Redraw],
             Action::Quit => return vec![self.request(Command::Quit).1, Effect::Quit],
             Action::Resize(w, h) => self.size = (w, h),
-            Action::Tick(now) => self.now = now,
+            Action::Tick(now) => {
+                self.now = now;
+                self.expire_typing();
+            }
             Action::Node(event) => return self.on_event(None, event),
             Action::Notice(Notice { req, event }) => return self.on_event(req, event),
             // The node stopped (a signal, /quit from elsewhere, or a failure): nothing is
@@ -235,7 +286,11 @@ impl App {
 
     /// Selects conversation `i` (wrapping), clearing its unread count and mention mark.
     fn select(&mut self, i: usize) {
-        self.selected = i % self.convs.len();
+        let i = i % self.convs.len();
+        if i != self.selected {
+            self.mode = Mode::Normal;
+        }
+        self.selected = i;
         let c = self.selected_mut();
         c.unread = 0;
         c.mention = false;
@@ -282,7 +337,14 @@ impl App {
         }
         let now = Some(self.now);
         match command::parse(&line) {
-            Ok(Input::Text(text)) => self.send_text(text),
+            Ok(Input::Text(text)) => {
+                // The next keystroke tells the others at once that we type again.
+                self.typing_sent = None;
+                match self.compose.take() {
+                    Some(compose) => self.send_composed(compose, text),
+                    None => self.send_text(text),
+                }
+            }
             Ok(Input::Help) => {
                 let first = self.selected().lines().len();
                 for l in help_lines() {
@@ -345,14 +407,13 @@ impl App {
             target,
             text: text.clone(),
         });
+        let group = matches!(self.selected().id, ConvId::Group(_));
         let kind = LineKind::Message {
             from: self.name.to_string(),
             id: None,
-            own: Some(Own {
-                req: Some(req),
-                delivery: Delivery::Pending,
-            }),
+            own: Some(Own::new(Some(req), group)),
             verified: true,
+            extra: Extra::default(),
         };
         self.push_selected(Line::new(Some(self.now), kind, text));
         vec![effect]
@@ -414,8 +475,9 @@ impl App {
                 group,
                 text,
                 sent_at,
-                ..
+                reply_to,
             } => {
+                let in_group = group.is_some();
                 let conv = match (group, to) {
                     (Some(g), _) => ConvId::Group(g),
                     (None, Some(to)) => ConvId::Peer(to),
@@ -431,13 +493,13 @@ impl App {
                     let kind = LineKind::Message {
                         from: self.name.to_string(),
                         id: Some(id),
-                        own: Some(Own {
-                            req,
-                            delivery: Delivery::Pending,
-                        }),
+                        own: Some(Own::new(req, in_group)),
                         verified: true,
+                        extra: reply_extra(reply_to),
                     };
-                    self.push_to(conv, Line::new(Some(sent_at), kind, text));
+                    let i = self.open(conv);
+                    self.convs[i].push(Line::new(Some(sent_at), kind, text));
+                    self.convs[i].quote_last();
                 }
             }
             Event::Message {
@@ -447,9 +509,16 @@ impl App {
                 text,
                 sent_at,
                 verified,
-                ..
+                reply_to,
             } => {
-                return self.on_message(id, from, group, text, sent_at, verified);
+                let kind = LineKind::Message {
+                    from: from.to_string(),
+                    id: Some(id),
+                    own: None,
+                    verified,
+                    extra: reply_extra(reply_to),
+                };
+                return self.on_message(from, group, Line::new(Some(sent_at), kind, text));
             }
             Event::Sent {
                 id,
@@ -515,21 +584,37 @@ impl App {
                 let line = format!("now trusting {name}'s key {}", key.fingerprint());
                 self.push_selected(Line::system(now, line));
             }
-            // TODO(issue 9, TUI): shown by the TUI work on this branch.
-            Event::Edited { .. }
-            | Event::Deleted { .. }
-            | Event::Reaction { .. }
-            | Event::Receipt { .. }
-            | Event::Typing { .. }
-            | Event::Whois { .. }
-            | Event::Status { .. }
-            | Event::Setting { .. } => {}
+            Event::Edited { id, text, .. } => self.on_edited(&id, text),
+            Event::Deleted { id, .. } => self.on_deleted(&id),
+            Event::Reaction {
+                id,
+                from,
+                emoji,
+                on,
+            } => self.on_reaction(&id, &from, &emoji, on),
+            Event::Receipt {
+                id,
+                from,
+                state,
+                target,
+            } => self.on_receipt(&id, &from, state, target),
+            Event::Typing { from, target } => self.on_typing(from, &target),
+            Event::Whois {
+                name,
+                key,
+                online,
+                last_seen,
+                status,
+                groups,
+            } => self.on_whois(&name, &key, (online, last_seen), status, &groups),
+            Event::Status { status } => self.on_status(status),
+            Event::Setting { name, on } => self.on_setting(&name, on),
             Event::Error {
                 code,
                 message,
                 about,
             } => {
-                if !self.quiet_history_error(req, code) {
+                if !self.quiet_history_error(req, code) && !self.quiet_error(req) {
                     self.on_error(now, req, message, about);
                 }
             }
@@ -588,7 +673,15 @@ impl App {
         let conv = &mut self.convs[i];
         match (members, &change) {
             (Some(members), _) => conv.members = members,
-            (None, Some(change)) => apply_change(&mut conv.members, change),
+            (None, Some(change)) => {
+                apply_change(&mut conv.members, change);
+                // The change carries no time: they were last seen now.
+                if let MemberChange::Offline { name } = change {
+                    for m in conv.members.iter_mut().filter(|m| &m.name == name) {
+                        m.last_seen = Some(self.now);
+                    }
+                }
+            }
             (None, None) => {}
         }
         let line = match change {
@@ -624,32 +717,31 @@ impl App {
         }
     }
 
-    /// A message for us: shown (with its id kept, for replies and edits) in its
-    /// conversation, which rings when it is private or mentions us.
-    fn on_message(
-        &mut self,
-        id: MessageId,
-        from: Name,
-        group: Option<GroupName>,
-        text: String,
-        sent_at: u64,
-        verified: bool,
-    ) -> Vec<Effect> {
+    /// A message for us (`line`, from `from`): shown in its conversation, which rings when
+    /// it is private or mentions us, and is marked read when it is on screen.
+    fn on_message(&mut self, from: Name, group: Option<GroupName>, line: Line) -> Vec<Effect> {
         let private = group.is_none();
         let conv = match group {
             Some(g) => ConvId::Group(g),
             None => ConvId::Peer(from.to_string()),
         };
+        self.typing_done(&conv, &from);
         let i = self.open(conv);
-        let ring = private || mentions(&text, self.name.as_str());
-        let kind = LineKind::Message {
-            from: from.to_string(),
-            id: Some(id),
-            own: None,
-            verified,
-        };
+        let ring = private || mentions(&line.text, self.name.as_str());
+        let verified = !matches!(
+            line.kind,
+            LineKind::Message {
+                verified: false,
+                ..
+            }
+        );
+        let reply = matches!(&line.kind, LineKind::Message { extra, .. } if extra.reply.is_some());
         let c = &mut self.convs[i];
-        c.push(Line::new(Some(sent_at), kind, text));
+        c.push(line);
+        c.unmarked = true;
+        if reply {
+            c.quote_last();
+        }
         if !verified && !c.unverified_noted {
             c.unverified_noted = true;
             c.push(unverified_note(Some(self.now), from.as_str()));
@@ -659,6 +751,14 @@ impl App {
             c.mention |= ring;
         }
         if ring { vec![Effect::Bell] } else { Vec::new() }
+    }
+}
+
+/// A message's extra state as it arrives: the message it answers, if any.
+fn reply_extra(reply_to: Option<MessageId>) -> Extra {
+    Extra {
+        reply: reply_to.map(|to| Box::new(Quote::unresolved(to))),
+        ..Extra::default()
     }
 }
 
@@ -717,3 +817,11 @@ pub(crate) mod tests;
 #[cfg(test)]
 #[path = "history_tests.rs"]
 mod history_tests;
+
+#[cfg(test)]
+#[path = "select_tests.rs"]
+mod select_tests;
+
+#[cfg(test)]
+#[path = "activity_tests.rs"]
+mod activity_tests;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use natter_protocol::tracker::Member;
 
 use super::*;
-use crate::tui::conversation::SCROLLBACK;
+use crate::tui::conversation::{Delivery, SCROLLBACK};
 
 pub(crate) fn info() -> UiInfo {
     UiInfo {

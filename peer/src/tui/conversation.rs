@@ -9,6 +9,7 @@ use natter_protocol::tracker::Member;
 use natter_protocol::{GroupName, RequestId};
 
 pub use super::delivery::Delivery;
+use super::message::{Extra, first_words};
 
 /// The most lines a conversation keeps; older ones fall off the front.
 pub const SCROLLBACK: usize = 10_000;
@@ -38,10 +39,34 @@ impl fmt::Display for ConvId {
 pub struct Own {
     pub req: Option<RequestId>,
     pub delivery: Delivery,
+    /// Sent to a group (its read marks count readers) rather than to one peer.
+    pub group: bool,
+    /// The recipients who read it.
+    pub read: Vec<String>,
+    /// How many recipients it went to; 0 until the first attempt's report says.
+    pub recipients: usize,
+}
+
+impl Own {
+    /// A message of ours that was just sent, by request `req` when it was typed here.
+    pub fn new(req: Option<RequestId>, group: bool) -> Self {
+        Self {
+            req,
+            delivery: Delivery::Pending,
+            group,
+            read: Vec::new(),
+            recipients: 0,
+        }
+    }
 }
 
 /// What kind of line this is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "most lines are messages: boxing them would cost an allocation each and save \
+              memory only on the few system and error lines"
+)]
 pub enum LineKind {
     /// A chat message: its id (what replies and edits will point at; for our own, `None`
     /// while the typed text waits for the node, or after the node refused it), and `own`
@@ -53,6 +78,8 @@ pub enum LineKind {
         /// False when the author's key could not be checked (first contact by address
         /// while the tracker is down): shown with a mark.
         verified: bool,
+        /// What it answers, edits, a delete, reactions.
+        extra: Extra,
     },
     /// Joins, leaves, answers to commands, help.
     System,
@@ -96,6 +123,24 @@ impl Line {
             _ => None,
         }
     }
+
+    /// A message's author and its life after sending; `None` for other lines.
+    pub fn extra_mut(&mut self) -> Option<&mut Extra> {
+        match &mut self.kind {
+            LineKind::Message { extra, .. } => Some(extra),
+            _ => None,
+        }
+    }
+
+    /// How a reply quotes this message: its author and first words.
+    pub fn quoted(&self) -> Option<(String, String)> {
+        match &self.kind {
+            LineKind::Message { from, extra, .. } => {
+                Some((from.clone(), first_words(&self.text, extra.deleted)))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The local calendar day of a Unix-millisecond time.
@@ -133,6 +178,8 @@ pub struct Conversation {
     pub joined: bool,
     /// What an unverified sender's mark means has been explained here.
     pub unverified_noted: bool,
+    /// It holds messages from others not yet marked read with the node.
+    pub unmarked: bool,
 }
 
 impl Conversation {
@@ -147,6 +194,7 @@ impl Conversation {
             members: Vec::new(),
             joined: false,
             unverified_noted: false,
+            unmarked: false,
         }
     }
 
@@ -221,27 +269,86 @@ impl Conversation {
 
     /// Whether message `id` is in scrollback.
     pub fn contains(&self, id: &MessageId) -> bool {
-        self.lines.iter().rev().any(|l| l.id() == Some(id))
+        self.position(id).is_some()
+    }
+
+    /// The index of message `id` in scrollback.
+    pub fn position(&self, id: &MessageId) -> Option<usize> {
+        // News of a message mostly comes soon after it was sent: search from the end.
+        self.lines.iter().rposition(|l| l.id() == Some(id))
+    }
+
+    /// Message `id`, to change what happened to it.
+    pub fn message_mut(&mut self, id: &MessageId) -> Option<&mut Line> {
+        let i = self.position(id)?;
+        self.lines.get_mut(i)
+    }
+
+    /// Fills in the quote of the newest line when it is a reply to a message in scrollback.
+    pub fn quote_last(&mut self) {
+        let Some(to) = self
+            .lines
+            .back()
+            .and_then(|l| match &l.kind {
+                LineKind::Message { extra, .. } => extra.reply.as_ref(),
+                _ => None,
+            })
+            .map(|q| q.to.clone())
+        else {
+            return;
+        };
+        let original = self.position(&to).and_then(|i| self.lines[i].quoted());
+        if let Some(Extra {
+            reply: Some(quote), ..
+        }) = self.lines.back_mut().and_then(Line::extra_mut)
+        {
+            quote.original = original;
+        }
+    }
+
+    /// Fills in the quotes of replies whose original is in scrollback, or changed (`id`
+    /// was edited or deleted; `None`: any reply still without its original).
+    pub fn requote(&mut self, id: Option<&MessageId>) {
+        let originals: std::collections::HashMap<MessageId, (String, String)> = self
+            .lines
+            .iter()
+            .filter(|l| id.is_none_or(|id| l.id() == Some(id)))
+            .filter_map(|l| Some((l.id()?.clone(), l.quoted()?)))
+            .collect();
+        if originals.is_empty() {
+            return;
+        }
+        for line in &mut self.lines {
+            if let Some(Extra {
+                reply: Some(quote), ..
+            }) = line.extra_mut()
+                && (id.is_some() || quote.original.is_none())
+                && let Some(original) = originals.get(&quote.to)
+            {
+                quote.original = Some(original.clone());
+            }
+        }
     }
 
     /// Our message `id`'s delivery and text; `None` when it is not in scrollback.
     pub fn own_mut(&mut self, id: &MessageId) -> Option<(&mut Delivery, &str)> {
-        // News of a message mostly comes soon after it was sent: search from the end.
-        self.lines
-            .iter_mut()
-            .rev()
-            .find_map(|line| match &mut line.kind {
-                LineKind::Message {
-                    id: Some(line_id),
-                    own: Some(Own { delivery, .. }),
-                    ..
-                } if line_id == id => Some((delivery, line.text.as_str())),
-                _ => None,
-            })
+        let line = self.message_mut(id)?;
+        match &mut line.kind {
+            LineKind::Message {
+                own: Some(Own { delivery, .. }),
+                ..
+            } => Some((delivery, line.text.as_str())),
+            _ => None,
+        }
     }
 
     pub fn lines(&self) -> &VecDeque<Line> {
         &self.lines
+    }
+
+    /// Every line, to change what happened to messages (never to add or remove lines).
+    pub fn lines_mut(&mut self) -> impl Iterator<Item = &mut Line> {
+        self.lines.iter_mut()
     }
 
     /// The sequence number of the line at `index`: it stays the line's as older lines fall
@@ -256,14 +363,19 @@ impl Conversation {
         self.scroll = None;
     }
 
-    /// Sets the delivery mark of our message `id`; false when it is no longer in scrollback.
-    pub fn mark(&mut self, id: &MessageId, delivery: Delivery) -> bool {
-        match self.own_mut(id) {
-            Some((mark, _)) => {
-                *mark = delivery;
+    /// Sets the delivery mark of our message `id`, sent to `recipients`; false when it is
+    /// no longer in scrollback.
+    pub fn mark(&mut self, id: &MessageId, delivery: Delivery, recipients: usize) -> bool {
+        let Some(line) = self.message_mut(id) else {
+            return false;
+        };
+        match &mut line.kind {
+            LineKind::Message { own: Some(own), .. } => {
+                own.delivery = delivery;
+                own.recipients = recipients;
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -429,6 +541,33 @@ impl Conversation {
     pub fn scroll_to(&mut self, index: usize, height: usize, rows: impl Fn(u64, &Line) -> usize) {
         let bottom = self.bottom_from(index, height, &rows);
         self.set_bottom(bottom);
+    }
+
+    /// Scrolls as little as needed for line `index` to be on screen in a view of `height`
+    /// rows: at the bottom when it was below, at the top when it was above.
+    pub fn reveal(&mut self, index: usize, height: usize, rows: impl Fn(u64, &Line) -> usize) {
+        let Some(last) = self.lines.len().checked_sub(1) else {
+            return;
+        };
+        let index = index.min(last);
+        let (bottom, below) = self.bottom().unwrap_or((last, 0));
+        if index > bottom || (index == bottom && below > 0) {
+            let at = (index != last).then_some((index, 0));
+            return self.set_bottom(at);
+        }
+        // The top line of the view: rows counted up from the bottom one.
+        let mut at = (bottom, below);
+        for _ in 1..height.max(1) {
+            match self.row_up(at, &rows) {
+                Some(up) => at = up,
+                None => return,
+            }
+        }
+        // A line cut at the top edge counts as shown.
+        let top = at.0;
+        if index < top {
+            self.scroll_to(index, height, rows);
+        }
     }
 
     /// Follows the newest line again.

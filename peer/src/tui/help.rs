@@ -31,10 +31,18 @@ pub fn welcome(info: &UiInfo) -> Vec<String> {
 
 /// What /help prints.
 pub fn help_lines() -> Vec<String> {
+    // Each list's first column as wide as its widest entry, so descriptions line up.
+    let column = |list: &[(&str, &str)]| list.iter().map(|(k, _)| k.chars().count()).max();
+    let c_w = column(COMMANDS).unwrap_or(0);
+    let k_w = column(KEYS).unwrap_or(0);
     let mut lines = vec!["Commands:".to_owned()];
-    lines.extend(COMMANDS.iter().map(|(c, what)| format!("  {c:<18} {what}")));
+    lines.extend(
+        COMMANDS
+            .iter()
+            .map(|(c, what)| format!("  {c:<c_w$}  {what}")),
+    );
     lines.push("Keys:".to_owned());
-    lines.extend(KEYS.iter().map(|(k, what)| format!("  {k:<24} {what}")));
+    lines.extend(KEYS.iter().map(|(k, what)| format!("  {k:<k_w$}  {what}")));
     lines.push("Plain text goes to the selected conversation.".to_owned());
     lines
 }

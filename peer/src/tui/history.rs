@@ -10,6 +10,7 @@ use super::{App, Effect, MAX_PENDING, conv_of, target_of, unverified_note};
 use crate::node::api::{DeliveryState, HistoryItem};
 use crate::node::{About, Command, ErrorCode};
 use crate::tui::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
+use crate::tui::message::{Extra, Quote};
 use crate::tui::wrap::truncate;
 
 /// How many of its last messages a conversation shows when it opens.
@@ -69,6 +70,7 @@ impl App {
         let total = messages.len();
         let mut noted = self.convs[i].unverified_noted;
         let mut lines = Vec::with_capacity(total);
+        let from_others = messages.iter().any(|m| m.delivery.is_none());
         for item in messages {
             let note = (!item.verified && !noted)
                 .then(|| unverified_note(Some(item.sent_at), item.from.as_str()));
@@ -87,6 +89,9 @@ impl App {
         let conv = &mut self.convs[i];
         conv.unverified_noted = noted;
         let added = conv.insert_history(lines);
+        conv.requote(None);
+        // What others wrote is read once it is on screen.
+        conv.unmarked |= from_others && added > 0;
         if typed {
             let new = conv
                 .lines()
@@ -106,10 +111,11 @@ impl App {
 
     /// The first attempt to send our message `id` is over.
     pub(super) fn on_sent(&mut self, id: &MessageId, state: DeliveryState) {
+        let recipients = state.delivered.len() + state.pending.len() + state.failed.len();
         let delivery = Delivery::from_state(state);
         let open = delivery.is_open();
         if let Some(i) = self.conv_with(id) {
-            self.convs[i].mark(id, delivery);
+            self.convs[i].mark(id, delivery, recipients);
         }
         if !open {
             self.pending.remove(id);
@@ -168,19 +174,39 @@ impl App {
     }
 }
 
-/// One message from history as a line, ours with its delivery mark.
+/// One message from history as a line, as it stands now (its current text, edited or
+/// deleted, its reactions), ours with its delivery and read marks.
 fn history_line(item: HistoryItem) -> Line {
-    let own = item.delivery.map(|state| Own {
-        req: None,
-        delivery: Delivery::from_state(state),
+    let group = item.group.is_some();
+    let own = item.delivery.map(|state| {
+        let recipients = state.delivered.len() + state.pending.len() + state.failed.len();
+        let read = state.read.clone();
+        Own {
+            req: None,
+            delivery: Delivery::from_state(state),
+            group,
+            read,
+            recipients,
+        }
     });
     let kind = LineKind::Message {
         from: item.from.to_string(),
         id: Some(item.id),
         own,
         verified: item.verified,
+        extra: Extra {
+            reply: item.reply_to.map(|to| Box::new(Quote::unresolved(to))),
+            edited: item.edited_at.is_some() && !item.deleted,
+            deleted: item.deleted,
+            reactions: item.reactions,
+        },
     };
-    Line::new(Some(item.sent_at), kind, item.text)
+    let text = if item.deleted {
+        String::new()
+    } else {
+        item.text
+    };
+    Line::new(Some(item.sent_at), kind, text)
 }
 
 /// The start of a message, to name it in one line.

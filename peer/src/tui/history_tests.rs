@@ -12,7 +12,7 @@ use super::tests::info;
 use super::*;
 use crate::node::ErrorCode;
 use crate::node::api::HistoryItem;
-use crate::tui::conversation::{SCROLLBACK, day};
+use crate::tui::conversation::{Delivery, SCROLLBACK, day};
 
 /// Noon UTC on day `d` after the epoch: the same local day in every time zone within ±11h.
 const fn noon(d: u64) -> u64 {

@@ -206,6 +206,21 @@ impl Editor {
         }
     }
 
+    /// Puts `text` on the line (an edit's old text), cursor at the end; newlines become
+    /// spaces as in a paste, and it is not remembered in history.
+    pub fn replace(&mut self, text: &str) {
+        self.clear();
+        self.apply(EditOp::Paste(text.to_owned()));
+    }
+
+    /// Empties the line without remembering it.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.cursor = 0;
+        self.recall = None;
+        self.draft.clear();
+    }
+
     fn set_text(&mut self, text: String) {
         self.text = text;
         self.cursor = self.text.len();

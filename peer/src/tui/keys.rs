@@ -28,7 +28,31 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Delete, Ctrl-D", "delete the character under the cursor"),
     ("Ctrl-W, Alt-Backspace", "delete the word before the cursor"),
     ("Ctrl-U, Ctrl-K", "delete to the start / end of the line"),
-    ("Up, Down", "input history"),
+    (
+        "Up",
+        "on an empty line: select the newest message (then Up/Down move)",
+    ),
+    (
+        "Ctrl-Up, Ctrl-Down",
+        "input history (Up/Down too while typing)",
+    ),
+    (
+        "r (message selected)",
+        "reply to it: type the answer, Enter sends",
+    ),
+    (
+        "e (message selected)",
+        "edit your message: change the text, Enter sends",
+    ),
+    (
+        "d (message selected)",
+        "delete your message (asks y/n first)",
+    ),
+    (
+        "+ or a (msg selected)",
+        "react: pick with arrows and Enter, or 1-8",
+    ),
+    ("Esc", "leave the selection; cancel a reply or an edit"),
     ("Ctrl-L", "repaint the screen"),
     ("Ctrl-C", "quit (as /quit)"),
 ];
@@ -75,8 +99,11 @@ pub fn map_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Right if ctrl || alt => edit(EditOp::WordRight),
         KeyCode::Left => edit(EditOp::Left),
         KeyCode::Right => edit(EditOp::Right),
-        KeyCode::Up => edit(EditOp::HistoryPrev),
-        KeyCode::Down => edit(EditOp::HistoryNext),
+        KeyCode::Up if ctrl || alt => edit(EditOp::HistoryPrev),
+        KeyCode::Down if ctrl || alt => edit(EditOp::HistoryNext),
+        KeyCode::Up => Some(Action::Up),
+        KeyCode::Down => Some(Action::Down),
+        KeyCode::Esc => Some(Action::Escape),
         KeyCode::Backspace if alt || ctrl => edit(EditOp::DeleteWord),
         KeyCode::Backspace => edit(EditOp::Backspace),
         KeyCode::Delete => edit(EditOp::Delete),
@@ -136,8 +163,11 @@ mod tests {
         assert_eq!(key(KeyCode::Char('f'), alt), edit(EditOp::WordRight));
         assert_eq!(key(KeyCode::Left, ctrl), edit(EditOp::WordLeft));
         assert_eq!(key(KeyCode::Right, ctrl), edit(EditOp::WordRight));
-        assert_eq!(key(KeyCode::Up, none), edit(EditOp::HistoryPrev));
-        assert_eq!(key(KeyCode::Down, none), edit(EditOp::HistoryNext));
+        assert_eq!(key(KeyCode::Up, ctrl), edit(EditOp::HistoryPrev));
+        assert_eq!(key(KeyCode::Down, alt), edit(EditOp::HistoryNext));
+        assert_eq!(key(KeyCode::Up, none), Some(Action::Up));
+        assert_eq!(key(KeyCode::Down, none), Some(Action::Down));
+        assert_eq!(key(KeyCode::Esc, none), Some(Action::Escape));
         assert_eq!(key(KeyCode::Backspace, none), edit(EditOp::Backspace));
         assert_eq!(key(KeyCode::Char('z'), ctrl), None);
     }

@@ -11,6 +11,9 @@ pub mod help;
 pub mod input;
 pub mod keys;
 pub mod memo;
+pub mod message;
+pub mod picker;
+pub mod rows;
 pub mod terminal;
 pub mod ui;
 pub mod wrap;
@@ -152,6 +155,8 @@ fn term_action(ev: TermEvent) -> Option<Action> {
         TermEvent::Key(key) => keys::map_key(key),
         TermEvent::Paste(text) => Some(Action::Edit(EditOp::Paste(text))),
         TermEvent::Resize(w, h) => Some(Action::Resize(w, h)),
-        _ => None,
+        TermEvent::FocusGained => Some(Action::Focus(true)),
+        TermEvent::FocusLost => Some(Action::Focus(false)),
+        TermEvent::Mouse(_) => None,
     }
 }

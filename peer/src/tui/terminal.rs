@@ -1,4 +1,5 @@
-//! Terminal set-up and restore: raw mode, alternate screen, bracketed paste, cursor.
+//! Terminal set-up and restore: raw mode, alternate screen, bracketed paste, focus
+//! reports (read marks go out only while the terminal has focus), cursor.
 //!
 //! [`Tui`] restores the terminal when dropped (quit and error paths), and a panic hook
 //! restores it before the panic message prints, so the message is readable and the shell
@@ -8,7 +9,9 @@ use std::io::{self, Stdout, Write};
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
+use crossterm::event::{
+    DisableBracketedPaste, DisableFocusChange, EnableBracketedPaste, EnableFocusChange,
+};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -28,8 +31,13 @@ impl Tui {
     pub fn enter() -> io::Result<Self> {
         install_panic_hook();
         enable_raw_mode()?;
-        let entered = execute!(io::stdout(), EnterAlternateScreen, EnableBracketedPaste)
-            .and_then(|()| Terminal::new(CrosstermBackend::new(io::stdout())));
+        let entered = execute!(
+            io::stdout(),
+            EnterAlternateScreen,
+            EnableBracketedPaste,
+            EnableFocusChange
+        )
+        .and_then(|()| Terminal::new(CrosstermBackend::new(io::stdout())));
         match entered {
             Ok(mut terminal) => {
                 terminal.hide_cursor()?;
@@ -64,6 +72,7 @@ pub fn restore() {
     let _ = execute!(
         io::stdout(),
         DisableBracketedPaste,
+        DisableFocusChange,
         LeaveAlternateScreen,
         crossterm::cursor::Show
     );

@@ -10,7 +10,6 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use chrono::TimeZone;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -19,25 +18,15 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::app::App;
-use super::conversation::{ConvId, Conversation, Delivery, Line, LineKind, Own};
+use super::app::select::{Compose, Mode};
+use super::conversation::{ConvId, Conversation, Line, LineKind};
 use super::memo::RowMemo;
-use super::wrap::{Row, truncate, wrap};
+use super::picker;
+use super::rows::render_line;
+pub use super::rows::{clock, date, delivery_mark, name_color, own_mark};
+use super::wrap::{Row, truncate};
 use crate::node::TrackerStatus;
-use crate::node::api::DeliveryState;
 use crate::reach::reachable_addr;
-
-const PALETTE: [Color; 10] = [
-    Color::Cyan,
-    Color::Green,
-    Color::Yellow,
-    Color::Magenta,
-    Color::Blue,
-    Color::LightRed,
-    Color::LightGreen,
-    Color::LightYellow,
-    Color::LightMagenta,
-    Color::LightCyan,
-];
 
 /// Where each part of the screen goes.
 struct Areas {
@@ -124,19 +113,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
         let bar = Paragraph::new(title).style(Style::new().bold().underlined());
         frame.render_widget(bar, area);
     }
-    draw_view(frame, conv, &app.rows, areas.messages);
-    draw_members(frame, conv, areas.members);
+    let selected = app.mode.selected().and_then(|id| conv.position(id));
+    let shown = draw_view(frame, conv, &app.rows, areas.messages, selected);
+    if let Mode::Pick { at, .. } = app.mode {
+        picker::draw(frame, areas.messages, at, shown);
+    }
+    draw_members(frame, app, conv, areas.members);
     draw_status(frame, app, areas.status);
     draw_input(frame, app, areas.input);
-}
-
-/// A stable colour for a name.
-pub fn name_color(name: &str) -> Color {
-    // FNV-1a: stable across runs and platforms, unlike the std hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    PALETTE[(hash % PALETTE.len() as u64) as usize]
 }
 
 /// One sidebar entry, e.g. `2 #rust (3)!`: number, name, unread count, `!` for a mention.
@@ -210,9 +194,17 @@ fn header(conv: &Conversation) -> String {
     title
 }
 
-fn draw_view(frame: &mut Frame, conv: &Conversation, memo: &RowMemo, area: Rect) {
+/// Draws the message view, the line at index `selected` highlighted; returns the first and
+/// last screen rows of that line, when it is on screen.
+fn draw_view(
+    frame: &mut Frame,
+    conv: &Conversation,
+    memo: &RowMemo,
+    area: Rect,
+    selected: Option<usize>,
+) -> Option<(u16, u16)> {
     if area.width == 0 || area.height == 0 {
-        return;
+        return None;
     }
     memo.next_frame();
     let shown = view_rows(
@@ -223,21 +215,29 @@ fn draw_view(frame: &mut Frame, conv: &Conversation, memo: &RowMemo, area: Rect)
     );
     let buf = frame.buffer_mut();
     let mut y = area.y;
-    for (rows, range) in shown {
+    let mut selected_rows: Option<(u16, u16)> = None;
+    for (index, rows, range) in shown {
         for row in &rows[range] {
             row.paint(buf, area.x, y, area.width);
+            if selected == Some(index) {
+                let highlight = Style::new().add_modifier(Modifier::REVERSED);
+                buf.set_style(Rect::new(area.x, y, area.width, 1), highlight);
+                selected_rows = Some(selected_rows.map_or((y, y), |(first, _)| (first, y)));
+            }
             y += 1;
         }
     }
+    selected_rows
 }
 
-/// What a view of `width` × `height` shows, top to bottom: lines' rows, and which of them.
+/// What a view of `width` × `height` shows, top to bottom: lines (by index), their rows,
+/// and which of them.
 fn view_rows(
     conv: &Conversation,
     memo: &RowMemo,
     width: usize,
     height: usize,
-) -> Vec<(Arc<[Row]>, Range<usize>)> {
+) -> Vec<(usize, Arc<[Row]>, Range<usize>)> {
     let lines = conv.lines();
     let rows_of = |i: usize| memo.rows(conv.seq(i), &lines[i], width, render_line);
     // The line at the bottom and how many of its rows are hidden below the edge.
@@ -254,11 +254,11 @@ fn view_rows(
         let mut last = rows.len();
         if i + 1 == end {
             last = rows.len().saturating_sub(below).max(1).min(rows.len());
-            hidden = Some((Arc::clone(&rows), last..rows.len()));
+            hidden = Some((i, Arc::clone(&rows), last..rows.len()));
         }
         let first = last.saturating_sub(height - count);
         count += last - first;
-        shown.push((rows, first..last));
+        shown.push((i, rows, first..last));
         if count >= height {
             break;
         }
@@ -269,168 +269,20 @@ fn view_rows(
     let mut following = hidden.into_iter().chain((end..lines.len()).map(|i| {
         let rows = rows_of(i);
         let all = 0..rows.len();
-        (rows, all)
+        (i, rows, all)
     }));
     while count < height {
-        let Some((rows, range)) = following.next() else {
+        let Some((i, rows, range)) = following.next() else {
             break;
         };
         let range = range.start..range.end.min(range.start + height - count);
         count += range.len();
-        shown.push((rows, range));
+        shown.push((i, rows, range));
     }
     shown
 }
 
-/// The local time of a Unix-millisecond timestamp, as HH:MM.
-pub fn clock(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(|ms| chrono::Local.timestamp_millis_opt(ms).single())
-        .map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string())
-}
-
-/// The local date of a Unix-millisecond timestamp, e.g. `Tuesday, 3 June 2025`.
-pub fn date(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(|ms| chrono::Local.timestamp_millis_opt(ms).single())
-        .map_or_else(
-            || "unknown date".to_owned(),
-            |t| t.format("%A, %-d %B %Y").to_string(),
-        )
-}
-
-/// One scrollback line as screen rows of `width` columns, under the separator of its day
-/// when it is the first line of one.
-fn render_line(line: &Line, width: usize) -> Vec<Row> {
-    let mut rows = Vec::new();
-    if line.new_day
-        && width > 0
-        && let Some(at) = line.at
-    {
-        let text = truncate(&format!("-- {} --", date(at)), width);
-        rows.push(Row::styled(&text, Style::new().dark_gray().bold()));
-    }
-    rows.extend(render_body(line, width));
-    rows
-}
-
-/// At most this many names in a delivery mark; the rest are counted.
-const MARK_NAMES: usize = 3;
-
-/// `bob, carol`, or `bob, carol, dave and 4 more`.
-fn names(list: &[String]) -> String {
-    let shown = list[..list.len().min(MARK_NAMES)].join(", ");
-    match list.len().saturating_sub(MARK_NAMES) {
-        0 => shown,
-        more => format!("{shown} and {more} more"),
-    }
-}
-
-/// The mark after one of our messages: where it stands with its recipients.
-pub fn delivery_mark(delivery: &Delivery) -> Vec<(String, Style)> {
-    match delivery {
-        Delivery::Pending => vec![(" …".to_owned(), Style::new().dark_gray())],
-        Delivery::Delivered => vec![(" ✓".to_owned(), Style::new().green())],
-        Delivery::Nobody => vec![(" – nobody else here".to_owned(), Style::new().dark_gray())],
-        Delivery::Failed(who) => vec![failed_mark(who)],
-        Delivery::Waiting(state) => waiting_mark(state),
-    }
-}
-
-fn failed_mark(who: &[String]) -> (String, Style) {
-    let text = format!(" ✗ not delivered to {}", names(who));
-    (text, Style::new().red())
-}
-
-/// Someone is still pending: `✓ 1/3 … pending for bob ✗ not delivered to carol`, each part
-/// only when it applies.
-fn waiting_mark(state: &DeliveryState) -> Vec<(String, Style)> {
-    let DeliveryState {
-        delivered,
-        pending,
-        failed,
-        ..
-    } = state;
-    let mut mark = Vec::new();
-    if !delivered.is_empty() {
-        let total = delivered.len() + pending.len() + failed.len();
-        let text = format!(" ✓ {}/{total}", delivered.len());
-        mark.push((text, Style::new().green()));
-    }
-    let text = format!(" … pending for {}", names(pending));
-    mark.push((text, Style::new().dark_gray()));
-    if !failed.is_empty() {
-        mark.push(failed_mark(failed));
-    }
-    mark
-}
-
-fn render_body(line: &Line, width: usize) -> Vec<Row> {
-    let mut spans: Vec<(String, Style)> = Vec::new();
-    if let Some(at) = line.at {
-        spans.push((format!("{} ", clock(at)), Style::new().dark_gray()));
-    }
-    match &line.kind {
-        LineKind::Message {
-            from,
-            own,
-            verified,
-            ..
-        } => {
-            let name_style = if own.is_some() {
-                Style::new().bold()
-            } else {
-                Style::new().fg(name_color(from)).bold()
-            };
-            spans.push((format!("<{from}"), name_style));
-            if !verified {
-                // Names cannot hold '?', so the mark is not part of one.
-                spans.push(("?".to_owned(), Style::new().yellow().bold().reversed()));
-            }
-            spans.push((">".to_owned(), name_style));
-            spans.push((" ".to_owned(), Style::new()));
-            let indent = spans.iter().map(|(s, _)| s.width()).sum::<usize>();
-            spans.push((line.text.clone(), Style::new()));
-            if let Some(Own { delivery, .. }) = own {
-                spans.extend(delivery_mark(delivery));
-            }
-            return wrap(&spans, width, indent);
-        }
-        LineKind::System => {
-            spans.push(("-- ".to_owned(), Style::new().dark_gray()));
-            spans.push((line.text.clone(), Style::new().dark_gray()));
-            if line.at.is_none() {
-                spans.clear();
-                spans.push((line.text.clone(), Style::new()));
-            }
-        }
-        LineKind::Error => {
-            spans.push(("!! ".to_owned(), Style::new().red().bold()));
-            spans.push((line.text.clone(), Style::new().red()));
-        }
-    }
-    let indent = match line.at {
-        Some(_) => spans.first().map_or(0, |(s, _)| s.width()),
-        None => hanging_indent(&line.text),
-    };
-    wrap(&spans, width, indent)
-}
-
-/// Where continuation rows of an untimed line start: under its second column when it is
-/// laid out as `  key   description` (the help), else under its first word.
-fn hanging_indent(text: &str) -> usize {
-    let body = text.trim_start();
-    let lead = text.len() - body.len();
-    let col = body.find("  ").map_or(0, |gap| {
-        let after = &body[gap..];
-        gap + after.len() - after.trim_start().len()
-    });
-    text[..lead + col].width()
-}
-
-fn draw_members(frame: &mut Frame, conv: &Conversation, area: Rect) {
+fn draw_members(frame: &mut Frame, app: &App, conv: &Conversation, area: Rect) {
     if area.width < 3 {
         return;
     }
@@ -440,22 +292,48 @@ fn draw_members(frame: &mut Frame, conv: &Conversation, area: Rect) {
         .title(" members ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let mut members: Vec<_> = conv.members.iter().collect();
-    members.sort_by(|a, b| b.online.cmp(&a.online).then(a.name.cmp(&b.name)));
-    let width = usize::from(inner.width);
-    let lines: Vec<TextLine> = members
-        .iter()
+    let lines: Vec<TextLine> = member_lines(conv, app.now, usize::from(inner.width))
+        .into_iter()
         .take(usize::from(inner.height))
-        .map(|m| {
-            let (mark, style) = if m.online {
-                ("● ", Style::new().green())
-            } else {
-                ("○ ", Style::new().dark_gray())
-            };
-            TextLine::styled(truncate(&format!("{mark}{}", m.name), width), style)
-        })
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The member pane's rows: online members first, then by name; offline ones with when
+/// they were last seen; a status line under those who set one.
+fn member_lines(conv: &Conversation, now: u64, width: usize) -> Vec<TextLine<'static>> {
+    let mut members: Vec<_> = conv.members.iter().collect();
+    members.sort_by(|a, b| b.online.cmp(&a.online).then(a.name.cmp(&b.name)));
+    let mut lines = Vec::new();
+    for m in members {
+        let (mark, style) = if m.online {
+            ("● ", Style::new().green())
+        } else {
+            ("○ ", Style::new().dark_gray())
+        };
+        let seen = match (m.online, m.last_seen) {
+            (false, Some(at)) => format!(" {}", ago(now, at)),
+            _ => String::new(),
+        };
+        let text = format!("{mark}{}{seen}", m.name);
+        lines.push(TextLine::styled(truncate(&text, width), style));
+        if let Some(status) = m.status.as_deref().filter(|s| !s.is_empty()) {
+            let text = truncate(&format!("  {status}"), width);
+            lines.push(TextLine::styled(text, Style::new().dark_gray().italic()));
+        }
+    }
+    lines
+}
+
+/// How long ago `at` was, compact: `now`, `5m ago`, `3h ago`, `2d ago`.
+pub fn ago(now: u64, at: u64) -> String {
+    let secs = now.saturating_sub(at) / 1000;
+    match secs {
+        0..60 => "now".to_owned(),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86_400 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
 }
 
 /// A duration in seconds, short: `45s`, `3m05s`, `2h07m`.
@@ -485,10 +363,33 @@ pub fn status_text(app: &App) -> String {
         1 => "1 peer reachable".to_owned(),
         n => format!("{n} peers reachable"),
     };
+    let activity = activity(app).map(|a| format!(" {a} |")).unwrap_or_default();
     format!(
-        " {} @ {listen} | {tracker} | {peers} | F2: members | /help",
+        "{activity} {} @ {listen} | {tracker} | {peers} | F2: members | /help",
         app.name
     )
+}
+
+/// What the status bar says first about the selected conversation: who read the selected
+/// message of ours, or who is typing.
+fn activity(app: &App) -> Option<String> {
+    let conv = app.selected();
+    let selected = app
+        .mode
+        .selected()
+        .and_then(|id| conv.position(id))
+        .and_then(|i| match &conv.lines()[i].kind {
+            // Only a message that went to someone can be read.
+            LineKind::Message { own: Some(own), .. } if own.group && own.recipients > 0 => {
+                Some(own)
+            }
+            _ => None,
+        });
+    match selected {
+        Some(own) if own.read.is_empty() => Some("read by nobody yet".to_owned()),
+        Some(own) => Some(format!("read by {}", own.read.join(", "))),
+        None => app.typing_text(),
+    }
 }
 
 fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
@@ -505,10 +406,45 @@ fn draw_input(frame: &mut Frame, app: &App, area: Rect) {
     }
     let width = usize::from(area.width);
     let prompt = truncate(&format!("[{}] ", app.selected().id), width / 3);
-    let prompt_w = prompt.width();
+    let hint = |text: &str, style: Style| {
+        let line = TextLine::from(vec![
+            Span::styled(prompt.clone(), Style::new().bold()),
+            Span::styled(text.to_owned(), style),
+        ]);
+        Paragraph::new(line)
+    };
+    match &app.mode {
+        Mode::Normal => {}
+        Mode::Select(_) => {
+            let text = "↑↓ move  r reply  e edit  d delete  + react  Esc back";
+            return frame.render_widget(hint(text, Style::new().dark_gray()), area);
+        }
+        Mode::ConfirmDelete(_) => {
+            let text = "delete this message? y/n";
+            return frame.render_widget(hint(text, Style::new().yellow().bold()), area);
+        }
+        Mode::Pick { .. } => {
+            let text = "pick a reaction: ←→ and Enter, or 1-8; Esc back";
+            return frame.render_widget(hint(text, Style::new().dark_gray()), area);
+        }
+    }
+    let composing = match &app.compose {
+        None => String::new(),
+        Some(Compose::Reply(quote)) => {
+            let to = quote.original.as_ref().map_or_else(
+                || quote.to.sender.to_string(),
+                |(from, words)| format!("{from}: {words}"),
+            );
+            format!("replying to {to} › ")
+        }
+        Some(Compose::Edit(_)) => "editing › ".to_owned(),
+    };
+    let composing = truncate(&composing, width / 2);
+    let prompt_w = prompt.width() + composing.width();
     let (shown, cursor) = app.input.view(width.saturating_sub(prompt_w));
     let line = TextLine::from(vec![
         Span::styled(prompt, Style::new().bold()),
+        Span::styled(composing, Style::new().cyan()),
         Span::raw(shown),
     ]);
     frame.render_widget(Paragraph::new(line), area);
@@ -521,3 +457,7 @@ fn draw_input(frame: &mut Frame, app: &App, area: Rect) {
 #[cfg(test)]
 #[path = "ui_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "message_ui_tests.rs"]
+mod message_tests;

@@ -9,8 +9,9 @@ use crate::node::Event;
 use crate::tui::app::Action;
 use crate::tui::app::tests::{info, joined, message};
 use crate::tui::input::EditOp;
+use crate::tui::rows::hanging_indent;
 
-fn screen(app: &App, w: u16, h: u16) -> Vec<String> {
+pub(super) fn screen(app: &App, w: u16, h: u16) -> Vec<String> {
     let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     terminal.draw(|f| draw(f, app)).expect("draw");
     let buf = terminal.backend().buffer();
@@ -33,11 +34,11 @@ fn screen(app: &App, w: u16, h: u16) -> Vec<String> {
         .collect()
 }
 
-fn contains(rows: &[String], needle: &str) -> bool {
+pub(super) fn contains(rows: &[String], needle: &str) -> bool {
     rows.iter().any(|r| r.contains(needle))
 }
 
-fn show(rows: &[String]) -> String {
+pub(super) fn show(rows: &[String]) -> String {
     rows.join("\n")
 }
 
@@ -401,6 +402,8 @@ fn help_shows_from_its_heading() {
     app.update(Action::PageDown);
     let rows = screen(&app, 100, 20);
     assert!(contains(&rows, "Delete, Ctrl-D"), "{}", show(&rows));
+    app.update(Action::PageDown);
+    let rows = screen(&app, 100, 20);
     assert!(contains(&rows, "Plain text goes"), "{}", show(&rows));
 }
 
