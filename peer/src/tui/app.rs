@@ -675,8 +675,12 @@ impl App {
             (Some(members), _) => conv.members = members,
             (None, Some(change)) => {
                 apply_change(&mut conv.members, change);
-                // The change carries no time: they were last seen now.
-                if let MemberChange::Offline { name } = change {
+                // A tracker that does not say when: they were last seen now.
+                if let MemberChange::Offline {
+                    name,
+                    last_seen: None,
+                } = change
+                {
                     for m in conv.members.iter_mut().filter(|m| &m.name == name) {
                         m.last_seen = Some(self.now);
                     }

@@ -359,16 +359,23 @@ fn a_refused_reply_says_it_was_not_sent() {
 }
 
 #[test]
-fn a_member_who_goes_offline_was_last_seen_then() {
-    let mut app = in_rust(&[("alice", true), ("bob", true)]);
-    app.update(Action::Tick(60_000));
-    app.update(Action::Node(Event::Members {
+fn a_member_who_goes_offline_was_last_seen_when_the_tracker_says() {
+    let mut app = in_rust(&[("alice", true), ("bob", true), ("carol", true)]);
+    app.update(Action::Tick(1_000_000));
+    let offline = |who: &str, last_seen| Event::Members {
         group: "rust".parse().expect("group"),
         version: 2,
         members: None,
-        change: Some(natter_protocol::tracker::MemberChange::Offline { name: name("bob") }),
-    }));
-    app.update(Action::Tick(60_000 + 2 * 60_000));
+        change: Some(natter_protocol::tracker::MemberChange::Offline {
+            name: name(who),
+            last_seen,
+        }),
+    };
+    app.update(Action::Node(offline("bob", Some(1_000_000 - 60_000))));
+    // A tracker that does not say when: now.
+    app.update(Action::Node(offline("carol", None)));
+    app.update(Action::Tick(1_000_000 + 2 * 60_000));
     let rows = screen(&app, 100, 12);
-    assert!(contains(&rows, "○ bob 2m ago"), "{}", show(&rows));
+    assert!(contains(&rows, "○ bob 3m ago"), "{}", show(&rows));
+    assert!(contains(&rows, "○ carol 2m ago"), "{}", show(&rows));
 }
