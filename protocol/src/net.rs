@@ -8,6 +8,7 @@
 //! which gives the place back. Every wait of a handler has one of the timeouts below.
 
 mod admission;
+pub mod buffers;
 
 use std::future::Future;
 use std::io;

@@ -33,11 +33,11 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::buffers;
 use crate::hub::{HubCommand, HubHandle};
 use crate::limits::{HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
 use crate::localize::{localize_shared, rewrite_ip};
 use crate::registry::ConnId;
+use natter_protocol::net::buffers;
 
 /// Frames queued for one peer before it counts as too slow and is dropped.
 const OUTGOING_QUEUE: usize = 1024;

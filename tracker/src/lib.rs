@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use natter_protocol::Identity;
 
-mod buffers;
 mod connection;
 mod hub;
 pub mod limits;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use natter_protocol::net::buffers;
 use natter_protocol::net::{self, HANDSHAKE_TIMEOUT, HELLO_TIMEOUT, Ticket};
 use natter_protocol::peer::PeerFrame;
 use natter_protocol::secure::{self, HandshakeError, SecureFramed};
@@ -334,6 +335,7 @@ async fn session(
                 }
             }
             frame = framed.next(), if reading => {
+                buffers::read(&mut framed);
                 let event = match frame {
                     Some(Ok(frame)) => ConnEvent::Frame(frame),
                     Some(Err(e)) => {
@@ -379,6 +381,7 @@ async fn write_batch(
         }
     }
     write_in_time(framed.flush()).await?;
+    buffers::written(framed);
     Ok(false)
 }
 

@@ -30,6 +30,10 @@ pub const MAX_CHUNK: usize = NOISE_MAX_MESSAGE - TAG_LEN - 1;
 pub const FLAG_LAST: u8 = 0;
 /// Flag byte: more chunks of this frame follow (such a chunk is never empty).
 pub const FLAG_MORE: u8 = 1;
+/// The most each scratch buffer keeps between frames. An idle link is most of what a
+/// peer or tracker holds, so a buffer grown by a big frame is let go once the frame is
+/// done; one of this size serves the common small frame without an allocation.
+const KEEP: usize = 2 * 1024;
 
 /// Encodes `Out` frames and decodes `In` frames over an established Noise session.
 pub struct SecureCodec<In, Out> {
@@ -38,7 +42,7 @@ pub struct SecureCodec<In, Out> {
     max_frame: usize,
     /// The frame being reassembled from chunks.
     partial: BytesMut,
-    /// Plaintext of one chunk, in either direction.
+    /// Plaintext of one chunk, in either direction (sized on use, up to a Noise message).
     plain: Vec<u8>,
     /// JSON of the frame being encoded.
     json: Vec<u8>,
@@ -66,7 +70,7 @@ impl<In, Out> SecureCodec<In, Out> {
             wire,
             max_frame,
             partial: BytesMut::new(),
-            plain: vec![0; NOISE_MAX_MESSAGE],
+            plain: Vec::new(),
             json: Vec::new(),
             read_broken: false,
             write_broken: false,
@@ -101,7 +105,8 @@ impl<In, Out> SecureCodec<In, Out> {
 
     /// Decrypts one Noise message and adds its chunk; a whole frame's JSON when it ends one.
     fn take_chunk(&mut self, message: &[u8]) -> Result<Option<BytesMut>, CodecError> {
-        let n = match self.transport.read_message(message, &mut self.plain) {
+        let plain = plain_of(&mut self.plain, message.len());
+        let n = match self.transport.read_message(message, plain) {
             Ok(n) => n,
             Err(e) => return Err(self.fail(CodecError::Crypto(e))),
         };
@@ -122,7 +127,12 @@ impl<In, Out> SecureCodec<In, Out> {
             }
             FLAG_LAST => {
                 self.partial.extend_from_slice(data);
-                Ok(Some(self.partial.split()))
+                let frame = self.partial.split();
+                // `split` leaves the rest of a big frame's allocation here: let it go.
+                if self.partial.capacity() > KEEP {
+                    self.partial = BytesMut::new();
+                }
+                Ok(Some(frame))
             }
             _ => Err(self.fail(CodecError::BadChunk("unknown chunk flag"))),
         }
@@ -137,6 +147,23 @@ impl<In, Out> std::fmt::Debug for SecureCodec<In, Out> {
             .field("read_broken", &self.read_broken)
             .field("write_broken", &self.write_broken)
             .finish_non_exhaustive()
+    }
+}
+
+/// The scratch buffer, at least `len` bytes long.
+fn plain_of(plain: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if plain.len() < len {
+        // From nothing, room for the common small chunk at once.
+        plain.reserve(len.max(KEEP) - plain.len());
+        plain.resize(len, 0);
+    }
+    plain
+}
+
+/// Lets a scratch buffer grown past [`KEEP`] go.
+fn relax(plain: &mut Vec<u8>) {
+    if plain.capacity() > KEEP {
+        *plain = Vec::new();
     }
 }
 
@@ -161,7 +188,9 @@ impl<In: DeserializeOwned, Out> Decoder for SecureCodec<In, Out> {
                 }
                 Err(e) => return Err(self.fail(e.into())),
             };
-            if let Some(frame) = self.take_chunk(&message)? {
+            let chunk = self.take_chunk(&message);
+            relax(&mut self.plain);
+            if let Some(frame) = chunk? {
                 // A frame that is not valid JSON leaves the session intact, as with FrameCodec.
                 return Ok(Some(serde_json::from_slice(&frame)?));
             }
@@ -195,10 +224,11 @@ impl<In, Out: Serialize> Encoder<Out> for SecureCodec<In, Out> {
         let mut json = std::mem::take(&mut self.json);
         json.clear();
         let result = self.encode_json(item, &mut json, dst);
-        // Keep the buffer for the next frame unless this one was unusually large.
-        if json.capacity() <= 4 * MAX_CHUNK {
+        // Keep the buffer for the next frame unless this one was large.
+        if json.capacity() <= KEEP {
             self.json = json;
         }
+        relax(&mut self.plain);
         result
     }
 }
@@ -243,8 +273,9 @@ impl<In, Out: Serialize> SecureCodec<In, Out> {
         dst: &mut BytesMut,
     ) -> Result<(), CodecError> {
         let plain_len = chunk.len() + 1;
-        self.plain[0] = if last { FLAG_LAST } else { FLAG_MORE };
-        self.plain[1..plain_len].copy_from_slice(chunk);
+        let plain = plain_of(&mut self.plain, plain_len);
+        plain[0] = if last { FLAG_LAST } else { FLAG_MORE };
+        plain[1..plain_len].copy_from_slice(chunk);
         let sealed_len = plain_len + TAG_LEN;
         // sealed_len <= NOISE_MAX_MESSAGE, so it fits a u32.
         dst.put_u32(sealed_len as u32);
@@ -391,6 +422,21 @@ mod tests {
         assert!(total - wire.len() <= 2 * (NOISE_MAX_MESSAGE + LENGTH_BYTES));
         assert!(b.partial.capacity() <= 2 * MAX_CHUNK);
         assert!(b.decode(&mut wire).is_err(), "stays failed");
+    }
+
+    #[test]
+    fn a_big_frame_leaves_no_big_buffer_behind() {
+        let (mut a, mut b) = pair(DEFAULT_MAX_FRAME);
+        for len in [10, 300_000, 1_000, 70_000] {
+            let mut wire = BytesMut::new();
+            a.encode(big(len), &mut wire).expect("encode");
+            assert_eq!(b.decode(&mut wire).expect("decode"), Some(big(len)));
+            for codec in [&a, &b] {
+                assert!(codec.plain.capacity() <= KEEP, "after {len}");
+                assert!(codec.json.capacity() <= KEEP, "after {len}");
+                assert!(codec.partial.capacity() <= KEEP, "after {len}");
+            }
+        }
     }
 
     /// A receiver and two messages sealed for it ("one", then "two").

@@ -1,7 +1,8 @@
-//! What a registered peer's connection keeps between frames: almost nothing.
+//! What a connection keeps between frames: almost nothing.
 //!
-//! Most peers are idle most of the time (a ping every heartbeat), and a tracker holds
-//! thousands of them, so per-connection buffers are most of what an online peer costs.
+//! Most links are idle most of the time (a ping every heartbeat), and a tracker holds
+//! thousands of them (a peer, hundreds), so per-connection buffers are most of what an
+//! idle link costs.
 //! `Framed` starts both of its buffers at 8 KiB and keeps each at the largest size it ever
 //! grew to (a big group's member list is a frame of over 100 KiB). So after each frame read
 //! the read buffer, if it holds nothing more, goes back to [`IDLE_READ`] bytes, and after
