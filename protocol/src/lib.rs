@@ -16,6 +16,7 @@
 
 pub mod codec;
 pub mod files;
+pub mod govern;
 pub mod identity;
 pub mod names;
 pub mod net;
@@ -41,7 +42,9 @@ pub use secure::{HandshakeError, SecureCodec};
 /// hello carries the listen port.
 /// Version 5: message bodies for replies, edits, deletes, reactions and read receipts; the
 /// typing frame; members carry their last-seen time and status text.
-pub const PROTOCOL_VERSION: u32 = 5;
+/// Version 6: groups with owners: members carry a role, member lists the group's owner,
+/// topic and invite-only flag; signed group actions and their member changes; invites.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// A request's id, chosen by whoever asks, echoed in the answer or error.
 pub type RequestId = u64;
@@ -78,4 +81,7 @@ pub enum ErrorCode {
     Unauthorized,
     /// Anything else the receiver refuses to do, with the reason in the message.
     Refused,
+    /// A group action signed for a version of the group that is no longer current: sign
+    /// it again for the version now current.
+    Stale,
 }

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::govern::{Role, SignedAction};
 use crate::{ErrorCode, GroupName, Name, PublicKey, RequestId};
 
 /// One member of a group as the tracker last saw it.
@@ -34,6 +35,9 @@ pub struct Member {
     /// The member's status line (`/status`), at most [`MAX_STATUS_CHARS`] characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// Its role in the group of the list (`member` in a look-up).
+    #[serde(default)]
+    pub role: Role,
 }
 
 /// The most characters of a status line.
@@ -102,12 +106,33 @@ pub enum PeerToTracker {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<RequestId>,
     },
+    /// An owner's or admin's signed action on a group. Answered by
+    /// [`TrackerToPeer::Governed`] once it is done (and pushed to the members), or an error.
+    Govern {
+        action: SignedAction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
+    },
+    /// The invites waiting for us. Answered by [`TrackerToPeer::Invites`].
+    Invites {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
+    },
     Ping {
         nonce: u64,
     },
     Pong {
         nonce: u64,
     },
+}
+
+/// An invite to an invite-only group, waiting for its invitee's `/join`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub group: GroupName,
+    pub by: Name,
+    /// The inviter's signed action.
+    pub action: SignedAction,
 }
 
 /// How one member of a group changed, pushed to every other member.
@@ -134,15 +159,59 @@ pub enum MemberChange {
     Updated {
         member: Member,
     },
+    /// An owner or admin made `member` a member (by `/add` or `/create`).
+    Added {
+        member: Member,
+        by: Name,
+        action: SignedAction,
+    },
+    /// An owner or admin removed `name`.
+    Kicked {
+        name: Name,
+        by: Name,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        action: SignedAction,
+    },
+    /// `name` has a new role. A new owner makes the old owner an admin. Without `by` (and
+    /// `action`) it is the tracker's doing: the owner left, and ownership passed to the
+    /// longest-standing admin, else member.
+    Role {
+        name: Name,
+        role: Role,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Name>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<SignedAction>,
+    },
+    /// The group's topic changed (`None`: cleared).
+    Topic {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        by: Name,
+        action: SignedAction,
+    },
+    /// The group became invite-only (`on`) or open.
+    Private {
+        on: bool,
+        by: Name,
+        action: SignedAction,
+    },
 }
 
 impl MemberChange {
-    pub fn name(&self) -> &Name {
+    /// The member the change is about (`None` for a change of the group itself).
+    pub fn member_name(&self) -> Option<&Name> {
         match self {
-            Self::Joined { member } | Self::Online { member } | Self::Updated { member } => {
-                &member.name
-            }
-            Self::Left { name } | Self::Offline { name, .. } => name,
+            Self::Joined { member }
+            | Self::Online { member }
+            | Self::Updated { member }
+            | Self::Added { member, .. } => Some(&member.name),
+            Self::Left { name }
+            | Self::Offline { name, .. }
+            | Self::Kicked { name, .. }
+            | Self::Role { name, .. } => Some(name),
+            Self::Topic { .. } | Self::Private { .. } => None,
         }
     }
 }
@@ -165,6 +234,13 @@ pub enum TrackerToPeer {
         group: GroupName,
         version: u64,
         members: Vec<Member>,
+        /// The group's owner, topic and whether it is invite-only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<Name>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        private: bool,
         /// The request this answers, when it answers one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<RequestId>,
@@ -175,9 +251,34 @@ pub enum TrackerToPeer {
         version: u64,
         change: MemberChange,
     },
-    /// The receiver's leave of `group` took effect.
+    /// The receiver is no longer in `group`: its leave took effect, an admin kicked it
+    /// (`by`, `reason`, `action`), or the owner disbanded the group (`disbanded`).
     Left {
         group: GroupName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Name>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        disbanded: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<SignedAction>,
+    },
+    /// A [`PeerToTracker::Govern`] is done (its change was pushed to the members first).
+    Governed {
+        group: GroupName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
+    },
+    /// We were invited to an invite-only group (pushed when it happens, if we are online).
+    Invited {
+        invite: Invite,
+    },
+    /// The invites waiting for us; answers [`PeerToTracker::Invites`].
+    Invites {
+        invites: Vec<Invite>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<RequestId>,
     },

@@ -91,6 +91,9 @@ fn from_tracker_frames() -> Vec<TrackerToPeer> {
             group: "rust".parse().expect("group"),
             version: 3,
             members: vec![member("alice"), member("bob")],
+            owner: None,
+            topic: None,
+            private: false,
         },
         TrackerToPeer::MemberUpdate {
             group: "rust".parse().expect("group"),
@@ -121,6 +124,10 @@ fn from_tracker_frames() -> Vec<TrackerToPeer> {
         TrackerToPeer::Left {
             req: None,
             group: "rust".parse().expect("group"),
+            by: None,
+            reason: None,
+            disbanded: false,
+            action: None,
         },
         TrackerToPeer::LookupResult {
             req: None,

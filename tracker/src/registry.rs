@@ -368,6 +368,10 @@ impl Registry {
                 "hello sent twice on one connection".into(),
                 true,
             ),
+            // TODO(issue 10): governance, on its own branch.
+            PeerToTracker::Govern { req, .. } | PeerToTracker::Invites { req } => {
+                Outcome::refuse_request(conn, req, ErrorCode::Refused, "not yet".into(), false)
+            }
             PeerToTracker::Join { group, req } => self.join(conn, &name, group, req),
             PeerToTracker::Leave { group, req } => self.leave(conn, &name, group, req),
             PeerToTracker::Lookup { name: wanted, req } => {
@@ -443,6 +447,7 @@ impl Registry {
                 None => self.last_seen.get(name).copied(),
             },
             status: self.statuses.get(&key).cloned(),
+            role: Default::default(),
         }
     }
 
@@ -496,7 +501,17 @@ impl Registry {
             MemberChange::Left { name: name.clone() },
             &mut out,
         );
-        out.push(conn, TrackerToPeer::Left { group, req });
+        out.push(
+            conn,
+            TrackerToPeer::Left {
+                group,
+                req,
+                by: None,
+                reason: None,
+                disbanded: false,
+                action: None,
+            },
+        );
         out
     }
 
@@ -597,6 +612,8 @@ impl Registry {
                 Save::Now
             }
             MemberChange::Offline { .. } | MemberChange::Updated { .. } => Save::Soon,
+            // TODO(issue 10): governance, on its own branch.
+            _ => Save::Now,
         };
         state.version += 1;
         let version = state.version;
@@ -661,6 +678,9 @@ impl Registry {
             version,
             members,
             req,
+            owner: None,
+            topic: None,
+            private: false,
         }
     }
 }

@@ -104,6 +104,7 @@ async fn serve(stream: TcpStream, remote: SocketAddr, identity: Arc<Identity>, d
         key,
         last_seen: None,
         status: None,
+        role: Default::default(),
     };
     lock(&dir).insert(name.clone(), member);
     let welcome = TrackerToPeer::Welcome {

@@ -109,6 +109,7 @@ pub fn member_at(name: &str, key: PublicKey, addr: SocketAddr, online: bool) -> 
         key,
         last_seen: None,
         status: None,
+        role: Default::default(),
     }
 }
 

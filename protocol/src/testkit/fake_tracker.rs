@@ -188,6 +188,9 @@ mod tests {
             version: 1,
             members: vec![member("alice", conn.peer_key, true)],
             req: None,
+            owner: None,
+            topic: None,
+            private: false,
         };
         conn.push(members.clone()).await;
         // The client answered the ping while waiting for the member list.
