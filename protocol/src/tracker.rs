@@ -126,6 +126,28 @@ pub enum PeerToTracker {
     },
 }
 
+/// Who did a governance change: the actor's name and its signed action, which every
+/// member checks. The tracker sends both (none for what it does itself, such as passing
+/// ownership on when the owner leaves); a peer shows `by` to its front end only when the
+/// action's signature and the actor's role check out, and never passes `action` on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActedBy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<SignedAction>,
+}
+
+impl ActedBy {
+    /// `action`, done by its actor.
+    pub fn signed(action: SignedAction) -> Self {
+        Self {
+            by: Some(action.action.by.clone()),
+            action: Some(action),
+        }
+    }
+}
+
 /// An invite to an invite-only group, waiting for its invitee's `/join`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
@@ -162,16 +184,16 @@ pub enum MemberChange {
     /// An owner or admin made `member` a member (by `/add` or `/create`).
     Added {
         member: Member,
-        by: Name,
-        action: SignedAction,
+        #[serde(flatten)]
+        by: ActedBy,
     },
     /// An owner or admin removed `name`.
     Kicked {
         name: Name,
-        by: Name,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
-        action: SignedAction,
+        #[serde(flatten)]
+        by: ActedBy,
     },
     /// `name` has a new role. A new owner makes the old owner an admin. Without `by` (and
     /// `action`) it is the tracker's doing: the owner left, and ownership passed to the
@@ -179,23 +201,21 @@ pub enum MemberChange {
     Role {
         name: Name,
         role: Role,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        by: Option<Name>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        action: Option<SignedAction>,
+        #[serde(flatten)]
+        by: ActedBy,
     },
     /// The group's topic changed (`None`: cleared).
     Topic {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         topic: Option<String>,
-        by: Name,
-        action: SignedAction,
+        #[serde(flatten)]
+        by: ActedBy,
     },
     /// The group became invite-only (`on`) or open.
     Private {
         on: bool,
-        by: Name,
-        action: SignedAction,
+        #[serde(flatten)]
+        by: ActedBy,
     },
 }
 
@@ -348,6 +368,44 @@ mod tests {
         );
         let back: TrackerToPeer = serde_json::from_value(json).expect("parse");
         assert_eq!(back, push);
+    }
+
+    #[test]
+    fn a_governance_change_carries_its_actor_and_signed_action_flat() {
+        use crate::govern::{Act, GroupAction, sign};
+        let alice = crate::Identity::from_secrets(&[1; 32], &[2; 32]);
+        let action = GroupAction {
+            group: "g".parse().expect("group"),
+            version: 4,
+            by: "alice".parse().expect("name"),
+            key: alice.public_key(),
+            act: Act::Kick {
+                name: "bob".parse().expect("name"),
+                reason: Some("spam".into()),
+            },
+        };
+        let change = MemberChange::Kicked {
+            name: "bob".parse().expect("name"),
+            reason: Some("spam".into()),
+            by: ActedBy::signed(sign(&alice, action)),
+        };
+        let json = serde_json::to_value(&change).expect("json");
+        assert_eq!(json["kind"], "kicked");
+        assert_eq!(json["by"], "alice");
+        assert_eq!(json["reason"], "spam");
+        assert_eq!(json["action"]["action"]["act"], "kick");
+        let back: MemberChange = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, change);
+        let bare = serde_json::json!({"kind":"role","name":"bob","role":"owner"});
+        let back: MemberChange = serde_json::from_value(bare).expect("parse");
+        assert_eq!(
+            back,
+            MemberChange::Role {
+                name: "bob".parse().expect("name"),
+                role: crate::govern::Role::Owner,
+                by: ActedBy::default(),
+            }
+        );
     }
 
     #[test]
