@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 
+use natter_protocol::govern::Act;
 use natter_protocol::peer::{MAX_EMOJI_BYTES, MessageId};
 use natter_protocol::tracker::MAX_STATUS_CHARS;
 use natter_protocol::{GroupName, Name};
@@ -34,6 +35,32 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "join a group (created if new); # is optional",
     ),
     ("/leave GROUP", "leave a group"),
+    (
+        "/create GROUP [NAME ...]",
+        "create a group you own, with these peers in it",
+    ),
+    ("/add GROUP NAME", "add a peer to a group (admins)"),
+    (
+        "/invite GROUP NAME",
+        "let a peer /join an invite-only group (admins)",
+    ),
+    ("/invites", "the invites waiting for you"),
+    (
+        "/kick GROUP NAME [REASON]",
+        "remove a member; it cannot rejoin unless added again (admins)",
+    ),
+    ("/op GROUP NAME", "make a member an admin (owner)"),
+    ("/deop GROUP NAME", "make an admin a member again (owner)"),
+    (
+        "/owner GROUP NAME",
+        "hand the group to a member; you become an admin (owner)",
+    ),
+    ("/topic GROUP [TEXT]", "set or clear the topic (admins)"),
+    (
+        "/private GROUP on|off",
+        "make the group invite-only, or open (admins)",
+    ),
+    ("/disband GROUP", "end the group for everyone (owner)"),
     (
         "/msg TARGET TEXT",
         "message #group, a peer by name, or IP:PORT",
@@ -94,6 +121,8 @@ pub enum ParseError {
     Empty,
     #[error("{what} is at most {max} characters")]
     TooLong { what: &'static str, max: usize },
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Messages `/history` shows when no count is given.
@@ -165,6 +194,72 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
                 text: text.to_owned(),
             }))
         }
+        "create" => {
+            const USAGE: &str = "/create GROUP [NAME ...]";
+            let (group, rest) = split_word(args);
+            if group.is_empty() {
+                return Err(ParseError::Usage(USAGE));
+            }
+            let participants = rest
+                .split_whitespace()
+                .map(peer_name)
+                .collect::<Result<Vec<_>, _>>()?;
+            govern(group, Act::Create { participants })
+        }
+        "add" => {
+            let (group, name) = group_and_name(args, "/add GROUP NAME")?;
+            govern_in(group, Act::Add { name })
+        }
+        "invite" => {
+            let (group, name) = group_and_name(args, "/invite GROUP NAME")?;
+            govern_in(group, Act::Invite { name })
+        }
+        "kick" => {
+            const USAGE: &str = "/kick GROUP NAME [REASON]";
+            let (group, rest) = split_word(args);
+            let (name, reason) = split_word(rest.trim_start());
+            if group.is_empty() || name.is_empty() {
+                return Err(ParseError::Usage(USAGE));
+            }
+            let reason = Some(reason.trim())
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned);
+            let name = peer_name(name)?;
+            govern(group, Act::Kick { name, reason })
+        }
+        "op" => {
+            let (group, name) = group_and_name(args, "/op GROUP NAME")?;
+            govern_in(group, Act::Op { name })
+        }
+        "deop" => {
+            let (group, name) = group_and_name(args, "/deop GROUP NAME")?;
+            govern_in(group, Act::Deop { name })
+        }
+        "owner" => {
+            let (group, name) = group_and_name(args, "/owner GROUP NAME")?;
+            govern_in(group, Act::Transfer { name })
+        }
+        "topic" => {
+            let (group, topic) = split_word(args);
+            if group.is_empty() {
+                return Err(ParseError::Usage("/topic GROUP [TEXT]"));
+            }
+            let topic = Some(topic.trim())
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            govern(group, Act::Topic { topic })
+        }
+        "private" => {
+            const USAGE: &str = "/private GROUP on|off";
+            let (group, on) = split_word(args);
+            if group.is_empty() {
+                return Err(ParseError::Usage(USAGE));
+            }
+            let on = on_off(on, USAGE)?;
+            govern(group, Act::Private { on })
+        }
+        "disband" => govern_in(group_arg(args, "/disband GROUP")?, Act::Disband),
+        "invites" => no_args(args, "/invites", Input::Node(Command::Invites)),
         "reply" => {
             let (id, text) = id_and_text(args, "/reply ID TEXT")?;
             Ok(act(id, Action::Reply(text)))
@@ -238,6 +333,29 @@ pub fn parse_target(s: &str) -> Result<Target, ParseError> {
             .map_err(|e| bad("address", s, e));
     }
     peer_name(s).map(Target::Peer)
+}
+
+/// A governance command on the group named `group` (as typed).
+fn govern(group: &str, act: Act) -> Result<Input, ParseError> {
+    let group = GroupName::parse_user(group).map_err(|e| bad("group name", group, e))?;
+    govern_in(group, act)
+}
+
+fn govern_in(group: GroupName, act: Act) -> Result<Input, ParseError> {
+    if let Some(why) = act.refusal() {
+        return Err(ParseError::Refused(why));
+    }
+    Ok(Input::Node(Command::Govern { group, act }))
+}
+
+fn group_and_name(args: &str, usage: &'static str) -> Result<(GroupName, Name), ParseError> {
+    let (group, rest) = split_word(args);
+    let (name, extra) = split_word(rest.trim_start());
+    if group.is_empty() || name.is_empty() || !extra.trim().is_empty() {
+        return Err(ParseError::Usage(usage));
+    }
+    let group = GroupName::parse_user(group).map_err(|e| bad("group name", group, e))?;
+    Ok((group, peer_name(name)?))
 }
 
 fn act(id: MessageId, action: Action) -> Input {

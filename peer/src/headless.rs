@@ -125,6 +125,9 @@ pub async fn run_with(
 const BATCH_BYTES: usize = 64 * 1024;
 
 /// One line of output: a node event, or a line of ours (help, a parse error).
+// Made and written at once, one at a time: boxing the event would cost an allocation per
+// line for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Line {
     Local(String),
     Event(Notice),

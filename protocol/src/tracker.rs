@@ -109,7 +109,7 @@ pub enum PeerToTracker {
     /// An owner's or admin's signed action on a group. Answered by
     /// [`TrackerToPeer::Governed`] once it is done (and pushed to the members), or an error.
     Govern {
-        action: SignedAction,
+        action: Box<SignedAction>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<RequestId>,
     },
@@ -134,8 +134,9 @@ pub enum PeerToTracker {
 pub struct ActedBy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Name>,
+    /// Boxed: most changes carry none, and a change is moved through several queues.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<SignedAction>,
+    pub action: Option<Box<SignedAction>>,
 }
 
 impl ActedBy {
@@ -143,7 +144,7 @@ impl ActedBy {
     pub fn signed(action: SignedAction) -> Self {
         Self {
             by: Some(action.action.by.clone()),
-            action: Some(action),
+            action: Some(Box::new(action)),
         }
     }
 }
@@ -284,7 +285,7 @@ pub enum TrackerToPeer {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         disbanded: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        action: Option<SignedAction>,
+        action: Option<Box<SignedAction>>,
     },
     /// A [`PeerToTracker::Govern`] is done (its change was pushed to the members first).
     Governed {

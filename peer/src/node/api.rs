@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use natter_protocol::govern::Act;
 use natter_protocol::peer::MessageId;
 use natter_protocol::tracker::{Member, MemberChange};
 use natter_protocol::{GroupName, Name, PublicKey, RequestId};
@@ -109,6 +110,14 @@ pub enum Command {
     Unblock(Name),
     /// Accept the key `name` now presents in place of the one pinned for it.
     Trust(Name),
+    /// An owner's or admin's action on `group` (signed with our key; the tracker checks
+    /// our role). Answered by [`Event::Governed`] once done.
+    Govern {
+        group: GroupName,
+        act: Act,
+    },
+    /// The invites waiting for us, answered by [`Event::Invites`].
+    Invites,
     /// Act on the message `id` (ours or another's, in any conversation): the action goes
     /// to that message's conversation.
     Act {
@@ -191,11 +200,39 @@ pub enum Event {
         version: u64,
         #[serde(skip_serializing_if = "Option::is_none")]
         members: Option<Vec<Member>>,
+        /// A governance change carries `by` only when its actor's signature and role
+        /// checked out here; its signed action is never passed on.
         change: Option<MemberChange>,
+        /// The group's owner, topic and whether it is invite-only, as they now stand.
+        owner: Option<Name>,
+        topic: Option<String>,
+        private: bool,
     },
-    /// The node left `group` (in answer to `/leave`).
+    /// We are no longer in `group`: in answer to `/leave`, or an admin removed us (`by`,
+    /// `reason`), or the owner disbanded the group (`disbanded`).
     Left {
         group: GroupName,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<Name>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        disbanded: bool,
+    },
+    /// Our governance action on `group` is done (`action`: its kind, as `/create`, `/kick`…
+    /// without the slash); the members were told first.
+    Governed {
+        group: GroupName,
+        action: String,
+    },
+    /// `by` invited us to the invite-only `group`: `/join` it to accept.
+    Invited {
+        group: GroupName,
+        by: Name,
+    },
+    /// The answer to `/invites`.
+    Invites {
+        invites: Vec<InviteItem>,
     },
     /// A message of ours is stored and on its way: from here it reaches every recipient
     /// exactly once (retried across restarts) or is reported failed. A front end shows it
@@ -360,6 +397,13 @@ pub struct HistoryItem {
     pub to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryState>,
+}
+
+/// One invite waiting for us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InviteItem {
+    pub group: GroupName,
+    pub by: Name,
 }
 
 /// Who reacted to a message with one emoji.

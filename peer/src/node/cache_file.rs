@@ -51,7 +51,10 @@ mod tests {
                     key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
                     last_seen: None,
                     status: None,
+                    role: Default::default(),
                 }],
+                topic: None,
+                private: false,
             },
         );
         CacheFile {

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use natter_protocol::govern::Role;
 use natter_protocol::tracker::{Member, MemberChange};
 use std::net::SocketAddr;
 
@@ -17,6 +18,31 @@ use serde::{Deserialize, Serialize};
 pub struct GroupList {
     pub version: u64,
     pub members: Vec<Member>,
+    /// The group's topic, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Invite-only.
+    #[serde(default)]
+    pub private: bool,
+}
+
+impl GroupList {
+    /// An open group's list without a topic.
+    pub fn new(version: u64, members: Vec<Member>) -> Self {
+        Self {
+            version,
+            members,
+            ..Self::default()
+        }
+    }
+
+    /// The owner's name (the member whose role is owner), if the list has one.
+    pub fn owner(&self) -> Option<&Name> {
+        self.members
+            .iter()
+            .find(|m| m.role == Role::Owner)
+            .map(|m| &m.name)
+    }
 }
 
 /// What applying one change did.
@@ -35,13 +61,28 @@ pub fn apply_change(members: &mut Vec<Member>, change: &MemberChange) {
     match change {
         MemberChange::Joined { member }
         | MemberChange::Online { member }
-        | MemberChange::Updated { member } => {
+        | MemberChange::Updated { member }
+        | MemberChange::Added { member, .. } => {
             match members.iter_mut().find(|m| m.name == member.name) {
                 Some(m) => *m = member.clone(),
                 None => members.push(member.clone()),
             }
         }
-        MemberChange::Left { name } => members.retain(|m| &m.name != name),
+        MemberChange::Left { name } | MemberChange::Kicked { name, .. } => {
+            members.retain(|m| &m.name != name);
+        }
+        MemberChange::Role { name, role, .. } => {
+            if *role == Role::Owner {
+                // One owner: the one before becomes an admin.
+                for m in members.iter_mut().filter(|m| m.role == Role::Owner) {
+                    m.role = Role::Admin;
+                }
+            }
+            for m in members.iter_mut().filter(|m| &m.name == name) {
+                m.role = *role;
+            }
+        }
+        MemberChange::Topic { .. } | MemberChange::Private { .. } => {}
         MemberChange::Offline { name, last_seen } => {
             for m in members.iter_mut().filter(|m| &m.name == name) {
                 m.online = false;
@@ -82,8 +123,7 @@ impl MemberCache {
     /// Replaces a group's list with a full one (a join, a re-join or a snapshot). A full
     /// list is authoritative even at a lower version: a tracker that lost its state starts
     /// counting again. Returns whether anything changed.
-    pub fn set_full(&mut self, group: GroupName, version: u64, members: Vec<Member>) -> bool {
-        let list = GroupList { version, members };
+    pub fn set_full(&mut self, group: GroupName, list: GroupList) -> bool {
         if self.groups.get(&group) == Some(&list) {
             return false;
         }
@@ -104,6 +144,11 @@ impl MemberCache {
         }
         list.version = version;
         apply_change(&mut list.members, change);
+        match change {
+            MemberChange::Topic { topic, .. } => list.topic.clone_from(topic),
+            MemberChange::Private { on, .. } => list.private = *on,
+            _ => {}
+        }
         Update::Applied
     }
 
@@ -170,6 +215,7 @@ mod tests {
             key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
             last_seen: None,
             status: None,
+            role: Default::default(),
         }
     }
 
@@ -180,8 +226,8 @@ mod tests {
     #[test]
     fn applies_changes_in_order_and_spots_gaps() {
         let mut cache = MemberCache::default();
-        assert!(cache.set_full(g("a"), 3, vec![member("x", 1, true)]));
-        assert!(!cache.set_full(g("a"), 3, vec![member("x", 1, true)]));
+        assert!(cache.set_full(g("a"), GroupList::new(3, vec![member("x", 1, true)])));
+        assert!(!cache.set_full(g("a"), GroupList::new(3, vec![member("x", 1, true)])));
         let joined = MemberChange::Joined {
             member: member("y", 2, true),
         };
@@ -220,8 +266,11 @@ mod tests {
     #[test]
     fn an_update_replaces_the_member_and_a_hello_clears_last_seen() {
         let mut cache = MemberCache::default();
-        cache.set_full(g("a"), 1, vec![member("x", 1, true)]);
-        cache.set_full(g("b"), 1, vec![member("x", 1, true), member("y", 2, true)]);
+        cache.set_full(g("a"), GroupList::new(1, vec![member("x", 1, true)]));
+        cache.set_full(
+            g("b"),
+            GroupList::new(1, vec![member("x", 1, true), member("y", 2, true)]),
+        );
         let away = Member {
             status: Some("away".into()),
             ..member("x", 1, true)
@@ -254,8 +303,8 @@ mod tests {
     #[test]
     fn finds_peers_preferring_online() {
         let mut cache = MemberCache::default();
-        cache.set_full(g("a"), 1, vec![member("bob", 1, false)]);
-        cache.set_full(g("b"), 1, vec![member("bob", 2, true)]);
+        cache.set_full(g("a"), GroupList::new(1, vec![member("bob", 1, false)]));
+        cache.set_full(g("b"), GroupList::new(1, vec![member("bob", 2, true)]));
         let bob: Name = "bob".parse().expect("name");
         assert_eq!(cache.find_peer(&bob), Some(&member("bob", 2, true)));
         cache.remove(&g("b"));

@@ -348,6 +348,7 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
         key: if name == "alice" { alice_key } else { bob_key },
         last_seen: None,
         status: None,
+        role: Default::default(),
     };
     a.handle
         .send(Command::Join(g.clone()))
@@ -365,6 +366,9 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
         group: g.clone(),
         version: 1,
         members: vec![member("alice", true), member("bob", true)],
+        owner: None,
+        topic: None,
+        private: false,
     };
     conn.send(full).await.expect("push");
     let ev = next(&mut a, |e| matches!(e, Event::Members { .. })).await;
@@ -419,6 +423,9 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
             version: 2,
             members: None,
             change: Some(offline),
+            owner: None,
+            topic: None,
+            private: false,
         }
     );
 
@@ -487,6 +494,10 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
     conn.send(TrackerToPeer::Left {
         req: None,
         group: g.clone(),
+        by: None,
+        reason: None,
+        disbanded: false,
+        action: None,
     })
     .await
     .expect("left");
@@ -551,6 +562,7 @@ async fn group_messages_reach_cached_members_with_the_tracker_down_even_after_a_
             .expect("key"),
         last_seen: None,
         status: None,
+        role: Default::default(),
     };
     let members = vec![
         member("alice", a.listen, true),
@@ -562,6 +574,9 @@ async fn group_messages_reach_cached_members_with_the_tracker_down_even_after_a_
         group: g.clone(),
         version: 1,
         members,
+        owner: None,
+        topic: None,
+        private: false,
     };
     // bob first: alice asks him for the group's history as soon as she has the list, and
     // he must know her by then (this fake tracker answers no look-ups).
@@ -773,6 +788,9 @@ async fn a_changed_key_in_a_lookup_is_reported_and_can_be_trusted() {
         group: g.clone(),
         version: 1,
         members: vec![a_member("alice", a.key, true), a_member("bob", bob1, false)],
+        owner: None,
+        topic: None,
+        private: false,
     };
     conn.send(full).await.expect("push");
     next(&mut a, |e| matches!(e, Event::Members { .. })).await;
@@ -861,6 +879,9 @@ async fn a_blocked_key_is_quiet_everywhere() {
             a_member("carol", carol.public_key(), true),
             a_member("mallory", mallory.public_key(), true),
         ],
+        owner: None,
+        topic: None,
+        private: false,
     };
     conn.send(full).await.expect("push");
     next(&mut b, |e| matches!(e, Event::Members { .. })).await;
@@ -1107,6 +1128,9 @@ async fn an_unsaveable_member_cache_is_reported_once() {
         group: g.clone(),
         version,
         members: vec![me.clone()],
+        owner: None,
+        topic: None,
+        private: false,
     };
     for version in 1..=3 {
         conn.send(full(version)).await.expect("push");

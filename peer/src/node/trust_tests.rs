@@ -39,12 +39,13 @@ fn member(n: &str, key: PublicKey) -> Member {
         key,
         last_seen: None,
         status: None,
+        role: Default::default(),
     }
 }
 
 fn cache_with(g: &str, members: Vec<Member>) -> MemberCache {
     let mut cache = MemberCache::default();
-    cache.set_full(group(g), 1, members);
+    cache.set_full(group(g), crate::node::members::GroupList::new(1, members));
     cache
 }
 

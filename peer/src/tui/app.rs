@@ -454,9 +454,16 @@ impl App {
                 group,
                 members,
                 change,
+                topic,
+                private,
                 ..
-            } => self.on_members(group, members, change),
-            Event::Left { group } => {
+            } => self.on_members(group, members, change, (topic, private)),
+            Event::Left {
+                group,
+                by,
+                reason,
+                disbanded,
+            } => {
                 if let Some(i) = self.find(&ConvId::Group(group.clone())) {
                     self.convs.remove(i);
                     if self.selected > i {
@@ -464,10 +471,31 @@ impl App {
                     }
                     self.select(self.selected.min(self.convs.len() - 1));
                 }
-                self.push_to(
-                    ConvId::Status,
-                    Line::system(now, format!("you left {group}")),
-                );
+                let by = by.map(|n| format!(" by {n}")).unwrap_or_default();
+                let line = match (disbanded, reason) {
+                    (true, _) => format!("{group} was disbanded{by}"),
+                    (false, Some(reason)) => format!("you were removed from {group}{by}: {reason}"),
+                    (false, None) if !by.is_empty() => format!("you were removed from {group}{by}"),
+                    (false, None) => format!("you left {group}"),
+                };
+                self.push_to(ConvId::Status, Line::system(now, line));
+            }
+            Event::Governed { .. } => {}
+            Event::Invited { group, by } => {
+                let line = format!("{by} invited you to {group}: /join {group} to accept");
+                self.push_to(ConvId::Status, Line::system(now, line));
+            }
+            Event::Invites { invites } => {
+                let line = if invites.is_empty() {
+                    "no invites waiting".to_owned()
+                } else {
+                    let list: Vec<String> = invites
+                        .iter()
+                        .map(|i| format!("{} (from {})", i.group, i.by))
+                        .collect();
+                    format!("invites waiting: {} — /join to accept", list.join(", "))
+                };
+                self.push_selected(Line::system(now, line));
             }
             Event::Sending {
                 id,
@@ -662,6 +690,7 @@ impl App {
         group: GroupName,
         members: Option<Vec<natter_protocol::tracker::Member>>,
         change: Option<MemberChange>,
+        (topic, private): (Option<String>, bool),
     ) {
         let now = Some(self.now);
         let asked = self.asked_members.remove(&group);
@@ -671,6 +700,8 @@ impl App {
         }
         let own = self.name.clone();
         let conv = &mut self.convs[i];
+        conv.topic = topic;
+        conv.private = private;
         match (members, &change) {
             (Some(members), _) => conv.members = members,
             (None, Some(change)) => {
@@ -703,7 +734,10 @@ impl App {
                 Some(format!("{what} {group}: {}", list.join(", ")))
             }
             None => None,
-            Some(change) if change.name() == &own => None,
+            Some(change) if governance_line(&change, &group).is_some() => {
+                governance_line(&change, &group)
+            }
+            Some(change) if change.member_name() == Some(&own) => None,
             Some(MemberChange::Joined { member }) => {
                 Some(format!("{} joined {group}", member.name))
             }
@@ -714,6 +748,7 @@ impl App {
             }
             // A status line changed: the member list shows it, the conversation does not.
             Some(MemberChange::Updated { .. }) => None,
+            Some(_) => None,
         };
         conv.joined = true;
         if let Some(line) = line {
@@ -801,6 +836,53 @@ fn conv_of(about: &About) -> ConvId {
         About::Peer(_) | About::Addr(_) => ConvId::Peer(about.to_string()),
         About::Message(_) => ConvId::Status,
     }
+}
+
+/// The system line for a governance change of `group`: who did what, when the node could
+/// check who (a change the tracker made alone, or whose actor's signature did not check
+/// out, names nobody).
+fn governance_line(change: &MemberChange, group: &GroupName) -> Option<String> {
+    let by = |by: &natter_protocol::tracker::ActedBy| {
+        by.by
+            .as_ref()
+            .map(|n| format!(" by {n}"))
+            .unwrap_or_default()
+    };
+    Some(match change {
+        MemberChange::Added { member, by: b } => {
+            format!("{} was added to {group}{}", member.name, by(b))
+        }
+        MemberChange::Kicked {
+            name,
+            reason,
+            by: b,
+        } => {
+            let why = reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            format!("{name} was removed from {group}{}{why}", by(b))
+        }
+        MemberChange::Role { name, role, by: b } => match role {
+            natter_protocol::govern::Role::Owner => format!("{name} now owns {group}{}", by(b)),
+            natter_protocol::govern::Role::Admin => {
+                format!("{name} is now an admin of {group}{}", by(b))
+            }
+            natter_protocol::govern::Role::Member => {
+                format!("{name} is no longer an admin of {group}{}", by(b))
+            }
+        },
+        MemberChange::Topic {
+            topic: Some(topic),
+            by: b,
+        } => format!("topic of {group}{}: {topic}", by(b)),
+        MemberChange::Topic { topic: None, by: b } => format!("topic of {group} cleared{}", by(b)),
+        MemberChange::Private { on: true, by: b } => format!("{group} is now invite-only{}", by(b)),
+        MemberChange::Private { on: false, by: b } => {
+            format!("{group} is now open to anyone{}", by(b))
+        }
+        _ => return None,
+    })
 }
 
 /// Says what the mark of an unverified sender means (once per conversation).

@@ -33,6 +33,7 @@ fn member(n: &str, online: bool) -> Member {
         key: natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key(),
         last_seen: None,
         status: None,
+        role: Default::default(),
     }
 }
 
@@ -80,6 +81,9 @@ pub(crate) fn joined(app: &mut App, g: &str, members: &[(&str, bool)]) {
         version: 1,
         members: Some(members.iter().map(|(n, o)| member(n, *o)).collect()),
         change: None,
+        owner: None,
+        topic: None,
+        private: false,
     }));
 }
 
@@ -322,6 +326,9 @@ fn member_changes_become_system_lines_and_count_reachable_peers() {
             name: name("bob"),
             last_seen: None,
         }),
+        owner: None,
+        topic: None,
+        private: false,
     }));
     let last = conv(&app, &ConvId::Group(group("a")))
         .lines()
@@ -329,7 +336,12 @@ fn member_changes_become_system_lines_and_count_reachable_peers() {
         .expect("line");
     assert_eq!(last.text, "bob went offline");
     assert_eq!(app.reachable(), 2, "bob is still online in #b");
-    app.update(Action::Node(Event::Left { group: group("b") }));
+    app.update(Action::Node(Event::Left {
+        group: group("b"),
+        by: None,
+        reason: None,
+        disbanded: false,
+    }));
     assert_eq!(app.reachable(), 0);
     assert_eq!(app.convs.len(), 2);
 }
@@ -403,9 +415,19 @@ fn leaving_the_selected_group_keeps_a_valid_selection() {
     joined(&mut app, "a", &[]);
     joined(&mut app, "b", &[]);
     app.update(Action::SelectConv(2));
-    app.update(Action::Node(Event::Left { group: group("b") }));
+    app.update(Action::Node(Event::Left {
+        group: group("b"),
+        by: None,
+        reason: None,
+        disbanded: false,
+    }));
     assert_eq!(app.selected().id, ConvId::Group(group("a")));
-    app.update(Action::Node(Event::Left { group: group("a") }));
+    app.update(Action::Node(Event::Left {
+        group: group("a"),
+        by: None,
+        reason: None,
+        disbanded: false,
+    }));
     assert_eq!(app.selected().id, ConvId::Status);
     assert_eq!(app.update(Action::Redraw), vec![Effect::Redraw]);
 }

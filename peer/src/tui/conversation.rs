@@ -180,6 +180,9 @@ pub struct Conversation {
     pub unverified_noted: bool,
     /// It holds messages from others not yet marked read with the node.
     pub unmarked: bool,
+    /// A group's topic, and whether it is invite-only.
+    pub topic: Option<String>,
+    pub private: bool,
 }
 
 impl Conversation {
@@ -192,6 +195,8 @@ impl Conversation {
             mention: false,
             scroll: None,
             members: Vec::new(),
+            topic: None,
+            private: false,
             joined: false,
             unverified_noted: false,
             unmarked: false,

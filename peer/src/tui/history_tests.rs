@@ -58,6 +58,7 @@ fn members(app: &mut App, g: &str, who: &[&str]) -> Vec<Effect> {
             key,
             last_seen: None,
             status: None,
+            role: Default::default(),
         })
         .collect();
     app.update(Action::Node(Event::Members {
@@ -65,6 +66,9 @@ fn members(app: &mut App, g: &str, who: &[&str]) -> Vec<Effect> {
         version: 1,
         members: Some(list),
         change: None,
+        owner: None,
+        topic: None,
+        private: false,
     }))
 }
 
@@ -539,7 +543,12 @@ fn a_typed_history_opens_its_conversation_and_says_what_came() {
 fn history_for_a_conversation_left_meanwhile_is_dropped() {
     let mut app = App::new(&info(), 0);
     let (req, _) = history_requests(&members(&mut app, "g", &["alice"]))[0].clone();
-    app.update(Action::Node(Event::Left { group: group("g") }));
+    app.update(Action::Node(Event::Left {
+        group: group("g"),
+        by: None,
+        reason: None,
+        disbanded: false,
+    }));
     app.update(history(
         req,
         About::Group(group("g")),

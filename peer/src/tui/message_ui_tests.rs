@@ -294,6 +294,7 @@ fn member_pane_puts_online_first_with_last_seen_and_status() {
         key,
         last_seen,
         status: status.map(str::to_owned),
+        role: Default::default(),
     };
     let mut app = App::new(&info(), now);
     app.update(Action::Node(Event::Members {
@@ -305,6 +306,9 @@ fn member_pane_puts_online_first_with_last_seen_and_status() {
             member("bob", false, Some(now - 3 * 3_600_000), None),
         ]),
         change: None,
+        owner: None,
+        topic: None,
+        private: false,
     }));
     app.update(Action::SelectConv(1));
     let rows = screen(&app, 100, 12);
@@ -370,6 +374,9 @@ fn a_member_who_goes_offline_was_last_seen_when_the_tracker_says() {
             name: name(who),
             last_seen,
         }),
+        owner: None,
+        topic: None,
+        private: false,
     };
     app.update(Action::Node(offline("bob", Some(1_000_000 - 60_000))));
     // A tracker that does not say when: now.

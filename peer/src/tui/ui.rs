@@ -10,6 +10,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use natter_protocol::govern::Role;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -180,7 +181,13 @@ fn header(conv: &Conversation) -> String {
             let online = conv.online().count();
             let n = conv.members.len();
             let plural = if n == 1 { "" } else { "s" };
-            format!("{g}: {n} member{plural}, {online} online")
+            let invite_only = if conv.private { ", invite-only" } else { "" };
+            let topic = conv
+                .topic
+                .as_deref()
+                .map(|t| format!(" — {t}"))
+                .unwrap_or_default();
+            format!("{g}{topic}: {n} member{plural}, {online} online{invite_only}")
         }
         ConvId::Peer(p) => format!("{p}: private conversation"),
     };
@@ -303,7 +310,13 @@ fn draw_members(frame: &mut Frame, app: &App, conv: &Conversation, area: Rect) {
 /// they were last seen; a status line under those who set one.
 fn member_lines(conv: &Conversation, now: u64, width: usize) -> Vec<TextLine<'static>> {
     let mut members: Vec<_> = conv.members.iter().collect();
-    members.sort_by(|a, b| b.online.cmp(&a.online).then(a.name.cmp(&b.name)));
+    // Online first, then owner, admins, members, then by name.
+    members.sort_by(|a, b| {
+        b.online
+            .cmp(&a.online)
+            .then(a.role.cmp(&b.role))
+            .then(a.name.cmp(&b.name))
+    });
     let mut lines = Vec::new();
     for m in members {
         let (mark, style) = if m.online {
@@ -315,7 +328,12 @@ fn member_lines(conv: &Conversation, now: u64, width: usize) -> Vec<TextLine<'st
             (false, Some(at)) => format!(" {}", ago(now, at)),
             _ => String::new(),
         };
-        let text = format!("{mark}{}{seen}", m.name);
+        let role = match m.role {
+            Role::Owner => "~",
+            Role::Admin => "@",
+            Role::Member => "",
+        };
+        let text = format!("{mark}{role}{}{seen}", m.name);
         lines.push(TextLine::styled(truncate(&text, width), style));
         if let Some(status) = m.status.as_deref().filter(|s| !s.is_empty()) {
             let text = truncate(&format!("  {status}"), width);

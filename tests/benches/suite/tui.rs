@@ -220,6 +220,9 @@ impl Scene {
             version: 1,
             members: Some(members),
             change: None,
+            owner: None,
+            topic: None,
+            private: false,
         }));
         app.update(Action::SelectConv(1));
     }
@@ -309,6 +312,9 @@ impl Scene {
             version: self.seq,
             members: None,
             change: Some(change),
+            owner: None,
+            topic: None,
+            private: false,
         }));
     }
 
@@ -410,5 +416,6 @@ fn member(n: &str, i: u8) -> Member {
         key: key(i),
         last_seen: None,
         status: None,
+        role: Default::default(),
     }
 }

@@ -19,6 +19,7 @@
 
 mod acting;
 pub mod connections;
+mod governing;
 mod held;
 mod history;
 mod interface;
@@ -154,6 +155,8 @@ pub struct Core {
     read_sent: HashMap<(PublicKey, Option<GroupName>), u64>,
     /// The highest seq of each peer's private messages to us, this run.
     last_private: HashMap<PublicKey, u64>,
+    /// Our governance actions waiting for the tracker, by its request id.
+    governing: HashMap<RequestId, governing::Governing>,
     /// When each (peer, conversation) last told us it was typing.
     typing_seen: HashMap<(PublicKey, Option<GroupName>), Instant>,
 }
@@ -197,6 +200,7 @@ impl Core {
             read_sent: HashMap::new(),
             last_private: HashMap::new(),
             typing_seen: HashMap::new(),
+            governing: HashMap::new(),
         };
         core.emit(Event::Ready {
             name: core.name.clone(),
@@ -215,6 +219,9 @@ impl Core {
             core.emit(Event::Members {
                 group,
                 version: list.version,
+                owner: list.owner().cloned(),
+                topic: list.topic.clone(),
+                private: list.private,
                 members: Some(list.members),
                 change: None,
             });
@@ -357,6 +364,9 @@ impl Core {
                 Some(list) => {
                     let event = Event::Members {
                         version: list.version,
+                        owner: list.owner().cloned(),
+                        topic: list.topic.clone(),
+                        private: list.private,
                         members: Some(list.members.clone()),
                         change: None,
                         group,
@@ -379,6 +389,12 @@ impl Core {
             Command::Typing(target) => self.typing(req, target),
             Command::Receipts(on) => self.setting(req, "receipts", on),
             Command::TypingNotices(on) => self.setting(req, "typing_notices", on),
+            Command::Govern { group, act } => self.govern(req, group, act),
+            Command::Invites => {
+                self.ask_tracker(req, None, "list your invites", |r| PeerToTracker::Invites {
+                    req: r,
+                });
+            }
             Command::Whois(name) => self.whois(now, req, name),
             Command::Status(text) => self.set_own_status(req, text),
             Command::Quit => {}
@@ -387,7 +403,11 @@ impl Core {
 
     fn needs_tracker(&self, command: &Command) -> bool {
         match command {
-            Command::Join(_) | Command::Leave(_) | Command::Status(_) => true,
+            Command::Join(_)
+            | Command::Leave(_)
+            | Command::Status(_)
+            | Command::Govern { .. }
+            | Command::Invites => true,
             Command::Whois(name) => self.cache.find_peer(name).is_none(),
             Command::Send {
                 target: super::api::Target::Peer(name),

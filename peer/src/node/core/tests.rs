@@ -5,6 +5,7 @@
 mod actions;
 mod durable;
 mod fake_store;
+mod governing;
 mod keys;
 mod presence;
 mod random;
@@ -70,6 +71,8 @@ impl Node {
                 let list = GroupList {
                     version: 1,
                     members: members.clone(),
+                    topic: None,
+                    private: false,
                 };
                 (group(g), list)
             })
@@ -514,6 +517,9 @@ fn commands_wait_for_the_first_tracker_attempt_and_answers_carry_their_req() {
         version: 1,
         members: vec![me.clone()],
         req: id,
+        owner: None,
+        topic: None,
+        private: false,
     });
     let got = notices(&out);
     assert_eq!(got[0].req, Some(7));
@@ -539,7 +545,10 @@ fn commands_wait_for_the_first_tracker_attempt_and_answers_carry_their_req() {
                 group: group("g"),
                 version: 2,
                 members: None,
-                change: Some(change)
+                change: Some(change),
+                owner: None,
+                topic: None,
+                private: false,
             }
         }]
     );

@@ -11,7 +11,7 @@ use super::storing::AfterWrite;
 use super::{Core, Now};
 use crate::node::api::{About, Event, NodeError, Request, TrackerStatus};
 use crate::node::keys::TrackerPins;
-use crate::node::members::Update;
+use crate::node::members::{GroupList, Update};
 use crate::node::store::Write;
 
 /// Requests to the tracker that wait for an answer at once; past it the oldest are
@@ -121,6 +121,7 @@ impl Core {
                 self.set_status(now, TrackerStatus::Disconnected);
                 self.key_checks_orphaned();
                 self.tracker.asked.clear();
+                self.governing_dropped("the tracker went away before answering");
                 self.whois_all_unanswered("the tracker went away before answering");
                 for (name, waiting) in std::mem::take(&mut self.lookups) {
                     for w in waiting {
@@ -294,6 +295,9 @@ impl Core {
                 group,
                 version,
                 members,
+                owner: _,
+                topic,
+                private,
                 req,
             } => {
                 // Taken even for a group not in our cache: the tracker is the authority on
@@ -302,7 +306,13 @@ impl Core {
                 let asked = self.tracker.answered(req);
                 self.observe_members(&members);
                 let new_group = !self.cache.contains(&group);
-                self.cache.set_full(group.clone(), version, members.clone());
+                let list = GroupList {
+                    version,
+                    members: members.clone(),
+                    topic,
+                    private,
+                };
+                self.cache.set_full(group.clone(), list);
                 if new_group {
                     self.groups_changed(now.at);
                 }
@@ -315,12 +325,7 @@ impl Core {
                 };
                 self.write(write, AfterWrite::Nothing);
                 self.sync_group(now, &group);
-                let event = Event::Members {
-                    group,
-                    version,
-                    members: Some(members),
-                    change: None,
-                };
+                let event = self.members_event(group, Some(members), None);
                 self.emit_for(asked.req, event);
             }
             TrackerToPeer::MemberUpdate {
@@ -328,12 +333,35 @@ impl Core {
                 version,
                 change,
             } => self.member_update(now, group, version, change),
-            TrackerToPeer::Left { group, req } => {
+            TrackerToPeer::Left {
+                group,
+                req,
+                by: _,
+                reason,
+                disbanded,
+                action,
+            } => {
                 let asked = self.tracker.answered(req);
+                let by = self.removed_by(&group, action, disbanded);
                 if self.cache.remove(&group) {
                     self.groups_changed(now.at);
                 }
-                self.emit_for(asked.req, Event::Left { group });
+                let event = Event::Left {
+                    group,
+                    by,
+                    reason,
+                    disbanded,
+                };
+                self.emit_for(asked.req, event);
+            }
+            TrackerToPeer::Governed { group: _, req } => {
+                let asked = self.tracker.answered(req);
+                self.governed(req, asked.req);
+            }
+            TrackerToPeer::Invited { invite } => self.invited(invite),
+            TrackerToPeer::Invites { invites, req } => {
+                let asked = self.tracker.answered(req);
+                self.invites_listed(asked.req, invites);
             }
             TrackerToPeer::LookupResult { name, member, req } => {
                 self.tracker.answered(req);
@@ -348,6 +376,9 @@ impl Core {
             }
             TrackerToPeer::Error { code, message, req } => {
                 let asked = self.tracker.answered(req);
+                if req.is_some_and(|id| self.governing_refused(id, code)) {
+                    return;
+                }
                 let error = NodeError::TrackerRefusedRequest {
                     code,
                     message,
@@ -361,23 +392,53 @@ impl Core {
         }
     }
 
+    /// A `members` event for `group` as the cache now holds it: the whole list, or one
+    /// change.
+    pub(super) fn members_event(
+        &self,
+        group: GroupName,
+        members: Option<Vec<natter_protocol::tracker::Member>>,
+        change: Option<MemberChange>,
+    ) -> Event {
+        let list = self.cache.get(&group);
+        Event::Members {
+            version: list.map_or(0, |l| l.version),
+            owner: list.and_then(|l| l.owner().cloned()),
+            topic: list.and_then(|l| l.topic.clone()),
+            private: list.is_some_and(|l| l.private),
+            group,
+            members,
+            change,
+        }
+    }
+
     fn member_update(&mut self, now: Now, group: GroupName, version: u64, change: MemberChange) {
         let subject = match &change {
             MemberChange::Joined { member }
             | MemberChange::Online { member }
-            | MemberChange::Updated { member } => Some(member.key),
-            MemberChange::Left { name } | MemberChange::Offline { name, .. } => {
+            | MemberChange::Updated { member }
+            | MemberChange::Added { member, .. } => Some(member.key),
+            MemberChange::Left { name }
+            | MemberChange::Offline { name, .. }
+            | MemberChange::Kicked { name, .. }
+            | MemberChange::Role { name, .. } => {
                 self.cache.member_named(&group, name).map(|m| m.key)
             }
+            MemberChange::Topic { .. } | MemberChange::Private { .. } => None,
         };
+        // Checked against the list before the change.
+        let change = self.attributed(&group, change);
         // A blocked member's comings and goings are not announced.
         let quiet = subject.is_some_and(|key| self.trust.is_blocked(&key));
         match self.cache.apply(&group, version, &change) {
             Update::Applied => {
-                if let MemberChange::Joined { member } | MemberChange::Online { member } = &change {
+                if let MemberChange::Joined { member }
+                | MemberChange::Online { member }
+                | MemberChange::Added { member, .. } = &change
+                {
                     self.observe_members(std::slice::from_ref(member));
                     self.presence(std::slice::from_ref(member));
-                    if matches!(change, MemberChange::Joined { .. }) {
+                    if !matches!(change, MemberChange::Online { .. }) {
                         let write = Write::MemberSince {
                             group: group.clone(),
                             member: member.key,
@@ -395,7 +456,7 @@ impl Core {
                     (MemberChange::Offline { .. }, Some(key)) => {
                         self.outbox.presence(&key, None, false);
                     }
-                    (MemberChange::Left { .. }, Some(key)) => {
+                    (MemberChange::Left { .. } | MemberChange::Kicked { .. }, Some(key)) => {
                         let write = Write::MemberGone {
                             group: group.clone(),
                             member: key,
@@ -409,19 +470,10 @@ impl Core {
                 // a script's list stays right, and nobody is told the blocked one came or
                 // went.
                 let event = if quiet {
-                    Event::Members {
-                        members: self.cache.get(&group).map(|l| l.members.clone()),
-                        change: None,
-                        group,
-                        version,
-                    }
+                    let members = self.cache.get(&group).map(|l| l.members.clone());
+                    self.members_event(group, members, None)
                 } else {
-                    Event::Members {
-                        group,
-                        version,
-                        members: None,
-                        change: Some(change),
-                    }
+                    self.members_event(group, None, Some(change))
                 };
                 self.emit(event);
             }

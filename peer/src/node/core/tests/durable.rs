@@ -474,6 +474,9 @@ fn cached_groups_open_at_start_with_their_members() {
             version: 1,
             members: Some(members),
             change: None,
+            owner: None,
+            topic: None,
+            private: false,
         }]
     );
 }

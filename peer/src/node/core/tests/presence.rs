@@ -44,6 +44,9 @@ fn full(g: &str, version: u64, members: Vec<Member>) -> TrackerToPeer {
         version,
         members,
         req: None,
+        owner: None,
+        topic: None,
+        private: false,
     }
 }
 
@@ -127,6 +130,9 @@ fn whois_follows_the_pushed_presence_and_status() {
         version: 3,
         members: None,
         change: Some(updated),
+        owner: None,
+        topic: None,
+        private: false,
     }));
     let out = node.push(update(
         4,
