@@ -132,6 +132,7 @@ fn member(name: &str, addr: SocketAddr) -> Member {
         key: key(name),
         last_seen: None,
         status: None,
+        role: Default::default(),
     }
 }
 
@@ -181,6 +182,9 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
             group: "rust".parse().unwrap(),
             version: 1,
             members: vec![member("alice", local(4000))],
+            owner: None,
+            topic: None,
+            private: false,
         }
     );
     // The join is on disk before the reply went out.
@@ -195,6 +199,9 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
             group: "rust".parse().unwrap(),
             version: 2,
             members: vec![member("alice", local(4000)), member("bob", local(5000))],
+            owner: None,
+            topic: None,
+            private: false,
         }
     );
     assert_eq!(
@@ -218,6 +225,10 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
         TrackerToPeer::Left {
             req: None,
             group: "rust".parse().unwrap(),
+            by: None,
+            reason: None,
+            disbanded: false,
+            action: None,
         }
     );
     assert!(matches!(
@@ -1046,6 +1057,9 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
                 member("friend", SocketAddr::new(lan, 5000)),
                 member("host", SocketAddr::new(lan, 4000)),
             ],
+            owner: None,
+            topic: None,
+            private: false,
         }
     );
     friend
