@@ -811,3 +811,6 @@ fn a_change_goes_to_every_member_as_one_shared_frame() {
         }
     ));
 }
+
+#[path = "registry_lookalike_tests.rs"]
+mod lookalikes;

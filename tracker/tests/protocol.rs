@@ -586,6 +586,35 @@ async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
 }
 
 #[tokio::test]
+async fn a_look_alike_of_a_registered_name_is_refused_and_its_own_spelling_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let (bob, welcome) = hello(&tracker, "bob", 4000, &[]).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "{welcome:?}"
+    );
+
+    let mallory = Identity::generate().unwrap();
+    let (mut imposter, refused) = hello_as(&tracker, &mallory, "B0b", 6666, &[]).await;
+    let TrackerToPeer::Error { code, message, .. } = refused else {
+        panic!("expected a refusal, got {refused:?}");
+    };
+    assert_eq!(code, ErrorCode::NameOwned);
+    assert!(message.contains("'bob'"), "{message}");
+    assert!(imposter.until_closed().await.is_empty());
+
+    // Bob comes back spelling his name in capitals: it is his, under its first spelling.
+    drop(bob);
+    let (_bob, welcome) = hello_as(&tracker, &identity("bob"), "BOB", 4001, &[]).await;
+    let TrackerToPeer::Welcome { name, .. } = welcome else {
+        panic!("expected a welcome, got {welcome:?}");
+    };
+    assert_eq!(name.as_str(), "bob");
+    tracker.stop().await;
+}
+
+#[tokio::test]
 async fn join_leave_flood_is_rate_limited_and_closed() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
