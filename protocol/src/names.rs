@@ -3,8 +3,16 @@
 //! Names travel in every frame and end up in file names, member lists and the terminal, so
 //! they are checked once, at the edge (deserialisation or user input), and are plain
 //! strings after that.
+//!
+//! Names compare case-insensitively (`Bob` and `bob` are one peer, `#Rust` and `#rust` one
+//! group, as IRC users expect): `Eq`, `Hash` and `Ord` all use the Unicode case fold
+//! ([`unicase`]: CaseFolding.txt, so `STRASSE` is `straße`), and every map keyed by a name
+//! follows. The spelling its owner chose is kept for display (`as_str`, `Display`, serde),
+//! and is what a signature covers: a signature is over what its author wrote.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,16 +46,61 @@ fn validate(s: &str) -> Result<(), InvalidName> {
     }
 }
 
+/// The Unicode case fold of `s`: the form name equality compares.
+pub fn fold(s: &str) -> String {
+    unicase::UniCase::new(s).to_folded_case()
+}
+
 macro_rules! name_type {
     ($(#[$doc:meta])* $ty:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        ///
+        /// Equality, hashing and order ignore case (see the module); `as_str` is the spelling
+        /// as written.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $ty(String);
 
         impl $ty {
+            /// The name as its owner spelled it.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// The case-folded form that equality compares: one string for every spelling
+            /// of the name (for a store that keys rows by name text).
+            pub fn folded(&self) -> String {
+                self.caseless().to_folded_case()
+            }
+
+            fn caseless(&self) -> unicase::UniCase<&str> {
+                unicase::UniCase::new(&self.0)
+            }
+        }
+
+        impl PartialEq for $ty {
+            fn eq(&self, other: &Self) -> bool {
+                self.caseless() == other.caseless()
+            }
+        }
+
+        impl Eq for $ty {}
+
+        impl Hash for $ty {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                self.caseless().hash(state)
+            }
+        }
+
+        impl PartialOrd for $ty {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $ty {
+            fn cmp(&self, other: &Self) -> Ordering {
+                self.caseless().cmp(&other.caseless())
             }
         }
 
@@ -78,11 +131,8 @@ macro_rules! name_type {
             }
         }
 
-        impl std::borrow::Borrow<str> for $ty {
-            fn borrow(&self) -> &str {
-                &self.0
-            }
-        }
+        // No `Borrow<str>`: a map lookup by `&str` would hash and order the raw spelling,
+        // not the folded one, and miss.
     };
 }
 
@@ -156,5 +206,91 @@ mod tests {
     fn deserialising_validates() {
         assert!(serde_json::from_str::<Name>("\"ok\"").is_ok());
         assert!(serde_json::from_str::<Name>("\"not ok\"").is_err());
+    }
+
+    fn name(s: &str) -> Name {
+        s.parse().expect("a valid name")
+    }
+
+    fn group(s: &str) -> GroupName {
+        s.parse().expect("a valid group name")
+    }
+
+    fn hash_of<T: Hash>(t: &T) -> u64 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        t.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    #[test]
+    fn names_compare_case_insensitively_and_keep_their_spelling() {
+        assert_eq!(name("Bob"), name("bob"));
+        assert_eq!(name("BOB"), name("bob"));
+        assert_eq!(hash_of(&name("Bob")), hash_of(&name("bob")));
+        assert_eq!(name("Bob").cmp(&name("bOB")), Ordering::Equal);
+        assert_ne!(name("bob"), name("bobby"));
+        assert_eq!(name("Bob").as_str(), "Bob");
+        assert_eq!(name("Bob").to_string(), "Bob");
+        assert_eq!(name("Bob").folded(), "bob");
+    }
+
+    #[test]
+    fn case_folding_is_unicode() {
+        assert_eq!(name("ÉMILE"), name("émile"));
+        assert_eq!(hash_of(&name("ÉMILE")), hash_of(&name("émile")));
+        // Full folding: ß is ss, the Kelvin sign is k (a non-ASCII name equal to an ASCII one).
+        assert_eq!(name("STRASSE"), name("straße"));
+        assert_eq!(name("\u{212a}im"), name("kim"));
+        assert_eq!(hash_of(&name("\u{212a}im")), hash_of(&name("kim")));
+    }
+
+    #[test]
+    fn order_is_the_folded_order() {
+        let mut names = [name("carol"), name("Bob"), name("alice"), name("Dave")];
+        names.sort();
+        let spelled: Vec<&str> = names.iter().map(Name::as_str).collect();
+        assert_eq!(spelled, ["alice", "Bob", "carol", "Dave"]);
+    }
+
+    #[test]
+    fn maps_find_a_name_by_any_case() {
+        let mut map = std::collections::HashMap::new();
+        map.insert(name("Bob"), 1);
+        assert_eq!(map.get(&name("bob")), Some(&1));
+        assert_eq!(map.get(&name("BOB")), Some(&1));
+        // Inserting another spelling replaces the value; the first spelling stays the key.
+        map.insert(name("bob"), 2);
+        assert_eq!(map.len(), 1);
+        assert_eq!(map.keys().next().map(Name::as_str), Some("Bob"));
+
+        let mut tree = std::collections::BTreeMap::new();
+        tree.insert(group("MixedCase"), ());
+        assert!(tree.contains_key(&group("mixedcase")));
+    }
+
+    #[test]
+    fn groups_compare_case_insensitively_and_keep_their_spelling() {
+        assert_eq!(group("MixedCase"), group("mixedcase"));
+        assert_eq!(hash_of(&group("MixedCase")), hash_of(&group("mixedcase")));
+        assert_eq!(
+            GroupName::parse_user("#Rust").expect("valid"),
+            group("rust")
+        );
+        let mut map = std::collections::HashMap::new();
+        map.insert(group("Rust"), "x");
+        assert_eq!(map.get(&group("RUST")), Some(&"x"));
+        assert_eq!(group("Rust").to_string(), "#Rust");
+    }
+
+    #[test]
+    fn serde_round_trips_the_spelling() {
+        let json = serde_json::to_string(&name("Bob")).expect("serialises");
+        assert_eq!(json, "\"Bob\"");
+        let back: Name = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back.as_str(), "Bob");
+        let json = serde_json::to_string(&group("MixedCase")).expect("serialises");
+        assert_eq!(json, "\"MixedCase\"");
+        let back: GroupName = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back.as_str(), "MixedCase");
     }
 }

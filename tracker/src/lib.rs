@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use natter_protocol::Identity;
 
+pub mod confusable;
 mod connection;
 mod hub;
 pub mod limits;

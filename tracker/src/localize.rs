@@ -111,6 +111,7 @@ mod tests {
             key: natter_protocol::Identity::from_secrets(&[1; 32], &[1; 32]).public_key(),
             last_seen: None,
             status: None,
+            role: Default::default(),
         }
     }
 
@@ -142,6 +143,9 @@ mod tests {
                 member("v6", "[::1]:4001"),
                 member("friend", "192.168.1.9:5000"),
             ],
+            owner: None,
+            topic: None,
+            private: false,
         };
         let TrackerToPeer::Members { members, .. } = localize(frame, host) else {
             panic!("not members");
@@ -209,6 +213,10 @@ mod tests {
         let left = TrackerToPeer::Left {
             req: None,
             group: "g".parse().expect("group"),
+            by: None,
+            reason: None,
+            disbanded: false,
+            action: None,
         };
         assert_eq!(localize(left.clone(), host), left);
     }

@@ -34,6 +34,7 @@ use natter_protocol::tracker::{
 };
 use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey, RequestId};
 
+use crate::confusable::{self, Lookalikes};
 use crate::limits::{MAX_GROUP_MEMBERS, MAX_GROUPS, MAX_NAMES, VERSION_MARGIN};
 use crate::state_file::{Borrowed, GroupState, State};
 
@@ -158,6 +159,8 @@ pub struct Registry {
     statuses: BTreeMap<PublicKey, String>,
     heartbeat_secs: u64,
     caps: Caps,
+    /// Look-alike checks (see [`confusable`]): every bound name, every group created.
+    lookalikes: (Lookalikes<Name>, Lookalikes<GroupName>),
 }
 
 impl Registry {
@@ -189,6 +192,7 @@ impl Registry {
         groups.retain(|_, group| !group.members.is_empty());
         last_seen.retain(|name, _| keys.contains_key(name));
         let memberships = index_of(&groups);
+        let lookalikes = (Lookalikes::of(keys.keys()), Lookalikes::of(groups.keys()));
         Self {
             groups,
             keys,
@@ -199,6 +203,7 @@ impl Registry {
             statuses,
             heartbeat_secs,
             caps,
+            lookalikes,
         }
     }
 
@@ -214,6 +219,7 @@ impl Registry {
         if self.conns.contains_key(&conn)
             || self.keys.get(name).is_some_and(|owner| owner != key)
             || self.online.contains_key(name)
+            || self.lookalike_of(name, key).is_some()
         {
             return None;
         }
@@ -295,6 +301,19 @@ impl Registry {
                 true,
             );
         }
+        if bound_now && let Some(owned) = self.lookalike_of(&name, &key) {
+            let message = confusable::name_refusal(&name, owned);
+            return Outcome::refuse(conn, ErrorCode::NameOwned, message, true);
+        }
+        if bound_now {
+            self.lookalikes.0.insert(&name);
+        }
+        // Another case of a bound name is that name: go on under the spelling it was
+        // registered with, so every list and welcome shows one spelling.
+        let name = match self.keys.get_key_value(&name) {
+            Some((bound, _)) => bound.clone(),
+            None => name,
+        };
         self.keys.insert(name.clone(), key);
         self.online.insert(name.clone(), Online { conn, addr });
         self.conns.insert(conn, name.clone());
@@ -567,8 +586,29 @@ impl Registry {
         out
     }
 
-    /// Why a cap forbids a join of `group` (by someone not yet in it), if one does.
-    fn join_refusal(&self, group: &GroupName) -> Option<String> {
+    /// A name bound to a key other than `key` that a new binding of `name` could pass
+    /// for. `None` for a name already bound: it is never refused to its own key.
+    fn lookalike_of(&self, name: &Name, key: &PublicKey) -> Option<&Name> {
+        if self.keys.contains_key(name) {
+            return None;
+        }
+        self.lookalikes
+            .0
+            .find(name, |other| self.keys.get(other).is_some_and(|k| k != key))
+    }
+
+    /// Why a cap (or a look-alike) forbids a join of `group` by someone not yet in it, if
+    /// one does. A join that would create the group notes its name for later look-alikes.
+    fn join_refusal(&mut self, group: &GroupName) -> Option<String> {
+        if !self.groups.contains_key(group) {
+            let groups = &self.groups;
+            let index = &mut self.lookalikes.1;
+            if let Some(existing) = index.find(group, |g| groups.contains_key(g)) {
+                return Some(confusable::group_refusal(group, existing));
+            }
+            index.compact(groups.len(), |g| groups.contains_key(g));
+            index.insert(group);
+        }
         let message = match self.groups.get(group) {
             None if self.groups.len() >= self.caps.groups => format!(
                 "cannot create {group}: this tracker holds its maximum of {} groups",

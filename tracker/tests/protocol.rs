@@ -132,6 +132,7 @@ fn member(name: &str, addr: SocketAddr) -> Member {
         key: key(name),
         last_seen: None,
         status: None,
+        role: Default::default(),
     }
 }
 
@@ -181,6 +182,9 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
             group: "rust".parse().unwrap(),
             version: 1,
             members: vec![member("alice", local(4000))],
+            owner: None,
+            topic: None,
+            private: false,
         }
     );
     // The join is on disk before the reply went out.
@@ -195,6 +199,9 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
             group: "rust".parse().unwrap(),
             version: 2,
             members: vec![member("alice", local(4000)), member("bob", local(5000))],
+            owner: None,
+            topic: None,
+            private: false,
         }
     );
     assert_eq!(
@@ -218,6 +225,10 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
         TrackerToPeer::Left {
             req: None,
             group: "rust".parse().unwrap(),
+            by: None,
+            reason: None,
+            disbanded: false,
+            action: None,
         }
     );
     assert!(matches!(
@@ -571,6 +582,35 @@ async fn another_key_claiming_a_registered_name_is_refused_even_offline() {
         matches!(welcome, TrackerToPeer::Welcome { .. }),
         "{welcome:?}"
     );
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn a_look_alike_of_a_registered_name_is_refused_and_its_own_spelling_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let (bob, welcome) = hello(&tracker, "bob", 4000, &[]).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "{welcome:?}"
+    );
+
+    let mallory = Identity::generate().unwrap();
+    let (mut imposter, refused) = hello_as(&tracker, &mallory, "B0b", 6666, &[]).await;
+    let TrackerToPeer::Error { code, message, .. } = refused else {
+        panic!("expected a refusal, got {refused:?}");
+    };
+    assert_eq!(code, ErrorCode::NameOwned);
+    assert!(message.contains("'bob'"), "{message}");
+    assert!(imposter.until_closed().await.is_empty());
+
+    // Bob comes back spelling his name in capitals: it is his, under its first spelling.
+    drop(bob);
+    let (_bob, welcome) = hello_as(&tracker, &identity("bob"), "BOB", 4001, &[]).await;
+    let TrackerToPeer::Welcome { name, .. } = welcome else {
+        panic!("expected a welcome, got {welcome:?}");
+    };
+    assert_eq!(name.as_str(), "bob");
     tracker.stop().await;
 }
 
@@ -1046,6 +1086,9 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
                 member("friend", SocketAddr::new(lan, 5000)),
                 member("host", SocketAddr::new(lan, 4000)),
             ],
+            owner: None,
+            topic: None,
+            private: false,
         }
     );
     friend
