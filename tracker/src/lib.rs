@@ -24,6 +24,7 @@ use std::time::Duration;
 use natter_protocol::Identity;
 
 mod connection;
+pub mod govern;
 mod hub;
 pub mod limits;
 mod localize;

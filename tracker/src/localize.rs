@@ -36,7 +36,7 @@ fn localize_member(member: &mut Member, host: IpAddr) {
 }
 
 /// `frame` as its recipient should see it, for whom this machine is `host` (see
-/// [`rewrite_ip`]). Only member addresses change: member lists, joined, online and updated deltas
+/// [`rewrite_ip`]). Only member addresses change: member lists, joined, online, updated and added deltas
 /// and lookup results.
 pub fn localize(mut frame: TrackerToPeer, host: Option<IpAddr>) -> TrackerToPeer {
     let Some(host) = host else {
@@ -52,7 +52,8 @@ pub fn localize(mut frame: TrackerToPeer, host: Option<IpAddr>) -> TrackerToPeer
             change:
                 MemberChange::Joined { member }
                 | MemberChange::Online { member }
-                | MemberChange::Updated { member },
+                | MemberChange::Updated { member }
+                | MemberChange::Added { member, .. },
             ..
         } => localize_member(member, host),
         TrackerToPeer::LookupResult {
@@ -84,7 +85,8 @@ fn has_loopback_member(frame: &TrackerToPeer) -> bool {
             change:
                 MemberChange::Joined { member }
                 | MemberChange::Online { member }
-                | MemberChange::Updated { member },
+                | MemberChange::Updated { member }
+                | MemberChange::Added { member, .. },
             ..
         }
         | TrackerToPeer::LookupResult {
@@ -111,6 +113,7 @@ mod tests {
             key: natter_protocol::Identity::from_secrets(&[1; 32], &[1; 32]).public_key(),
             last_seen: None,
             status: None,
+            role: Default::default(),
         }
     }
 
@@ -142,6 +145,9 @@ mod tests {
                 member("v6", "[::1]:4001"),
                 member("friend", "192.168.1.9:5000"),
             ],
+            owner: None,
+            topic: None,
+            private: false,
         };
         let TrackerToPeer::Members { members, .. } = localize(frame, host) else {
             panic!("not members");
@@ -209,6 +215,10 @@ mod tests {
         let left = TrackerToPeer::Left {
             req: None,
             group: "g".parse().expect("group"),
+            by: None,
+            reason: None,
+            disbanded: false,
+            action: None,
         };
         assert_eq!(localize(left.clone(), host), left);
     }

@@ -24,11 +24,20 @@
 //! "which groups is this peer in" (every hello, disconnect and look-up) without scanning
 //! every group. Only `Registry::change` and loading touch membership, and both keep the
 //! index in step.
+//!
+//! Governance (issue 10): each group has one owner, admins and members. Whoever creates a
+//! group (a join of an unknown group, or a signed `create`) owns it. Signed actions
+//! (`govern`) are checked by [`crate::govern::check`] and carried out in
+//! `registry_govern.rs`; every change they make goes through `Registry::change` like a
+//! join does. An invite-only group admits only the invited, a kicked peer only once added
+//! or invited again. When the owner leaves, the longest-standing admin (else member)
+//! inherits the group; going offline changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use natter_protocol::govern::Role;
 use natter_protocol::tracker::{
     Member, MemberChange, PeerToTracker, TrackerToPeer, status_refusal,
 };
@@ -185,6 +194,7 @@ impl Registry {
         for group in groups.values_mut() {
             group.members.retain(|name, _| keys.contains_key(name));
             group.version = group.version.saturating_add(VERSION_MARGIN);
+            group.normalize();
         }
         groups.retain(|_, group| !group.members.is_empty());
         last_seen.retain(|name, _| keys.contains_key(name));
@@ -318,7 +328,6 @@ impl Registry {
         for group in self.groups_of(&name) {
             self.change(
                 &group,
-                &name,
                 MemberChange::Online {
                     member: member.clone(),
                 },
@@ -329,7 +338,7 @@ impl Registry {
         let wanted: BTreeSet<GroupName> = groups.into_iter().collect();
         for group in wanted {
             if !self.is_member(&group, &name) {
-                if let Some(message) = self.join_refusal(&group) {
+                if let Some(message) = self.join_refusal(&group, &name) {
                     let code = ErrorCode::Refused;
                     let req = None;
                     out.push(conn, TrackerToPeer::Error { code, message, req });
@@ -337,7 +346,6 @@ impl Registry {
                 }
                 self.change(
                     &group,
-                    &name,
                     MemberChange::Joined {
                         member: member.clone(),
                     },
@@ -368,14 +376,12 @@ impl Registry {
                 "hello sent twice on one connection".into(),
                 true,
             ),
-            // TODO(issue 10): governance, on its own branch.
-            PeerToTracker::Govern { req, .. } | PeerToTracker::Invites { req } => {
-                Outcome::refuse_request(conn, req, ErrorCode::Refused, "not yet".into(), false)
-            }
+            PeerToTracker::Govern { action, req } => self.govern(conn, &name, action, req),
+            PeerToTracker::Invites { req } => self.invites_for(conn, &name, req),
             PeerToTracker::Join { group, req } => self.join(conn, &name, group, req),
             PeerToTracker::Leave { group, req } => self.leave(conn, &name, group, req),
             PeerToTracker::Lookup { name: wanted, req } => {
-                let member = self.lookup(&wanted);
+                let member = self.lookup_for(&name, &wanted);
                 Outcome::to(
                     conn,
                     TrackerToPeer::LookupResult {
@@ -413,7 +419,7 @@ impl Registry {
                     name: name.clone(),
                     last_seen: Some(now),
                 };
-                self.change(&group, &name, change, &mut out);
+                self.change(&group, change, &mut out);
             }
         }
         out
@@ -430,6 +436,21 @@ impl Registry {
         let group = self.memberships.get(name)?.first()?;
         let addr = *self.groups.get(group)?.members.get(name)?;
         Some(self.member_now(name, key, addr))
+    }
+
+    /// What [`Registry::lookup`] answers `asker`: nothing about a peer that is a member
+    /// of invite-only groups only, unless `asker` shares one with it (a private group's
+    /// member list and addresses are for its members). A peer in an open group, or in no
+    /// group at all, is answered to anyone, as is a look-up of oneself.
+    pub fn lookup_for(&self, asker: &Name, name: &Name) -> Option<Member> {
+        let hidden = asker != name
+            && self.memberships.get(name).is_some_and(|groups| {
+                groups.iter().all(|group| {
+                    self.groups.get(group).is_some_and(|state| state.private)
+                        && !self.is_member(group, asker)
+                })
+            });
+        if hidden { None } else { self.lookup(name) }
     }
 
     /// `name` (bound to `key`) as members see it now: online at its live address, or
@@ -470,14 +491,14 @@ impl Registry {
     ) -> Outcome {
         let mut out = Outcome::default();
         if !self.is_member(&group, name) {
-            if let Some(message) = self.join_refusal(&group) {
+            if let Some(message) = self.join_refusal(&group, name) {
                 return Outcome::refuse_request(conn, req, ErrorCode::Refused, message, false);
             }
             let online = self.online.get(name).map(|o| o.addr);
             let key = self.keys.get(name).copied();
             if let (Some(addr), Some(key)) = (online, key) {
                 let member = self.member_now(name, key, addr);
-                self.change(&group, name, MemberChange::Joined { member }, &mut out);
+                self.change(&group, MemberChange::Joined { member }, &mut out);
             }
         }
         out.push(conn, self.snapshot_frame(&group, req));
@@ -494,13 +515,15 @@ impl Registry {
         if !self.is_member(&group, name) {
             return not_member(conn, &group, req);
         }
+        let was_owner = self
+            .groups
+            .get(&group)
+            .is_some_and(|state| state.owner.as_ref() == Some(name));
         let mut out = Outcome::default();
-        self.change(
-            &group,
-            name,
-            MemberChange::Left { name: name.clone() },
-            &mut out,
-        );
+        self.change(&group, MemberChange::Left { name: name.clone() }, &mut out);
+        if was_owner {
+            self.pass_ownership(&group, &mut out);
+        }
         out.push(
             conn,
             TrackerToPeer::Left {
@@ -513,6 +536,21 @@ impl Registry {
             },
         );
         out
+    }
+
+    /// Makes the heir of `group` (which has no owner: it just left) its owner, and tells
+    /// every member. The tracker's doing: no `by`, no signed action.
+    fn pass_ownership(&mut self, group: &GroupName, out: &mut Outcome) {
+        let Some(heir) = self.groups.get(group).and_then(|state| state.heir()) else {
+            return;
+        };
+        let change = MemberChange::Role {
+            name: heir,
+            role: Role::Owner,
+            by: None,
+            action: None,
+        };
+        self.change(group, change, out);
     }
 
     /// Sets (`Some`) or clears (`None`, or an empty line) the status line of `name`'s key,
@@ -547,19 +585,10 @@ impl Registry {
                 let change = MemberChange::Updated {
                     member: member.clone(),
                 };
-                self.change(&group, name, change.clone(), &mut out);
                 // The setter gets the change too (unlike a join, no full list follows),
                 // so its copy of each list stays at the group's version.
-                if let Some(state) = self.groups.get(&group) {
-                    let version = state.version;
-                    out.push(
-                        conn,
-                        TrackerToPeer::MemberUpdate {
-                            group,
-                            version,
-                            change,
-                        },
-                    );
+                if let Some(frame) = self.change(&group, change, &mut out) {
+                    out.pushes.push((conn, frame));
                 }
             }
         }
@@ -567,8 +596,16 @@ impl Registry {
         out
     }
 
-    /// Why a cap forbids a join of `group` (by someone not yet in it), if one does.
-    fn join_refusal(&self, group: &GroupName) -> Option<String> {
+    /// Why `name`, not yet in `group`, may not join it, if it may not: a cap, or the
+    /// group's admission rules (invite-only, a kick).
+    fn join_refusal(&self, group: &GroupName, name: &Name) -> Option<String> {
+        if let Some(message) = self
+            .groups
+            .get(group)
+            .and_then(|state| state.admission_refusal(group, name))
+        {
+            return Some(message);
+        }
         let message = match self.groups.get(group) {
             None if self.groups.len() >= self.caps.groups => format!(
                 "cannot create {group}: this tracker holds its maximum of {} groups",
@@ -583,57 +620,78 @@ impl Registry {
         Some(message)
     }
 
-    /// Applies one change of `name` in `group`: updates the group, bumps its version and
-    /// pushes the delta to every other online member. A group whose last member left is
-    /// forgotten.
-    fn change(&mut self, group: &GroupName, name: &Name, change: MemberChange, out: &mut Outcome) {
+    /// Applies one change to `group` ([`GroupState::apply`]), bumps its version, and
+    /// pushes the delta (with the member's role in the group, if it carries a member) to
+    /// every online member but the one it is about: a joiner, an added member or a leaver
+    /// gets its own frame from the caller. A change of a role, the topic or invite-only
+    /// goes to everyone, the member it is about and the actor included. A group whose last
+    /// member left is forgotten. Returns the pushed frame (`None`: the group is gone).
+    fn change(
+        &mut self,
+        group: &GroupName,
+        mut change: MemberChange,
+        out: &mut Outcome,
+    ) -> Option<Arc<TrackerToPeer>> {
+        let name = change.member_name().cloned();
         let state = self.groups.entry(group.clone()).or_default();
-        let save = match &change {
-            MemberChange::Joined { member } | MemberChange::Online { member } => {
-                state.members.insert(name.clone(), member.addr);
-                self.memberships
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(group.clone());
-                if matches!(change, MemberChange::Joined { .. }) {
-                    Save::Now
-                } else {
-                    Save::Soon
-                }
-            }
-            MemberChange::Left { .. } => {
-                state.members.remove(name);
-                if let Some(groups) = self.memberships.get_mut(name) {
-                    groups.remove(group);
-                    if groups.is_empty() {
-                        self.memberships.remove(name);
-                    }
-                }
-                Save::Now
-            }
-            MemberChange::Offline { .. } | MemberChange::Updated { .. } => Save::Soon,
-            // TODO(issue 10): governance, on its own branch.
+        let version = state.version + 1;
+        state.apply(&change, version);
+        state.version = version;
+        out.save(match change {
+            MemberChange::Online { .. }
+            | MemberChange::Offline { .. }
+            | MemberChange::Updated { .. } => Save::Soon,
             _ => Save::Now,
-        };
-        state.version += 1;
-        let version = state.version;
-        out.save(save);
+        });
         out.bumps += 1;
-        if state.members.is_empty() {
-            self.groups.remove(group);
-            return;
+        if let Some(name) = &name {
+            self.index(group, name);
         }
-        let Some(state) = self.groups.get(group) else {
-            return;
+        let state = self.groups.get(group)?;
+        if let MemberChange::Joined { member }
+        | MemberChange::Online { member }
+        | MemberChange::Updated { member }
+        | MemberChange::Added { member, .. } = &mut change
+        {
+            member.role = state.role_of(&member.name).unwrap_or_default();
+        }
+        let skip = match change {
+            MemberChange::Role { .. }
+            | MemberChange::Topic { .. }
+            | MemberChange::Private { .. } => None,
+            _ => name,
         };
         let frame = Arc::new(TrackerToPeer::MemberUpdate {
             group: group.clone(),
             version,
             change,
         });
-        for other in state.members.keys().filter(|m| *m != name) {
+        for other in state.members.keys().filter(|m| Some(*m) != skip.as_ref()) {
             if let Some(online) = self.online.get(other) {
                 out.pushes.push((online.conn, Arc::clone(&frame)));
+            }
+        }
+        Some(frame)
+    }
+
+    /// Brings the name → groups index and the group list in step with whether `name` is
+    /// in `group` now; forgets the group if nobody is left in it.
+    fn index(&mut self, group: &GroupName, name: &Name) {
+        let Some(state) = self.groups.get(group) else {
+            return;
+        };
+        if state.members.is_empty() {
+            self.groups.remove(group);
+        }
+        if self.is_member(group, name) {
+            self.memberships
+                .entry(name.clone())
+                .or_default()
+                .insert(group.clone());
+        } else if let Some(groups) = self.memberships.get_mut(name) {
+            groups.remove(group);
+            if groups.is_empty() {
+                self.memberships.remove(name);
             }
         }
     }
@@ -659,28 +717,35 @@ impl Registry {
     }
 
     fn snapshot_frame(&self, group: &GroupName, req: Option<RequestId>) -> TrackerToPeer {
-        let (version, members) = match self.groups.get(group) {
-            Some(state) => (
-                state.version,
-                state
-                    .members
-                    .iter()
-                    .filter_map(|(name, addr)| {
-                        let key = *self.keys.get(name)?;
-                        Some(self.member_now(name, key, *addr))
-                    })
-                    .collect(),
-            ),
-            None => (0, Vec::new()),
+        let Some(state) = self.groups.get(group) else {
+            return TrackerToPeer::Members {
+                group: group.clone(),
+                version: 0,
+                members: Vec::new(),
+                owner: None,
+                topic: None,
+                private: false,
+                req,
+            };
         };
+        let members = state
+            .members
+            .iter()
+            .filter_map(|(name, addr)| {
+                let key = *self.keys.get(name)?;
+                let mut member = self.member_now(name, key, *addr);
+                member.role = state.role_of(name).unwrap_or_default();
+                Some(member)
+            })
+            .collect();
         TrackerToPeer::Members {
             group: group.clone(),
-            version,
+            version: state.version,
             members,
+            owner: state.owner.clone(),
+            topic: state.topic.clone(),
+            private: state.private,
             req,
-            owner: None,
-            topic: None,
-            private: false,
         }
     }
 }
@@ -705,6 +770,9 @@ fn not_member(conn: ConnId, group: &GroupName, req: Option<RequestId>) -> Outcom
         false,
     )
 }
+
+#[path = "registry_govern.rs"]
+mod governing;
 
 #[cfg(test)]
 #[path = "registry_tests.rs"]

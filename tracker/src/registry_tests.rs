@@ -147,6 +147,7 @@ fn join_sends_snapshot_to_joiner_and_delta_to_others() {
                 key: key("bob"),
                 last_seen: None,
                 status: None,
+                role: natter_protocol::govern::Role::Member,
             }
         }
     );
@@ -183,7 +184,11 @@ fn leave_confirms_and_tells_others() {
         2,
         TrackerToPeer::Left {
             req: None,
-            group: g("rust")
+            group: g("rust"),
+            by: None,
+            reason: None,
+            disbanded: false,
+            action: None,
         }
     )));
     assert_eq!(
@@ -270,6 +275,7 @@ fn coming_back_is_online_at_new_address() {
                 key: key("bob"),
                 last_seen: None,
                 status: None,
+                role: natter_protocol::govern::Role::Member,
             }
         }
     );
@@ -717,7 +723,11 @@ fn a_group_is_forgotten_when_its_last_member_leaves() {
         1,
         TrackerToPeer::Left {
             req: None,
-            group: g("rust")
+            group: g("rust"),
+            by: None,
+            reason: None,
+            disbanded: false,
+            action: None,
         }
     )));
     assert!(r.groups().is_empty());

@@ -11,11 +11,18 @@
 //! It also keeps when each offline name was last seen online (`last_seen`) and each key's
 //! status line (`statuses`). Both were added to format 2 without a new number: a file
 //! without them loads with none, and an older tracker reading a newer file ignores them.
+//!
+//! Governance (issue 10) was added the same way, inside each group: its owner, admins,
+//! when each member joined (`joined`, for who inherits the group), topic, invite-only
+//! flag, kick bans and pending invites. Every one is optional on disk: a file without them
+//! loads as open groups without topic, bans or invites, whose owner the registry picks on
+//! load (see `Registry::with_caps`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use natter_protocol::govern::SignedAction;
 use natter_protocol::{GroupName, Name, PublicKey};
 use serde::{Deserialize, Serialize};
 
@@ -24,11 +31,34 @@ const FORMAT: u32 = 2;
 /// The layout before name → key bindings, still readable.
 const FORMAT_WITHOUT_KEYS: u32 = 1;
 
-/// One group as persisted: its version and each member's last known address.
+/// One group as persisted: its version, each member's last known address, and how it is
+/// governed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupState {
     pub version: u64,
     pub members: BTreeMap<Name, SocketAddr>,
+    /// The one owner (`None` only in a file from before owners, until loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Name>,
+    /// The admins (never the owner).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub admins: BTreeSet<Name>,
+    /// Member → the group's version when it joined: the join order, so ownership passes
+    /// to the longest-standing admin or member. A member without one (from an older
+    /// file) counts as joined before every member with one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub joined: BTreeMap<Name, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Invite-only: joining takes an invite (or an admin's `/add`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
+    /// Kicked name → who kicked it: refused a join until added or invited again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub banned: BTreeMap<Name, Name>,
+    /// Invitee → the inviter's signed action, until the invitee joins or is added.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub invites: BTreeMap<Name, SignedAction>,
 }
 
 /// Everything the tracker keeps across restarts.

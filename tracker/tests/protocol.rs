@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::SinkExt;
+use natter_protocol::govern::Role;
 use natter_protocol::secure::{self, HandshakeError};
 use natter_protocol::testkit::{TrackerClient as Client, identity_for as identity};
 use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
@@ -132,6 +133,28 @@ fn member(name: &str, addr: SocketAddr) -> Member {
         key: key(name),
         last_seen: None,
         status: None,
+        role: Role::Member,
+    }
+}
+
+/// [`member`] as the owner of its group.
+fn owner(name: &str, addr: SocketAddr) -> Member {
+    Member {
+        role: Role::Owner,
+        ..member(name, addr)
+    }
+}
+
+/// The full list of `group` at `version`, owned by `owner`, open and without a topic.
+fn members(group: &str, version: u64, owner: &str, members: Vec<Member>) -> TrackerToPeer {
+    TrackerToPeer::Members {
+        req: None,
+        group: group.parse().unwrap(),
+        version,
+        members,
+        owner: Some(owner.parse().unwrap()),
+        topic: None,
+        private: false,
     }
 }
 
@@ -176,12 +199,7 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
         .await;
     assert_eq!(
         alice.recv().await,
-        TrackerToPeer::Members {
-            req: None,
-            group: "rust".parse().unwrap(),
-            version: 1,
-            members: vec![member("alice", local(4000))],
-        }
+        members("rust", 1, "alice", vec![owner("alice", local(4000))])
     );
     // The join is on disk before the reply went out.
     let saved = std::fs::read_to_string(dir.path().join("tracker.json")).unwrap();
@@ -190,12 +208,12 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     let (mut bob, _) = hello(&tracker, "bob", 5000, &["rust"]).await;
     assert_eq!(
         bob.recv().await,
-        TrackerToPeer::Members {
-            req: None,
-            group: "rust".parse().unwrap(),
-            version: 2,
-            members: vec![member("alice", local(4000)), member("bob", local(5000))],
-        }
+        members(
+            "rust",
+            2,
+            "alice",
+            vec![owner("alice", local(4000)), member("bob", local(5000))]
+        )
     );
     assert_eq!(
         alice.recv().await,
@@ -218,6 +236,10 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
         TrackerToPeer::Left {
             req: None,
             group: "rust".parse().unwrap(),
+            by: None,
+            reason: None,
+            disbanded: false,
+            action: None,
         }
     );
     assert!(matches!(
@@ -1038,15 +1060,15 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
     // The friend sees the host at the LAN address, with the host's port.
     assert_eq!(
         friend.recv().await,
-        TrackerToPeer::Members {
-            req: None,
-            group: "g".parse().unwrap(),
-            version: 2,
-            members: vec![
+        members(
+            "g",
+            2,
+            "host",
+            vec![
                 member("friend", SocketAddr::new(lan, 5000)),
-                member("host", SocketAddr::new(lan, 4000)),
-            ],
-        }
+                owner("host", SocketAddr::new(lan, 4000)),
+            ]
+        )
     );
     friend
         .send(PeerToTracker::Lookup {
@@ -1086,17 +1108,14 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
             group: "g".parse().unwrap(),
             version: 4,
             change: MemberChange::Online {
-                member: member("host", SocketAddr::new(lan, 4001)),
+                member: owner("host", SocketAddr::new(lan, 4001)),
             },
         }
     );
     // And a loopback recipient sees loopback addresses as they are.
     match host.recv().await {
         TrackerToPeer::Members { members, .. } => {
-            assert!(
-                members.contains(&member("host", local(4001))),
-                "{members:?}"
-            );
+            assert!(members.contains(&owner("host", local(4001))), "{members:?}");
         }
         other => panic!("unexpected {other:?}"),
     }
