@@ -784,6 +784,9 @@ fn loading_moves_every_version_up_by_the_margin() {
 #[path = "registry_presence_tests.rs"]
 mod presence;
 
+#[path = "registry_govern_tests.rs"]
+mod govern;
+
 #[cfg(test)]
 #[path = "registry_index_tests.rs"]
 mod index_and_requests;
