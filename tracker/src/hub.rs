@@ -360,3 +360,45 @@ async fn sleep_until(due: Option<Instant>) {
         tokio::time::sleep_until(due).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use natter_protocol::govern::{Act, GroupAction, sign};
+    use natter_protocol::testkit::build::identity_for;
+
+    use super::*;
+
+    fn govern(act: Act) -> PeerToTracker {
+        let me = identity_for("alice");
+        let action = GroupAction {
+            group: "g".parse().expect("group"),
+            version: 0,
+            by: "alice".parse().expect("name"),
+            key: me.public_key(),
+            act,
+        };
+        PeerToTracker::Govern {
+            action: sign(&me, action),
+            req: Some(5),
+        }
+    }
+
+    #[test]
+    fn governance_costs_what_joins_do_and_create_one_more_per_participant() {
+        assert_eq!(join_cost(&govern(Act::Disband)), Some((1, Some(5))));
+        let participants = ["bob", "carol", "dave"]
+            .iter()
+            .map(|s| s.parse().expect("name"))
+            .collect();
+        assert_eq!(
+            join_cost(&govern(Act::Create { participants })),
+            Some((4, Some(5)))
+        );
+        let join = PeerToTracker::Join {
+            group: "g".parse().expect("group"),
+            req: None,
+        };
+        assert_eq!(join_cost(&join), Some((1, None)));
+        assert_eq!(join_cost(&PeerToTracker::Invites { req: None }), None);
+    }
+}

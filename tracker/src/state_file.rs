@@ -230,7 +230,39 @@ mod tests {
             .last_seen
             .insert("bob".parse().expect("name"), 1_700_000_000_000);
         state.statuses.insert(key, "at lunch".into());
+        governed(&mut state);
         state
+    }
+
+    /// Gives the sample's group every governance field: owner, admin, join times, topic,
+    /// invite-only, a ban and an invite.
+    fn governed(state: &mut State) {
+        use natter_protocol::govern::{Act, GroupAction, sign};
+        let name = |s: &str| s.parse::<Name>().expect("name");
+        let alice = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]);
+        let invite = sign(
+            &alice,
+            GroupAction {
+                group: "rust".parse().expect("group"),
+                version: 7,
+                by: name("alice"),
+                key: alice.public_key(),
+                act: Act::Invite {
+                    name: name("carol"),
+                },
+            },
+        );
+        let Some(group) = state.groups.values_mut().next() else {
+            return;
+        };
+        group.owner = Some(name("alice"));
+        group.admins.insert(name("bob"));
+        group.joined.insert(name("alice"), 1);
+        group.joined.insert(name("bob"), 2);
+        group.topic = Some("rust talk".into());
+        group.private = true;
+        group.banned.insert(name("dave"), name("alice"));
+        group.invites.insert(name("carol"), invite);
     }
 
     #[test]
@@ -304,6 +336,14 @@ mod tests {
         assert_eq!(value["last_seen"]["bob"], 1_700_000_000_000_u64);
         let key = sample().keys[&"alice".parse::<Name>().expect("name")];
         assert_eq!(value["statuses"][key.to_string()], "at lunch");
+        let rust = &value["groups"]["rust"];
+        assert_eq!(rust["owner"], "alice");
+        assert_eq!(rust["admins"], serde_json::json!(["bob"]));
+        assert_eq!(rust["joined"]["bob"], 2);
+        assert_eq!(rust["topic"], "rust talk");
+        assert_eq!(rust["private"], true);
+        assert_eq!(rust["banned"]["dave"], "alice");
+        assert_eq!(rust["invites"]["carol"]["action"]["act"], "invite");
     }
 
     #[test]
@@ -319,6 +359,12 @@ mod tests {
         assert_eq!(state.keys.len(), 1);
         assert!(state.last_seen.is_empty());
         assert!(state.statuses.is_empty());
+        // Nor governance: an open group with no owner yet (the registry picks one).
+        let group = &state.groups[&"rust".parse::<GroupName>().expect("group")];
+        assert_eq!(group.owner, None);
+        assert!(group.admins.is_empty() && group.joined.is_empty());
+        assert!(!group.private && group.topic.is_none());
+        assert!(group.banned.is_empty() && group.invites.is_empty());
     }
 
     #[test]
