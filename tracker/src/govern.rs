@@ -94,9 +94,9 @@ impl GroupState {
                 self.members.insert(member.name.clone(), member.addr);
             }
             MemberChange::Left { name } => self.remove(name),
-            MemberChange::Kicked { name, by, .. } => {
+            MemberChange::Kicked { name, action, .. } => {
                 self.remove(name);
-                self.banned.insert(name.clone(), by.clone());
+                self.banned.insert(name.clone(), action.clone());
             }
             MemberChange::Role { name, role, .. } => self.set_role(name, *role),
             MemberChange::Topic { topic, .. } => self.topic.clone_from(topic),
@@ -163,7 +163,8 @@ impl GroupState {
         if self.invites.contains_key(name) {
             return None;
         }
-        if let Some(by) = self.banned.get(name) {
+        if let Some(kick) = self.banned.get(name) {
+            let by = &kick.action.by;
             return Some(format!(
                 "you were removed from {group} by {by}; an admin must /add or /invite you"
             ));

@@ -44,7 +44,7 @@ use natter_protocol::tracker::{
 use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey, RequestId};
 
 use crate::limits::{MAX_GROUP_MEMBERS, MAX_GROUPS, MAX_NAMES, VERSION_MARGIN};
-use crate::state_file::{Borrowed, GroupState, State};
+use crate::state_file::{Borrowed, Disbanded, GroupState, State};
 
 /// Identifies one accepted connection for the lifetime of the process.
 pub type ConnId = u64;
@@ -165,6 +165,8 @@ pub struct Registry {
     last_seen: BTreeMap<Name, u64>,
     /// Key → its status line (durable).
     statuses: BTreeMap<PublicKey, String>,
+    /// Disbanded groups with members not told yet (durable).
+    disbanded: BTreeMap<GroupName, Disbanded>,
     heartbeat_secs: u64,
     caps: Caps,
 }
@@ -190,6 +192,7 @@ impl Registry {
             keys,
             mut last_seen,
             statuses,
+            mut disbanded,
         } = state;
         for group in groups.values_mut() {
             group.members.retain(|name, _| keys.contains_key(name));
@@ -198,6 +201,10 @@ impl Registry {
         }
         groups.retain(|_, group| !group.members.is_empty());
         last_seen.retain(|name, _| keys.contains_key(name));
+        for gone in disbanded.values_mut() {
+            gone.pending.retain(|name| keys.contains_key(name));
+        }
+        disbanded.retain(|_, gone| !gone.pending.is_empty());
         let memberships = index_of(&groups);
         Self {
             groups,
@@ -207,6 +214,7 @@ impl Registry {
             memberships,
             last_seen,
             statuses,
+            disbanded,
             heartbeat_secs,
             caps,
         }
@@ -254,6 +262,7 @@ impl Registry {
             keys: &self.keys,
             last_seen: &self.last_seen,
             statuses: &self.statuses,
+            disbanded: &self.disbanded,
         }
     }
 
@@ -338,6 +347,11 @@ impl Registry {
         let wanted: BTreeSet<GroupName> = groups.into_iter().collect();
         for group in wanted {
             if !self.is_member(&group, &name) {
+                // Disbanded or kicked while it was away: tell it, rather than re-join.
+                if let Some(left) = self.gone_from(&group, &name, &mut out) {
+                    out.push(conn, left);
+                    continue;
+                }
                 if let Some(message) = self.join_refusal(&group, &name) {
                     let code = ErrorCode::Refused;
                     let req = None;
@@ -688,6 +702,7 @@ impl Registry {
                 .entry(name.clone())
                 .or_default()
                 .insert(group.clone());
+            self.told_of_disband(group, name);
         } else if let Some(groups) = self.memberships.get_mut(name) {
             groups.remove(group);
             if groups.is_empty() {

@@ -9,8 +9,11 @@
 use natter_protocol::govern::{Act, Role, SignedAction};
 use natter_protocol::tracker::Invite;
 
+use std::collections::BTreeSet;
+
 use super::{ConnId, Outcome, Registry, Save};
 use crate::govern::{self, Sender};
+use crate::state_file::Disbanded;
 use natter_protocol::tracker::{MemberChange, TrackerToPeer};
 use natter_protocol::{ErrorCode, GroupName, Name, RequestId};
 
@@ -210,26 +213,33 @@ impl Registry {
         };
         self.change(group, change, out);
         if let Some(online) = self.online.get(name) {
-            let left = TrackerToPeer::Left {
-                group: group.clone(),
-                req: None,
-                by: Some(by.clone()),
-                reason,
-                disbanded: false,
-                action: Some(signed.clone()),
-            };
-            out.push(online.conn, left);
+            out.push(online.conn, left(group, signed, reason, false));
         }
     }
 
     /// Every member (the owner included) gets `left` with `disbanded`; the group, its
-    /// bans and invites are forgotten.
+    /// bans and invites are forgotten. Its offline members are remembered until their
+    /// next hello ([`Registry::gone_from`]), which would otherwise re-create the group.
     fn disband(&mut self, signed: &SignedAction, out: &mut Outcome) {
         let group = &signed.action.group;
         let Some(state) = self.groups.remove(group) else {
             return;
         };
         out.bumps += 1;
+        let offline = state
+            .members
+            .keys()
+            .filter(|name| !self.online.contains_key(*name))
+            .cloned();
+        let mut pending: BTreeSet<Name> = offline.collect();
+        if !pending.is_empty() {
+            if let Some(earlier) = self.disbanded.remove(group) {
+                pending.extend(earlier.pending);
+            }
+            let action = signed.clone();
+            self.disbanded
+                .insert(group.clone(), Disbanded { action, pending });
+        }
         for name in state.members.keys() {
             if let Some(groups) = self.memberships.get_mut(name) {
                 groups.remove(group);
@@ -238,15 +248,42 @@ impl Registry {
                 }
             }
             if let Some(online) = self.online.get(name) {
-                let left = TrackerToPeer::Left {
-                    group: group.clone(),
-                    req: None,
-                    by: Some(signed.action.by.clone()),
-                    reason: None,
-                    disbanded: true,
-                    action: Some(signed.clone()),
-                };
-                out.push(online.conn, left);
+                out.push(online.conn, left(group, signed, None, true));
+            }
+        }
+    }
+
+    /// The `left` to send `name`, which believes it is in `group` (its hello names it)
+    /// but is not: the group was disbanded while it was offline (it is told once), or it
+    /// was kicked. `None` when neither happened.
+    pub(super) fn gone_from(
+        &mut self,
+        group: &GroupName,
+        name: &Name,
+        out: &mut Outcome,
+    ) -> Option<TrackerToPeer> {
+        if let Some(gone) = self.disbanded.get(group)
+            && gone.pending.contains(name)
+        {
+            let action = gone.action.clone();
+            self.told_of_disband(group, name);
+            out.save(Save::Now);
+            return Some(left(group, &action, None, true));
+        }
+        let kick = self.groups.get(group)?.banned.get(name)?;
+        let reason = match &kick.action.act {
+            Act::Kick { reason, .. } => reason.clone(),
+            _ => None,
+        };
+        Some(left(group, kick, reason, false))
+    }
+
+    /// `name` needs no telling that `group` was disbanded (any more).
+    pub(super) fn told_of_disband(&mut self, group: &GroupName, name: &Name) {
+        if let Some(gone) = self.disbanded.get_mut(group) {
+            gone.pending.remove(name);
+            if gone.pending.is_empty() {
+                self.disbanded.remove(group);
             }
         }
     }
@@ -260,6 +297,24 @@ impl Registry {
             None => self.lookup(name).map_or(UNKNOWN_ADDR, |m| m.addr),
         };
         Some(self.member_now(name, key, addr))
+    }
+}
+
+/// The `left` that tells a member it is out of `group` by `action` (a kick with `reason`,
+/// or a disband).
+fn left(
+    group: &GroupName,
+    action: &SignedAction,
+    reason: Option<String>,
+    disbanded: bool,
+) -> TrackerToPeer {
+    TrackerToPeer::Left {
+        group: group.clone(),
+        req: None,
+        by: Some(action.action.by.clone()),
+        reason,
+        disbanded,
+        action: Some(action.clone()),
     }
 }
 

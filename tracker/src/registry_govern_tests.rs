@@ -386,14 +386,13 @@ fn kick_rules_and_a_kicked_peer_stays_out_until_added() {
         message,
         "you were removed from #g by bob; an admin must /add or /invite you"
     );
-    // Nor does a hello naming the group bring carol back.
+    // Nor does a hello naming the group bring carol back: it is told of the kick again.
     r.disconnect(3, T0);
     let back = enter(&mut r, 3, "carol", &["g"]);
-    assert!(
-        frames_to(&back, 3).iter().any(
-            |f| matches!(f, TrackerToPeer::Error { message, .. } if message.contains("removed"))
-        )
-    );
+    assert!(frames_to(&back, 3).iter().any(|f| matches!(
+        f,
+        TrackerToPeer::Left { by: Some(by), reason: Some(reason), .. } if *by == n("bob") && reason == "spam"
+    )));
     assert_eq!(role(&r, "g", "carol"), None);
 
     done(
@@ -715,4 +714,47 @@ fn a_file_without_owners_makes_the_first_joiner_owner() {
     let r = Registry::new(crate::state_file::load(&path).expect("load"), 10);
     assert_eq!(r.groups()[&g("g")].owner, Some(n("amy")));
     assert_eq!(role(&r, "g", "cal"), Some(Role::Member));
+}
+
+#[test]
+fn a_member_offline_at_a_disband_is_told_on_its_hello_and_does_not_recreate_the_group() {
+    let mut r = team();
+    r.disconnect(4, T0);
+    done(&act(&mut r, 1, "alice", "g", Act::Disband), 1, "g");
+    // A restart in between: the tracker still remembers whom to tell.
+    let mut r = Registry::new(r.durable().to_state(), 10);
+    let back = enter(&mut r, 4, "dave", &["g"]);
+    assert_eq!(back.save, Save::Now);
+    assert!(frames_to(&back, 4).iter().any(|f| matches!(
+        f,
+        TrackerToPeer::Left { disbanded: true, by: Some(by), action: Some(_), .. } if *by == n("alice")
+    )));
+    assert!(r.groups().is_empty(), "not re-created from dave's list");
+    assert!(
+        r.durable().disbanded.is_empty(),
+        "told once, then forgotten"
+    );
+    // Dave may make a new #g, as anyone may.
+    join(&mut r, 4, "g");
+    assert_eq!(role(&r, "g", "dave"), Some(Role::Owner));
+}
+
+#[test]
+fn a_member_kicked_while_offline_is_told_on_its_hello() {
+    let mut r = team();
+    r.disconnect(3, T0);
+    let kick = Act::Kick {
+        name: n("carol"),
+        reason: Some("away too long".into()),
+    };
+    let out = act(&mut r, 2, "bob", "g", kick);
+    done(&out, 2, "g");
+    assert!(frames_to(&out, 3).is_empty(), "carol is offline");
+    let back = enter(&mut r, 3, "carol", &["g"]);
+    assert!(frames_to(&back, 3).iter().any(|f| matches!(
+        f,
+        TrackerToPeer::Left { by: Some(by), reason: Some(reason), action: Some(_), disbanded: false, .. }
+            if *by == n("bob") && reason == "away too long"
+    )));
+    assert_eq!(role(&r, "g", "carol"), None);
 }

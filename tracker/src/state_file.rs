@@ -14,7 +14,8 @@
 //!
 //! Governance (issue 10) was added the same way, inside each group: its owner, admins,
 //! when each member joined (`joined`, for who inherits the group), topic, invite-only
-//! flag, kick bans and pending invites. Every one is optional on disk: a file without them
+//! flag, kick bans and pending invites; and, beside the groups, disbanded groups whose
+//! offline members have not been told yet (`disbanded`). Every one is optional on disk: a file without them
 //! loads as open groups without topic, bans or invites, whose owner the registry picks on
 //! load (see `Registry::with_caps`).
 
@@ -53,12 +54,23 @@ pub struct GroupState {
     /// Invite-only: joining takes an invite (or an admin's `/add`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
-    /// Kicked name → who kicked it: refused a join until added or invited again.
+    /// Kicked name → the kick (who, why, signed): refused a join until added or invited
+    /// again, and told of the kick if it comes back believing it is still a member.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub banned: BTreeMap<Name, Name>,
+    pub banned: BTreeMap<Name, SignedAction>,
     /// Invitee → the inviter's signed action, until the invitee joins or is added.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub invites: BTreeMap<Name, SignedAction>,
+}
+
+/// A disbanded group, remembered only for its members that were offline when it ended:
+/// each is told on its next hello instead of re-creating the group from its own list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disbanded {
+    /// The owner's signed `disband`.
+    pub action: SignedAction,
+    /// The members not told yet.
+    pub pending: BTreeSet<Name>,
 }
 
 /// Everything the tracker keeps across restarts.
@@ -72,6 +84,8 @@ pub struct State {
     pub last_seen: BTreeMap<Name, u64>,
     /// Key → its status line.
     pub statuses: BTreeMap<PublicKey, String>,
+    /// Disbanded groups some member has not heard of yet.
+    pub disbanded: BTreeMap<GroupName, Disbanded>,
 }
 
 impl State {
@@ -82,6 +96,7 @@ impl State {
             keys: &self.keys,
             last_seen: &self.last_seen,
             statuses: &self.statuses,
+            disbanded: &self.disbanded,
         }
     }
 }
@@ -93,6 +108,7 @@ pub struct Borrowed<'a> {
     pub keys: &'a BTreeMap<Name, PublicKey>,
     pub last_seen: &'a BTreeMap<Name, u64>,
     pub statuses: &'a BTreeMap<PublicKey, String>,
+    pub disbanded: &'a BTreeMap<GroupName, Disbanded>,
 }
 
 impl Borrowed<'_> {
@@ -103,12 +119,13 @@ impl Borrowed<'_> {
             keys: self.keys.clone(),
             last_seen: self.last_seen.clone(),
             statuses: self.statuses.clone(),
+            disbanded: self.disbanded.clone(),
         }
     }
 }
 
 #[derive(Serialize, Deserialize)]
-struct OnDisk<G, K, L, S> {
+struct OnDisk<G, K, L, S, D> {
     format: u32,
     groups: G,
     #[serde(default)]
@@ -117,6 +134,8 @@ struct OnDisk<G, K, L, S> {
     last_seen: L,
     #[serde(default)]
     statuses: S,
+    #[serde(default)]
+    disbanded: D,
 }
 
 /// The file as read.
@@ -125,6 +144,7 @@ type Loaded = OnDisk<
     BTreeMap<Name, PublicKey>,
     BTreeMap<Name, u64>,
     BTreeMap<PublicKey, String>,
+    BTreeMap<GroupName, Disbanded>,
 >;
 
 /// Why the state file could not be read or written.
@@ -178,6 +198,7 @@ pub fn load(path: &Path) -> Result<State, StateFileError> {
         keys: disk.keys,
         last_seen: disk.last_seen,
         statuses: disk.statuses,
+        disbanded: disk.disbanded,
     })
 }
 
@@ -190,6 +211,7 @@ pub fn encode(state: Borrowed<'_>) -> Result<Vec<u8>, StateFileError> {
         keys: state.keys,
         last_seen: state.last_seen,
         statuses: state.statuses,
+        disbanded: state.disbanded,
     };
     serde_json::to_vec_pretty(&disk).map_err(StateFileError::Encode)
 }
@@ -261,8 +283,15 @@ mod tests {
         group.joined.insert(name("bob"), 2);
         group.topic = Some("rust talk".into());
         group.private = true;
-        group.banned.insert(name("dave"), name("alice"));
-        group.invites.insert(name("carol"), invite);
+        group.banned.insert(name("dave"), invite.clone());
+        group.invites.insert(name("carol"), invite.clone());
+        state.disbanded.insert(
+            "old".parse().expect("group"),
+            Disbanded {
+                action: invite,
+                pending: [name("erin")].into(),
+            },
+        );
     }
 
     #[test]
@@ -342,7 +371,11 @@ mod tests {
         assert_eq!(rust["joined"]["bob"], 2);
         assert_eq!(rust["topic"], "rust talk");
         assert_eq!(rust["private"], true);
-        assert_eq!(rust["banned"]["dave"], "alice");
+        assert_eq!(rust["banned"]["dave"]["action"]["by"], "alice");
+        assert_eq!(
+            value["disbanded"]["old"]["pending"],
+            serde_json::json!(["erin"])
+        );
         assert_eq!(rust["invites"]["carol"]["action"]["act"], "invite");
     }
 
@@ -359,6 +392,7 @@ mod tests {
         assert_eq!(state.keys.len(), 1);
         assert!(state.last_seen.is_empty());
         assert!(state.statuses.is_empty());
+        assert!(state.disbanded.is_empty());
         // Nor governance: an open group with no owner yet (the registry picks one).
         let group = &state.groups[&"rust".parse::<GroupName>().expect("group")];
         assert_eq!(group.owner, None);
