@@ -69,7 +69,9 @@ pub enum Act {
     Op { name: Name },
     /// Makes admin `name` a member again (owner only).
     Deop { name: Name },
-    /// Makes member `name` the owner; the actor becomes an admin (owner only).
+    /// Makes member `name` the owner; the actor becomes an admin (owner only). The tracker
+    /// pushes one `role` change (`name` → owner); receivers demote the old owner to admin
+    /// themselves.
     Transfer { name: Name },
     /// Sets (or, with `None`, clears) the group's topic.
     Topic {

@@ -196,9 +196,11 @@ pub enum MemberChange {
         #[serde(flatten)]
         by: ActedBy,
     },
-    /// `name` has a new role. A new owner makes the old owner an admin. Without `by` (and
-    /// `action`) it is the tracker's doing: the owner left, and ownership passed to the
-    /// longest-standing admin, else member.
+    /// `name` has a new role. A new owner makes the old owner an admin: after a `transfer`
+    /// only this change (`role: owner`) is pushed, and each receiver makes the previous
+    /// owner an admin itself, as the tracker did (one version bump, not two). Without `by`
+    /// (and `action`) it is the tracker's doing: the owner left, and ownership passed to
+    /// the longest-standing admin, else member (the old owner is gone: nobody to demote).
     Role {
         name: Name,
         role: Role,

@@ -177,6 +177,8 @@ async fn peer_survives_garbage_and_oversize_frames() {
     let tracker = Tracker::start(dir.path()).await;
     let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
     let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    // alice finds bob by asking the tracker: he must be registered first.
+    bob.wait_tracker("connected").await;
     for junk in junk_inputs() {
         assert_closed_after(bob.listen, &junk).await;
     }

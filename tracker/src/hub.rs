@@ -1,6 +1,6 @@
 //! The one task that owns the registry: connections talk to it over a bounded channel.
 //!
-//! It charges each hello, join, leave and status change to the rate budgets ([`Rates`], per key and per
+//! It charges each hello, join, leave, status change and governance action to the rate budgets ([`Rates`], per key and per
 //! address, so reconnecting or cycling keys refills nothing), applies it to the
 //! [`Registry`], and hands the resulting frames to the connections' outgoing queues. A
 //! join, a leave or a new name binding is written to the state file before its frames go
@@ -208,15 +208,14 @@ impl Hub {
                 outcome
             }
             HubCommand::Request { conn, request } => {
-                // A status change costs what a join does: each one is pushed to every
-                // member of every group the sender is in.
-                if let PeerToTracker::Join { req, .. }
-                | PeerToTracker::Leave { req, .. }
-                | PeerToTracker::SetStatus { req, .. } = request
+                // A status change or a governance action costs what a join does: each is
+                // pushed to every member of a group (a `create` costs one join more per
+                // participant it adds).
+                if let Some((cost, req)) = join_cost(&request)
                     && let Some(link) = self.links.get(&conn)
                     && let Err(refusal) =
                         self.rates
-                            .join_leave(link.key, link.ip, Instant::now().into_std())
+                            .joins(link.key, link.ip, cost, Instant::now().into_std())
                 {
                     tracing::warn!(conn, key = %link.key, ip = %link.ip, "too many joins and leaves, connection closed");
                     return rate_limited(conn, req, refusal);
@@ -227,6 +226,10 @@ impl Hub {
                     }
                     (PeerToTracker::Leave { group, .. }, Some(name)) => {
                         tracing::info!(conn, name = %name, group = %group, "leave");
+                    }
+                    (PeerToTracker::Govern { action, .. }, Some(name)) => {
+                        let (group, act) = (&action.action.group, action.action.act.kind());
+                        tracing::info!(conn, name = %name, group = %group, act, "govern");
                     }
                     (PeerToTracker::SetStatus { status, .. }, Some(name)) => {
                         let set = status.as_ref().is_some_and(|s| !s.is_empty());
@@ -304,6 +307,25 @@ impl Hub {
     }
 }
 
+/// What `request` costs the join/leave budgets (in joins), with the request id to echo if
+/// it is refused; `None` for a request they do not charge.
+fn join_cost(request: &PeerToTracker) -> Option<(u32, Option<natter_protocol::RequestId>)> {
+    match request {
+        PeerToTracker::Join { req, .. }
+        | PeerToTracker::Leave { req, .. }
+        | PeerToTracker::SetStatus { req, .. } => Some((1, *req)),
+        PeerToTracker::Govern { action, req } => {
+            let added = match &action.action.act {
+                natter_protocol::govern::Act::Create { participants } => participants.len(),
+                _ => 0,
+            };
+            let cost = u32::try_from(added).unwrap_or(u32::MAX).saturating_add(1);
+            Some((cost, *req))
+        }
+        _ => None,
+    }
+}
+
 /// Refuses `conn` for running out of a rate budget (in answer to request `req`, if one),
 /// and closes it.
 fn rate_limited(
@@ -336,5 +358,47 @@ fn unix_millis() -> u64 {
 async fn sleep_until(due: Option<Instant>) {
     if let Some(due) = due {
         tokio::time::sleep_until(due).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use natter_protocol::govern::{Act, GroupAction, sign};
+    use natter_protocol::testkit::build::identity_for;
+
+    use super::*;
+
+    fn govern(act: Act) -> PeerToTracker {
+        let me = identity_for("alice");
+        let action = GroupAction {
+            group: "g".parse().expect("group"),
+            version: 0,
+            by: "alice".parse().expect("name"),
+            key: me.public_key(),
+            act,
+        };
+        PeerToTracker::Govern {
+            action: Box::new(sign(&me, action)),
+            req: Some(5),
+        }
+    }
+
+    #[test]
+    fn governance_costs_what_joins_do_and_create_one_more_per_participant() {
+        assert_eq!(join_cost(&govern(Act::Disband)), Some((1, Some(5))));
+        let participants = ["bob", "carol", "dave"]
+            .iter()
+            .map(|s| s.parse().expect("name"))
+            .collect();
+        assert_eq!(
+            join_cost(&govern(Act::Create { participants })),
+            Some((4, Some(5)))
+        );
+        let join = PeerToTracker::Join {
+            group: "g".parse().expect("group"),
+            req: None,
+        };
+        assert_eq!(join_cost(&join), Some((1, None)));
+        assert_eq!(join_cost(&PeerToTracker::Invites { req: None }), None);
     }
 }

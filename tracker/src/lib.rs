@@ -9,7 +9,8 @@
 //! frame: the tracker has a long-term identity key, and a peer is the key that completed
 //! the handshake. A name is bound to the first key that registers it.
 //!
-//! Layers: [`registry`] is the pure state machine, [`state_file`] the durable copy,
+//! Layers: [`registry`] is the pure state machine ([`govern`] holds its rules for groups
+//! with owners: roles, admission, signed actions), [`state_file`] the durable copy,
 //! `hub` the task that owns both, `connection` one task per peer and `server` the accept
 //! loop; `rates` keeps the per-key and per-address budgets and `localize` fixes the
 //! addresses of peers on the tracker's own machine for each recipient; [`limits`] holds
@@ -25,6 +26,7 @@ use natter_protocol::Identity;
 
 pub mod confusable;
 mod connection;
+pub mod govern;
 mod hub;
 pub mod limits;
 mod localize;

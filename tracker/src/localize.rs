@@ -36,7 +36,7 @@ fn localize_member(member: &mut Member, host: IpAddr) {
 }
 
 /// `frame` as its recipient should see it, for whom this machine is `host` (see
-/// [`rewrite_ip`]). Only member addresses change: member lists, joined, online and updated deltas
+/// [`rewrite_ip`]). Only member addresses change: member lists, joined, online, updated and added deltas
 /// and lookup results.
 pub fn localize(mut frame: TrackerToPeer, host: Option<IpAddr>) -> TrackerToPeer {
     let Some(host) = host else {
@@ -52,7 +52,8 @@ pub fn localize(mut frame: TrackerToPeer, host: Option<IpAddr>) -> TrackerToPeer
             change:
                 MemberChange::Joined { member }
                 | MemberChange::Online { member }
-                | MemberChange::Updated { member },
+                | MemberChange::Updated { member }
+                | MemberChange::Added { member, .. },
             ..
         } => localize_member(member, host),
         TrackerToPeer::LookupResult {
@@ -84,7 +85,8 @@ fn has_loopback_member(frame: &TrackerToPeer) -> bool {
             change:
                 MemberChange::Joined { member }
                 | MemberChange::Online { member }
-                | MemberChange::Updated { member },
+                | MemberChange::Updated { member }
+                | MemberChange::Added { member, .. },
             ..
         }
         | TrackerToPeer::LookupResult {

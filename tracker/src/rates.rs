@@ -122,8 +122,22 @@ impl Rates {
     }
 
     /// One join or leave request from `key` at `ip`.
+    #[cfg(test)]
     pub fn join_leave(&mut self, key: PublicKey, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
-        self.hello(key, ip, 1, false, now)
+        self.joins(key, ip, 1, now)
+    }
+
+    /// A request from `key` at `ip` costing `joins` joins (a governance action: one, and
+    /// one more per member a `create` adds). Like a hello, it passes with one token left
+    /// and goes into debt for the rest.
+    pub fn joins(
+        &mut self,
+        key: PublicKey,
+        ip: IpAddr,
+        joins: u32,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        self.hello(key, ip, joins, false, now)
     }
 
     /// A hello from `key` at `ip` costing `join_leave` (one, plus the groups it newly

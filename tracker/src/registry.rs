@@ -24,19 +24,28 @@
 //! "which groups is this peer in" (every hello, disconnect and look-up) without scanning
 //! every group. Only `Registry::change` and loading touch membership, and both keep the
 //! index in step.
+//!
+//! Governance (issue 10): each group has one owner, admins and members. Whoever creates a
+//! group (a join of an unknown group, or a signed `create`) owns it. Signed actions
+//! (`govern`) are checked by [`crate::govern::check`] and carried out in
+//! `registry_govern.rs`; every change they make goes through `Registry::change` like a
+//! join does. An invite-only group admits only the invited, a kicked peer only once added
+//! or invited again. When the owner leaves, the longest-standing admin (else member)
+//! inherits the group; going offline changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use natter_protocol::govern::Role;
 use natter_protocol::tracker::{
-    Member, MemberChange, PeerToTracker, TrackerToPeer, status_refusal,
+    ActedBy, Member, MemberChange, PeerToTracker, TrackerToPeer, status_refusal,
 };
 use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey, RequestId};
 
 use crate::confusable::{self, Lookalikes};
 use crate::limits::{MAX_GROUP_MEMBERS, MAX_GROUPS, MAX_NAMES, VERSION_MARGIN};
-use crate::state_file::{Borrowed, GroupState, State};
+use crate::state_file::{Borrowed, Disbanded, GroupState, State};
 
 /// Identifies one accepted connection for the lifetime of the process.
 pub type ConnId = u64;
@@ -157,6 +166,8 @@ pub struct Registry {
     last_seen: BTreeMap<Name, u64>,
     /// Key → its status line (durable).
     statuses: BTreeMap<PublicKey, String>,
+    /// Disbanded groups with members not told yet (durable).
+    disbanded: BTreeMap<GroupName, Disbanded>,
     heartbeat_secs: u64,
     caps: Caps,
     /// Look-alike checks (see [`confusable`]): every bound name, every group created.
@@ -184,13 +195,19 @@ impl Registry {
             keys,
             mut last_seen,
             statuses,
+            mut disbanded,
         } = state;
         for group in groups.values_mut() {
             group.members.retain(|name, _| keys.contains_key(name));
             group.version = group.version.saturating_add(VERSION_MARGIN);
+            group.normalize();
         }
         groups.retain(|_, group| !group.members.is_empty());
         last_seen.retain(|name, _| keys.contains_key(name));
+        for gone in disbanded.values_mut() {
+            gone.pending.retain(|name| keys.contains_key(name));
+        }
+        disbanded.retain(|_, gone| !gone.pending.is_empty());
         let memberships = index_of(&groups);
         let lookalikes = (Lookalikes::of(keys.keys()), Lookalikes::of(groups.keys()));
         Self {
@@ -201,6 +218,7 @@ impl Registry {
             memberships,
             last_seen,
             statuses,
+            disbanded,
             heartbeat_secs,
             caps,
             lookalikes,
@@ -250,6 +268,7 @@ impl Registry {
             keys: &self.keys,
             last_seen: &self.last_seen,
             statuses: &self.statuses,
+            disbanded: &self.disbanded,
         }
     }
 
@@ -337,7 +356,6 @@ impl Registry {
         for group in self.groups_of(&name) {
             self.change(
                 &group,
-                &name,
                 MemberChange::Online {
                     member: member.clone(),
                 },
@@ -348,7 +366,12 @@ impl Registry {
         let wanted: BTreeSet<GroupName> = groups.into_iter().collect();
         for group in wanted {
             if !self.is_member(&group, &name) {
-                if let Some(message) = self.join_refusal(&group) {
+                // Disbanded or kicked while it was away: tell it, rather than re-join.
+                if let Some(left) = self.gone_from(&group, &name, &mut out) {
+                    out.push(conn, left);
+                    continue;
+                }
+                if let Some(message) = self.join_refusal(&group, &name) {
                     let code = ErrorCode::Refused;
                     let req = None;
                     out.push(conn, TrackerToPeer::Error { code, message, req });
@@ -356,7 +379,6 @@ impl Registry {
                 }
                 self.change(
                     &group,
-                    &name,
                     MemberChange::Joined {
                         member: member.clone(),
                     },
@@ -387,14 +409,12 @@ impl Registry {
                 "hello sent twice on one connection".into(),
                 true,
             ),
-            // TODO(issue 10): governance, on its own branch.
-            PeerToTracker::Govern { req, .. } | PeerToTracker::Invites { req } => {
-                Outcome::refuse_request(conn, req, ErrorCode::Refused, "not yet".into(), false)
-            }
+            PeerToTracker::Govern { action, req } => self.govern(conn, &name, *action, req),
+            PeerToTracker::Invites { req } => self.invites_for(conn, &name, req),
             PeerToTracker::Join { group, req } => self.join(conn, &name, group, req),
             PeerToTracker::Leave { group, req } => self.leave(conn, &name, group, req),
             PeerToTracker::Lookup { name: wanted, req } => {
-                let member = self.lookup(&wanted);
+                let member = self.lookup_for(&name, &wanted);
                 Outcome::to(
                     conn,
                     TrackerToPeer::LookupResult {
@@ -432,7 +452,7 @@ impl Registry {
                     name: name.clone(),
                     last_seen: Some(now),
                 };
-                self.change(&group, &name, change, &mut out);
+                self.change(&group, change, &mut out);
             }
         }
         out
@@ -449,6 +469,21 @@ impl Registry {
         let group = self.memberships.get(name)?.first()?;
         let addr = *self.groups.get(group)?.members.get(name)?;
         Some(self.member_now(name, key, addr))
+    }
+
+    /// What [`Registry::lookup`] answers `asker`: nothing about a peer that is a member
+    /// of invite-only groups only, unless `asker` shares one with it (a private group's
+    /// member list and addresses are for its members). A peer in an open group, or in no
+    /// group at all, is answered to anyone, as is a look-up of oneself.
+    pub fn lookup_for(&self, asker: &Name, name: &Name) -> Option<Member> {
+        let hidden = asker != name
+            && self.memberships.get(name).is_some_and(|groups| {
+                groups.iter().all(|group| {
+                    self.groups.get(group).is_some_and(|state| state.private)
+                        && !self.is_member(group, asker)
+                })
+            });
+        if hidden { None } else { self.lookup(name) }
     }
 
     /// `name` (bound to `key`) as members see it now: online at its live address, or
@@ -489,14 +524,14 @@ impl Registry {
     ) -> Outcome {
         let mut out = Outcome::default();
         if !self.is_member(&group, name) {
-            if let Some(message) = self.join_refusal(&group) {
+            if let Some(message) = self.join_refusal(&group, name) {
                 return Outcome::refuse_request(conn, req, ErrorCode::Refused, message, false);
             }
             let online = self.online.get(name).map(|o| o.addr);
             let key = self.keys.get(name).copied();
             if let (Some(addr), Some(key)) = (online, key) {
                 let member = self.member_now(name, key, addr);
-                self.change(&group, name, MemberChange::Joined { member }, &mut out);
+                self.change(&group, MemberChange::Joined { member }, &mut out);
             }
         }
         out.push(conn, self.snapshot_frame(&group, req));
@@ -513,13 +548,15 @@ impl Registry {
         if !self.is_member(&group, name) {
             return not_member(conn, &group, req);
         }
+        let was_owner = self
+            .groups
+            .get(&group)
+            .is_some_and(|state| state.owner.as_ref() == Some(name));
         let mut out = Outcome::default();
-        self.change(
-            &group,
-            name,
-            MemberChange::Left { name: name.clone() },
-            &mut out,
-        );
+        self.change(&group, MemberChange::Left { name: name.clone() }, &mut out);
+        if was_owner {
+            self.pass_ownership(&group, &mut out);
+        }
         out.push(
             conn,
             TrackerToPeer::Left {
@@ -532,6 +569,20 @@ impl Registry {
             },
         );
         out
+    }
+
+    /// Makes the heir of `group` (which has no owner: it just left) its owner, and tells
+    /// every member. The tracker's doing: no `by`, no signed action.
+    fn pass_ownership(&mut self, group: &GroupName, out: &mut Outcome) {
+        let Some(heir) = self.groups.get(group).and_then(|state| state.heir()) else {
+            return;
+        };
+        let change = MemberChange::Role {
+            name: heir,
+            role: Role::Owner,
+            by: ActedBy::default(),
+        };
+        self.change(group, change, out);
     }
 
     /// Sets (`Some`) or clears (`None`, or an empty line) the status line of `name`'s key,
@@ -566,19 +617,10 @@ impl Registry {
                 let change = MemberChange::Updated {
                     member: member.clone(),
                 };
-                self.change(&group, name, change.clone(), &mut out);
                 // The setter gets the change too (unlike a join, no full list follows),
                 // so its copy of each list stays at the group's version.
-                if let Some(state) = self.groups.get(&group) {
-                    let version = state.version;
-                    out.push(
-                        conn,
-                        TrackerToPeer::MemberUpdate {
-                            group,
-                            version,
-                            change,
-                        },
-                    );
+                if let Some(frame) = self.change(&group, change, &mut out) {
+                    out.pushes.push((conn, frame));
                 }
             }
         }
@@ -597,9 +639,17 @@ impl Registry {
             .find(name, |other| self.keys.get(other).is_some_and(|k| k != key))
     }
 
-    /// Why a cap (or a look-alike) forbids a join of `group` by someone not yet in it, if
-    /// one does. A join that would create the group notes its name for later look-alikes.
-    fn join_refusal(&mut self, group: &GroupName) -> Option<String> {
+    /// Why `name`, not yet in `group`, may not join it, if it may not: the group's
+    /// admission rules (invite-only, a kick), a look-alike of an existing group, or a cap.
+    /// A join that would create the group notes its name for later look-alikes.
+    fn join_refusal(&mut self, group: &GroupName, name: &Name) -> Option<String> {
+        if let Some(message) = self
+            .groups
+            .get(group)
+            .and_then(|state| state.admission_refusal(group, name))
+        {
+            return Some(message);
+        }
         if !self.groups.contains_key(group) {
             let groups = &self.groups;
             let index = &mut self.lookalikes.1;
@@ -623,57 +673,79 @@ impl Registry {
         Some(message)
     }
 
-    /// Applies one change of `name` in `group`: updates the group, bumps its version and
-    /// pushes the delta to every other online member. A group whose last member left is
-    /// forgotten.
-    fn change(&mut self, group: &GroupName, name: &Name, change: MemberChange, out: &mut Outcome) {
+    /// Applies one change to `group` ([`GroupState::apply`]), bumps its version, and
+    /// pushes the delta (with the member's role in the group, if it carries a member) to
+    /// every online member but the one it is about: a joiner, an added member or a leaver
+    /// gets its own frame from the caller. A change of a role, the topic or invite-only
+    /// goes to everyone, the member it is about and the actor included. A group whose last
+    /// member left is forgotten. Returns the pushed frame (`None`: the group is gone).
+    fn change(
+        &mut self,
+        group: &GroupName,
+        mut change: MemberChange,
+        out: &mut Outcome,
+    ) -> Option<Arc<TrackerToPeer>> {
+        let name = change.member_name().cloned();
         let state = self.groups.entry(group.clone()).or_default();
-        let save = match &change {
-            MemberChange::Joined { member } | MemberChange::Online { member } => {
-                state.members.insert(name.clone(), member.addr);
-                self.memberships
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(group.clone());
-                if matches!(change, MemberChange::Joined { .. }) {
-                    Save::Now
-                } else {
-                    Save::Soon
-                }
-            }
-            MemberChange::Left { .. } => {
-                state.members.remove(name);
-                if let Some(groups) = self.memberships.get_mut(name) {
-                    groups.remove(group);
-                    if groups.is_empty() {
-                        self.memberships.remove(name);
-                    }
-                }
-                Save::Now
-            }
-            MemberChange::Offline { .. } | MemberChange::Updated { .. } => Save::Soon,
-            // TODO(issue 10): governance, on its own branch.
+        let version = state.version + 1;
+        state.apply(&change, version);
+        state.version = version;
+        out.save(match change {
+            MemberChange::Online { .. }
+            | MemberChange::Offline { .. }
+            | MemberChange::Updated { .. } => Save::Soon,
             _ => Save::Now,
-        };
-        state.version += 1;
-        let version = state.version;
-        out.save(save);
+        });
         out.bumps += 1;
-        if state.members.is_empty() {
-            self.groups.remove(group);
-            return;
+        if let Some(name) = &name {
+            self.index(group, name);
         }
-        let Some(state) = self.groups.get(group) else {
-            return;
+        let state = self.groups.get(group)?;
+        if let MemberChange::Joined { member }
+        | MemberChange::Online { member }
+        | MemberChange::Updated { member }
+        | MemberChange::Added { member, .. } = &mut change
+        {
+            member.role = state.role_of(&member.name).unwrap_or_default();
+        }
+        let skip = match change {
+            MemberChange::Role { .. }
+            | MemberChange::Topic { .. }
+            | MemberChange::Private { .. } => None,
+            _ => name,
         };
         let frame = Arc::new(TrackerToPeer::MemberUpdate {
             group: group.clone(),
             version,
             change,
         });
-        for other in state.members.keys().filter(|m| *m != name) {
+        for other in state.members.keys().filter(|m| Some(*m) != skip.as_ref()) {
             if let Some(online) = self.online.get(other) {
                 out.pushes.push((online.conn, Arc::clone(&frame)));
+            }
+        }
+        Some(frame)
+    }
+
+    /// Brings the name → groups index and the group list in step with whether `name` is
+    /// in `group` now; forgets the group if nobody is left in it.
+    fn index(&mut self, group: &GroupName, name: &Name) {
+        let Some(state) = self.groups.get(group) else {
+            return;
+        };
+        if state.members.is_empty() {
+            self.groups.remove(group);
+        }
+        if self.is_member(group, name) {
+            self.memberships
+                .entry(name.clone())
+                .or_default()
+                .insert(group.clone());
+            self.told_of_disband(group, name);
+        } else if let Some(groups) = self.memberships.get_mut(name) {
+            groups.remove(group);
+            if groups.is_empty() {
+                self.memberships.remove(name);
             }
         }
     }
@@ -699,28 +771,35 @@ impl Registry {
     }
 
     fn snapshot_frame(&self, group: &GroupName, req: Option<RequestId>) -> TrackerToPeer {
-        let (version, members) = match self.groups.get(group) {
-            Some(state) => (
-                state.version,
-                state
-                    .members
-                    .iter()
-                    .filter_map(|(name, addr)| {
-                        let key = *self.keys.get(name)?;
-                        Some(self.member_now(name, key, *addr))
-                    })
-                    .collect(),
-            ),
-            None => (0, Vec::new()),
+        let Some(state) = self.groups.get(group) else {
+            return TrackerToPeer::Members {
+                group: group.clone(),
+                version: 0,
+                members: Vec::new(),
+                owner: None,
+                topic: None,
+                private: false,
+                req,
+            };
         };
+        let members = state
+            .members
+            .iter()
+            .filter_map(|(name, addr)| {
+                let key = *self.keys.get(name)?;
+                let mut member = self.member_now(name, key, *addr);
+                member.role = state.role_of(name).unwrap_or_default();
+                Some(member)
+            })
+            .collect();
         TrackerToPeer::Members {
             group: group.clone(),
-            version,
+            version: state.version,
             members,
+            owner: state.owner.clone(),
+            topic: state.topic.clone(),
+            private: state.private,
             req,
-            owner: None,
-            topic: None,
-            private: false,
         }
     }
 }
@@ -745,6 +824,9 @@ fn not_member(conn: ConnId, group: &GroupName, req: Option<RequestId>) -> Outcom
         false,
     )
 }
+
+#[path = "registry_govern.rs"]
+mod governing;
 
 #[cfg(test)]
 #[path = "registry_tests.rs"]

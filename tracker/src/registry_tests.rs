@@ -147,7 +147,7 @@ fn join_sends_snapshot_to_joiner_and_delta_to_others() {
                 key: key("bob"),
                 last_seen: None,
                 status: None,
-                role: Default::default(),
+                role: natter_protocol::govern::Role::Member,
             }
         }
     );
@@ -275,7 +275,7 @@ fn coming_back_is_online_at_new_address() {
                 key: key("bob"),
                 last_seen: None,
                 status: None,
-                role: Default::default(),
+                role: natter_protocol::govern::Role::Member,
             }
         }
     );
@@ -783,6 +783,9 @@ fn loading_moves_every_version_up_by_the_margin() {
 
 #[path = "registry_presence_tests.rs"]
 mod presence;
+
+#[path = "registry_govern_tests.rs"]
+mod govern;
 
 #[cfg(test)]
 #[path = "registry_index_tests.rs"]

@@ -11,11 +11,19 @@
 //! It also keeps when each offline name was last seen online (`last_seen`) and each key's
 //! status line (`statuses`). Both were added to format 2 without a new number: a file
 //! without them loads with none, and an older tracker reading a newer file ignores them.
+//!
+//! Governance (issue 10) was added the same way, inside each group: its owner, admins,
+//! when each member joined (`joined`, for who inherits the group), topic, invite-only
+//! flag, kick bans and pending invites; and, beside the groups, disbanded groups whose
+//! offline members have not been told yet (`disbanded`). Every one is optional on disk: a file without them
+//! loads as open groups without topic, bans or invites, whose owner the registry picks on
+//! load (see `Registry::with_caps`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use natter_protocol::govern::SignedAction;
 use natter_protocol::{GroupName, Name, PublicKey};
 use serde::{Deserialize, Serialize};
 
@@ -24,11 +32,45 @@ const FORMAT: u32 = 2;
 /// The layout before name → key bindings, still readable.
 const FORMAT_WITHOUT_KEYS: u32 = 1;
 
-/// One group as persisted: its version and each member's last known address.
+/// One group as persisted: its version, each member's last known address, and how it is
+/// governed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupState {
     pub version: u64,
     pub members: BTreeMap<Name, SocketAddr>,
+    /// The one owner (`None` only in a file from before owners, until loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Name>,
+    /// The admins (never the owner).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub admins: BTreeSet<Name>,
+    /// Member → the group's version when it joined: the join order, so ownership passes
+    /// to the longest-standing admin or member. A member without one (from an older
+    /// file) counts as joined before every member with one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub joined: BTreeMap<Name, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Invite-only: joining takes an invite (or an admin's `/add`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
+    /// Kicked name → the kick (who, why, signed): refused a join until added or invited
+    /// again, and told of the kick if it comes back believing it is still a member.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub banned: BTreeMap<Name, SignedAction>,
+    /// Invitee → the inviter's signed action, until the invitee joins or is added.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub invites: BTreeMap<Name, SignedAction>,
+}
+
+/// A disbanded group, remembered only for its members that were offline when it ended:
+/// each is told on its next hello instead of re-creating the group from its own list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disbanded {
+    /// The owner's signed `disband`.
+    pub action: SignedAction,
+    /// The members not told yet.
+    pub pending: BTreeSet<Name>,
 }
 
 /// Everything the tracker keeps across restarts.
@@ -42,6 +84,8 @@ pub struct State {
     pub last_seen: BTreeMap<Name, u64>,
     /// Key → its status line.
     pub statuses: BTreeMap<PublicKey, String>,
+    /// Disbanded groups some member has not heard of yet.
+    pub disbanded: BTreeMap<GroupName, Disbanded>,
 }
 
 impl State {
@@ -52,6 +96,7 @@ impl State {
             keys: &self.keys,
             last_seen: &self.last_seen,
             statuses: &self.statuses,
+            disbanded: &self.disbanded,
         }
     }
 }
@@ -63,6 +108,7 @@ pub struct Borrowed<'a> {
     pub keys: &'a BTreeMap<Name, PublicKey>,
     pub last_seen: &'a BTreeMap<Name, u64>,
     pub statuses: &'a BTreeMap<PublicKey, String>,
+    pub disbanded: &'a BTreeMap<GroupName, Disbanded>,
 }
 
 impl Borrowed<'_> {
@@ -73,12 +119,13 @@ impl Borrowed<'_> {
             keys: self.keys.clone(),
             last_seen: self.last_seen.clone(),
             statuses: self.statuses.clone(),
+            disbanded: self.disbanded.clone(),
         }
     }
 }
 
 #[derive(Serialize, Deserialize)]
-struct OnDisk<G, K, L, S> {
+struct OnDisk<G, K, L, S, D> {
     format: u32,
     groups: G,
     #[serde(default)]
@@ -87,6 +134,8 @@ struct OnDisk<G, K, L, S> {
     last_seen: L,
     #[serde(default)]
     statuses: S,
+    #[serde(default)]
+    disbanded: D,
 }
 
 /// The file as read.
@@ -95,6 +144,7 @@ type Loaded = OnDisk<
     BTreeMap<Name, PublicKey>,
     BTreeMap<Name, u64>,
     BTreeMap<PublicKey, String>,
+    BTreeMap<GroupName, Disbanded>,
 >;
 
 /// Why the state file could not be read or written.
@@ -148,6 +198,7 @@ pub fn load(path: &Path) -> Result<State, StateFileError> {
         keys: disk.keys,
         last_seen: disk.last_seen,
         statuses: disk.statuses,
+        disbanded: disk.disbanded,
     })
 }
 
@@ -160,6 +211,7 @@ pub fn encode(state: Borrowed<'_>) -> Result<Vec<u8>, StateFileError> {
         keys: state.keys,
         last_seen: state.last_seen,
         statuses: state.statuses,
+        disbanded: state.disbanded,
     };
     serde_json::to_vec_pretty(&disk).map_err(StateFileError::Encode)
 }
@@ -200,7 +252,46 @@ mod tests {
             .last_seen
             .insert("bob".parse().expect("name"), 1_700_000_000_000);
         state.statuses.insert(key, "at lunch".into());
+        governed(&mut state);
         state
+    }
+
+    /// Gives the sample's group every governance field: owner, admin, join times, topic,
+    /// invite-only, a ban and an invite.
+    fn governed(state: &mut State) {
+        use natter_protocol::govern::{Act, GroupAction, sign};
+        let name = |s: &str| s.parse::<Name>().expect("name");
+        let alice = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]);
+        let invite = sign(
+            &alice,
+            GroupAction {
+                group: "rust".parse().expect("group"),
+                version: 7,
+                by: name("alice"),
+                key: alice.public_key(),
+                act: Act::Invite {
+                    name: name("carol"),
+                },
+            },
+        );
+        let Some(group) = state.groups.values_mut().next() else {
+            return;
+        };
+        group.owner = Some(name("alice"));
+        group.admins.insert(name("bob"));
+        group.joined.insert(name("alice"), 1);
+        group.joined.insert(name("bob"), 2);
+        group.topic = Some("rust talk".into());
+        group.private = true;
+        group.banned.insert(name("dave"), invite.clone());
+        group.invites.insert(name("carol"), invite.clone());
+        state.disbanded.insert(
+            "old".parse().expect("group"),
+            Disbanded {
+                action: invite,
+                pending: [name("erin")].into(),
+            },
+        );
     }
 
     #[test]
@@ -274,6 +365,18 @@ mod tests {
         assert_eq!(value["last_seen"]["bob"], 1_700_000_000_000_u64);
         let key = sample().keys[&"alice".parse::<Name>().expect("name")];
         assert_eq!(value["statuses"][key.to_string()], "at lunch");
+        let rust = &value["groups"]["rust"];
+        assert_eq!(rust["owner"], "alice");
+        assert_eq!(rust["admins"], serde_json::json!(["bob"]));
+        assert_eq!(rust["joined"]["bob"], 2);
+        assert_eq!(rust["topic"], "rust talk");
+        assert_eq!(rust["private"], true);
+        assert_eq!(rust["banned"]["dave"]["action"]["by"], "alice");
+        assert_eq!(
+            value["disbanded"]["old"]["pending"],
+            serde_json::json!(["erin"])
+        );
+        assert_eq!(rust["invites"]["carol"]["action"]["act"], "invite");
     }
 
     #[test]
@@ -289,6 +392,13 @@ mod tests {
         assert_eq!(state.keys.len(), 1);
         assert!(state.last_seen.is_empty());
         assert!(state.statuses.is_empty());
+        assert!(state.disbanded.is_empty());
+        // Nor governance: an open group with no owner yet (the registry picks one).
+        let group = &state.groups[&"rust".parse::<GroupName>().expect("group")];
+        assert_eq!(group.owner, None);
+        assert!(group.admins.is_empty() && group.joined.is_empty());
+        assert!(!group.private && group.topic.is_none());
+        assert!(group.banned.is_empty() && group.invites.is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::SinkExt;
+use natter_protocol::govern::{Act, GroupAction, Role};
 use natter_protocol::secure::{self, HandshakeError};
 use natter_protocol::testkit::{TrackerClient as Client, identity_for as identity};
 use natter_protocol::tracker::{Member, MemberChange, PeerToTracker, TrackerToPeer};
@@ -132,7 +133,28 @@ fn member(name: &str, addr: SocketAddr) -> Member {
         key: key(name),
         last_seen: None,
         status: None,
-        role: Default::default(),
+        role: Role::Member,
+    }
+}
+
+/// [`member`] as the owner of its group.
+fn owner(name: &str, addr: SocketAddr) -> Member {
+    Member {
+        role: Role::Owner,
+        ..member(name, addr)
+    }
+}
+
+/// The full list of `group` at `version`, owned by `owner`, open and without a topic.
+fn members(group: &str, version: u64, owner: &str, members: Vec<Member>) -> TrackerToPeer {
+    TrackerToPeer::Members {
+        req: None,
+        group: group.parse().unwrap(),
+        version,
+        members,
+        owner: Some(owner.parse().unwrap()),
+        topic: None,
+        private: false,
     }
 }
 
@@ -177,15 +199,7 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
         .await;
     assert_eq!(
         alice.recv().await,
-        TrackerToPeer::Members {
-            req: None,
-            group: "rust".parse().unwrap(),
-            version: 1,
-            members: vec![member("alice", local(4000))],
-            owner: None,
-            topic: None,
-            private: false,
-        }
+        members("rust", 1, "alice", vec![owner("alice", local(4000))])
     );
     // The join is on disk before the reply went out.
     let saved = std::fs::read_to_string(dir.path().join("tracker.json")).unwrap();
@@ -194,15 +208,12 @@ async fn join_pushes_snapshot_and_deltas_and_is_saved_first() {
     let (mut bob, _) = hello(&tracker, "bob", 5000, &["rust"]).await;
     assert_eq!(
         bob.recv().await,
-        TrackerToPeer::Members {
-            req: None,
-            group: "rust".parse().unwrap(),
-            version: 2,
-            members: vec![member("alice", local(4000)), member("bob", local(5000))],
-            owner: None,
-            topic: None,
-            private: false,
-        }
+        members(
+            "rust",
+            2,
+            "alice",
+            vec![owner("alice", local(4000)), member("bob", local(5000))]
+        )
     );
     assert_eq!(
         alice.recv().await,
@@ -1078,18 +1089,15 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
     // The friend sees the host at the LAN address, with the host's port.
     assert_eq!(
         friend.recv().await,
-        TrackerToPeer::Members {
-            req: None,
-            group: "g".parse().unwrap(),
-            version: 2,
-            members: vec![
+        members(
+            "g",
+            2,
+            "host",
+            vec![
                 member("friend", SocketAddr::new(lan, 5000)),
-                member("host", SocketAddr::new(lan, 4000)),
-            ],
-            owner: None,
-            topic: None,
-            private: false,
-        }
+                owner("host", SocketAddr::new(lan, 4000)),
+            ]
+        )
     );
     friend
         .send(PeerToTracker::Lookup {
@@ -1129,17 +1137,14 @@ async fn peers_on_the_trackers_machine_are_listed_at_the_address_others_reached_
             group: "g".parse().unwrap(),
             version: 4,
             change: MemberChange::Online {
-                member: member("host", SocketAddr::new(lan, 4001)),
+                member: owner("host", SocketAddr::new(lan, 4001)),
             },
         }
     );
     // And a loopback recipient sees loopback addresses as they are.
     match host.recv().await {
         TrackerToPeer::Members { members, .. } => {
-            assert!(
-                members.contains(&member("host", local(4001))),
-                "{members:?}"
-            );
+            assert!(members.contains(&owner("host", local(4001))), "{members:?}");
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -1184,5 +1189,198 @@ async fn past_max_connections_a_new_peer_is_refused_after_its_handshake() {
         "got {refused:?}"
     );
     still_serving_without_fresh(&mut alice).await;
+    tracker.stop().await;
+}
+
+/// A tracker on a runtime of its own, so the test can kill it as `kill -9` would: every
+/// task dropped where it stands, nothing written on the way out.
+struct Doomed {
+    addr: SocketAddr,
+    key: PublicKey,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Doomed {
+    /// Starts a tracker with its state and key file in `dir`.
+    async fn start(dir: &Path) -> Doomed {
+        let mut config = natter_tracker::Config::new(dir.join("tracker.json"));
+        config.limit_loopback = true;
+        let key = natter_tracker::load_identity(&config.key_file)
+            .unwrap()
+            .public_key();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (bound, addr) = tokio::sync::oneshot::channel();
+        runtime.spawn(async move {
+            let listener = natter_tracker::bind("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            bound.send(listener.local_addr().unwrap()).unwrap();
+            natter_tracker::run(listener, config, CancellationToken::new()).await
+        });
+        let addr = tokio::time::timeout(WAIT, addr).await.unwrap().unwrap();
+        Doomed { addr, key, runtime }
+    }
+
+    fn kill(self) {
+        self.runtime.shutdown_background();
+    }
+}
+
+/// Registers `name` with its own identity at the doomed `tracker`.
+async fn doomed_hello(tracker: &Doomed, name: &str, port: u16) -> (Client, TrackerToPeer) {
+    let me = identity(name);
+    Client::register(
+        tracker.addr,
+        &me,
+        Some(&tracker.key),
+        name,
+        port,
+        &[] as &[&str],
+    )
+    .await
+}
+
+/// `actor`'s signed `act` on `group` at `version`, as a govern request with `req`.
+fn govern(actor: &str, group: &str, version: u64, act: Act, req: u64) -> PeerToTracker {
+    let me = identity(actor);
+    let action = GroupAction {
+        group: group.parse().unwrap(),
+        version,
+        by: actor.parse().unwrap(),
+        key: me.public_key(),
+        act,
+    };
+    PeerToTracker::Govern {
+        action: Box::new(natter_protocol::govern::sign(&me, action)),
+        req: Some(req),
+    }
+}
+
+/// Reads frames until one `keep` returns something for; panics on an error frame.
+async fn until<T>(client: &mut Client, mut keep: impl FnMut(TrackerToPeer) -> Option<T>) -> T {
+    loop {
+        let frame = client.recv().await;
+        if let TrackerToPeer::Error { .. } = frame {
+            panic!("unexpected {frame:?}");
+        }
+        if let Some(found) = keep(frame) {
+            return found;
+        }
+    }
+}
+
+fn roles_of(frame: &TrackerToPeer) -> Option<Vec<(String, Role)>> {
+    match frame {
+        TrackerToPeer::Members { members, .. } => Some(
+            members
+                .iter()
+                .map(|m| (m.name.to_string(), m.role))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_created_group_and_a_kick_survive_a_crash_of_the_tracker() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Doomed::start(dir.path()).await;
+    let (mut alice, _) = doomed_hello(&tracker, "alice", 4000).await;
+    let (mut bob, _) = doomed_hello(&tracker, "bob", 5000).await;
+    let (mut carol, _) = doomed_hello(&tracker, "carol", 6000).await;
+
+    let participants = vec!["bob".parse().unwrap(), "carol".parse().unwrap()];
+    alice
+        .send(govern("alice", "team", 0, Act::Create { participants }, 1))
+        .await;
+    until(&mut alice, |f| {
+        matches!(f, TrackerToPeer::Governed { req: Some(1), .. }).then_some(())
+    })
+    .await;
+    let list = until(&mut carol, |f| roles_of(&f)).await;
+    assert_eq!(
+        list,
+        vec![
+            ("alice".into(), Role::Owner),
+            ("bob".into(), Role::Member),
+            ("carol".into(), Role::Member)
+        ]
+    );
+
+    let kick = Act::Kick {
+        name: "carol".parse().unwrap(),
+        reason: Some("spam".into()),
+    };
+    alice.send(govern("alice", "team", 3, kick, 2)).await;
+    let (by, reason) = until(&mut carol, |f| match f {
+        TrackerToPeer::Left {
+            by,
+            reason,
+            action: Some(_),
+            ..
+        } => Some((by, reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(by, Some("alice".parse().unwrap()));
+    assert_eq!(reason.as_deref(), Some("spam"));
+    let kicked = until(&mut bob, |f| match f {
+        TrackerToPeer::MemberUpdate {
+            change: MemberChange::Kicked { name, .. },
+            ..
+        } => Some(name),
+        _ => None,
+    })
+    .await;
+    assert_eq!(kicked, "carol".parse().unwrap());
+    until(&mut alice, |f| {
+        matches!(f, TrackerToPeer::Governed { req: Some(2), .. }).then_some(())
+    })
+    .await;
+
+    let rejoin = PeerToTracker::Join {
+        group: "team".parse().unwrap(),
+        req: Some(3),
+    };
+    carol.send(rejoin.clone()).await;
+    match carol.recv().await {
+        TrackerToPeer::Error { code, message, req } => {
+            assert_eq!((code, req), (ErrorCode::Refused, Some(3)));
+            assert!(message.contains("removed from #team by alice"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Killed, not stopped: what survives is what was written before each answer.
+    tracker.kill();
+    drop((alice, bob, carol));
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let (mut alice, _) = hello(&tracker, "alice", 4000, &[]).await;
+    let frame = alice.recv().await;
+    assert!(
+        matches!(&frame, TrackerToPeer::Members { owner: Some(o), .. } if *o == "alice".parse().unwrap()),
+        "{frame:?}"
+    );
+    assert_eq!(
+        roles_of(&frame),
+        Some(vec![
+            ("alice".into(), Role::Owner),
+            ("bob".into(), Role::Member)
+        ])
+    );
+    let (mut carol, _) = hello(&tracker, "carol", 6000, &[]).await;
+    carol.send(rejoin).await;
+    assert!(matches!(
+        carol.recv().await,
+        TrackerToPeer::Error {
+            code: ErrorCode::Refused,
+            req: Some(3),
+            ..
+        }
+    ));
     tracker.stop().await;
 }
