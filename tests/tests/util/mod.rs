@@ -451,11 +451,22 @@ impl Peer {
             .unwrap_or_default()
             .to_owned();
         match change["kind"].as_str() {
-            Some("joined" | "online" | "updated") => {
+            Some("joined" | "online" | "updated" | "added") => {
                 list.retain(|m| m["name"] != name.as_str());
                 list.push(change["member"].clone());
             }
-            Some("left") => list.retain(|m| m["name"] != name.as_str()),
+            Some("left" | "kicked") => list.retain(|m| m["name"] != name.as_str()),
+            Some("role") => {
+                // One owner: a new one makes the old one an admin.
+                if change["role"] == "owner" {
+                    for m in list.iter_mut().filter(|m| m["role"] == "owner") {
+                        m["role"] = Value::from("admin");
+                    }
+                }
+                for m in list.iter_mut().filter(|m| m["name"] == name.as_str()) {
+                    m["role"] = change["role"].clone();
+                }
+            }
             Some("offline") => {
                 for m in list.iter_mut().filter(|m| m["name"] == name.as_str()) {
                     m["online"] = Value::Bool(false);
