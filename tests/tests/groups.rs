@@ -58,7 +58,9 @@ async fn an_owner_creates_adds_makes_admins_and_hands_over_and_members_cannot() 
     // Create with a participant: bob sees the group appear, alice owns it.
     govern(&mut alice, "/create #team bob").await;
     let list = bob
-        .wait_for("#team appears", |v| v["event"] == "members" && v["group"] == "team")
+        .wait_for("#team appears", |v| {
+            v["event"] == "members" && v["group"] == "team"
+        })
         .await;
     assert_eq!(list["owner"], "alice", "{list}");
     let members = list["members"].as_array().unwrap();
@@ -78,7 +80,10 @@ async fn an_owner_creates_adds_makes_admins_and_hands_over_and_members_cannot() 
             v["event"] == "members" && v["change"]["kind"] == "added"
         })
         .await;
-    assert_eq!(change["change"]["by"], "alice", "verified and shown: {change}");
+    assert_eq!(
+        change["change"]["by"], "alice",
+        "verified and shown: {change}"
+    );
     assert!(change["change"].get("action").is_none(), "{change}");
 
     // Only the owner makes admins; an admin adds and sets the topic.
@@ -138,14 +143,22 @@ async fn a_kick_sticks_invite_only_needs_an_invite_and_it_all_survives_a_tracker
     // Kicked: bob is told by whom and why, cannot send, cannot rejoin.
     govern(&mut alice, "/kick #den bob too loud").await;
     let left = bob
-        .wait_for("bob's left", |v| v["event"] == "left" && v["group"] == "den")
+        .wait_for("bob's left", |v| {
+            v["event"] == "left" && v["group"] == "den"
+        })
         .await;
-    assert_eq!((&left["by"], &left["reason"]), (&"alice".into(), &"too loud".into()), "{left}");
+    assert_eq!(
+        (&left["by"], &left["reason"]),
+        (&"alice".into(), &"too loud".into()),
+        "{left}"
+    );
     let req = bob.cmd("/msg #den let me in").await;
     bob.wait_error_for(req, "not_member").await;
     let req = bob.cmd("/join #den").await;
     let error = bob
-        .wait_for("the refused rejoin", |v| v["event"] == "error" && v["req"] == req)
+        .wait_for("the refused rejoin", |v| {
+            v["event"] == "error" && v["req"] == req
+        })
         .await;
     assert!(
         error["message"].as_str().unwrap().contains("alice"),
@@ -156,7 +169,9 @@ async fn a_kick_sticks_invite_only_needs_an_invite_and_it_all_survives_a_tracker
     govern(&mut alice, "/private #den on").await;
     let req = carol.cmd("/join #den").await;
     let error = carol
-        .wait_for("the refused join", |v| v["event"] == "error" && v["req"] == req)
+        .wait_for("the refused join", |v| {
+            v["event"] == "error" && v["req"] == req
+        })
         .await;
     assert!(
         error["message"].as_str().unwrap().contains("invite-only"),
@@ -164,7 +179,10 @@ async fn a_kick_sticks_invite_only_needs_an_invite_and_it_all_survives_a_tracker
     );
     govern(&mut alice, "/invite #den carol").await;
     let invited = carol.wait_event("invited").await;
-    assert_eq!((&invited["group"], &invited["by"]), (&"den".into(), &"alice".into()));
+    assert_eq!(
+        (&invited["group"], &invited["by"]),
+        (&"den".into(), &"alice".into())
+    );
     carol.join("den").await;
 
     // kill -9 the tracker and bring it back on the same files: roles, bans, invite-only.
@@ -180,7 +198,11 @@ async fn a_kick_sticks_invite_only_needs_an_invite_and_it_all_survives_a_tracker
     let list = alice
         .wait_for("the list", |v| v["event"] == "members" && v["req"] == req)
         .await;
-    assert_eq!((&list["owner"], &list["private"]), (&"alice".into(), &true.into()), "{list}");
+    assert_eq!(
+        (&list["owner"], &list["private"]),
+        (&"alice".into(), &true.into()),
+        "{list}"
+    );
     let req = bob.cmd("/join #den").await;
     let error = bob
         .wait_for("refused after the crash too", |v| {
@@ -194,6 +216,10 @@ async fn a_kick_sticks_invite_only_needs_an_invite_and_it_all_survives_a_tracker
     let left = carol
         .wait_for("disbanded", |v| v["event"] == "left" && v["group"] == "den")
         .await;
-    assert_eq!((&left["disbanded"], &left["by"]), (&true.into(), &"alice".into()), "{left}");
+    assert_eq!(
+        (&left["disbanded"], &left["by"]),
+        (&true.into(), &"alice".into()),
+        "{left}"
+    );
     drop(tracker);
 }

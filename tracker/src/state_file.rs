@@ -141,7 +141,9 @@ struct OnDisk<G, K, L, S, D> {
 /// The file as read.
 type Loaded = OnDisk<
     BTreeMap<GroupName, GroupState>,
-    BTreeMap<Name, PublicKey>,
+    // As written (names then compared with case), so two bindings that now are one name
+    // can be told apart: see `first_binding_wins`.
+    BTreeMap<String, PublicKey>,
     BTreeMap<Name, u64>,
     BTreeMap<PublicKey, String>,
     BTreeMap<GroupName, Disbanded>,
@@ -172,6 +174,31 @@ pub enum StateFileError {
 }
 
 /// Reads the state file; a missing file is an empty state.
+/// Name bindings from a file written when names still compared with case: where two
+/// (`Bob`, `bob`) are now one name, the one that sorts first keeps it and the other key
+/// must register under another name (a warning says so). Names that do not parse are
+/// skipped with a warning.
+fn first_binding_wins(keys: BTreeMap<String, PublicKey>) -> BTreeMap<Name, PublicKey> {
+    let mut out: BTreeMap<Name, PublicKey> = BTreeMap::new();
+    for (written, key) in keys {
+        let Ok(name) = written.parse::<Name>() else {
+            tracing::warn!(name = %written, "skipping a binding whose name does not parse");
+            continue;
+        };
+        match out.get_key_value(&name) {
+            Some((kept, kept_key)) if *kept_key != key => tracing::warn!(
+                %kept, dropped = %written, "two bindings are now one name (names compare \
+                 without case): the first keeps it"
+            ),
+            Some(_) => {}
+            None => {
+                out.insert(name, key);
+            }
+        }
+    }
+    out
+}
+
 pub fn load(path: &Path) -> Result<State, StateFileError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
@@ -195,7 +222,7 @@ pub fn load(path: &Path) -> Result<State, StateFileError> {
     }
     Ok(State {
         groups: disk.groups,
-        keys: disk.keys,
+        keys: first_binding_wins(disk.keys),
         last_seen: disk.last_seen,
         statuses: disk.statuses,
         disbanded: disk.disbanded,
@@ -399,6 +426,23 @@ mod tests {
         assert!(group.admins.is_empty() && group.joined.is_empty());
         assert!(!group.private && group.topic.is_none());
         assert!(group.banned.is_empty() && group.invites.is_empty());
+    }
+
+    #[test]
+    fn two_old_bindings_that_differ_by_case_keep_the_first() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tracker.json");
+        let (one, two) = (
+            natter_protocol::testkit::build::identity_for("one").public_key(),
+            natter_protocol::testkit::build::identity_for("two").public_key(),
+        );
+        let json =
+            format!(r#"{{"format":2,"groups":{{}},"keys":{{"bob":"{two}","Bob":"{one}"}}}}"#);
+        std::fs::write(&path, json).expect("seed");
+        let state = load(&path).expect("load");
+        assert_eq!(state.keys.len(), 1);
+        let (name, key) = state.keys.iter().next().expect("one");
+        assert_eq!((name.as_str(), *key), ("Bob", one));
     }
 
     #[test]

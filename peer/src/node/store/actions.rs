@@ -81,7 +81,7 @@ fn act_of(chat: &SignedChat) -> Act<'_> {
 /// The SQL that narrows to one conversation (its parameter is `?2`), and its value.
 fn in_conversation(conversation: &Conversation) -> (&'static str, Value) {
     match conversation {
-        Conversation::Group(group) => ("grp = ?2", Value::Text(group.as_str().to_owned())),
+        Conversation::Group(group) => ("grp = ?2", Value::Text(group.folded())),
         Conversation::Peer(peer) => (
             "grp IS NULL AND peer_key = ?2",
             Value::Blob(peer.as_bytes().to_vec()),
@@ -299,7 +299,7 @@ fn placeholder(
         return Ok(());
     }
     let (grp, peer_key) = match delete.conversation {
-        Conversation::Group(group) => (Some(group.as_str()), None),
+        Conversation::Group(group) => (Some(group.folded()), None),
         Conversation::Peer(key) => (None, Some(key.as_bytes().as_slice())),
     };
     conn.prepare_cached(

@@ -119,7 +119,7 @@ fn history(
             let mut stmt = conn.prepare_cached(&format!(
                 "{COLUMNS} WHERE grp = ?1 AND kind = 'text' ORDER BY num DESC LIMIT ?2"
             ))?;
-            let mut q = stmt.query(params![group.as_str(), limit])?;
+            let mut q = stmt.query(params![group.folded(), limit])?;
             while let Some(row) = q.next()? {
                 push(row)?;
             }
@@ -261,7 +261,7 @@ fn sync_page(
 ) -> rusqlite::Result<(Vec<SignedChat>, bool)> {
     let since: Option<i64> = conn
         .prepare_cached("SELECT since FROM members_since WHERE grp = ?1 AND member_key = ?2")?
-        .query_row(params![group.as_str(), requester.as_bytes()], |row| {
+        .query_row(params![group.folded(), requester.as_bytes()], |row| {
             row.get(0)
         })
         .optional()?;
@@ -274,7 +274,7 @@ fn sync_page(
          WHERE grp = ?1 AND stored_at >= ?2 AND sent_at >= ?2 ORDER BY author_key, seq",
     )?;
     let mut fetch = conn.prepare_cached("SELECT chat FROM messages WHERE num = ?1")?;
-    let mut rows = scan.query(params![group.as_str(), since])?;
+    let mut rows = scan.query(params![group.folded(), since])?;
     let mut messages = Vec::new();
     let mut bytes = 0;
     // The author of the last row and its ranges in `have` (rows come grouped by author).

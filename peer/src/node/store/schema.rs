@@ -9,7 +9,7 @@
 use rusqlite::Connection;
 
 /// Step `i` takes a database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The first schema.
 ///
@@ -100,6 +100,15 @@ CREATE TABLE reactions (
     active      INTEGER NOT NULL,
     PRIMARY KEY (msg, emoji, reactor_key)
 );
+";
+
+/// Group names compare without case (issue 10): a group is stored under its folded name,
+/// so `#Rust` and `#rust` are one conversation. (SQLite's `lower` folds ASCII only; a
+/// group named with other capital letters in an older file keeps its spelling there.)
+const V3: &str = "
+UPDATE messages SET grp = lower(grp) WHERE grp IS NOT NULL;
+UPDATE OR IGNORE members_since SET grp = lower(grp);
+DELETE FROM members_since WHERE grp <> lower(grp);
 ";
 
 /// Brings `conn` up to the newest schema. Errors are SQLite's, except a file from the

@@ -104,7 +104,7 @@ pub fn apply(
             conn.prepare_cached(
                 "INSERT OR IGNORE INTO members_since (grp, member_key, since) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![group.as_str(), member.as_bytes(), int(*at)])?;
+            .execute(params![group.folded(), member.as_bytes(), int(*at)])?;
         }
         Write::MemberList { group, members, at } => {
             // Whoever is not in the list left while we were not looking: a later rejoin
@@ -114,7 +114,7 @@ pub fn apply(
             {
                 let mut stmt =
                     conn.prepare_cached("SELECT member_key FROM members_since WHERE grp = ?1")?;
-                let mut rows = stmt.query(params![group.as_str()])?;
+                let mut rows = stmt.query(params![group.folded()])?;
                 while let Some(row) = rows.next()? {
                     let key: Vec<u8> = row.get(0)?;
                     if !kept.contains(&key.as_slice()) {
@@ -126,19 +126,19 @@ pub fn apply(
                 conn.prepare_cached(
                     "DELETE FROM members_since WHERE grp = ?1 AND member_key = ?2",
                 )?
-                .execute(params![group.as_str(), key])?;
+                .execute(params![group.folded(), key])?;
             }
             for member in members {
                 conn.prepare_cached(
                     "INSERT OR IGNORE INTO members_since (grp, member_key, since) \
                      VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![group.as_str(), member.as_bytes(), int(*at)])?;
+                .execute(params![group.folded(), member.as_bytes(), int(*at)])?;
             }
         }
         Write::MemberGone { group, member } => {
             conn.prepare_cached("DELETE FROM members_since WHERE grp = ?1 AND member_key = ?2")?
-                .execute(params![group.as_str(), member.as_bytes()])?;
+                .execute(params![group.folded(), member.as_bytes()])?;
         }
         Write::ListenPort(port) => {
             conn.prepare_cached(
@@ -192,7 +192,7 @@ fn insert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Option<i64>> {
         _ => None,
     };
     let (grp, peer_key) = match row.conversation {
-        Conversation::Group(group) => (Some(group.as_str()), None),
+        Conversation::Group(group) => (Some(group.folded()), None),
         Conversation::Peer(key) => (None, Some(key.as_bytes().as_slice())),
     };
     let added = conn

@@ -339,3 +339,21 @@ fn a_database_of_the_first_schema_keeps_its_messages_as_texts() {
     );
     assert_eq!(effects(&done), vec!["edited bob/1 edited later"]);
 }
+
+#[test]
+fn a_group_is_one_conversation_whatever_the_case_it_is_written_in() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, _) = open(dir.path());
+    let shouted = chat(&identity_for("bob"), "bob", 1, Some("G"), "hi");
+    write(
+        &mut store,
+        vec![received(shouted, Conversation::Group(group("G")), 10)],
+    );
+    write(
+        &mut store,
+        vec![received(from("carol", 1, "hello"), g(), 11)],
+    );
+    assert_eq!(texts(&history(&mut store, g(), 10)), vec!["hi", "hello"]);
+    let upper = Conversation::Group(group("G"));
+    assert_eq!(texts(&history(&mut store, upper, 10)), vec!["hi", "hello"]);
+}
