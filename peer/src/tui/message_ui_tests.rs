@@ -386,3 +386,69 @@ fn a_member_who_goes_offline_was_last_seen_when_the_tracker_says() {
     assert!(contains(&rows, "○ bob 3m ago"), "{}", show(&rows));
     assert!(contains(&rows, "○ carol 2m ago"), "{}", show(&rows));
 }
+
+#[test]
+fn roles_topic_and_who_did_what_show_in_a_governed_group() {
+    use natter_protocol::govern::Role;
+    use natter_protocol::tracker::{ActedBy, MemberChange};
+    let key = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key();
+    let member = |n: &str, role| Member {
+        name: name(n),
+        addr: "127.0.0.1:4000".parse().expect("addr"),
+        online: true,
+        key,
+        last_seen: None,
+        status: None,
+        role,
+    };
+    let mut app = App::new(&info(), 0);
+    let group: natter_protocol::GroupName = "rust".parse().expect("group");
+    app.update(Action::Node(Event::Members {
+        group: group.clone(),
+        version: 1,
+        members: Some(vec![
+            member("carol", Role::Member),
+            member("bob", Role::Admin),
+            member("alice", Role::Owner),
+        ]),
+        change: None,
+        owner: Some(name("alice")),
+        topic: Some("shipping friday".into()),
+        private: true,
+    }));
+    app.update(Action::SelectConv(1));
+    let kicked = MemberChange::Kicked {
+        name: name("carol"),
+        reason: Some("spam".into()),
+        by: ActedBy {
+            by: Some(name("bob")),
+            action: None,
+        },
+    };
+    app.update(Action::Node(Event::Members {
+        group,
+        version: 2,
+        members: None,
+        change: Some(kicked),
+        owner: Some(name("alice")),
+        topic: Some("shipping friday".into()),
+        private: true,
+    }));
+    let rows = screen(&app, 100, 12);
+    assert!(
+        contains(&rows, "#rust — shipping friday"),
+        "{}",
+        show(&rows)
+    );
+    assert!(contains(&rows, "invite-only"), "{}", show(&rows));
+    assert!(contains(&rows, "● ~alice"), "{}", show(&rows));
+    assert!(contains(&rows, "● @bob"), "{}", show(&rows));
+    assert!(
+        contains(&rows, "carol was removed from #rust by bob: spam"),
+        "{}",
+        show(&rows)
+    );
+    let alice = rows.iter().position(|r| r.contains("~alice"));
+    let bob = rows.iter().position(|r| r.contains("@bob"));
+    assert!(alice < bob, "the owner first: {}", show(&rows));
+}
