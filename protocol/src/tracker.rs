@@ -264,6 +264,10 @@ pub enum TrackerToPeer {
         topic: Option<String>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         private: bool,
+        /// Who added the receiver, when the list comes because an admin did (`/add`,
+        /// `/create`).
+        #[serde(flatten)]
+        by: ActedBy,
         /// The request this answers, when it answers one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<RequestId>,

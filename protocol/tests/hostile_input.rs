@@ -94,6 +94,7 @@ fn from_tracker_frames() -> Vec<TrackerToPeer> {
             owner: None,
             topic: None,
             private: false,
+            by: Default::default(),
         },
         TrackerToPeer::MemberUpdate {
             group: "rust".parse().expect("group"),

@@ -63,6 +63,7 @@ async fn an_owner_creates_adds_makes_admins_and_hands_over_and_members_cannot() 
         })
         .await;
     assert_eq!(list["owner"], "alice", "{list}");
+    assert_eq!(list["by"], "alice", "bob sees who added him: {list}");
     let members = list["members"].as_array().unwrap();
     assert_eq!(role_of(members, "alice").as_deref(), Some("owner"));
     assert_eq!(role_of(members, "bob").as_deref(), Some("member"));

@@ -148,6 +148,7 @@ mod tests {
             owner: None,
             topic: None,
             private: false,
+            by: Default::default(),
         };
         let TrackerToPeer::Members { members, .. } = localize(frame, host) else {
             panic!("not members");

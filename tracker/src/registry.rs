@@ -780,6 +780,7 @@ impl Registry {
                 topic: None,
                 private: false,
                 req,
+                by: Default::default(),
             };
         };
         let members = state
@@ -800,6 +801,7 @@ impl Registry {
             topic: state.topic.clone(),
             private: state.private,
             req,
+            by: Default::default(),
         }
     }
 }

@@ -170,7 +170,11 @@ impl Registry {
         };
         self.change(group, change, out);
         if let Some(online) = self.online.get(name) {
-            out.push(online.conn, self.snapshot_frame(group, None));
+            let mut list = self.snapshot_frame(group, None);
+            if let TrackerToPeer::Members { by, .. } = &mut list {
+                *by = ActedBy::signed(signed.clone());
+            }
+            out.push(online.conn, list);
         }
     }
 

@@ -155,6 +155,7 @@ fn members(group: &str, version: u64, owner: &str, members: Vec<Member>) -> Trac
         owner: Some(owner.parse().unwrap()),
         topic: None,
         private: false,
+        by: Default::default(),
     }
 }
 

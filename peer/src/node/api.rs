@@ -207,6 +207,10 @@ pub enum Event {
         owner: Option<Name>,
         topic: Option<String>,
         private: bool,
+        /// On a full list that came because an admin added us: who (when its signed
+        /// action checked out here).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<Name>,
     },
     /// We are no longer in `group`: in answer to `/leave`, or an admin removed us (`by`,
     /// `reason`), or the owner disbanded the group (`disbanded`).

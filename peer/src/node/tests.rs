@@ -369,6 +369,7 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
         owner: None,
         topic: None,
         private: false,
+        by: Default::default(),
     };
     conn.send(full).await.expect("push");
     let ev = next(&mut a, |e| matches!(e, Event::Members { .. })).await;
@@ -426,6 +427,7 @@ async fn tracker_link_pushes_gaps_pings_lookups_reconnects_and_heartbeats() {
             owner: None,
             topic: None,
             private: false,
+            by: None,
         }
     );
 
@@ -577,6 +579,7 @@ async fn group_messages_reach_cached_members_with_the_tracker_down_even_after_a_
         owner: None,
         topic: None,
         private: false,
+        by: Default::default(),
     };
     // bob first: alice asks him for the group's history as soon as she has the list, and
     // he must know her by then (this fake tracker answers no look-ups).
@@ -791,6 +794,7 @@ async fn a_changed_key_in_a_lookup_is_reported_and_can_be_trusted() {
         owner: None,
         topic: None,
         private: false,
+        by: Default::default(),
     };
     conn.send(full).await.expect("push");
     next(&mut a, |e| matches!(e, Event::Members { .. })).await;
@@ -882,6 +886,7 @@ async fn a_blocked_key_is_quiet_everywhere() {
         owner: None,
         topic: None,
         private: false,
+        by: Default::default(),
     };
     conn.send(full).await.expect("push");
     next(&mut b, |e| matches!(e, Event::Members { .. })).await;
@@ -1131,6 +1136,7 @@ async fn an_unsaveable_member_cache_is_reported_once() {
         owner: None,
         topic: None,
         private: false,
+        by: Default::default(),
     };
     for version in 1..=3 {
         conn.send(full(version)).await.expect("push");

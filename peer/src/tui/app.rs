@@ -456,8 +456,15 @@ impl App {
                 change,
                 topic,
                 private,
+                by,
                 ..
-            } => self.on_members(group, members, change, (topic, private)),
+            } => {
+                if let Some(by) = by {
+                    let line = format!("{by} added you to {group}");
+                    self.push_to(ConvId::Status, Line::system(Some(self.now), line));
+                }
+                self.on_members(group, members, change, (topic, private));
+            }
             Event::Left {
                 group,
                 by,

@@ -84,6 +84,7 @@ pub(crate) fn joined(app: &mut App, g: &str, members: &[(&str, bool)]) {
         owner: None,
         topic: None,
         private: false,
+        by: None,
     }));
 }
 
@@ -329,6 +330,7 @@ fn member_changes_become_system_lines_and_count_reachable_peers() {
         owner: None,
         topic: None,
         private: false,
+        by: None,
     }));
     let last = conv(&app, &ConvId::Group(group("a")))
         .lines()

@@ -69,6 +69,7 @@ fn members(app: &mut App, g: &str, who: &[&str]) -> Vec<Effect> {
         owner: None,
         topic: None,
         private: false,
+        by: None,
     }))
 }
 

@@ -309,6 +309,7 @@ fn member_pane_puts_online_first_with_last_seen_and_status() {
         owner: None,
         topic: None,
         private: false,
+        by: None,
     }));
     app.update(Action::SelectConv(1));
     let rows = screen(&app, 100, 12);
@@ -377,6 +378,7 @@ fn a_member_who_goes_offline_was_last_seen_when_the_tracker_says() {
         owner: None,
         topic: None,
         private: false,
+        by: None,
     };
     app.update(Action::Node(offline("bob", Some(1_000_000 - 60_000))));
     // A tracker that does not say when: now.
@@ -415,6 +417,7 @@ fn roles_topic_and_who_did_what_show_in_a_governed_group() {
         owner: Some(name("alice")),
         topic: Some("shipping friday".into()),
         private: true,
+        by: None,
     }));
     app.update(Action::SelectConv(1));
     let kicked = MemberChange::Kicked {
@@ -433,6 +436,7 @@ fn roles_topic_and_who_did_what_show_in_a_governed_group() {
         owner: Some(name("alice")),
         topic: Some("shipping friday".into()),
         private: true,
+        by: None,
     }));
     let rows = screen(&app, 100, 12);
     assert!(

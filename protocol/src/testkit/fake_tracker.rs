@@ -191,6 +191,7 @@ mod tests {
             owner: None,
             topic: None,
             private: false,
+            by: Default::default(),
         };
         conn.push(members.clone()).await;
         // The client answered the ping while waiting for the member list.

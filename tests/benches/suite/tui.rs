@@ -223,6 +223,7 @@ impl Scene {
             owner: None,
             topic: None,
             private: false,
+            by: None,
         }));
         app.update(Action::SelectConv(1));
     }
@@ -315,6 +316,7 @@ impl Scene {
             owner: None,
             topic: None,
             private: false,
+            by: None,
         }));
     }
 

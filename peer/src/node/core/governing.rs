@@ -198,6 +198,18 @@ impl Core {
         (fits && vouched(list, group, &signed)).then(|| signed.action.by.clone())
     }
 
+    /// Who added us to `group` (its full list just came with the signed action), if the
+    /// action checks out against that list.
+    pub(super) fn added_us_by(&self, group: &GroupName, by: ActedBy) -> Option<Name> {
+        let signed = by.action?;
+        let fits = match &signed.action.act {
+            Act::Add { name } => *name == self.name,
+            Act::Create { participants } => participants.contains(&self.name),
+            _ => false,
+        };
+        (fits && vouched(self.cache.get(group), group, &signed)).then(|| signed.action.by.clone())
+    }
+
     /// An invite pushed to us: told if its signature checks out.
     pub(super) fn invited(&mut self, invite: Invite) {
         if invite.action.verifies() && invite.action.action.by == invite.by {

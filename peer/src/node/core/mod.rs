@@ -224,6 +224,7 @@ impl Core {
                 private: list.private,
                 members: Some(list.members),
                 change: None,
+                by: None,
             });
         }
         if !stored.peers.is_empty() {
@@ -370,6 +371,7 @@ impl Core {
                         members: Some(list.members.clone()),
                         change: None,
                         group,
+                        by: None,
                     };
                     self.emit_for(req, event);
                 }

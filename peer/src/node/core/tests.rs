@@ -520,6 +520,7 @@ fn commands_wait_for_the_first_tracker_attempt_and_answers_carry_their_req() {
         owner: None,
         topic: None,
         private: false,
+        by: Default::default(),
     });
     let got = notices(&out);
     assert_eq!(got[0].req, Some(7));
@@ -549,6 +550,7 @@ fn commands_wait_for_the_first_tracker_attempt_and_answers_carry_their_req() {
                 owner: None,
                 topic: None,
                 private: false,
+                by: None,
             }
         }]
     );

@@ -298,6 +298,7 @@ impl Core {
                 owner: _,
                 topic,
                 private,
+                by,
                 req,
             } => {
                 // Taken even for a group not in our cache: the tracker is the authority on
@@ -325,7 +326,11 @@ impl Core {
                 };
                 self.write(write, AfterWrite::Nothing);
                 self.sync_group(now, &group);
-                let event = self.members_event(group, Some(members), None);
+                let added_by = self.added_us_by(&group, by);
+                let mut event = self.members_event(group, Some(members), None);
+                if let Event::Members { by, .. } = &mut event {
+                    *by = added_by;
+                }
                 self.emit_for(asked.req, event);
             }
             TrackerToPeer::MemberUpdate {
@@ -402,6 +407,7 @@ impl Core {
     ) -> Event {
         let list = self.cache.get(&group);
         Event::Members {
+            by: None,
             version: list.map_or(0, |l| l.version),
             owner: list.and_then(|l| l.owner().cloned()),
             topic: list.and_then(|l| l.topic.clone()),

@@ -477,6 +477,7 @@ fn cached_groups_open_at_start_with_their_members() {
             owner: None,
             topic: None,
             private: false,
+            by: None,
         }]
     );
 }

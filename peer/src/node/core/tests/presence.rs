@@ -47,6 +47,7 @@ fn full(g: &str, version: u64, members: Vec<Member>) -> TrackerToPeer {
         owner: None,
         topic: None,
         private: false,
+        by: Default::default(),
     }
 }
 
@@ -133,6 +134,7 @@ fn whois_follows_the_pushed_presence_and_status() {
         owner: None,
         topic: None,
         private: false,
+        by: None,
     }));
     let out = node.push(update(
         4,

@@ -176,6 +176,7 @@ fn a_sync_ask_from_a_non_member_is_ignored_and_a_members_is_answered_from_the_st
         owner: None,
         topic: None,
         private: false,
+        by: Default::default(),
     });
     let out = node.send(1, Target::Group(group("g")), "for the record");
     let id = sending_id(&out);
