@@ -87,6 +87,17 @@ async fn an_owner_creates_adds_makes_admins_and_hands_over_and_members_cannot() 
     );
     assert!(change["change"].get("action").is_none(), "{change}");
 
+    // A member governs nothing.
+    for line in [
+        "/kick #team carol",
+        "/topic #team mine now",
+        "/private #team on",
+        "/owner #team bob",
+        "/deop #team alice",
+    ] {
+        let error = refused(&mut bob, line).await;
+        assert_eq!(error["event"], "error", "{line}: {error}");
+    }
     // Only the owner makes admins; an admin adds and sets the topic.
     let error = refused(&mut bob, "/op #team carol").await;
     assert_eq!(error["event"], "error", "{error}");
@@ -104,8 +115,10 @@ async fn an_owner_creates_adds_makes_admins_and_hands_over_and_members_cannot() 
     assert_eq!(topic["topic"], "shipping on friday", "{topic}");
     assert_eq!(topic["change"]["by"], "bob", "{topic}");
 
-    // An admin cannot kick another admin; the owner hands the group over.
+    // An admin neither disbands nor kicks the owner; the owner hands the group over.
     let error = refused(&mut bob, "/disband #team").await;
+    assert_eq!(error["event"], "error", "{error}");
+    let error = refused(&mut bob, "/kick #team alice").await;
     assert_eq!(error["event"], "error", "{error}");
     govern(&mut alice, "/owner #team carol").await;
     wait_roles(&mut bob, "team", "carol owns it, alice is an admin", |m| {
