@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::chat::{put_opt_str, put_str};
 use crate::{GroupName, Identity, Name, PublicKey, Signature};
 
 /// A member's role in a group.
@@ -198,22 +199,6 @@ pub fn signing_bytes(action: &GroupAction) -> Vec<u8> {
         Act::Disband => {}
     }
     out
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        None => out.push(0),
-        Some(s) => {
-            out.push(1);
-            put_str(out, s);
-        }
-    }
 }
 
 /// `actor`'s signed `action`.

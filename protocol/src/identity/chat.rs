@@ -69,7 +69,8 @@ pub fn signing_bytes(msg: &ChatMessage) -> Vec<u8> {
     out
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+/// A string in signed bytes: its length (u32 big-endian), then its UTF-8.
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     // Frames are far below 4 GiB (the codec's limit), so the length always fits; saturate
     // rather than wrap if a caller ever builds a larger message by hand.
     let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
@@ -77,7 +78,8 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+/// An optional string in signed bytes: 0, or 1 then the string.
+pub(crate) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         None => out.push(0),
         Some(s) => {
