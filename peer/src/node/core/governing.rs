@@ -129,56 +129,13 @@ impl Core {
     /// A change pushed for `group`, as a front end may hear it: a governance change keeps
     /// `by` only when its signed action checks out against our list before the change, and
     /// never carries the action itself.
-    pub(super) fn attributed(&self, group: &GroupName, change: MemberChange) -> MemberChange {
-        let list = self.cache.get(group);
-        let vouch = |by: ActedBy, change: &MemberChange| attribute(list, group, change, by);
-        match change {
-            MemberChange::Added { member, by } => {
-                let by = vouch(
-                    by,
-                    &MemberChange::Added {
-                        member: member.clone(),
-                        by: ActedBy::default(),
-                    },
-                );
-                MemberChange::Added { member, by }
-            }
-            MemberChange::Kicked { name, reason, by } => {
-                let bare = MemberChange::Kicked {
-                    name: name.clone(),
-                    reason: reason.clone(),
-                    by: ActedBy::default(),
-                };
-                let by = vouch(by, &bare);
-                MemberChange::Kicked { name, reason, by }
-            }
-            MemberChange::Role { name, role, by } => {
-                let bare = MemberChange::Role {
-                    name: name.clone(),
-                    role,
-                    by: ActedBy::default(),
-                };
-                let by = vouch(by, &bare);
-                MemberChange::Role { name, role, by }
-            }
-            MemberChange::Topic { topic, by } => {
-                let bare = MemberChange::Topic {
-                    topic: topic.clone(),
-                    by: ActedBy::default(),
-                };
-                let by = vouch(by, &bare);
-                MemberChange::Topic { topic, by }
-            }
-            MemberChange::Private { on, by } => {
-                let bare = MemberChange::Private {
-                    on,
-                    by: ActedBy::default(),
-                };
-                let by = vouch(by, &bare);
-                MemberChange::Private { on, by }
-            }
-            other => other,
+    pub(super) fn attributed(&self, group: &GroupName, mut change: MemberChange) -> MemberChange {
+        let vouched =
+            acted_by(&change).map(|by| attribute(self.cache.get(group), group, &change, by));
+        if let (Some(vouched), Some(by)) = (vouched, acted_by_mut(&mut change)) {
+            *by = vouched;
         }
+        change
     }
 
     /// Who removed us from `group`, if the signed action says so and checks out.
@@ -236,17 +193,40 @@ impl Core {
 
 /// `by` as a front end may hear it: the actor's name if its signed action checks out for
 /// `change` in `list` (before the change), else nobody.
+/// Who did a governance change, as the tracker says (`None` for other changes).
+fn acted_by(change: &MemberChange) -> Option<&ActedBy> {
+    match change {
+        MemberChange::Added { by, .. }
+        | MemberChange::Kicked { by, .. }
+        | MemberChange::Role { by, .. }
+        | MemberChange::Topic { by, .. }
+        | MemberChange::Private { by, .. } => Some(by),
+        _ => None,
+    }
+}
+
+fn acted_by_mut(change: &mut MemberChange) -> Option<&mut ActedBy> {
+    match change {
+        MemberChange::Added { by, .. }
+        | MemberChange::Kicked { by, .. }
+        | MemberChange::Role { by, .. }
+        | MemberChange::Topic { by, .. }
+        | MemberChange::Private { by, .. } => Some(by),
+        _ => None,
+    }
+}
+
 fn attribute(
     list: Option<&GroupList>,
     group: &GroupName,
     change: &MemberChange,
-    by: ActedBy,
+    by: &ActedBy,
 ) -> ActedBy {
-    let Some(signed) = by.action else {
+    let Some(signed) = &by.action else {
         return ActedBy::default();
     };
     let fits = act_fits(&signed.action.act, change) && by.by.as_ref() == Some(&signed.action.by);
-    let by = (fits && vouched(list, group, &signed)).then(|| signed.action.by.clone());
+    let by = (fits && vouched(list, group, signed)).then(|| signed.action.by.clone());
     ActedBy { by, action: None }
 }
 
