@@ -17,6 +17,7 @@ mod lock;
 mod ranges;
 mod read;
 mod schema;
+mod search;
 mod thread;
 mod write;
 
@@ -32,6 +33,7 @@ pub use crate::node::actions::Applied;
 pub use db::Store;
 pub use lock::{DirLock, LockError};
 pub use ranges::RangeSet;
+pub use search::{MAX_FOUND, mentions, search_query};
 pub use thread::{StoreThread, spawn as spawn_thread};
 
 /// The database file in the data directory.
@@ -120,6 +122,9 @@ pub enum Write {
     /// Our message numbers up to this one are taken (sent before their own write
     /// committed, maybe): numbering after a restart resumes past it.
     ReserveSeqs(u64),
+    /// We read `conversation` up to now: what is stored in it so far is no longer news
+    /// for `/mentions`.
+    ReadMark(Conversation),
 }
 
 /// A question to the store, answered after the writes queued before it.
@@ -145,6 +150,16 @@ pub enum Read {
         have: Vec<AuthorRanges>,
         limit: usize,
     },
+    /// The newest `limit` text messages (not deleted) whose current text has every word
+    /// of `text` (see [`search_query`]), in `conversation` or in all of them; newest first.
+    Search {
+        text: String,
+        conversation: Option<Conversation>,
+        limit: usize,
+    },
+    /// The newest `limit` messages from others not read yet ([`Write::ReadMark`]) that
+    /// are private or mention `name` as a word (`@name` too); newest first.
+    Mentions { name: Name, limit: usize },
 }
 
 /// One message of a conversation's history.
@@ -177,6 +192,24 @@ pub enum Answer {
     },
     /// The text message with that id, if we hold it.
     Target(Option<TargetInfo>),
+    /// What [`Read::Search`] or [`Read::Mentions`] found, newest first.
+    Found(Vec<Found>),
+}
+
+/// One message found by [`Read::Search`] or [`Read::Mentions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: MessageId,
+    pub from: Name,
+    pub conversation: Conversation,
+    /// A private conversation's peer, by the name it last had here.
+    pub peer_name: Option<Name>,
+    pub sent_at: u64,
+    pub own: bool,
+    /// The current text (the last edit's).
+    pub text: String,
+    /// For a search: the words around the match (`…` where text was left out).
+    pub snippet: Option<String>,
 }
 
 /// What [`Read::Target`] found of a message.

@@ -38,6 +38,14 @@ pub fn answer(conn: &Connection, own_key: &PublicKey, read: &Read) -> rusqlite::
         Read::Target { id, emoji } => {
             target(conn, own_key, id, emoji.as_deref()).map(Answer::Target)
         }
+        Read::Search {
+            text,
+            conversation,
+            limit,
+        } => super::search::search(conn, text, conversation.as_ref(), *limit).map(Answer::Found),
+        Read::Mentions { name, limit } => {
+            super::search::unread_mentions(conn, name, *limit).map(Answer::Found)
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 use rusqlite::Connection;
 
 /// Step `i` takes a database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The first schema.
 ///
@@ -109,6 +109,50 @@ const V3: &str = "
 UPDATE messages SET grp = lower(grp) WHERE grp IS NOT NULL;
 UPDATE OR IGNORE members_since SET grp = lower(grp);
 DELETE FROM members_since WHERE grp <> lower(grp);
+";
+
+/// Search and mentions (issue 12).
+///
+/// `messages_fts` is a full-text index (FTS5) of the current text of every text message,
+/// with `messages` as its external content (the text is not stored twice). The triggers
+/// keep it in step with every insert, edit (an `UPDATE` of `text`) and erasure (a delete
+/// sets `text` to ''), and the `secure-delete` option makes FTS5 take a deleted text's
+/// words out of the index pages themselves, not only mark them deleted, so an erased
+/// message leaves no trace there either (with `PRAGMA secure_delete`, the freed bytes are
+/// overwritten). Existing messages are indexed here, once.
+///
+/// `read_marks` is how far we read each conversation (`g:` and the folded group name, or
+/// `p:` and the peer's key in hex): the highest message row stored when we last read it.
+/// What came later is unread for `/mentions`. On upgrade, everything stored so far counts
+/// as read.
+const V4: &str = "
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    text,
+    content = 'messages',
+    content_rowid = 'num',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+INSERT INTO messages_fts (rowid, text)
+    SELECT num, text FROM messages WHERE kind = 'text';
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.kind = 'text' BEGIN
+    INSERT INTO messages_fts (rowid, text) VALUES (new.num, new.text);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages WHEN old.kind = 'text' BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.num, old.text);
+    INSERT INTO messages_fts (rowid, text) VALUES (new.num, new.text);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.kind = 'text' BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.num, old.text);
+END;
+
+CREATE TABLE read_marks (
+    conv  TEXT    PRIMARY KEY,
+    up_to INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO read_marks (conv, up_to)
+    SELECT CASE WHEN grp IS NOT NULL THEN 'g:' || grp ELSE 'p:' || hex(peer_key) END, max(num)
+    FROM messages WHERE grp IS NOT NULL OR peer_key IS NOT NULL GROUP BY 1;
 ";
 
 /// Brings `conn` up to the newest schema. Errors are SQLite's, except a file from the

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::*;
 
 mod actions;
+mod search;
 
 fn me() -> Identity {
     identity_for("me")

@@ -154,6 +154,7 @@ pub fn apply(
             )?
             .execute(params![up_to.to_string()])?;
         }
+        Write::ReadMark(conversation) => super::search::mark_read(conn, conversation)?,
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use natter_protocol::{GroupName, PublicKey};
 
 use crate::node::actions::{self, Act, Applied, MessageState};
 use crate::node::store::{
-    Answer, Conversation, Delivery, HistoryEntry, Job, RangeSet, Read, Recipient, Reply,
+    Answer, Conversation, Delivery, Found, HistoryEntry, Job, RangeSet, Read, Recipient, Reply,
     TargetInfo, Write,
 };
 
@@ -29,6 +29,8 @@ pub struct FakeStore {
     states: HashMap<(PublicKey, u64), MessageState>,
     /// What the actions of the batch being written changed.
     applied: Vec<Applied>,
+    /// How many of the messages stored (in order) each conversation had when last read.
+    read_marks: HashMap<Conversation, usize>,
 }
 
 impl FakeStore {
@@ -173,6 +175,9 @@ impl FakeStore {
                 self.since.remove(&(group, member));
             }
             Write::ListenPort(_) | Write::ReserveSeqs(_) => {}
+            Write::ReadMark(conversation) => {
+                self.read_marks.insert(conversation, self.messages.len());
+            }
         }
     }
 
@@ -245,6 +250,31 @@ impl FakeStore {
         }
     }
 
+    /// The newest `limit` text messages not deleted that `keep` keeps, newest first.
+    fn found(
+        &self,
+        limit: usize,
+        keep: impl Fn(usize, &Conversation, &HistoryEntry) -> bool,
+    ) -> Vec<Found> {
+        self.messages
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(at, (c, e))| e.chat.message.body.is_text() && !e.deleted && keep(*at, c, e))
+            .take(limit)
+            .map(|(_, (c, e))| Found {
+                id: e.chat.message.id.clone(),
+                from: e.chat.message.from.clone(),
+                conversation: c.clone(),
+                peer_name: None,
+                sent_at: e.chat.message.sent_at,
+                own: e.own,
+                text: e.text.clone(),
+                snippet: None,
+            })
+            .collect()
+    }
+
     fn set_delivery(&mut self, seq: u64, to: PublicKey, delivery: Delivery) {
         let own = self
             .messages
@@ -303,6 +333,29 @@ impl FakeStore {
                 let more = lacking.len() > limit;
                 let messages = lacking.into_iter().take(limit).collect();
                 Answer::SyncPage { messages, more }
+            }
+            Read::Search {
+                text,
+                conversation,
+                limit,
+            } => {
+                // A plain substring match is enough here (the store has FTS5).
+                let text = text.trim().trim_matches('"').to_lowercase();
+                let found = self.found(limit, |_, c, e| {
+                    conversation.as_ref().is_none_or(|want| want == c)
+                        && e.text.to_lowercase().contains(&text)
+                });
+                Answer::Found(found)
+            }
+            Read::Mentions { name, limit } => {
+                let found = self.found(limit, |at, c, e| {
+                    let read = self.read_marks.get(c).copied().unwrap_or(0);
+                    !e.own
+                        && at >= read
+                        && (matches!(c, Conversation::Peer(_))
+                            || crate::node::store::mentions(&e.text, name.as_str()))
+                });
+                Answer::Found(found)
             }
             Read::Target { id, emoji } => {
                 let found = self
