@@ -102,6 +102,14 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/clear", "clear the current conversation's view (TUI)"),
     ("/help", "this list"),
     ("/quit", "leave natter (your groups stay yours)"),
+    (
+        "/search TEXT [in TARGET]",
+        "find stored messages with these words (\"a phrase\" in quotes)",
+    ),
+    (
+        "/mentions",
+        "unread messages that name you or were sent to you privately",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -314,9 +322,37 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             args,
             "/typing-notices on|off",
         )?))),
+        "search" => search(args),
+        "mentions" => no_args(args, "/mentions", Input::Node(Command::Mentions)),
         "" => Err(ParseError::Unknown("/".into())),
         other => Err(ParseError::Unknown(format!("/{other}"))),
     }
+}
+
+/// `/search TEXT [in TARGET]`: `in TARGET` at the end (outside a quoted phrase) narrows
+/// the search to one conversation.
+fn search(args: &str) -> Result<Input, ParseError> {
+    const USAGE: &str = "/search TEXT [in TARGET]";
+    let args = args.trim();
+    let narrowed = args
+        .rsplit_once(char::is_whitespace)
+        .filter(|_| !args.ends_with('"'))
+        .and_then(|(head, target)| {
+            let text = head.trim_end().strip_suffix("in")?;
+            (text.ends_with(char::is_whitespace) && !text.trim().is_empty())
+                .then(|| (text.trim(), target))
+        });
+    let (text, target) = match narrowed {
+        Some((text, target)) => (text, Some(parse_target(target)?)),
+        None => (args, None),
+    };
+    if text.is_empty() {
+        return Err(ParseError::Usage(USAGE));
+    }
+    Ok(Input::Node(Command::Search {
+        text: text.to_owned(),
+        target,
+    }))
 }
 
 /// Parses a message target: `#group`, `IP:PORT` or a peer's name.
@@ -547,6 +583,42 @@ mod tests {
             );
         }
         assert_eq!(parse("/quit  "), Ok(Input::Node(Command::Quit)));
+    }
+
+    #[test]
+    fn search_takes_text_and_an_optional_conversation_at_the_end() {
+        let search = |text: &str, target: Option<Target>| {
+            Ok(Input::Node(Command::Search {
+                text: text.into(),
+                target,
+            }))
+        };
+        assert_eq!(
+            parse("/search deploy  friday "),
+            search("deploy  friday", None)
+        );
+        assert_eq!(
+            parse("/search deploy in #ops"),
+            search("deploy", Some(Target::Group(group("ops"))))
+        );
+        assert_eq!(
+            parse("/search a b in bob"),
+            search("a b", Some(Target::Peer("bob".parse().expect("name"))))
+        );
+        // In a quoted phrase, `in` is a word like any other.
+        assert_eq!(
+            parse("/search \"meet me in paris\""),
+            search("\"meet me in paris\"", None)
+        );
+        assert_eq!(parse("/search in"), search("in", None));
+        assert_eq!(parse("/search in #ops"), search("in #ops", None));
+        assert!(matches!(parse("/search"), Err(ParseError::Usage(_))));
+        assert!(matches!(
+            parse("/search x in #bad!"),
+            Err(ParseError::BadName { .. })
+        ));
+        assert_eq!(parse("/mentions"), Ok(Input::Node(Command::Mentions)));
+        assert!(matches!(parse("/mentions x"), Err(ParseError::Usage(_))));
     }
 
     #[test]

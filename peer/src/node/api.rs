@@ -140,6 +140,15 @@ pub enum Command {
     TypingNotices(bool),
     /// Close every connection and stop; the node's event stream ends after this.
     Quit,
+    /// Stored messages whose text has the words of `text`, in `target` or everywhere:
+    /// answered by an [`Event::Search`] (the newest 50).
+    Search {
+        text: String,
+        target: Option<Target>,
+    },
+    /// Messages from others not read yet that mention us or are private: answered by an
+    /// [`Event::Mentions`].
+    Mentions,
 }
 
 /// What [`Command::Act`] does to a message.
@@ -378,6 +387,19 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         about: Option<About>,
     },
+    /// The answer to `/search`: the newest matching messages (at most 50), newest first.
+    Search {
+        /// The text searched for, as given.
+        text: String,
+        /// The conversation searched (`null`: all of them).
+        target: Option<About>,
+        messages: Vec<FoundItem>,
+    },
+    /// The answer to `/mentions`: messages from others not read yet that mention us (our
+    /// name as a word, `@name` too) or were sent to us privately, newest first (at most 50).
+    Mentions {
+        messages: Vec<FoundItem>,
+    },
 }
 
 /// One message in a [`Event::History`]: the fields of a `message` event, and for our own
@@ -401,6 +423,24 @@ pub struct HistoryItem {
     pub to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryState>,
+}
+
+/// One message found by `/search` or `/mentions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundItem {
+    pub id: MessageId,
+    pub from: Name,
+    /// Its conversation: `#group`, or the peer's name for a private one.
+    pub conversation: About,
+    /// The group (`null` for a private message).
+    pub group: Option<GroupName>,
+    pub sent_at: u64,
+    /// The current text (the last edit's).
+    pub text: String,
+    /// For a search, when the text is long: the words around the match, `…` where text
+    /// was left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
 }
 
 /// One invite waiting for us.

@@ -27,6 +27,8 @@ use crate::node::{About, Command, Event, Notice, Request, Target, TrackerStatus}
 mod activity;
 #[path = "changes.rs"]
 mod changes;
+#[path = "found.rs"]
+pub mod found;
 #[path = "history.rs"]
 mod history;
 #[path = "select.rs"]
@@ -138,6 +140,10 @@ pub struct App {
     pub focused: bool,
     /// Our latest typing and read requests, whose errors are not shown.
     quiet: VecDeque<RequestId>,
+    /// What `/search` or `/mentions` found, while its view is open.
+    pub found: Option<found::FoundView>,
+    /// A jump from that view to a message whose history is still coming.
+    jump: Option<found::Jump>,
 }
 
 impl App {
@@ -171,6 +177,8 @@ impl App {
             typing_sent: None,
             focused: true,
             quiet: VecDeque::new(),
+            found: None,
+            jump: None,
         }
     }
 
@@ -233,11 +241,13 @@ impl App {
     /// Handles one action; conversations it opened ask for their history, and the one on
     /// screen is marked read when it has news.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
-        let mut effects = match self.in_mode(&action) {
+        let taken = self.in_found(&action).or_else(|| self.in_mode(&action));
+        let mut effects = match taken {
             Some(effects) => effects,
             None => self.handle(action),
         };
         effects.extend(self.load_history());
+        self.finish_jump();
         effects.extend(self.read_marks());
         effects
     }
@@ -653,6 +663,23 @@ impl App {
                     self.on_error(now, req, message, about);
                 }
             }
+            Event::Search {
+                text,
+                target,
+                messages,
+            } => {
+                let place = target.map(|t| format!(" in {t}")).unwrap_or_default();
+                let none = format!("no stored message has {text}{place}");
+                self.on_found(format!("search {text}{place}"), messages, none);
+            }
+            Event::Mentions { messages } => {
+                let none = "no unread mentions or private messages".to_owned();
+                self.on_found(
+                    "unread mentions and private messages".to_owned(),
+                    messages,
+                    none,
+                );
+            }
         }
         Vec::new()
     }
@@ -808,19 +835,10 @@ fn reply_extra(reply_to: Option<MessageId>) -> Extra {
     }
 }
 
-/// Whether `text` mentions `name` as a whole word, ignoring case.
+/// Whether `text` mentions `name` as a whole word (`@name` too), ignoring case: the same
+/// rule as `/mentions` in the store.
 pub fn mentions(text: &str, name: &str) -> bool {
-    let text = text.to_lowercase();
-    let name = name.to_lowercase();
-    if name.is_empty() {
-        return false;
-    }
-    let is_word = |c: char| c.is_alphanumeric() || c == '_';
-    text.match_indices(&name).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + name.len()..].chars().next();
-        !before.is_some_and(is_word) && !after.is_some_and(is_word)
-    })
+    crate::node::store::mentions(text, name)
 }
 
 /// What a conversation's messages go to; `None` for the status window.
@@ -918,3 +936,7 @@ mod select_tests;
 #[cfg(test)]
 #[path = "activity_tests.rs"]
 mod activity_tests;
+
+#[cfg(test)]
+#[path = "found_tests.rs"]
+pub(crate) mod found_tests;

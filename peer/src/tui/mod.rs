@@ -7,7 +7,9 @@
 pub mod app;
 pub mod conversation;
 pub mod delivery;
+pub mod found_ui;
 pub mod help;
+pub mod hotlist;
 pub mod input;
 pub mod keys;
 pub mod memo;

@@ -214,7 +214,7 @@ impl App {
     }
 
     /// Selects message `id` and scrolls it into view.
-    fn choose(&mut self, id: MessageId) {
+    pub(super) fn choose(&mut self, id: MessageId) {
         let Some(index) = self.selected().position(&id) else {
             return;
         };

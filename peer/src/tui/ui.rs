@@ -119,6 +119,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if let Mode::Pick { at, .. } = app.mode {
         picker::draw(frame, areas.messages, at, shown);
     }
+    if let Some(view) = &app.found {
+        super::found_ui::draw(frame, areas.messages, view);
+    }
     draw_members(frame, app, conv, areas.members);
     draw_status(frame, app, areas.status);
     draw_input(frame, app, areas.input);
@@ -382,8 +385,11 @@ pub fn status_text(app: &App) -> String {
         n => format!("{n} peers reachable"),
     };
     let activity = activity(app).map(|a| format!(" {a} |")).unwrap_or_default();
+    let hot = super::hotlist::hotlist_text(app)
+        .map(|h| format!(" [{h}] |"))
+        .unwrap_or_default();
     format!(
-        "{activity} {} @ {listen} | {tracker} | {peers} | F2: members | /help",
+        "{activity}{hot} {} @ {listen} | {tracker} | {peers} | F2: members | /help",
         app.name
     )
 }
@@ -479,3 +485,7 @@ mod tests;
 #[cfg(test)]
 #[path = "message_ui_tests.rs"]
 mod message_tests;
+
+#[cfg(test)]
+#[path = "found_ui_tests.rs"]
+mod found_tests;

@@ -19,7 +19,7 @@ use super::storing::AfterRead;
 use super::{Core, MAX_TEXT_BYTES, Now, Output};
 use crate::node::actions::{Applied, valid_emoji};
 use crate::node::api::{About, Action, Event, NodeError, ReceiptState, Target};
-use crate::node::store::{Answer, Conversation, Read, TargetInfo};
+use crate::node::store::{Answer, Conversation, Read, TargetInfo, Write};
 
 /// Typing notices from one peer about one conversation closer together than this are
 /// dropped (the front end shows one for a few seconds anyway).
@@ -193,6 +193,8 @@ impl Core {
             Ok(conversation) => conversation,
             Err(error) => return self.fail(req, error),
         };
+        // Our own read position (for `/mentions`), whether receipts go out or not.
+        self.record(Write::ReadMark(conversation.clone()), self.now.at);
         if !self.receipts {
             return;
         }

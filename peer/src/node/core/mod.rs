@@ -28,6 +28,7 @@ mod numbering;
 pub mod outbox;
 mod presence;
 pub mod saving;
+mod search;
 mod storing;
 pub mod sync;
 
@@ -400,6 +401,8 @@ impl Core {
             Command::Whois(name) => self.whois(now, req, name),
             Command::Status(text) => self.set_own_status(req, text),
             Command::Quit => {}
+            Command::Search { text, target } => self.search(req, text, target),
+            Command::Mentions => self.mentions(req),
         }
     }
 

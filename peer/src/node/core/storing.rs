@@ -40,6 +40,16 @@ pub(super) enum AfterRead {
         id: natter_protocol::peer::MessageId,
         action: Action,
     },
+    /// `/search text [in target]`.
+    Search {
+        req: Option<RequestId>,
+        text: String,
+        target: Option<About>,
+    },
+    /// `/mentions`.
+    Mentions {
+        req: Option<RequestId>,
+    },
 }
 
 /// How long a delivery record may wait to share a transaction with other writes.
@@ -162,6 +172,10 @@ impl Core {
                     AfterRead::History { req, target } => self.history_read(req, target, result),
                     AfterRead::SyncPage { conn, group } => self.sync_page_read(conn, group, result),
                     AfterRead::Act { req, id, action } => self.act_on(req, id, action, result),
+                    AfterRead::Search { req, text, target } => {
+                        self.found_read(req, Some((text, target)), result);
+                    }
+                    AfterRead::Mentions { req } => self.found_read(req, None, result),
                 }
             }
         }

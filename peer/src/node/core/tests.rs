@@ -10,6 +10,7 @@ mod keys;
 mod presence;
 mod random;
 mod retries;
+mod search;
 mod sending;
 mod sync;
 mod unverified;
