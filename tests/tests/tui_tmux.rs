@@ -371,3 +371,112 @@ async fn tui_reacts_to_and_edits_messages_selected_with_up() {
     tmux.type_line("/quit");
     tmux.wait_text("EXIT=0");
 }
+
+/// Starts alice's TUI in tmux, joined to #rust where bob (headless) is.
+async fn alice_with_bob_in_rust(tag: &str, dir: &Path, tracker: &Tracker) -> (Tmux, Peer) {
+    let mut bob = Peer::start(dir, "bob", tracker.addr).await;
+    bob.join("rust").await;
+    let _ = bin("natter");
+    let tmux = Tmux::new(tag);
+    tmux.start(&natter_command(
+        "alice",
+        &tracker.addr.to_string(),
+        &dir.join("alice"),
+        "",
+    ));
+    tmux.wait_text("connected to the tracker");
+    tmux.type_line("/join #rust");
+    tmux.wait_text("you joined #rust");
+    bob.wait_members("rust", "alice online", |m| has_member(m, "alice", true))
+        .await;
+    (tmux, bob)
+}
+
+/// Issue 12: `/search` lists what it found in a view of its own, and Enter jumps to the
+/// message in its conversation (from another one), selected and scrolled into view.
+#[tokio::test]
+async fn tui_search_lists_matches_and_enter_jumps_to_the_message() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let (tmux, mut bob) = alice_with_bob_in_rust("search", dir.path(), &tracker).await;
+
+    bob.msg("#rust", "the deploy is at noon").await;
+    for i in 1..=30 {
+        bob.msg("#rust", &format!("filler {i}")).await;
+    }
+    let screen = tmux.wait_text("<bob> filler 30");
+    assert!(!screen.contains("deploy is at noon"), "{screen}");
+    // From the status window.
+    tmux.keys(&["Tab"]);
+    tmux.wait_text("natter: status and help");
+    tmux.type_line("/search deploy");
+    let screen = tmux.wait_text("search deploy (1)");
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("#rust ") && l.contains("bob: the deploy is at noon")),
+        "{screen}"
+    );
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_text("<bob> the deploy is at noon");
+    assert!(screen.contains("#rust: 2 members"), "{screen}");
+    assert!(screen.contains("r reply"), "{screen}");
+    assert!(!screen.contains("search deploy (1)"), "{screen}");
+
+    // Nothing found is one line, no view; Esc closes a view.
+    tmux.keys(&["Escape"]);
+    tmux.type_line("/search nowhere-to-be-found");
+    tmux.wait_text("no stored message has nowhere-to-be-found");
+    tmux.type_line("/search filler");
+    tmux.wait_text("search filler (30)");
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("the view closed", |s| !s.contains("search filler (30)"));
+
+    tmux.type_line("/quit");
+    tmux.wait_text("EXIT=0");
+}
+
+/// Issue 12: `/mentions` lists what named alice or came to her privately while she was
+/// elsewhere (the hotlist in the status bar shows those conversations first), Enter
+/// jumps there, and what she has read there is no longer listed.
+#[tokio::test]
+async fn tui_mentions_list_what_is_unread_and_the_hotlist_shows_it() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let (tmux, mut bob) = alice_with_bob_in_rust("mentions", dir.path(), &tracker).await;
+    tmux.keys(&["Tab"]);
+    tmux.wait_text("natter: status and help");
+
+    bob.msg("#rust", "@alice look here").await;
+    bob.msg("#rust", "nothing for anyone").await;
+    bob.msg("alice", "psst, private").await;
+    tmux.wait_screen("the hotlist", |s| {
+        s.contains("[Act: 3!,2!]") || s.contains("[Act: 2!,3!]")
+    });
+    tmux.type_line("/mentions");
+    let screen = tmux.wait_text("unread mentions and private messages (2)");
+    assert!(screen.contains("bob: psst, private"), "{screen}");
+    assert!(screen.contains("bob: @alice look here"), "{screen}");
+    assert!(!screen.contains("bob: nothing for anyone"), "{screen}");
+    // The newest first: the private one.
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_text("bob: private conversation");
+    assert!(screen.contains("<bob> psst, private"), "{screen}");
+    assert!(screen.contains("r reply"), "{screen}");
+
+    // Read now: only the group's mention is left.
+    tmux.keys(&["Escape"]);
+    tmux.type_line("/mentions");
+    let screen = tmux.wait_text("unread mentions and private messages (1)");
+    assert!(screen.contains("bob: @alice look here"), "{screen}");
+    tmux.keys(&["Escape"]);
+
+    tmux.type_line("/quit");
+    tmux.wait_text("EXIT=0");
+}

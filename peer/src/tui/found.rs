@@ -40,7 +40,9 @@ impl App {
     /// found.
     pub(super) fn on_found(&mut self, title: String, items: Vec<FoundItem>, none: String) {
         if items.is_empty() {
+            // Shown where the user looks: at the bottom, even after a jump scrolled up.
             self.push_selected(Line::system(Some(self.now), none));
+            self.selected_mut().scroll_bottom();
             return;
         }
         self.found = Some(FoundView {
