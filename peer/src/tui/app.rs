@@ -80,6 +80,8 @@ pub enum Action {
     NodeGone,
     /// A command could not be queued to the node.
     CommandFailed(String),
+    /// Go to the first conversation of the hotlist (Alt-A).
+    NextActive,
 }
 
 /// What the shell around the app must do.
@@ -290,6 +292,11 @@ impl App {
             // left to drive, so the UI goes too and gives the terminal back.
             Action::NodeGone => return vec![Effect::Quit],
             Action::CommandFailed(why) => self.push_selected(Line::error(Some(self.now), why)),
+            Action::NextActive => {
+                if let Some(&i) = super::hotlist::hotlist(self).first() {
+                    self.select(i);
+                }
+            }
         }
         Vec::new()
     }

@@ -254,4 +254,13 @@ fn the_hotlist_puts_mentions_first_then_the_latest_activity() {
         crate::tui::hotlist::hotlist_text(&app).as_deref(),
         Some("Act: 5!,4,2")
     );
+    // Alt-A goes down the hotlist, mentions first.
+    app.update(Action::NextActive);
+    assert_eq!(app.selected, 4);
+    app.update(Action::NextActive);
+    assert_eq!(app.selected, 3);
+    app.update(Action::NextActive);
+    assert_eq!(app.selected, 1);
+    app.update(Action::NextActive);
+    assert_eq!(app.selected, 1);
 }

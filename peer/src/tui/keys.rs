@@ -53,6 +53,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "react: pick with arrows and Enter, or 1-8",
     ),
     ("Esc", "leave the selection; cancel a reply or an edit"),
+    (
+        "Alt-A",
+        "next conversation with news (mentions first; the status bar's Act: list)",
+    ),
     ("Ctrl-L", "repaint the screen"),
     ("Ctrl-C", "quit (as /quit)"),
 ];
@@ -83,6 +87,7 @@ pub fn map_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Char(c @ '1'..='9') if alt => {
             Some(Action::SelectConv(usize::from(c as u8 - b'1')))
         }
+        KeyCode::Char('a') if alt => Some(Action::NextActive),
         KeyCode::Char(_) if ctrl || alt => None,
         KeyCode::Char(c) => edit(EditOp::Insert(c)),
         KeyCode::Enter => Some(Action::Submit),
