@@ -426,8 +426,10 @@ async fn tui_search_lists_matches_and_enter_jumps_to_the_message() {
     assert!(screen.contains("r reply"), "{screen}");
     assert!(!screen.contains("search deploy (1)"), "{screen}");
 
-    // Nothing found is one line, no view; Esc closes a view.
+    // Nothing found is one line, no view; Esc closes a view. (Each Esc is seen before
+    // the next key, or the terminal reads the pair as an Alt chord.)
     tmux.keys(&["Escape"]);
+    tmux.wait_screen("the selection left", |s| !s.contains("r reply"));
     tmux.type_line("/search nowhere-to-be-found");
     tmux.wait_text("no stored message has nowhere-to-be-found");
     tmux.type_line("/search filler");
@@ -470,12 +472,15 @@ async fn tui_mentions_list_what_is_unread_and_the_hotlist_shows_it() {
     assert!(screen.contains("<bob> psst, private"), "{screen}");
     assert!(screen.contains("r reply"), "{screen}");
 
-    // Read now: only the group's mention is left.
+    // Read now: only the group's mention is left. (Each Esc is seen before the next
+    // key, or the terminal reads the pair as an Alt chord.)
     tmux.keys(&["Escape"]);
+    tmux.wait_screen("the selection left", |s| !s.contains("r reply"));
     tmux.type_line("/mentions");
     let screen = tmux.wait_text("unread mentions and private messages (1)");
     assert!(screen.contains("bob: @alice look here"), "{screen}");
     tmux.keys(&["Escape"]);
+    tmux.wait_screen("the view closed", |s| !s.contains("unread mentions"));
 
     tmux.type_line("/quit");
     tmux.wait_text("EXIT=0");
