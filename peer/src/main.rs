@@ -12,6 +12,7 @@ use natter::node::{self, NodeConfig};
 use natter::paths::Places;
 use natter::reach::{self, JoinHint};
 use natter::tui::UiInfo;
+use natter::tui::notify::NotifyMode;
 use natter_protocol::{Name, PublicKey};
 use tokio_util::sync::CancellationToken;
 use tracing_appender::non_blocking::WorkerGuard;
@@ -76,6 +77,11 @@ struct Cli {
     /// to be on its way when they kill the process).
     #[arg(long, hide = true, value_name = "MS", default_value_t = 0)]
     store_delay_ms: u64,
+    /// How private messages and mentions get your attention: the bell, plus a desktop
+    /// notification while the terminal is not focused (auto: the terminal's own OSC 777 or
+    /// OSC 9 when it is known to show them, else notify-send when installed) [default: auto].
+    #[arg(long, value_name = "MODE", env = "NATTER_NOTIFY", value_enum)]
+    notify: Option<NotifyMode>,
 }
 
 fn parse_key(s: &str) -> Result<PublicKey, String> {
@@ -198,8 +204,9 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
         signalled.await;
         let _ = on_signal.send(node::Command::Quit).await;
     });
+    let events = node.events;
     let result = if cli.headless {
-        natter::headless::run(node.handle.clone(), node.events).await
+        natter::headless::run(node.handle.clone(), events).await
     } else {
         let info = UiInfo {
             name: cli.name,
@@ -207,8 +214,9 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
             join_hint,
             host,
             log_dir,
+            notify: cli.notify.unwrap_or_default(),
         };
-        natter::tui::run(node.handle.clone(), node.events, info).await
+        natter::tui::run(node.handle.clone(), events, info).await
     };
     // Whatever way the front end ended, stop the node and let it close its connections.
     let _ = node.handle.send(node::Command::Quit).await;

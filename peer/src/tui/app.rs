@@ -25,6 +25,8 @@ use crate::node::{About, Command, Event, Notice, Request, Target, TrackerStatus}
 
 #[path = "activity.rs"]
 mod activity;
+#[path = "alerts.rs"]
+mod alerts;
 #[path = "changes.rs"]
 mod changes;
 #[path = "history.rs"]
@@ -90,6 +92,9 @@ pub enum Effect {
     /// Clear and repaint the terminal.
     Redraw,
     Quit,
+    /// Show a desktop notification (the terminal does not have focus); how is the shell's
+    /// choice (`notify::delivery`).
+    Notify(super::notify::Note),
 }
 
 /// Everything the screen shows.
@@ -138,6 +143,8 @@ pub struct App {
     pub focused: bool,
     /// Our latest typing and read requests, whose errors are not shown.
     quiet: VecDeque<RequestId>,
+    /// How messages that want attention are signalled (`--notify`).
+    pub notify: super::notify::NotifyMode,
 }
 
 impl App {
@@ -171,6 +178,7 @@ impl App {
             typing_sent: None,
             focused: true,
             quiet: VecDeque::new(),
+            notify: info.notify,
         }
     }
 
@@ -771,9 +779,10 @@ impl App {
             Some(g) => ConvId::Group(g),
             None => ConvId::Peer(from.to_string()),
         };
+        let ring = private || mentions(&line.text, self.name.as_str());
+        let note = ring.then(|| alerts::note_of(&from, &conv, &line.text));
         self.typing_done(&conv, &from);
         let i = self.open(conv);
-        let ring = private || mentions(&line.text, self.name.as_str());
         let verified = !matches!(
             line.kind,
             LineKind::Message {
@@ -796,7 +805,7 @@ impl App {
             c.unread = c.unread.saturating_add(1);
             c.mention |= ring;
         }
-        if ring { vec![Effect::Bell] } else { Vec::new() }
+        note.map(|note| self.attention(note)).unwrap_or_default()
     }
 }
 
