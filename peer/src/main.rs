@@ -82,6 +82,14 @@ struct Cli {
     /// OSC 9 when it is known to show them, else notify-send when installed) [default: auto].
     #[arg(long, value_name = "MODE", env = "NATTER_NOTIFY", value_enum)]
     notify: Option<NotifyMode>,
+    /// Run CMD (with `sh -c`) for each incoming message, the message's JSON (as the
+    /// headless `message` event) on its stdin; at most 4 at once, each killed after 10 s.
+    #[arg(long, value_name = "CMD", env = "NATTER_ON_MESSAGE")]
+    on_message: Option<String>,
+    /// How long an --on-message command may run before it is killed, in milliseconds (for
+    /// tests).
+    #[arg(long, hide = true, value_name = "MS", default_value_t = 10_000)]
+    on_message_timeout_ms: u64,
 }
 
 fn parse_key(s: &str) -> Result<PublicKey, String> {
@@ -204,7 +212,16 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
         signalled.await;
         let _ = on_signal.send(node::Command::Quit).await;
     });
-    let events = node.events;
+    let events = match cli.on_message.filter(|c| !c.trim().is_empty()) {
+        Some(command) => {
+            let limits = natter::on_message::HookLimits {
+                timeout: std::time::Duration::from_millis(cli.on_message_timeout_ms),
+                ..Default::default()
+            };
+            natter::on_message::tap(node.events, cli.name.clone(), command, limits)
+        }
+        None => node.events,
+    };
     let result = if cli.headless {
         natter::headless::run(node.handle.clone(), events).await
     } else {
