@@ -212,15 +212,18 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
         signalled.await;
         let _ = on_signal.send(node::Command::Quit).await;
     });
-    let events = match cli.on_message.filter(|c| !c.trim().is_empty()) {
+    // `_hooks` lives to the end of `run`: commands still running then are killed.
+    let (events, _hooks) = match cli.on_message.filter(|c| !c.trim().is_empty()) {
         Some(command) => {
             let limits = natter::on_message::HookLimits {
                 timeout: std::time::Duration::from_millis(cli.on_message_timeout_ms),
                 ..Default::default()
             };
-            natter::on_message::tap(node.events, cli.name.clone(), command, limits)
+            let (events, running) =
+                natter::on_message::tap(node.events, cli.name.clone(), command, limits);
+            (events, Some(running))
         }
-        None => node.events,
+        None => (node.events, None),
     };
     let result = if cli.headless {
         natter::headless::run(node.handle.clone(), events).await

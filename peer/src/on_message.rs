@@ -10,10 +10,12 @@
 //! finds it full is dropped with a warning), at most [`HookLimits::running`] commands run
 //! at once, and each is killed, with everything it started (its process group), after
 //! [`HookLimits::timeout`]. Its stdout is discarded (headless stdout carries only events)
-//! and the start of its stderr is logged when it fails.
+//! and the start of its stderr is logged when it fails. Commands still running when the
+//! [`Running`] guard [`tap`] returns is dropped (natter quitting) are killed too.
 
+use std::collections::HashSet;
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use natter_protocol::Name;
@@ -58,18 +60,38 @@ pub fn message_json(notice: &Notice, own: &Name) -> Option<String> {
     }
 }
 
+/// The process groups (by their leader's pid) of the commands running now.
+type Groups = Arc<Mutex<HashSet<u32>>>;
+
+fn groups_of(groups: &Groups) -> std::sync::MutexGuard<'_, HashSet<u32>> {
+    groups.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Kills the commands still running when it is dropped.
+#[derive(Debug, Default)]
+pub struct Running(Groups);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for pid in groups_of(&self.0).drain() {
+            kill_group(Some(pid));
+        }
+    }
+}
+
 /// Taps `events`: returns the stream the front end reads instead (the same notices, in
-/// order), and runs `command` for each incoming message. The tap ends when either end
-/// does.
+/// order), and runs `command` for each incoming message; and the guard that kills the
+/// commands still running when it is dropped. The tap ends when either end does.
 pub fn tap(
     mut events: mpsc::Receiver<Notice>,
     own: Name,
     command: String,
     limits: HookLimits,
-) -> mpsc::Receiver<Notice> {
+) -> (mpsc::Receiver<Notice>, Running) {
     let (out_tx, out_rx) = mpsc::channel(PASS_ON_QUEUE);
     let (hook_tx, hook_rx) = mpsc::channel(limits.queue.max(1));
-    tokio::spawn(run_hooks(hook_rx, command, limits));
+    let running = Running::default();
+    tokio::spawn(run_hooks(hook_rx, command, limits, Arc::clone(&running.0)));
     tokio::spawn(async move {
         while let Some(notice) = events.recv().await {
             if let Some(json) = message_json(&notice, &own)
@@ -85,11 +107,16 @@ pub fn tap(
             }
         }
     });
-    out_rx
+    (out_rx, running)
 }
 
 /// Takes queued messages one by one, each as soon as one of the running slots is free.
-async fn run_hooks(mut queue: mpsc::Receiver<String>, command: String, limits: HookLimits) {
+async fn run_hooks(
+    mut queue: mpsc::Receiver<String>,
+    command: String,
+    limits: HookLimits,
+    running: Groups,
+) {
     let slots = Arc::new(Semaphore::new(limits.running.max(1)));
     let command: Arc<str> = command.into();
     while let Some(json) = queue.recv().await {
@@ -97,15 +124,16 @@ async fn run_hooks(mut queue: mpsc::Receiver<String>, command: String, limits: H
             break;
         };
         let command = Arc::clone(&command);
+        let running = Arc::clone(&running);
         tokio::spawn(async move {
-            run_one(&command, json, limits.timeout).await;
+            run_one(&command, json, limits.timeout, &running).await;
             drop(slot);
         });
     }
 }
 
 /// Runs `sh -c command` once with `json` (and a newline) on its stdin.
-async fn run_one(command: &str, json: String, timeout: Duration) {
+async fn run_one(command: &str, json: String, timeout: Duration, running: &Groups) {
     let spawned = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -125,6 +153,9 @@ async fn run_one(command: &str, json: String, timeout: Duration) {
         }
     };
     let pid = child.id();
+    if let Some(pid) = pid {
+        groups_of(running).insert(pid);
+    }
     let stdin = child.stdin.take();
     let stderr = child.stderr.take();
     let feed = async move {
@@ -158,6 +189,9 @@ async fn run_one(command: &str, json: String, timeout: Duration) {
                 "the --on-message command ran too long; killed"
             );
         }
+    }
+    if let Some(pid) = pid {
+        groups_of(running).remove(&pid);
     }
 }
 
@@ -227,7 +261,7 @@ mod tests {
             timeout: Duration::from_millis(200),
         };
         // `exec`: no shell left behind if the test ends before the timeout.
-        let mut out = tap(rx, name("alice"), "exec sleep 3".into(), limits);
+        let (mut out, _running) = tap(rx, name("alice"), "exec sleep 3".into(), limits);
         for _ in 0..10 {
             tx.send(message("bob")).await.expect("tap open");
         }

@@ -181,3 +181,27 @@ async fn a_hanging_command_holds_nothing_up_and_is_killed_at_its_timeout() {
     .await;
     assert_eq!(lines_of(dir.path().join("pids").as_path()).len(), SENT);
 }
+
+#[tokio::test]
+async fn commands_still_running_are_killed_when_natter_quits() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let pids = dir.path().join("pids");
+    let hook = format!("sleep 1000 & echo $! >> {}; wait", quoted(&pids));
+    // A timeout far past the test's waits: only the quit can end the command in time.
+    let bob = start_hooked(
+        dir.path(),
+        "bob",
+        &tracker,
+        &hook,
+        &["--on-message-timeout-ms", "600000"],
+    )
+    .await;
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    alice.msg("bob", "are you there").await;
+    let lines = eventually("the command started", || lines_of(&pids), |l| !l.is_empty()).await;
+    let pid: u32 = lines[0].trim().parse().unwrap();
+    assert!(!dead(pid));
+    assert!(bob.quit().await.success());
+    eventually("the command killed", || dead(pid), |d| *d).await;
+}
