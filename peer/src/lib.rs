@@ -3,6 +3,7 @@
 pub mod command;
 pub mod headless;
 pub mod node;
+pub mod on_message;
 pub mod paths;
 pub mod reach;
 pub mod tui;

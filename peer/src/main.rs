@@ -12,6 +12,7 @@ use natter::node::{self, NodeConfig};
 use natter::paths::Places;
 use natter::reach::{self, JoinHint};
 use natter::tui::UiInfo;
+use natter::tui::notify::NotifyMode;
 use natter_protocol::{Name, PublicKey};
 use tokio_util::sync::CancellationToken;
 use tracing_appender::non_blocking::WorkerGuard;
@@ -76,6 +77,19 @@ struct Cli {
     /// to be on its way when they kill the process).
     #[arg(long, hide = true, value_name = "MS", default_value_t = 0)]
     store_delay_ms: u64,
+    /// How private messages and mentions get your attention: the bell, plus a desktop
+    /// notification while the terminal is not focused (auto: the terminal's own OSC 777 or
+    /// OSC 9 when it is known to show them, else notify-send when installed) [default: auto].
+    #[arg(long, value_name = "MODE", env = "NATTER_NOTIFY", value_enum)]
+    notify: Option<NotifyMode>,
+    /// Run CMD (with `sh -c`) for each incoming message, the message's JSON (as the
+    /// headless `message` event) on its stdin; at most 4 at once, each killed after 10 s.
+    #[arg(long, value_name = "CMD", env = "NATTER_ON_MESSAGE")]
+    on_message: Option<String>,
+    /// How long an --on-message command may run before it is killed, in milliseconds (for
+    /// tests).
+    #[arg(long, hide = true, value_name = "MS", default_value_t = 10_000)]
+    on_message_timeout_ms: u64,
 }
 
 fn parse_key(s: &str) -> Result<PublicKey, String> {
@@ -198,8 +212,21 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
         signalled.await;
         let _ = on_signal.send(node::Command::Quit).await;
     });
+    // `_hooks` lives to the end of `run`: commands still running then are killed.
+    let (events, _hooks) = match cli.on_message.filter(|c| !c.trim().is_empty()) {
+        Some(command) => {
+            let limits = natter::on_message::HookLimits {
+                timeout: std::time::Duration::from_millis(cli.on_message_timeout_ms),
+                ..Default::default()
+            };
+            let (events, running) =
+                natter::on_message::tap(node.events, cli.name.clone(), command, limits);
+            (events, Some(running))
+        }
+        None => (node.events, None),
+    };
     let result = if cli.headless {
-        natter::headless::run(node.handle.clone(), node.events).await
+        natter::headless::run(node.handle.clone(), events).await
     } else {
         let info = UiInfo {
             name: cli.name,
@@ -207,8 +234,9 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
             join_hint,
             host,
             log_dir,
+            notify: cli.notify.unwrap_or_default(),
         };
-        natter::tui::run(node.handle.clone(), node.events, info).await
+        natter::tui::run(node.handle.clone(), events, info).await
     };
     // Whatever way the front end ended, stop the node and let it close its connections.
     let _ = node.handle.send(node::Command::Quit).await;

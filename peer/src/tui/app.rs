@@ -25,6 +25,8 @@ use crate::node::{About, Command, Event, Notice, Request, Target, TrackerStatus}
 
 #[path = "activity.rs"]
 mod activity;
+#[path = "alerts.rs"]
+mod alerts;
 #[path = "changes.rs"]
 mod changes;
 #[path = "found.rs"]
@@ -94,6 +96,9 @@ pub enum Effect {
     /// Clear and repaint the terminal.
     Redraw,
     Quit,
+    /// Show a desktop notification (the terminal does not have focus); how is the shell's
+    /// choice (`notify::delivery`).
+    Notify(super::notify::Note),
 }
 
 /// Everything the screen shows.
@@ -146,6 +151,8 @@ pub struct App {
     pub found: Option<found::FoundView>,
     /// A jump from that view to a message whose history is still coming.
     jump: Option<found::Jump>,
+    /// How messages that want attention are signalled (`--notify`).
+    pub notify: super::notify::NotifyMode,
 }
 
 impl App {
@@ -181,6 +188,7 @@ impl App {
             quiet: VecDeque::new(),
             found: None,
             jump: None,
+            notify: info.notify,
         }
     }
 
@@ -805,9 +813,10 @@ impl App {
             Some(g) => ConvId::Group(g),
             None => ConvId::Peer(from.to_string()),
         };
+        let ring = private || mentions(&line.text, self.name.as_str());
+        let note = ring.then(|| alerts::note_of(&from, &conv, &line.text));
         self.typing_done(&conv, &from);
         let i = self.open(conv);
-        let ring = private || mentions(&line.text, self.name.as_str());
         let verified = !matches!(
             line.kind,
             LineKind::Message {
@@ -830,7 +839,7 @@ impl App {
             c.unread = c.unread.saturating_add(1);
             c.mention |= ring;
         }
-        if ring { vec![Effect::Bell] } else { Vec::new() }
+        note.map(|note| self.attention(note)).unwrap_or_default()
     }
 }
 

@@ -14,6 +14,8 @@ pub mod input;
 pub mod keys;
 pub mod memo;
 pub mod message;
+pub mod notifier;
+pub mod notify;
 pub mod picker;
 pub mod rows;
 pub mod terminal;
@@ -52,6 +54,8 @@ pub struct UiInfo {
     pub host: String,
     /// Where the TUI writes its log files (shown on the screen only on errors).
     pub log_dir: std::path::PathBuf,
+    /// How private messages and mentions get attention (`--notify`).
+    pub notify: notify::NotifyMode,
 }
 
 pub use crate::reach::JoinHint;
@@ -73,6 +77,7 @@ pub async fn run(
     let mut node_open = true;
     let mut quit_sent = false;
     let mut actions = Vec::new();
+    let notifier = notifier::Notifier::from_env(info.notify);
     loop {
         if terminal::panicked() {
             // The hook has restored the terminal and printed the panic; drawing on would
@@ -114,6 +119,7 @@ pub async fn run(
         }
         let mut quit = false;
         let mut bell = false;
+        let mut notes = Vec::new();
         while let Some(effect) = effects.pop_front() {
             match effect {
                 Effect::Node(Request {
@@ -134,10 +140,16 @@ pub async fn run(
                 Effect::Bell => bell = true,
                 Effect::Redraw => tui.terminal.clear()?,
                 Effect::Quit => quit = true,
+                Effect::Notify(note) => notes.push(note),
             }
         }
         if bell && tui.bell().is_err() {
             tracing::debug!("the terminal bell failed");
+        }
+        if let Some(note) = notify::coalesce(notes)
+            && let Err(e) = notifier.show(&note, &mut std::io::stdout())
+        {
+            tracing::debug!(error = %e, "the notification failed");
         }
         if quit {
             break;
