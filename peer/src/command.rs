@@ -26,6 +26,8 @@ pub enum Input {
     Query(Name),
     /// Text without a leading `/`: a message to the current conversation.
     Text(String),
+    /// `/invite-link`: show the invite and copy it to the clipboard (TUI).
+    InviteLink,
 }
 
 /// Every slash command with its arguments and what it does, for `/help`.
@@ -102,6 +104,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/clear", "clear the current conversation's view (TUI)"),
     ("/help", "this list"),
     ("/quit", "leave natter (your groups stay yours)"),
+    (
+        "/invite-link",
+        "show the invite to your tracker (and this group) and copy it (TUI)",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -314,6 +320,7 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             args,
             "/typing-notices on|off",
         )?))),
+        "invite-link" => no_args(args, "/invite-link", Input::InviteLink),
         "" => Err(ParseError::Unknown("/".into())),
         other => Err(ParseError::Unknown(format!("/{other}"))),
     }

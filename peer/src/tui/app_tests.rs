@@ -14,6 +14,7 @@ pub(crate) fn info() -> UiInfo {
         join_hint: None,
         host: "192.168.1.5".into(),
         log_dir: PathBuf::from("/tmp/natter-logs"),
+        invite: None,
     }
 }
 

@@ -26,6 +26,13 @@ pub fn welcome(info: &UiInfo) -> Vec<String> {
         }
         lines.push(format!("  {}", hint.command));
     }
+    if info.invite.is_some() {
+        lines.push(
+            "Or hand them the invite at the top of this screen (/invite-link copies it): \
+             they run  natter --join INVITE --name THEIR-NAME"
+                .to_owned(),
+        );
+    }
     lines
 }
 

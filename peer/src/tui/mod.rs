@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod delivery;
 pub mod help;
 pub mod input;
+pub mod invite_band;
 pub mod keys;
 pub mod memo;
 pub mod message;
@@ -50,6 +51,9 @@ pub struct UiInfo {
     pub host: String,
     /// Where the TUI writes its log files (shown on the screen only on errors).
     pub log_dir: std::path::PathBuf,
+    /// The invite to this user's tracker, when its key is known: shown on a line of its
+    /// own, and copied by `/invite-link`.
+    pub invite: Option<crate::invite::Invite>,
 }
 
 pub use crate::reach::JoinHint;
@@ -132,6 +136,11 @@ pub async fn run(
                 Effect::Bell => bell = true,
                 Effect::Redraw => tui.terminal.clear()?,
                 Effect::Quit => quit = true,
+                Effect::Clipboard(text) => {
+                    if tui.clipboard(&text).is_err() {
+                        tracing::debug!("writing to the clipboard (OSC 52) failed");
+                    }
+                }
             }
         }
         if bell && tui.bell().is_err() {

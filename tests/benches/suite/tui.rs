@@ -176,6 +176,7 @@ impl Scene {
             join_hint: None,
             host: "192.168.1.21".into(),
             log_dir: std::env::temp_dir(),
+            invite: None,
         };
         let mut scene = Self {
             app: App::new(&info, START_MS),
