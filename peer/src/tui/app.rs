@@ -467,8 +467,10 @@ impl App {
                 key,
                 ..
             } => {
+                // Where peers reach us, not the bound `0.0.0.0:PORT`.
+                let reached = crate::reach::reachable_addr(listen, &self.host);
                 let line = format!(
-                    "you are {name} (key {key}, fingerprint {}), listening on {listen}; tracker {tracker}",
+                    "you are {name} (key {key}, fingerprint {}), reached at {reached}; tracker {tracker}",
                     key.fingerprint()
                 );
                 self.name = name;

@@ -99,3 +99,23 @@ fn invite_link_without_a_key_says_why() {
     let rows = screen(&app, 100, 24);
     assert!(contains(&rows, "no invite"), "{}", show(&rows));
 }
+
+#[test]
+fn the_screen_never_shows_the_bound_any_address() {
+    let mut app = App::new(&info(), 0);
+    app.update(Action::Node(crate::node::Event::Ready {
+        name: "alice".parse().expect("name"),
+        listen: "0.0.0.0:4000".parse().expect("addr"),
+        tracker: "127.0.0.1:7000".into(),
+        key: key(),
+        contract: crate::node::api::CONTRACT_VERSION,
+        protocol: natter_protocol::PROTOCOL_VERSION,
+    }));
+    let rows = screen(&app, 120, 12);
+    assert!(!contains(&rows, "0.0.0.0"), "{}", show(&rows));
+    assert!(
+        contains(&rows, "reached at 192.168.1.5:4000"),
+        "{}",
+        show(&rows)
+    );
+}
