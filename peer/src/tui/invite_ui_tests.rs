@@ -16,6 +16,10 @@ fn key() -> PublicKey {
 
 fn with_invite() -> App {
     let mut i = info();
+    i.join_hint = Some(crate::tui::JoinHint {
+        command: "natter --name <THEIR-NAME> --tracker 192.168.1.5:7700 --tracker-key K".into(),
+        local_only: None,
+    });
     i.invite = Some(Invite {
         tracker: "192.168.1.5:7700".into(),
         key: key(),
@@ -50,6 +54,8 @@ fn the_welcome_shows_the_invite_alone_on_a_full_width_row() {
     // The sidebar and the welcome start below it.
     assert!(rows[2].contains("1 natter"), "{}", show(&rows));
     assert!(contains(&rows, "natter --join INVITE"), "{}", show(&rows));
+    // The long command, which wraps in the message view, gives way to the invite.
+    assert!(!contains(&rows, "--tracker-key"), "{}", show(&rows));
 
     // Narrower than the link: cut at the full width, still nothing else on those rows.
     let rows = screen(&app, 60, 24);
