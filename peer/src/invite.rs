@@ -5,11 +5,11 @@
 //! natter://192.168.1.20:7700?key=KEY&group=room
 //! ```
 //!
-//! A link rather than an opaque compact token: it is one unbroken word (nothing a chat
-//! app, a terminal or a shell splits or wraps: `?`, `=` and `&` need no quotes in most
-//! shells and none in `--join=`), a reader can see which tracker it points at before
-//! trusting it, and the key, already URL-safe base64, needs no escaping. A group name
-//! outside ASCII is percent-encoded (UTF-8), as in any URL.
+//! A link rather than an opaque compact token: it is one unbroken word that chat apps
+//! and terminals keep whole (and many make clickable), a reader can see which tracker it
+//! points at before trusting it, and the key, already URL-safe base64, needs no escaping.
+//! A group name outside ASCII is percent-encoded (UTF-8), as in any URL. In a shell it
+//! goes in quotes (`&` and `?` mean something there), which `natter invite` says.
 //!
 //! Pure: [`Invite::parse`] never panics and says what is wrong with a bad line; unknown
 //! query fields are ignored, so a later natter may add some.

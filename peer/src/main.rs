@@ -55,7 +55,9 @@ fn main() -> ExitCode {
     if let Some(Sub::Invite { group }) = cli.command {
         return match invite_line(&cli.chat, &settings, group) {
             Ok(line) => {
+                // Only the line on stdout, for scripts; how to use it on stderr.
                 println!("{line}");
+                eprintln!("natter: a friend joins with: natter --join '{line}' --name THEIR-NAME");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
