@@ -26,6 +26,8 @@ pub enum Input {
     Query(Name),
     /// Text without a leading `/`: a message to the current conversation.
     Text(String),
+    /// `/invite-link`: show the invite and copy it to the clipboard (TUI).
+    InviteLink,
 }
 
 /// Every slash command with its arguments and what it does, for `/help`.
@@ -109,6 +111,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (
         "/mentions",
         "unread messages that name you or were sent to you privately",
+    ),
+    (
+        "/invite-link",
+        "show the invite to your tracker (and this group) and copy it (TUI)",
     ),
 ];
 
@@ -324,6 +330,7 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
         )?))),
         "search" => search(args),
         "mentions" => no_args(args, "/mentions", Input::Node(Command::Mentions)),
+        "invite-link" => no_args(args, "/invite-link", Input::InviteLink),
         "" => Err(ParseError::Unknown("/".into())),
         other => Err(ParseError::Unknown(format!("/{other}"))),
     }

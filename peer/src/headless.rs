@@ -197,7 +197,7 @@ async fn read_commands(
                 continue;
             }
             Ok(Input::Help) => help_line(req),
-            Ok(Input::Clear | Input::Query(_)) => {
+            Ok(Input::Clear | Input::Query(_) | Input::InviteLink) => {
                 let message = "that is a TUI command; the headless mode has no conversation view";
                 error_line(req, NodeError::BadCommand(message.into()))
             }

@@ -1,7 +1,11 @@
 //! natter's peer: the node (networking and state) and its front ends.
 
+pub mod auto_join;
 pub mod command;
+pub mod config;
 pub mod headless;
+pub mod invite;
+pub mod inviting;
 pub mod node;
 pub mod on_message;
 pub mod paths;

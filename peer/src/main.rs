@@ -1,127 +1,96 @@
 //! `natter`: the chat peer. Parses arguments, sets up logging, optionally hosts the
 //! tracker, starts the node and hands it to the TUI or the headless mode.
 
-use std::io::IsTerminal;
+mod cli;
+
+use std::io::{IsTerminal, Write as _};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use cli::{ChatArgs, Cli, Sub};
+use natter::config::{self, Settings};
+use natter::invite::Invite;
+use natter::inviting::{self, DEFAULT_HOSTED_TRACKER, DEFAULT_TRACKER};
 use natter::node::{self, NodeConfig};
 use natter::paths::Places;
 use natter::reach::{self, JoinHint};
 use natter::tui::UiInfo;
-use natter::tui::notify::NotifyMode;
-use natter_protocol::{Name, PublicKey};
+use natter_protocol::{GroupName, Name};
 use tokio_util::sync::CancellationToken;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::EnvFilter;
 
-/// The tracker address used when none is given.
-const DEFAULT_TRACKER: &str = "127.0.0.1:7700";
-/// Where `--host-tracker` binds when `--tracker` is not given.
-const DEFAULT_HOSTED_TRACKER: &str = "0.0.0.0:7700";
-
-/// natter: peer-to-peer chat for the terminal.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {
-    /// Your name (1-32 letters, digits, '-', '_' or '.').
-    #[arg(long)]
+/// What a chatting process runs with: the arguments, merged with the config file.
+struct Run {
+    args: ChatArgs,
+    settings: Settings,
     name: Name,
-    /// The tracker's address, HOST:PORT [default: 127.0.0.1:7700; with --host-tracker,
-    /// where to host it: 0.0.0.0:7700].
-    #[arg(long, value_parser = parse_host_port)]
-    tracker: Option<String>,
-    /// Where other peers reach you.
-    #[arg(long, default_value = "0.0.0.0:0")]
-    listen: SocketAddr,
-    /// Where the keys, the member cache and (when hosting) the tracker state live, and the
-    /// TUI's logs in logs/ [default: natter/NAME in your data directory, the logs in
-    /// natter/NAME/logs in your state directory].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Commands on stdin, JSON events on stdout (the scripting interface).
-    #[arg(long)]
-    headless: bool,
-    /// Run the tracker inside this process, on the --tracker address.
-    #[arg(long)]
-    host_tracker: bool,
-    /// The tracker's key (as it prints it: `key KEY`). Without it the key met on first
-    /// contact is pinned; with it, it replaces the pin (to accept a changed key on purpose).
-    #[arg(long, value_name = "KEY", value_parser = parse_key)]
-    tracker_key: Option<PublicKey>,
-    /// How many messages may wait for one recipient (offline or unreachable); past it,
-    /// /msg to it is refused.
-    #[arg(long, value_name = "N", default_value_t = node::OutboxLimits::default().per_recipient)]
-    outbox_limit: usize,
-    /// How many messages may wait for their recipients in all.
-    #[arg(long, value_name = "N", default_value_t = node::OutboxLimits::default().total)]
-    outbox_total: usize,
-    /// How long a message waits for a recipient before it is given up and reported
-    /// failed, in seconds (2592000: 30 days).
-    #[arg(long, value_name = "SECS", default_value_t = 30 * 24 * 3600)]
-    expire_after: u64,
-    /// Do not tell others when you have read their messages (also `/receipts off`).
-    #[arg(long)]
-    no_receipts: bool,
-    /// Do not tell others when you are typing (also `/typing-notices off`).
-    #[arg(long)]
-    no_typing_notices: bool,
-    /// Keep messages in memory only, without natter.db (to measure what the store costs).
-    #[arg(long, hide = true)]
-    ephemeral: bool,
-    /// Wait this many milliseconds before each store commit (for tests that need a write
-    /// to be on its way when they kill the process).
-    #[arg(long, hide = true, value_name = "MS", default_value_t = 0)]
-    store_delay_ms: u64,
-    /// How private messages and mentions get your attention: the bell, plus a desktop
-    /// notification while the terminal is not focused (auto: the terminal's own OSC 777 or
-    /// OSC 9 when it is known to show them, else notify-send when installed) [default: auto].
-    #[arg(long, value_name = "MODE", env = "NATTER_NOTIFY", value_enum)]
-    notify: Option<NotifyMode>,
-    /// Run CMD (with `sh -c`) for each incoming message, the message's JSON (as the
-    /// headless `message` event) on its stdin; at most 4 at once, each killed after 10 s.
-    #[arg(long, value_name = "CMD", env = "NATTER_ON_MESSAGE")]
-    on_message: Option<String>,
-    /// How long an --on-message command may run before it is killed, in milliseconds (for
-    /// tests).
-    #[arg(long, hide = true, value_name = "MS", default_value_t = 10_000)]
-    on_message_timeout_ms: u64,
-}
-
-fn parse_key(s: &str) -> Result<PublicKey, String> {
-    s.parse::<PublicKey>()
-        .map_err(|_| format!("{s:?} is not a key (43 characters of URL-safe base64)"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Some(places) = Places::new(cli.name.as_str(), cli.data_dir.clone()) else {
-        eprintln!("natter: cannot find your data directory; pass --data-dir");
-        return ExitCode::FAILURE;
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Some(Sub::Completions { shell }) => {
+            cli::completions(shell, &mut out);
+            return ExitCode::SUCCESS;
+        }
+        Some(Sub::Man) => {
+            return match cli::man(&mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("cannot write the man page: {e}")),
+            };
+        }
+        _ => {}
+    }
+    drop(out);
+    let settings = match settings(&cli.chat) {
+        Ok(settings) => settings,
+        Err(e) => return fail(e),
+    };
+    if let Some(Sub::Invite { group }) = cli.command {
+        return match invite_line(&cli.chat, &settings, group) {
+            Ok(line) => {
+                // Only the line on stdout, for scripts; how to use it on stderr.
+                println!("{line}");
+                eprintln!("natter: a friend joins with: natter --join '{line}' --name THEIR-NAME");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    let name = match settings.name.clone() {
+        Some(name) => name,
+        None => match ask_name() {
+            Ok(name) => name,
+            Err(e) => return fail(e),
+        },
+    };
+    let run = Run {
+        args: cli.chat,
+        settings,
+        name,
+    };
+    let Some(places) = Places::new(run.name.as_str(), run.args.data_dir.clone()) else {
+        return fail("cannot find your data directory; pass --data-dir".to_owned());
     };
     // Here rather than in `run`: main must hold the guard to flush it before `exit`.
-    let log_guard = match init_logging(cli.headless, &places.logs) {
+    let log_guard = match init_logging(run.args.headless, &places.logs) {
         Ok(guard) => guard,
-        Err(e) => {
-            eprintln!("natter: {e:#}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(format!("{e:#}")),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("natter: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
-    let code = match runtime.block_on(run(cli, places)) {
+    let code = match runtime.block_on(run_chat(run, places)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("natter: {e:#}");
@@ -135,7 +104,101 @@ fn main() -> ExitCode {
     std::process::exit(code)
 }
 
-async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
+/// Says what went wrong on stderr; the exit status of a failure.
+fn fail(why: String) -> ExitCode {
+    eprintln!("natter: {why}");
+    ExitCode::FAILURE
+}
+
+/// The command line and environment over the config file (`--config`, else the default
+/// one if it exists), with an invite's tracker and key over both.
+fn settings(args: &ChatArgs) -> Result<Settings, String> {
+    let file = match (&args.config, config::default_path()) {
+        (Some(path), _) => config::load(path, true),
+        (None, Some(path)) => config::load(&path, false),
+        (None, None) => Ok(config::FileConfig::default()),
+    }
+    .map_err(|e| e.to_string())?;
+    let mut settings = config::choose(args.given(), file);
+    if let Some(invite) = &args.join {
+        settings.tracker = Some(invite.tracker.clone());
+        settings.tracker_key = Some(invite.key);
+    }
+    Ok(settings)
+}
+
+/// Asks for the name on the terminal; an error when the input is not a terminal (a
+/// script must pass --name).
+fn ask_name() -> Result<Name, String> {
+    const TRIES: usize = 3;
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(
+            "no name: pass --name NAME (or set NATTER_NAME, or name in the config file)".to_owned(),
+        );
+    }
+    for _ in 0..TRIES {
+        eprint!("Your name in natter (letters, digits, '-', '_', '.'): ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        match stdin.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => match line.trim().parse::<Name>() {
+                Ok(name) => return Ok(name),
+                Err(e) => eprintln!("{e}"),
+            },
+        }
+    }
+    Err("no name given; pass --name NAME".to_owned())
+}
+
+/// `natter invite`: the line to hand a friend (see [`inviting`]).
+fn invite_line(
+    args: &ChatArgs,
+    settings: &Settings,
+    group: Option<GroupName>,
+) -> Result<Invite, String> {
+    let name = settings.name.as_ref().map(|n| n.as_str().to_owned());
+    let data_dir = match (&args.data_dir, name) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(name)) => {
+            Places::new(&name, None)
+                .ok_or("cannot find your data directory; pass --data-dir")?
+                .data
+        }
+        (None, None) => {
+            return Err("natter invite needs --name (or --data-dir) to find your keys".into());
+        }
+    };
+    let tracker = settings.tracker.as_deref();
+    let host = reach::outward_host();
+    let invite = if inviting::hosts(args.host_tracker, tracker, &data_dir) {
+        let key_file = data_dir.join(inviting::HOSTED_KEY_FILE);
+        let key = natter_tracker::load_identity(&key_file)
+            .map_err(|e| format!("{e:#}"))?
+            .public_key();
+        let addr = tracker.unwrap_or(DEFAULT_HOSTED_TRACKER);
+        inviting::hosted(addr, key, &host, group)
+    } else {
+        let tracker = tracker.unwrap_or(DEFAULT_TRACKER);
+        inviting::joined(tracker, settings.tracker_key, &data_dir, &host, group)?
+    };
+    if inviting::local_only(&invite) {
+        eprintln!(
+            "natter: {} is reachable from this machine only; friends elsewhere need the \
+             tracker on an address they can reach",
+            invite.tracker
+        );
+    }
+    Ok(invite)
+}
+
+async fn run_chat(run: Run, places: Places) -> anyhow::Result<()> {
+    let Run {
+        args: cli,
+        settings,
+        name,
+    } = run;
     let Places {
         data: data_dir,
         logs: log_dir,
@@ -153,9 +216,13 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let mut join_hint = None;
     let mut hosted = None;
-    let mut tracker_key = cli.tracker_key;
+    let mut invite = None;
+    let mut tracker_key = settings.tracker_key;
     let tracker = if cli.host_tracker {
-        let wanted = cli.tracker.as_deref().unwrap_or(DEFAULT_HOSTED_TRACKER);
+        let wanted = settings
+            .tracker
+            .as_deref()
+            .unwrap_or(DEFAULT_HOSTED_TRACKER);
         let addr = resolve(wanted).await?;
         let mut config = natter_tracker::Config::new(data_dir.join("tracker.json"));
         // Everything that can stop the tracker from starting is checked here, before the
@@ -173,12 +240,27 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
         let bound = listener.local_addr().context("no tracker address")?;
         hosted = Some((listener, config));
         join_hint = Some(JoinHint::new(bound, &key, &host));
+        invite = Some(inviting::hosted(&bound.to_string(), key, &host, None));
         reach::local_addr(bound).to_string()
     } else {
-        cli.tracker.unwrap_or_else(|| DEFAULT_TRACKER.to_owned())
+        settings
+            .tracker
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TRACKER.to_owned())
     };
+    if invite.is_none() && !cli.headless {
+        // The TUI's invite to someone else's tracker: the key given, else the pinned one
+        // (none before the first contact). Resolving a host name may block.
+        let (tracker, dir, host) = (tracker.clone(), data_dir.clone(), host.clone());
+        invite = tokio::task::spawn_blocking(move || {
+            inviting::joined(&tracker, tracker_key, &dir, &host, None).ok()
+        })
+        .await
+        .ok()
+        .flatten();
+    }
 
-    let mut config = NodeConfig::new(cli.name.clone(), tracker.clone(), cli.listen, data_dir);
+    let mut config = NodeConfig::new(name.clone(), tracker.clone(), cli.listen, data_dir);
     config.tracker_key = tracker_key;
     config.outbox = node::OutboxLimits {
         per_recipient: cli.outbox_limit,
@@ -186,8 +268,8 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
     };
     config.expire_after = std::time::Duration::from_secs(cli.expire_after);
     config.ephemeral = cli.ephemeral;
-    config.receipts = !cli.no_receipts;
-    config.typing_notices = !cli.no_typing_notices;
+    config.receipts = settings.receipts;
+    config.typing_notices = settings.typing_notices;
     config.store_delay = std::time::Duration::from_millis(cli.store_delay_ms);
     let node = node::start(config).await?;
     // The hosted tracker serves until the end; if it fails, the peer quits with its error
@@ -212,29 +294,37 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
         signalled.await;
         let _ = on_signal.send(node::Command::Quit).await;
     });
+    // An invite's group is joined once the tracker link is up.
+    let events = match cli.join.and_then(|invite| invite.group) {
+        Some(group) => {
+            natter::auto_join::join_when_connected(node.handle.clone(), node.events, group)
+        }
+        None => node.events,
+    };
     // `_hooks` lives to the end of `run`: commands still running then are killed.
-    let (events, _hooks) = match cli.on_message.filter(|c| !c.trim().is_empty()) {
+    let (events, _hooks) = match cli.on_message.clone().filter(|c| !c.trim().is_empty()) {
         Some(command) => {
             let limits = natter::on_message::HookLimits {
                 timeout: std::time::Duration::from_millis(cli.on_message_timeout_ms),
                 ..Default::default()
             };
             let (events, running) =
-                natter::on_message::tap(node.events, cli.name.clone(), command, limits);
+                natter::on_message::tap(events, name.clone(), command, limits);
             (events, Some(running))
         }
-        None => (node.events, None),
+        None => (events, None),
     };
     let result = if cli.headless {
         natter::headless::run(node.handle.clone(), events).await
     } else {
         let info = UiInfo {
-            name: cli.name,
+            name,
             tracker,
             join_hint,
             host,
             log_dir,
-            notify: cli.notify.unwrap_or_default(),
+            notify: settings.notify.unwrap_or_default(),
+            invite,
         };
         natter::tui::run(node.handle.clone(), events, info).await
     };
@@ -319,24 +409,6 @@ fn shutdown_signal() -> impl Future<Output = ()> {
     }
 }
 
-/// Checks that an address is `HOST:PORT` (a name or an IP, then a port number); the name is
-/// resolved when connecting.
-fn parse_host_port(s: &str) -> Result<String, String> {
-    if s.parse::<SocketAddr>().is_ok() {
-        return Ok(s.to_owned());
-    }
-    let bad = || format!("{s:?} is not HOST:PORT (for example 192.168.1.20:7700)");
-    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-    let host_ok = !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
-    if !host_ok || port.parse::<u16>().is_err() {
-        return Err(bad());
-    }
-    Ok(s.to_owned())
-}
-
 /// Resolves `host:port` to one socket address.
 async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
     if let Ok(addr) = addr.parse() {
@@ -347,36 +419,4 @@ async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("cannot resolve {addr}"))?
         .next()
         .with_context(|| format!("{addr} resolves to no address"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tracker_addresses_must_be_host_port() {
-        for ok in ["127.0.0.1:7700", "[::1]:7700", "example.org:80", "my-box:1"] {
-            assert_eq!(parse_host_port(ok), Ok(ok.to_owned()));
-        }
-        for bad in [
-            "not-an-address",
-            ":7700",
-            "host:",
-            "host:99999",
-            "a b:1",
-            "h:x",
-        ] {
-            assert!(parse_host_port(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn tracker_keys_must_parse() {
-        let key = natter_protocol::Identity::from_secrets(&[1; 32], &[2; 32]).public_key();
-        assert_eq!(parse_key(&key.to_string()), Ok(key));
-        for bad in ["", "abc", &format!("{key}x")] {
-            assert!(parse_key(bad).is_err(), "{bad}");
-        }
-        assert!(Cli::try_parse_from(["natter", "--name", "a", "--tracker-key", "nope"]).is_err());
-    }
 }

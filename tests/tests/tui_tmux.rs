@@ -259,14 +259,14 @@ async fn tui_hosting_on_loopback_says_so_and_a_sigterm_restores_the_terminal() {
         "--host-tracker",
     ));
     let screen = tmux.wait_text("connected to the tracker");
-    // The hint names the loopback address it listens on, with the tracker's key, and
-    // says that other machines cannot reach it.
+    // The invite names the loopback address it listens on, with the tracker's key, and
+    // the welcome says that other machines cannot reach it.
     assert!(
         screen.contains("other machines cannot reach it"),
         "{screen}"
     );
-    assert!(screen.contains("--tracker 127.0.0.1:"), "{screen}");
-    assert!(screen.contains("--tracker-key"), "{screen}");
+    assert!(screen.contains("natter://127.0.0.1:"), "{screen}");
+    assert!(screen.contains("?key="), "{screen}");
     assert!(!screen.contains("Others join you with"), "{screen}");
     {
         // The day's log file, in a directory for the user's eyes only.

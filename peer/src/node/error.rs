@@ -68,6 +68,9 @@ pub enum ErrorCode {
     NotAuthor,
     /// The message was deleted; it cannot be edited or reacted to.
     MessageDeleted,
+    /// The tracker presented another key than the one the user gave (`--tracker-key` or
+    /// an invite): not the tracker the user was told about.
+    TrackerKeyMismatch,
 }
 
 /// Everything that can go wrong that a user or a script hears about.
@@ -165,6 +168,18 @@ pub enum NodeError {
         pinned: PublicKey,
         presented: PublicKey,
     },
+    #[error(
+        "tracker {tracker} presented the key {presented} ({}), not the key you were given \
+         ({given}, {}, with --tracker-key or an invite); refusing it. It is not the tracker \
+         you were told about: check the address and the key with whoever gave them to you",
+        presented.fingerprint(),
+        given.fingerprint()
+    )]
+    TrackerKeyMismatch {
+        tracker: String,
+        given: PublicKey,
+        presented: PublicKey,
+    },
     #[error("{0}")]
     Busy(String),
     #[error("{0}")]
@@ -233,6 +248,7 @@ impl NodeError {
                 _ => C::TrackerRefused,
             },
             Self::TrackerKeyChanged { .. } => C::TrackerKeyChanged,
+            Self::TrackerKeyMismatch { .. } => C::TrackerKeyMismatch,
             Self::Busy(_) => C::Busy,
             Self::Io(_) => C::Io,
             Self::OutboxFull { .. } => C::OutboxFull,

@@ -206,14 +206,28 @@ async fn connect(
             conn
         }
         Err(HandshakeError::KeyMismatch { expected, got }) => {
-            let changed = TrackerInput::KeyChanged {
-                pinned: expected,
-                presented: got,
+            // A key the user gave (`--tracker-key`, an invite) is not a pin that changed:
+            // the tracker is not the one the user was told about.
+            let given = me.forced_key.is_some();
+            let report = if given {
+                TrackerInput::KeyMismatch {
+                    given: expected,
+                    presented: got,
+                }
+            } else {
+                TrackerInput::KeyChanged {
+                    pinned: expected,
+                    presented: got,
+                }
             };
-            if reports.send(changed).await.is_err() {
+            if reports.send(report).await.is_err() {
                 return Ok(None);
             }
-            return Err(format!("the tracker's key changed (it presented {got})"));
+            return Err(if given {
+                format!("the tracker's key is not the one you were given (it presented {got})")
+            } else {
+                format!("the tracker's key changed (it presented {got})")
+            });
         }
         Err(e) => return Err(e.to_string()),
     };

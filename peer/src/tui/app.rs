@@ -19,6 +19,7 @@ use super::memo::RowMemo;
 use super::message::{Extra, Quote};
 use super::ui;
 use crate::command::{self, Input};
+use crate::invite::Invite;
 use crate::node::api::DeliveryState;
 use crate::node::members::apply_change;
 use crate::node::{About, Command, Event, Notice, Request, Target, TrackerStatus};
@@ -99,6 +100,8 @@ pub enum Effect {
     /// Show a desktop notification (the terminal does not have focus); how is the shell's
     /// choice (`notify::delivery`).
     Notify(super::notify::Note),
+    /// Put this text on the clipboard (OSC 52).
+    Clipboard(String),
 }
 
 /// Everything the screen shows.
@@ -153,6 +156,10 @@ pub struct App {
     jump: Option<found::Jump>,
     /// How messages that want attention are signalled (`--notify`).
     pub notify: super::notify::NotifyMode,
+    /// The invite to our tracker, when its key is known.
+    pub invite: Option<Invite>,
+    /// What `/invite-link` put on the invite band (until the next command or Esc).
+    pub invite_shown: Option<Invite>,
 }
 
 impl App {
@@ -189,6 +196,8 @@ impl App {
             found: None,
             jump: None,
             notify: info.notify,
+            invite: info.invite.clone(),
+            invite_shown: None,
         }
     }
 
@@ -251,6 +260,10 @@ impl App {
     /// Handles one action; conversations it opened ask for their history, and the one on
     /// screen is marked read when it has news.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        if action == Action::Escape {
+            // Esc puts away the band `/invite-link` showed, whatever else it does.
+            self.invite_shown = None;
+        }
         let taken = self.in_found(&action).or_else(|| self.in_mode(&action));
         let mut effects = match taken {
             Some(effects) => effects,
@@ -344,6 +357,29 @@ impl App {
         self.selected_mut().push(line);
     }
 
+    /// `/invite-link`: the invite (with the selected group, if one is) on the band at the
+    /// top of the screen and on the clipboard.
+    fn invite_link(&mut self) -> Vec<Effect> {
+        let now = Some(self.now);
+        let Some(mut invite) = self.invite.clone() else {
+            let why = "no invite: the tracker's key is not known here (host the tracker, or \
+                       start with --tracker-key KEY or --join INVITE)";
+            self.push_selected(Line::system(now, why.to_owned()));
+            return Vec::new();
+        };
+        invite.group = match &self.selected().id {
+            ConvId::Group(g) => Some(g.clone()),
+            _ => None,
+        };
+        let line = invite.to_string();
+        self.invite_shown = Some(invite);
+        self.push_selected(Line::system(
+            now,
+            "copied the invite to the clipboard; it is also at the top of the screen".to_owned(),
+        ));
+        vec![Effect::Clipboard(line)]
+    }
+
     /// Adds a line to conversation `id` (opened if new). A line for the status window
     /// while another conversation is selected counts as unread there.
     fn push_to(&mut self, id: ConvId, line: Line) {
@@ -361,7 +397,9 @@ impl App {
             return Vec::new();
         }
         let now = Some(self.now);
+        self.invite_shown = None;
         match command::parse(&line) {
+            Ok(Input::InviteLink) => self.invite_link(),
             Ok(Input::Text(text)) => {
                 // The next keystroke tells the others at once that we type again.
                 self.typing_sent = None;
@@ -454,8 +492,10 @@ impl App {
                 key,
                 ..
             } => {
+                // Where peers reach us, not the bound `0.0.0.0:PORT`.
+                let reached = crate::reach::reachable_addr(listen, &self.host);
                 let line = format!(
-                    "you are {name} (key {key}, fingerprint {}), listening on {listen}; tracker {tracker}",
+                    "you are {name} (key {key}, fingerprint {}), reached at {reached}; tracker {tracker}",
                     key.fingerprint()
                 );
                 self.name = name;

@@ -15,6 +15,7 @@ pub(crate) fn info() -> UiInfo {
         host: "192.168.1.5".into(),
         log_dir: PathBuf::from("/tmp/natter-logs"),
         notify: crate::tui::notify::NotifyMode::Auto,
+        invite: None,
     }
 }
 

@@ -13,16 +13,28 @@ pub fn welcome(info: &UiInfo) -> Vec<String> {
         "Commands and keys: /help".to_owned(),
         "Switch with Tab or Alt-1..9; F2 shows members; Ctrl-C quits.".to_owned(),
     ];
-    if let Some(hint) = &info.join_hint {
+    let local_only = info.join_hint.as_ref().and_then(|h| h.local_only.as_ref());
+    if let Some(ip) = local_only {
+        lines.push(format!(
+            "Your tracker listens on {ip} only: other machines cannot reach it \
+             (host it with --tracker 0.0.0.0:7700 to let them in)."
+        ));
+    }
+    if info.invite.is_some() {
+        // The invite itself is on the band at the top, unwrapped (`invite_band.rs`).
+        let who = if local_only.is_some() {
+            "On this machine, others join"
+        } else {
+            "Others join you"
+        };
+        lines.push(format!(
+            "{who} with the invite at the top of this screen (/invite-link copies it): \
+             natter --join INVITE --name THEIR-NAME"
+        ));
+    } else if let Some(hint) = &info.join_hint {
         match &hint.local_only {
             None => lines.push("Others join you with:".to_owned()),
-            Some(ip) => {
-                lines.push(format!(
-                    "Your tracker listens on {ip} only: other machines cannot reach it \
-                     (host it with --tracker 0.0.0.0:7700 to let them in)."
-                ));
-                lines.push("On this machine, join with:".to_owned());
-            }
+            Some(_) => lines.push("On this machine, join with:".to_owned()),
         }
         lines.push(format!("  {}", hint.command));
     }

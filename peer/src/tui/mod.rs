@@ -11,6 +11,7 @@ pub mod found_ui;
 pub mod help;
 pub mod hotlist;
 pub mod input;
+pub mod invite_band;
 pub mod keys;
 pub mod memo;
 pub mod message;
@@ -56,6 +57,9 @@ pub struct UiInfo {
     pub log_dir: std::path::PathBuf,
     /// How private messages and mentions get attention (`--notify`).
     pub notify: notify::NotifyMode,
+    /// The invite to this user's tracker, when its key is known: shown on a line of its
+    /// own, and copied by `/invite-link`.
+    pub invite: Option<crate::invite::Invite>,
 }
 
 pub use crate::reach::JoinHint;
@@ -141,6 +145,11 @@ pub async fn run(
                 Effect::Redraw => tui.terminal.clear()?,
                 Effect::Quit => quit = true,
                 Effect::Notify(note) => notes.push(note),
+                Effect::Clipboard(text) => {
+                    if tui.clipboard(&text).is_err() {
+                        tracing::debug!("writing to the clipboard (OSC 52) failed");
+                    }
+                }
             }
         }
         if bell && tui.bell().is_err() {

@@ -51,6 +51,13 @@ impl Tui {
         }
     }
 
+    /// Puts `text` on the clipboard through the terminal (OSC 52).
+    pub fn clipboard(&mut self, text: &str) -> io::Result<()> {
+        let mut out = io::stdout();
+        out.write_all(super::invite_band::osc52(text).as_bytes())?;
+        out.flush()
+    }
+
     /// Rings the terminal bell.
     pub fn bell(&mut self) -> io::Result<()> {
         let mut out = io::stdout();

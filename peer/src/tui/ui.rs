@@ -21,6 +21,7 @@ use unicode_width::UnicodeWidthStr;
 use super::app::App;
 use super::app::select::{Compose, Mode};
 use super::conversation::{ConvId, Conversation, Line, LineKind};
+use super::invite_band;
 use super::memo::RowMemo;
 use super::picker;
 use super::rows::render_line;
@@ -31,6 +32,8 @@ use crate::reach::reachable_addr;
 
 /// Where each part of the screen goes.
 struct Areas {
+    /// The invite, full width above everything (empty when not shown).
+    band: Rect,
     sidebar: Rect,
     /// The conversation's header row (absent on short terminals).
     header: Option<Rect>,
@@ -41,6 +44,11 @@ struct Areas {
 }
 
 fn layout(app: &App, area: Rect) -> Areas {
+    let [band, area] = Layout::vertical([
+        Constraint::Length(invite_band::height(app, area)),
+        Constraint::Min(0),
+    ])
+    .areas(area);
     let [main, status, input] = Layout::vertical([
         Constraint::Min(0),
         Constraint::Length(1),
@@ -82,6 +90,7 @@ fn layout(app: &App, area: Rect) -> Areas {
         header
     });
     Areas {
+        band,
         sidebar,
         header,
         messages: view,
@@ -108,6 +117,7 @@ pub fn line_rows(memo: &RowMemo, seq: u64, line: &Line, width: usize) -> usize {
 pub fn draw(frame: &mut Frame, app: &App) {
     let areas = layout(app, frame.area());
     let conv = app.selected();
+    invite_band::draw(frame, app, areas.band);
     draw_sidebar(frame, app, areas.sidebar);
     if let Some(area) = areas.header {
         let title = truncate(&header(conv), usize::from(area.width));
@@ -489,3 +499,7 @@ mod message_tests;
 #[cfg(test)]
 #[path = "found_ui_tests.rs"]
 mod found_tests;
+
+#[cfg(test)]
+#[path = "invite_ui_tests.rs"]
+mod invite_tests;

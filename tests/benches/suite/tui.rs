@@ -177,6 +177,7 @@ impl Scene {
             host: "192.168.1.21".into(),
             log_dir: std::env::temp_dir(),
             notify: natter::tui::notify::NotifyMode::Auto,
+            invite: None,
         };
         let mut scene = Self {
             app: App::new(&info, START_MS),

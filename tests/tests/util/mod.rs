@@ -256,7 +256,9 @@ pub fn natter_command(name: &str, opts: &PeerOptions<'_>) -> Command {
         .arg("--data-dir")
         .arg(&opts.data_dir)
         .args(&opts.extra)
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        // No config file of the user running the tests (config.toml) is read.
+        .env("XDG_CONFIG_HOME", opts.data_dir.join("config"));
     command
 }
 

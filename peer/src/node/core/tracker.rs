@@ -50,6 +50,12 @@ pub enum TrackerInput {
     },
     /// Anything the tracker pushed after the welcome.
     Push(TrackerToPeer),
+    /// The tracker presented another key than the one the user gave (`--tracker-key`, an
+    /// invite): it is refused. Not a key change: nothing was pinned from this tracker.
+    KeyMismatch {
+        given: PublicKey,
+        presented: PublicKey,
+    },
 }
 
 /// Who asked a request to the tracker, and what about.
@@ -179,6 +185,17 @@ impl Core {
                 }
             }
             TrackerInput::Push(push) => self.push(now, push),
+            TrackerInput::KeyMismatch { given, presented } => {
+                if self.tracker.reported_keys.insert(presented) {
+                    let error = NodeError::TrackerKeyMismatch {
+                        tracker: self.tracker_addr.clone(),
+                        given,
+                        presented,
+                    };
+                    tracing::warn!("{error}");
+                    self.fail(None, error);
+                }
+            }
         }
     }
 

@@ -315,3 +315,41 @@ fn blocked_peers_are_acked_quietly() {
     let out = node.cmd(3, Command::Unblock(name("bob")));
     assert_eq!(errors(&out), vec![(ErrorCode::NotBlocked, Some(3))]);
 }
+
+#[test]
+fn a_tracker_key_unlike_the_given_one_is_a_mismatch_not_a_change() {
+    let mut node = Node::new("alice", &[]);
+    let (given, presented) = (key_of("given"), key_of("presented"));
+    let out = node.tracker(TrackerInput::KeyMismatch { given, presented });
+    let messages: Vec<String> = events(&out)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Error { code, message, .. } => {
+                assert_eq!(code, ErrorCode::TrackerKeyMismatch);
+                Some(message)
+            }
+            _ => None,
+        })
+        .collect();
+    let [message] = &messages[..] else {
+        panic!("one error: {out:?}");
+    };
+    assert!(message.contains("not the key you were given"), "{message}");
+    assert!(!message.contains("changed"), "{message}");
+    // Never a hint to take the key presented.
+    assert!(
+        !message.contains(&format!("--tracker-key {presented}")),
+        "{message}"
+    );
+    // Said once per key presented.
+    let again = node.tracker(TrackerInput::KeyMismatch { given, presented });
+    assert!(errors(&again).is_empty(), "{again:?}");
+
+    // A pinned key that changed is still a key change.
+    let other = key_of("other");
+    let out = node.tracker(TrackerInput::KeyChanged {
+        pinned: given,
+        presented: other,
+    });
+    assert_eq!(errors(&out), vec![(ErrorCode::TrackerKeyChanged, None)]);
+}
