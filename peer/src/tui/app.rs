@@ -13,7 +13,7 @@ use natter_protocol::{GroupName, Name, RequestId};
 
 use super::UiInfo;
 use super::conversation::{ConvId, Conversation, Line, LineKind, Own};
-use super::help::{help_lines, welcome};
+use super::help::welcome;
 use super::input::{EditOp, Editor};
 use super::memo::RowMemo;
 use super::message::{Extra, Quote};
@@ -27,6 +27,8 @@ use crate::node::{About, Command, Event, Notice, Request, Target, TrackerStatus}
 mod activity;
 #[path = "changes.rs"]
 mod changes;
+#[path = "help_popup.rs"]
+pub mod help_popup;
 #[path = "history.rs"]
 mod history;
 #[path = "select.rs"]
@@ -78,6 +80,10 @@ pub enum Action {
     NodeGone,
     /// A command could not be queued to the node.
     CommandFailed(String),
+    /// Ctrl-X Ctrl-E: write the input in an external editor.
+    OpenEditor,
+    /// The editor closed: the text it saved, or why there is none.
+    EditorDone(Result<String, String>),
 }
 
 /// What the shell around the app must do.
@@ -90,6 +96,8 @@ pub enum Effect {
     /// Clear and repaint the terminal.
     Redraw,
     Quit,
+    /// Hand the terminal to `$VISUAL`/`$EDITOR` on this text; `EditorDone` follows.
+    OpenEditor(String),
 }
 
 /// Everything the screen shows.
@@ -138,6 +146,8 @@ pub struct App {
     pub focused: bool,
     /// Our latest typing and read requests, whose errors are not shown.
     quiet: VecDeque<RequestId>,
+    /// The `/help` popup, while it is open.
+    pub help: Option<help_popup::HelpPopup>,
 }
 
 impl App {
@@ -171,6 +181,7 @@ impl App {
             typing_sent: None,
             focused: true,
             quiet: VecDeque::new(),
+            help: None,
         }
     }
 
@@ -233,9 +244,12 @@ impl App {
     /// Handles one action; conversations it opened ask for their history, and the one on
     /// screen is marked read when it has news.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
-        let mut effects = match self.in_mode(&action) {
+        let mut effects = match self.in_help(&action) {
             Some(effects) => effects,
-            None => self.handle(action),
+            None => match self.in_mode(&action) {
+                Some(effects) => effects,
+                None => self.handle(action),
+            },
         };
         effects.extend(self.load_history());
         effects.extend(self.read_marks());
@@ -250,8 +264,8 @@ impl App {
             }
             Action::Submit => return self.submit(),
             // Taken by the mode (`select.rs`) unless a message is selected.
-            Action::Up => self.input.apply(EditOp::HistoryPrev),
-            Action::Down => self.input.apply(EditOp::HistoryNext),
+            Action::Up => self.input.apply(EditOp::LineUp),
+            Action::Down => self.input.apply(EditOp::LineDown),
             Action::Escape => {}
             Action::Focus(focused) => self.on_focus(focused),
             Action::NextConv => self.select(self.selected + 1),
@@ -280,6 +294,9 @@ impl App {
             // left to drive, so the UI goes too and gives the terminal back.
             Action::NodeGone => return vec![Effect::Quit],
             Action::CommandFailed(why) => self.push_selected(Line::error(Some(self.now), why)),
+            Action::OpenEditor => return vec![Effect::OpenEditor(self.input.text().to_owned())],
+            Action::EditorDone(Ok(text)) => self.input.replace(&text),
+            Action::EditorDone(Err(why)) => self.push_selected(Line::error(Some(self.now), why)),
         }
         Vec::new()
     }
@@ -346,18 +363,7 @@ impl App {
                 }
             }
             Ok(Input::Help) => {
-                let first = self.selected().lines().len();
-                for l in help_lines() {
-                    self.push_selected(Line::system(None, l));
-                }
-                // Show the help from its heading; PgDn reads on.
-                let first = first.min(self.selected().lines().len().saturating_sub(1));
-                let (width, height) = ui::message_view(self);
-                let memo = &self.rows;
-                let i = self.selected_index();
-                self.convs[i].scroll_to(first, height, |seq, line| {
-                    ui::line_rows(memo, seq, line, width)
-                });
+                self.open_help();
                 Vec::new()
             }
             Ok(Input::Clear) => {
