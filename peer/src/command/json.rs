@@ -199,6 +199,11 @@ fn to_line(object: &Map<String, Value>) -> Result<String, String> {
             line.push_str(word);
         }
         line.push(' ');
+        // The slash form takes one more space after the separator as part of it
+        // (`/msg bob  hi` sends "hi"): a text that starts with a space keeps it so.
+        if arg.kind == Kind::Text && text.starts_with(' ') {
+            line.push(' ');
+        }
         line.push_str(&text);
     }
     Ok(line)

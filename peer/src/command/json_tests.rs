@@ -107,7 +107,23 @@ fn a_message_keeps_its_line_breaks_and_its_req() {
             text: "a\nb\n".into(),
         }))
     );
-    // Spaces inside the text stay as they are.
+    // Spaces stay as they are, leading ones too (an indented first line of code).
+    let got = json(r#"{"cmd":"msg","target":"bob","text":"  fn main() {}\n"}"#);
+    assert_eq!(
+        got.input,
+        Ok(Input::Node(Command::Send {
+            target: Target::Peer("bob".parse().expect("name")),
+            text: "  fn main() {}\n".into(),
+        }))
+    );
+    let got = json(r#"{"cmd":"edit","id":"alice/3","text":" x"}"#);
+    assert_eq!(
+        got.input,
+        Ok(Input::Node(Command::Act {
+            id: "alice/3".parse().expect("id"),
+            action: crate::node::Action::Edit(" x".into()),
+        }))
+    );
     let got = json(r#"{"cmd":"/msg","target":"bob","text":"x  y "}"#);
     assert_eq!(got.req, None);
     assert_eq!(
