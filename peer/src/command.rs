@@ -7,11 +7,14 @@
 use std::net::SocketAddr;
 
 use natter_protocol::govern::Act;
+use natter_protocol::names::{bad_chars, bad_chars_message};
 use natter_protocol::peer::{MAX_EMOJI_BYTES, MessageId};
 use natter_protocol::tracker::MAX_STATUS_CHARS;
-use natter_protocol::{GroupName, Name};
+use natter_protocol::{GroupName, InvalidName, Name};
 
 use crate::node::{Action, Command, Target};
+
+pub mod json;
 
 /// What a line of input asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +119,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/invite-link",
         "show the invite to your tracker (and this group) and copy it (TUI)",
     ),
+    (
+        "/history TARGET [N]",
+        "the last N (default 50) messages of a conversation",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -137,6 +144,9 @@ pub enum ParseError {
     TooLong { what: &'static str, max: usize },
     #[error("{0}")]
     Refused(String),
+    /// A name with characters no name may hold, each named.
+    #[error("{input:?}: {message}")]
+    BadChars { input: String, message: String },
 }
 
 /// Messages `/history` shows when no count is given.
@@ -146,7 +156,12 @@ pub const MAX_HISTORY: usize = 1000;
 
 /// Parses one line of input.
 pub fn parse(line: &str) -> Result<Input, ParseError> {
-    let line = line.trim_end_matches(['\r', '\n']);
+    parse_exact(line.trim_end_matches(['\r', '\n']))
+}
+
+/// Parses input as it is, a trailing line break included (the JSON form's last argument
+/// is taken verbatim).
+pub(crate) fn parse_exact(line: &str) -> Result<Input, ParseError> {
     let Some(rest) = line.strip_prefix('/') else {
         if line.trim().is_empty() {
             return Err(ParseError::Empty);
@@ -367,7 +382,7 @@ pub fn parse_target(s: &str) -> Result<Target, ParseError> {
     if s.starts_with('#') {
         return GroupName::parse_user(s)
             .map(Target::Group)
-            .map_err(|e| bad("group name", s, e));
+            .map_err(|e| bad_name("group name", s, e));
     }
     if s.contains(':') {
         return s
@@ -380,7 +395,7 @@ pub fn parse_target(s: &str) -> Result<Target, ParseError> {
 
 /// A governance command on the group named `group` (as typed).
 fn govern(group: &str, act: Act) -> Result<Input, ParseError> {
-    let group = GroupName::parse_user(group).map_err(|e| bad("group name", group, e))?;
+    let group = GroupName::parse_user(group).map_err(|e| bad_name("group name", group, e))?;
     govern_in(group, act)
 }
 
@@ -397,7 +412,7 @@ fn group_and_name(args: &str, usage: &'static str) -> Result<(GroupName, Name), 
     if group.is_empty() || name.is_empty() || !extra.trim().is_empty() {
         return Err(ParseError::Usage(usage));
     }
-    let group = GroupName::parse_user(group).map_err(|e| bad("group name", group, e))?;
+    let group = GroupName::parse_user(group).map_err(|e| bad_name("group name", group, e))?;
     Ok((group, peer_name(name)?))
 }
 
@@ -454,17 +469,20 @@ fn split_word(s: &str) -> (&str, &str) {
     s.split_once(char::is_whitespace).unwrap_or((s, ""))
 }
 
+/// The one group a command takes. More than one word is a name with a space in it (as
+/// `/join #bad name!` is), so the error names the characters no name may hold.
 fn group_arg(args: &str, usage: &'static str) -> Result<GroupName, ParseError> {
-    let (group, extra) = split_word(args);
-    if group.is_empty() || !extra.trim().is_empty() {
+    let group = args.trim();
+    if group.is_empty() {
         return Err(ParseError::Usage(usage));
     }
-    GroupName::parse_user(group).map_err(|e| bad("group name", group, e))
+    GroupName::parse_user(group).map_err(|e| bad_name("group name", group, e))
 }
 
+/// The one peer name a command takes; as [`group_arg`].
 fn name_arg(args: &str, usage: &'static str) -> Result<Name, ParseError> {
-    let (name, extra) = split_word(args);
-    if name.is_empty() || !extra.trim().is_empty() {
+    let name = args.trim();
+    if name.is_empty() {
         return Err(ParseError::Usage(usage));
     }
     peer_name(name)
@@ -479,7 +497,26 @@ fn no_args(args: &str, usage: &'static str, input: Input) -> Result<Input, Parse
 }
 
 fn peer_name(s: &str) -> Result<Name, ParseError> {
-    s.parse().map_err(|e| bad("peer name", s, e))
+    s.parse().map_err(|e| bad_name("peer name", s, e))
+}
+
+/// Why `input` is not a `what` ("group name", "peer name"): a bad character is named, with
+/// every other bad one in it.
+fn bad_name(what: &'static str, input: &str, e: InvalidName) -> ParseError {
+    match e {
+        InvalidName::BadChar(_) => {
+            let name = if what == "group name" {
+                input.strip_prefix('#').unwrap_or(input)
+            } else {
+                input
+            };
+            ParseError::BadChars {
+                input: input.to_owned(),
+                message: bad_chars_message(&bad_chars(name), what),
+            }
+        }
+        e => bad(what, input, e),
+    }
 }
 
 fn bad(what: &'static str, input: &str, reason: impl ToString) -> ParseError {
@@ -556,7 +593,10 @@ mod tests {
     fn reports_bad_input() {
         assert!(matches!(parse("/dance"), Err(ParseError::Unknown(_))));
         assert!(matches!(parse("/join"), Err(ParseError::Usage(_))));
-        assert!(matches!(parse("/join a b"), Err(ParseError::Usage(_))));
+        assert!(matches!(
+            parse("/join a b"),
+            Err(ParseError::BadChars { .. })
+        ));
         assert!(matches!(parse("/msg bob"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("/msg"), Err(ParseError::Usage(_))));
         assert!(matches!(
@@ -568,10 +608,7 @@ mod tests {
         ));
         assert!(matches!(
             parse("/msg bo$b hi"),
-            Err(ParseError::BadName {
-                what: "peer name",
-                ..
-            })
+            Err(ParseError::BadChars { .. })
         ));
         assert!(matches!(parse("/join #"), Err(ParseError::BadName { .. })));
         assert_eq!(parse("   "), Err(ParseError::Empty));
@@ -626,6 +663,36 @@ mod tests {
         ));
         assert_eq!(parse("/mentions"), Ok(Input::Node(Command::Mentions)));
         assert!(matches!(parse("/mentions x"), Err(ParseError::Usage(_))));
+    }
+
+    #[test]
+    fn bad_characters_in_names_are_named() {
+        let message = |line: &str| parse(line).map_err(|e| e.to_string()).err();
+        assert_eq!(
+            message("/join #bad name!").as_deref(),
+            Some(
+                "\"#bad name!\": a space and '!' are not allowed in a group name; \
+                 use letters, digits, '-', '_' or '.'"
+            )
+        );
+        assert_eq!(
+            message("/join #a!").as_deref(),
+            Some(
+                "\"#a!\": '!' is not allowed in a group name; use letters, digits, '-', '_' or '.'"
+            )
+        );
+        assert_eq!(
+            message("/whois bo b").as_deref(),
+            Some(
+                "\"bo b\": a space is not allowed in a peer name; use letters, digits, '-', '_' or '.'"
+            )
+        );
+        assert_eq!(
+            message("/msg bo$b hi").as_deref(),
+            Some(
+                "\"bo$b\": '$' is not allowed in a peer name; use letters, digits, '-', '_' or '.'"
+            )
+        );
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! stdout. This is natter's scripting contract (see the README); logs never go to stdout.
 //!
 //! Each input line is a request whose id is its line number (counting from 1, blank lines
-//! included): every event it causes carries that number as `req`.
+//! included), or the `req` a JSON command gives: every event it causes carries it.
 
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+use crate::command::json::{self, JsonCommand};
 use crate::command::{self, COMMANDS, Input};
 use crate::node::{Command, Event, NodeError, NodeHandle, Notice};
 use natter_protocol::RequestId;
@@ -188,7 +189,8 @@ async fn read_commands(
         if line.trim().is_empty() {
             continue;
         }
-        let reply = match command::parse(&line) {
+        let (req, parsed) = parse_line(req, &line);
+        let reply = match parsed {
             Ok(Input::Node(cmd)) => {
                 let quit = cmd == Command::Quit;
                 if handle.request(req, cmd).await.is_err() || quit {
@@ -205,7 +207,7 @@ async fn read_commands(
                 let message = "plain text needs a target here: /msg TARGET TEXT";
                 error_line(req, NodeError::BadCommand(message.into()))
             }
-            Err(e) => error_line(req, NodeError::BadCommand(e.to_string())),
+            Err(e) => error_line(req, NodeError::BadCommand(e)),
         };
         if local.send(reply).await.is_err() {
             return;
@@ -213,6 +215,16 @@ async fn read_commands(
     }
     // End of input is /quit.
     let _ = handle.send(Command::Quit).await;
+}
+
+/// One input line as a command, in its slash or its JSON form, with the request id its
+/// events carry: the JSON form's `req` when it gives one, else the line number.
+fn parse_line(number: Option<RequestId>, line: &str) -> (Option<RequestId>, Result<Input, String>) {
+    if json::is_json(line) {
+        let JsonCommand { req, input } = json::parse_json(line);
+        return (req.or(number), input);
+    }
+    (number, command::parse(line).map_err(|e| e.to_string()))
 }
 
 /// What one read of the input gave.
@@ -480,6 +492,40 @@ mod tests {
             errors.push(v["req"].as_u64().unwrap_or_default());
         }
         assert_eq!(errors, [3, 4]);
+    }
+
+    #[tokio::test]
+    async fn json_commands_carry_their_req_and_keep_line_breaks() {
+        let (cmd_tx, mut cmd_rx) = mpsc::channel(8);
+        let (local_tx, mut local_rx) = mpsc::channel(8);
+        let input = concat!(
+            r##"{"cmd":"msg","target":"#g","text":"a\nb","req":70}"##,
+            "\n",
+            r#"{"cmd":"groups"}"#,
+            "\n",
+            r#"{"cmd":"msg","req":71}"#,
+            "\n{oops\n",
+        );
+        read_commands(NodeHandle::new(cmd_tx), input.as_bytes(), local_tx).await;
+        let send = cmd_rx.try_recv().expect("msg");
+        assert_eq!(send.req, Some(70));
+        assert_eq!(
+            send.command,
+            Command::Send {
+                target: crate::node::Target::Group("g".parse().expect("group")),
+                text: "a\nb".into(),
+            }
+        );
+        // Without a req, the line number is the request id.
+        let groups = cmd_rx.try_recv().expect("groups");
+        assert_eq!((groups.req, groups.command), (Some(2), Command::Groups));
+        let mut errors = Vec::new();
+        while let Ok(line) = local_rx.try_recv() {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+            assert_eq!(v["code"], "bad_command", "{v}");
+            errors.push(v["req"].as_u64().unwrap_or_default());
+        }
+        assert_eq!(errors, [71, 4]);
     }
 
     async fn read_all(input: &[u8]) -> Vec<ReadLine> {

@@ -26,8 +26,14 @@ pub enum InvalidName {
     Empty,
     #[error("a name has at most {MAX_NAME_CHARS} characters")]
     TooLong,
-    #[error("a name may hold only letters, digits, '-', '_' and '.' (found {0:?})")]
+    /// The first character a name cannot hold.
+    #[error("{}", bad_chars_message(&[*.0], "name"))]
     BadChar(char),
+}
+
+/// Whether a name may hold `c`.
+fn allowed(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
 fn validate(s: &str) -> Result<(), InvalidName> {
@@ -37,12 +43,47 @@ fn validate(s: &str) -> Result<(), InvalidName> {
     if s.chars().count() > MAX_NAME_CHARS {
         return Err(InvalidName::TooLong);
     }
-    match s
-        .chars()
-        .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
+    match s.chars().find(|&c| !allowed(c)) {
         Some(c) => Err(InvalidName::BadChar(c)),
         None => Ok(()),
+    }
+}
+
+/// The characters of `s` a name cannot hold, each once, in the order they first appear
+/// (at most 8: enough to say what is wrong).
+pub fn bad_chars(s: &str) -> Vec<char> {
+    let mut found: Vec<char> = Vec::new();
+    for c in s.chars().filter(|&c| !allowed(c)) {
+        if !found.contains(&c) {
+            found.push(c);
+            if found.len() == 8 {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Says which characters a `what` (say "group name") cannot hold and what it may:
+/// `'!' is not allowed in a group name; use letters, digits, '-', '_' or '.'`. A space
+/// and control characters are named in words, so the message never carries them raw.
+pub fn bad_chars_message(chars: &[char], what: &str) -> String {
+    let shown: Vec<String> = chars.iter().map(|&c| show_char(c)).collect();
+    let (list, verb) = match shown.as_slice() {
+        [] => ("that".to_owned(), "is"),
+        [one] => (one.clone(), "is"),
+        [init @ .., last] => (format!("{} and {last}", init.join(", ")), "are"),
+    };
+    format!("{list} {verb} not allowed in a {what}; use letters, digits, '-', '_' or '.'")
+}
+
+fn show_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_owned(),
+        '\t' => "a tab".to_owned(),
+        '\n' | '\r' => "a line break".to_owned(),
+        c if c.is_control() || c.is_whitespace() => format!("U+{:04X}", u32::from(c)),
+        c => format!("'{c}'"),
     }
 }
 
@@ -183,6 +224,24 @@ mod tests {
         assert_eq!("a/b".parse::<Name>(), Err(InvalidName::BadChar('/')));
         assert_eq!("1.2.3.4:5".parse::<Name>(), Err(InvalidName::BadChar(':')));
         assert_eq!("a".repeat(33).parse::<Name>(), Err(InvalidName::TooLong));
+    }
+
+    #[test]
+    fn bad_characters_are_named() {
+        assert_eq!(
+            InvalidName::BadChar('!').to_string(),
+            "'!' is not allowed in a name; use letters, digits, '-', '_' or '.'"
+        );
+        assert_eq!(bad_chars("bad name!! x"), vec![' ', '!']);
+        assert_eq!(
+            bad_chars_message(&bad_chars("bad name!"), "group name"),
+            "a space and '!' are not allowed in a group name; use letters, digits, '-', '_' or '.'"
+        );
+        assert_eq!(
+            bad_chars_message(&['\u{1b}'], "peer name"),
+            "U+001B is not allowed in a peer name; use letters, digits, '-', '_' or '.'"
+        );
+        assert!(bad_chars("fine-name_1.2").is_empty());
     }
 
     #[test]

@@ -485,3 +485,110 @@ async fn tui_mentions_list_what_is_unread_and_the_hotlist_shows_it() {
     tmux.type_line("/quit");
     tmux.wait_text("EXIT=0");
 }
+
+/// Starts alice's TUI in `tmux` (with `env` before the command), joined to `#rust` where
+/// `bob` already is.
+async fn alice_in_rust(tmux: &Tmux, dir: &Path, tracker: &Tracker, bob: &mut Peer, env: &str) {
+    let _ = bin("natter");
+    let command = natter_command("alice", &tracker.addr.to_string(), &dir.join("alice"), "");
+    tmux.start(&format!("{env} {command}"));
+    tmux.wait_text("connected to the tracker");
+    tmux.type_line("/join #rust");
+    tmux.wait_text("you joined #rust");
+    bob.wait_members("rust", "alice online", |m| has_member(m, "alice", true))
+        .await;
+}
+
+#[tokio::test]
+async fn tui_sends_a_bracketed_paste_and_alt_enter_lines_as_one_message() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    bob.join("rust").await;
+    let tmux = Tmux::new("paste");
+    alice_in_rust(&tmux, dir.path(), &tracker, &mut bob, "").await;
+
+    // tmux pastes with the bracketed-paste markers the TUI asked for: the line breaks
+    // stay in the input, and nothing is sent on its own.
+    tmux.run(&["set-buffer", "-b", "natter", "pasted one\npasted two"]);
+    tmux.run(&["paste-buffer", "-p", "-d", "-b", "natter", "-t", "s"]);
+    tmux.wait_screen("both pasted lines in the input box", |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines.iter().any(|l| l.starts_with("[#rust] pasted one"))
+            && lines.iter().any(|l| l.trim() == "pasted two")
+    });
+    // Alt-Enter adds a line of its own, then Enter sends all of it.
+    tmux.keys(&["M-Enter"]);
+    tmux.run(&["send-keys", "-t", "s", "-l", "typed three"]);
+    tmux.wait_screen("the typed line under the pasted ones", |s| {
+        s.lines().any(|l| l.trim() == "typed three")
+    });
+    tmux.keys(&["Enter"]);
+    let text = "pasted one\npasted two\ntyped three";
+    let got = bob.wait_message(text).await;
+    assert_eq!(got["from"], "alice");
+    assert_eq!(got["group"], "rust");
+    // On screen: the first line after the sender, the others indented under it.
+    tmux.wait_screen("the message indented under its sender", |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines.windows(3).any(|w| {
+            w[0].contains("<alice> pasted one")
+                && w[1].contains("pasted two")
+                && w[2].contains("typed three")
+                && w[1].find("pasted two") == w[0].find("pasted one")
+        })
+    });
+
+    tmux.type_line("/quit");
+    tmux.wait_text("EXIT=0");
+}
+
+#[tokio::test]
+async fn tui_ctrl_x_ctrl_e_writes_the_message_in_the_editor() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    bob.join("rust").await;
+    // The "editor": keeps what the input held and adds two lines of its own.
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\n{ cat \"$1\"; printf ' and more\\nfrom the editor\\n'; } > \"$1.new\" && mv \"$1.new\" \"$1\"\n",
+    )
+    .unwrap();
+    let run = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&editor)
+        .status()
+        .unwrap();
+    assert!(run.success());
+    let tmux = Tmux::new("editor");
+    let env = format!("VISUAL= EDITOR={}", editor.display());
+    alice_in_rust(&tmux, dir.path(), &tracker, &mut bob, &env).await;
+
+    tmux.run(&["send-keys", "-t", "s", "-l", "draft"]);
+    tmux.wait_text("[#rust] draft");
+    tmux.keys(&["C-x", "C-e"]);
+    // Back from the editor: its text is in the input, not sent until Enter.
+    let screen = tmux.wait_screen("the editor's text in the input", |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines
+            .iter()
+            .any(|l| l.starts_with("[#rust] draft and more"))
+            && lines.iter().any(|l| l.trim() == "from the editor")
+    });
+    assert_eq!(tmux.display("#{alternate_on}"), "1", "{screen}");
+    tmux.keys(&["Enter"]);
+    let got = bob.wait_message("draft and more\nfrom the editor").await;
+    assert_eq!(got["from"], "alice");
+
+    tmux.type_line("/quit");
+    tmux.wait_text("EXIT=0");
+    assert_eq!(tmux.display("#{alternate_on}"), "0");
+}

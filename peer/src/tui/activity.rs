@@ -68,7 +68,7 @@ impl App {
     /// After an edit of the input line: a typing notice when the user types a message (not
     /// a command, not an edit) and none went to this conversation lately.
     pub(super) fn typing_notice(&mut self, op: &EditOp) -> Option<Effect> {
-        if !matches!(op, EditOp::Insert(_) | EditOp::Paste(_))
+        if !matches!(op, EditOp::Insert(_) | EditOp::Paste(_) | EditOp::Newline)
             || self.input.text().starts_with('/')
             || self.input.text().trim().is_empty()
             || matches!(self.compose, Some(super::select::Compose::Edit(_)))

@@ -13,7 +13,7 @@ use natter_protocol::{GroupName, Name, RequestId};
 
 use super::UiInfo;
 use super::conversation::{ConvId, Conversation, Line, LineKind, Own};
-use super::help::{help_lines, welcome};
+use super::help::welcome;
 use super::input::{EditOp, Editor};
 use super::memo::RowMemo;
 use super::message::{Extra, Quote};
@@ -32,6 +32,8 @@ mod alerts;
 mod changes;
 #[path = "found.rs"]
 pub mod found;
+#[path = "help_popup.rs"]
+pub mod help_popup;
 #[path = "history.rs"]
 mod history;
 #[path = "select.rs"]
@@ -85,6 +87,10 @@ pub enum Action {
     CommandFailed(String),
     /// Go to the first conversation of the hotlist (Alt-A).
     NextActive,
+    /// Ctrl-X Ctrl-E: write the input in an external editor.
+    OpenEditor,
+    /// The editor closed: the text it saved, or why there is none.
+    EditorDone(Result<String, String>),
 }
 
 /// What the shell around the app must do.
@@ -102,6 +108,8 @@ pub enum Effect {
     Notify(super::notify::Note),
     /// Put this text on the clipboard (OSC 52).
     Clipboard(String),
+    /// Hand the terminal to `$VISUAL`/`$EDITOR` on this text; `EditorDone` follows.
+    OpenEditor(String),
 }
 
 /// Everything the screen shows.
@@ -160,6 +168,8 @@ pub struct App {
     pub invite: Option<Invite>,
     /// What `/invite-link` put on the invite band (until the next command or Esc).
     pub invite_shown: Option<Invite>,
+    /// The `/help` popup, while it is open.
+    pub help: Option<help_popup::HelpPopup>,
 }
 
 impl App {
@@ -198,6 +208,7 @@ impl App {
             notify: info.notify,
             invite: info.invite.clone(),
             invite_shown: None,
+            help: None,
         }
     }
 
@@ -264,7 +275,10 @@ impl App {
             // Esc puts away the band `/invite-link` showed, whatever else it does.
             self.invite_shown = None;
         }
-        let taken = self.in_found(&action).or_else(|| self.in_mode(&action));
+        let taken = self
+            .in_help(&action)
+            .or_else(|| self.in_found(&action))
+            .or_else(|| self.in_mode(&action));
         let mut effects = match taken {
             Some(effects) => effects,
             None => self.handle(action),
@@ -283,8 +297,8 @@ impl App {
             }
             Action::Submit => return self.submit(),
             // Taken by the mode (`select.rs`) unless a message is selected.
-            Action::Up => self.input.apply(EditOp::HistoryPrev),
-            Action::Down => self.input.apply(EditOp::HistoryNext),
+            Action::Up => self.input.apply(EditOp::LineUp),
+            Action::Down => self.input.apply(EditOp::LineDown),
             Action::Escape => {}
             Action::Focus(focused) => self.on_focus(focused),
             Action::NextConv => self.select(self.selected + 1),
@@ -318,6 +332,9 @@ impl App {
                     self.select(i);
                 }
             }
+            Action::OpenEditor => return vec![Effect::OpenEditor(self.input.text().to_owned())],
+            Action::EditorDone(Ok(text)) => self.input.replace(&text),
+            Action::EditorDone(Err(why)) => self.push_selected(Line::error(Some(self.now), why)),
         }
         Vec::new()
     }
@@ -409,18 +426,7 @@ impl App {
                 }
             }
             Ok(Input::Help) => {
-                let first = self.selected().lines().len();
-                for l in help_lines() {
-                    self.push_selected(Line::system(None, l));
-                }
-                // Show the help from its heading; PgDn reads on.
-                let first = first.min(self.selected().lines().len().saturating_sub(1));
-                let (width, height) = ui::message_view(self);
-                let memo = &self.rows;
-                let i = self.selected_index();
-                self.convs[i].scroll_to(first, height, |seq, line| {
-                    ui::line_rows(memo, seq, line, width)
-                });
+                self.open_help();
                 Vec::new()
             }
             Ok(Input::Clear) => {

@@ -247,15 +247,13 @@ fn slash_commands_reach_the_node_or_the_screen() {
     assert!(type_line(&mut app, "/bogus").is_empty());
     let last = app.selected().lines().back().expect("line");
     assert_eq!(last.kind, LineKind::Error);
+    // /help opens a popup of its own; the conversation gets no lines from it.
+    let before = app.selected().lines().len();
     type_line(&mut app, "/help");
-    let all: Vec<&str> = app
-        .selected()
-        .lines()
-        .iter()
-        .map(|l| l.text.as_str())
-        .collect();
-    assert!(all.iter().any(|l| l.contains("/query NAME")));
-    assert!(all.iter().any(|l| l.contains("F2 or Ctrl-G")));
+    assert!(app.help.is_some());
+    assert_eq!(app.selected().lines().len(), before);
+    app.update(Action::Escape);
+    assert!(app.help.is_none());
     type_line(&mut app, "/clear");
     assert!(app.selected().lines().is_empty());
     assert_eq!(
@@ -623,4 +621,80 @@ fn messages_keep_their_ids_ours_once_the_node_announces_them() {
         event,
     }));
     assert_eq!(ids(&app), vec![Some(id("bob", 1)), Some(id("alice", 7))]);
+}
+
+#[test]
+fn the_help_popup_scrolls_and_closes() {
+    let mut app = App::new(&info(), 0);
+    app.update(Action::Resize(80, 20));
+    type_line(&mut app, "/help");
+    let scroll = |app: &App| app.help.as_ref().map(|h| h.scroll);
+    assert_eq!(scroll(&app), Some(0));
+    app.update(Action::Down);
+    assert_eq!(scroll(&app), Some(1));
+    app.update(Action::Up);
+    app.update(Action::Up);
+    assert_eq!(scroll(&app), Some(0));
+    app.update(Action::PageDown);
+    let page = scroll(&app).unwrap_or_default();
+    assert!(page > 1, "{page}");
+    app.update(Action::End);
+    let last = scroll(&app).unwrap_or_default();
+    app.update(Action::PageDown);
+    assert_eq!(scroll(&app), Some(last), "no further than the end");
+    app.update(Action::Home);
+    assert_eq!(scroll(&app), Some(0));
+    // Typing and news go on under it; Enter closes it without sending anything.
+    app.update(Action::Edit(EditOp::Insert('x')));
+    assert_eq!(app.input.text(), "x");
+    assert!(app.update(Action::Submit).is_empty());
+    assert!(app.help.is_none());
+    assert_eq!(app.input.text(), "x");
+}
+
+#[test]
+fn multi_line_input_is_sent_as_one_message() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "rust", &[("alice", true), ("bob", true)]);
+    app.update(Action::SelectConv(1));
+    for c in "one".chars() {
+        app.update(Action::Edit(EditOp::Insert(c)));
+    }
+    app.update(Action::Edit(EditOp::Newline));
+    app.update(Action::Edit(EditOp::Paste("two\r\nthree".into())));
+    // Up and Down move between its lines, not through history.
+    app.update(Action::Up);
+    assert_eq!(app.input.cursor(), "one\ntwo".len());
+    app.update(Action::Down);
+    let sent = commands(app.update(Action::Submit));
+    assert_eq!(
+        sent,
+        vec![Some(Command::Send {
+            target: Target::Group(group("rust")),
+            text: "one\ntwo\nthree".into(),
+        })]
+    );
+}
+
+#[test]
+fn the_editor_fills_the_input_and_sends_nothing() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "rust", &[("alice", true)]);
+    app.update(Action::Edit(EditOp::Insert('a')));
+    assert_eq!(
+        app.update(Action::OpenEditor),
+        vec![Effect::OpenEditor("a".into())]
+    );
+    assert!(
+        app.update(Action::EditorDone(Ok("from\nthe editor".into())))
+            .is_empty()
+    );
+    assert_eq!(app.input.text(), "from\nthe editor");
+    // A failed editor leaves the input as it was and says why.
+    app.update(Action::EditorDone(
+        Err("the editor \"false\" failed".into()),
+    ));
+    assert_eq!(app.input.text(), "from\nthe editor");
+    let last = app.selected().lines().back().expect("line");
+    assert_eq!(last.kind, LineKind::Error);
 }

@@ -1,4 +1,5 @@
-//! The input line editor: a grapheme-aware cursor, word and line deletion, and history.
+//! The input editor: a grapheme-aware cursor, word and line deletion, history, and
+//! several lines (Alt-Enter, a paste or `$EDITOR` puts line breaks in a message).
 //!
 //! Pure state, no terminal: widths come from `unicode-width`, so CJK and emoji take the two
 //! columns a terminal gives them and the cursor lands where the terminal draws it.
@@ -8,8 +9,10 @@ use std::collections::VecDeque;
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-/// The longest input line, in bytes (a message longer than this is not chat).
+/// The longest input, in bytes (a message longer than this is not chat).
 pub const MAX_INPUT: usize = 8 * 1024;
+/// The most rows the input box grows to; past that it scrolls with the cursor.
+pub const MAX_INPUT_ROWS: usize = 6;
 /// How many submitted lines Up/Down can recall.
 pub const MAX_HISTORY: usize = 500;
 
@@ -17,7 +20,10 @@ pub const MAX_HISTORY: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditOp {
     Insert(char),
-    /// Pasted text; line breaks become spaces and other control characters are dropped.
+    /// A line break (Alt-Enter, Shift-Enter, Ctrl-J): the message goes on on a new line.
+    Newline,
+    /// Pasted text: its line breaks are kept (`\r\n` and `\r` become `\n`), a tab becomes
+    /// a space, and other control characters are dropped.
     Paste(String),
     Backspace,
     Delete,
@@ -35,6 +41,10 @@ pub enum EditOp {
     DeleteToEnd,
     HistoryPrev,
     HistoryNext,
+    /// Up: the line above, or (on the first line) the previous history entry.
+    LineUp,
+    /// Down: the line below, or (on the last line) the next history entry.
+    LineDown,
 }
 
 /// The line being typed.
@@ -81,22 +91,10 @@ impl Editor {
 
     pub fn apply(&mut self, op: EditOp) {
         match op {
+            EditOp::Insert('\n') | EditOp::Newline => self.insert("\n"),
+            EditOp::Insert(c) if c.is_control() => {}
             EditOp::Insert(c) => self.insert(c.encode_utf8(&mut [0; 4])),
-            EditOp::Paste(s) => {
-                let clean: String = s
-                    .replace("\r\n", " ")
-                    .chars()
-                    .map(|c| {
-                        if c == '\n' || c == '\r' || c == '\t' {
-                            ' '
-                        } else {
-                            c
-                        }
-                    })
-                    .filter(|c| !c.is_control())
-                    .collect();
-                self.insert(&clean);
-            }
+            EditOp::Paste(s) => self.insert(&clean_paste(&s)),
             EditOp::Backspace => {
                 let start = self.prev_boundary(self.cursor);
                 self.text.replace_range(start..self.cursor, "");
@@ -110,21 +108,76 @@ impl Editor {
             EditOp::Right => self.cursor = self.next_boundary(self.cursor),
             EditOp::WordLeft => self.cursor = self.word_start(),
             EditOp::WordRight => self.cursor = self.word_end(),
-            EditOp::Home => self.cursor = 0,
-            EditOp::End => self.cursor = self.text.len(),
+            EditOp::Home => self.cursor = self.line_start(),
+            EditOp::End => self.cursor = self.line_end(),
             EditOp::DeleteWord => {
                 let start = self.word_start();
                 self.text.replace_range(start..self.cursor, "");
                 self.cursor = start;
             }
             EditOp::DeleteToStart => {
-                self.text.replace_range(..self.cursor, "");
-                self.cursor = 0;
+                let start = self.line_start();
+                self.text.replace_range(start..self.cursor, "");
+                self.cursor = start;
             }
-            EditOp::DeleteToEnd => self.text.truncate(self.cursor),
+            EditOp::DeleteToEnd => {
+                let end = self.line_end();
+                self.text.replace_range(self.cursor..end, "");
+            }
             EditOp::HistoryPrev => self.recall_prev(),
             EditOp::HistoryNext => self.recall_next(),
+            EditOp::LineUp => match self.line_start() {
+                0 => self.recall_prev(),
+                start => self.cursor = self.column_in(self.line_start_at(start - 1), start - 1),
+            },
+            EditOp::LineDown => {
+                let end = self.line_end();
+                if end == self.text.len() {
+                    self.recall_next();
+                } else {
+                    let below_end = self.line_end_at(end + 1);
+                    self.cursor = self.column_in(end + 1, below_end);
+                }
+            }
         }
+    }
+
+    /// Whether the input holds more than one line.
+    pub fn is_multiline(&self) -> bool {
+        self.text.contains('\n')
+    }
+
+    /// The start of the line `at` is on.
+    fn line_start_at(&self, at: usize) -> usize {
+        self.text[..at].rfind('\n').map_or(0, |i| i + 1)
+    }
+
+    /// The end of the line `at` is on (before its line break).
+    fn line_end_at(&self, at: usize) -> usize {
+        self.text[at..]
+            .find('\n')
+            .map_or(self.text.len(), |i| at + i)
+    }
+
+    fn line_start(&self) -> usize {
+        self.line_start_at(self.cursor)
+    }
+
+    fn line_end(&self) -> usize {
+        self.line_end_at(self.cursor)
+    }
+
+    /// The place in the line `start..end` at the cursor's column (or its end, when shorter).
+    fn column_in(&self, start: usize, end: usize) -> usize {
+        let col = self.text[self.line_start()..self.cursor].width();
+        let mut used = 0;
+        for (i, g) in self.text[start..end].grapheme_indices(true) {
+            if used + g.width() > col {
+                return start + i;
+            }
+            used += g.width();
+        }
+        end
     }
 
     fn insert(&mut self, s: &str) {
@@ -206,8 +259,8 @@ impl Editor {
         }
     }
 
-    /// Puts `text` on the line (an edit's old text), cursor at the end; newlines become
-    /// spaces as in a paste, and it is not remembered in history.
+    /// Puts `text` in the input (an edit's old text, or what `$EDITOR` saved), cursor at
+    /// the end, cleaned as a paste is; it is not remembered in history.
     pub fn replace(&mut self, text: &str) {
         self.clear();
         self.apply(EditOp::Paste(text.to_owned()));
@@ -227,39 +280,86 @@ impl Editor {
     }
 
     /// What fits in `width` columns, scrolled so the cursor shows, and the cursor's column
-    /// within it.
+    /// within it (the line the cursor is on, when there are several).
     pub fn view(&self, width: usize) -> (String, usize) {
-        if width == 0 {
-            return (String::new(), 0);
+        let (start, end) = (self.line_start(), self.line_end());
+        line_view(&self.text[start..end], self.cursor - start, width)
+    }
+
+    /// The rows the input box shows, at most `rows` of them and `width` columns each: one
+    /// per line, scrolled so the cursor's line shows (and, across, the cursor); with the
+    /// cursor's (column, row) among them.
+    pub fn view_rows(&self, width: usize, rows: usize) -> (Vec<String>, (usize, usize)) {
+        let rows = rows.max(1);
+        let line = self.text[..self.cursor].matches('\n').count();
+        let first = (line + 1).saturating_sub(rows);
+        let mut shown = Vec::new();
+        let mut cursor = (0, 0);
+        for (i, text) in self.text.split('\n').enumerate().skip(first).take(rows) {
+            if i == line {
+                let (view, col) = self.view(width);
+                cursor = (col, i - first);
+                shown.push(view);
+            } else {
+                shown.push(line_view(text, 0, width).0);
+            }
         }
-        let before = self.text[..self.cursor].width();
-        // Keep one column free for the cursor itself.
-        let skip = before.saturating_sub(width - 1);
-        let mut shown = String::new();
-        let mut col = 0;
-        let mut used = 0;
-        let mut cursor_col = 0;
-        for (i, g) in self.text.grapheme_indices(true) {
-            let w = g.width();
-            if i == self.cursor {
-                cursor_col = used;
-            }
-            if col < skip {
-                col += w;
-                continue;
-            }
-            if used + w > width {
-                break;
-            }
-            shown.push_str(g);
-            used += w;
-            col += w;
-        }
-        if self.cursor == self.text.len() {
+        (shown, cursor)
+    }
+
+    /// How many rows the input box takes: one per line, up to [`MAX_INPUT_ROWS`].
+    pub fn rows(&self) -> usize {
+        (self.text.matches('\n').count() + 1).min(MAX_INPUT_ROWS)
+    }
+}
+
+/// Pasted text as the input keeps it: line breaks as `\n`, a tab as a space, no other
+/// control characters (a paste cannot put an escape sequence in a message).
+pub fn clean_paste(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .chars()
+        .map(|c| match c {
+            '\r' => '\n',
+            '\t' => ' ',
+            c => c,
+        })
+        .filter(|&c| c == '\n' || !c.is_control())
+        .collect()
+}
+
+/// One line of text cut to `width` columns around the cursor (a byte index into `text`),
+/// and the cursor's column.
+fn line_view(text: &str, cursor: usize, width: usize) -> (String, usize) {
+    if width == 0 {
+        return (String::new(), 0);
+    }
+    let before = text[..cursor].width();
+    // Keep one column free for the cursor itself.
+    let skip = before.saturating_sub(width - 1);
+    let mut shown = String::new();
+    let mut col = 0;
+    let mut used = 0;
+    let mut cursor_col = 0;
+    for (i, g) in text.grapheme_indices(true) {
+        let w = g.width();
+        if i == cursor {
             cursor_col = used;
         }
-        (shown, cursor_col.min(width - 1))
+        if col < skip {
+            col += w;
+            continue;
+        }
+        if used + w > width {
+            break;
+        }
+        shown.push_str(g);
+        used += w;
+        col += w;
     }
+    if cursor == text.len() {
+        cursor_col = used;
+    }
+    (shown, cursor_col.min(width - 1))
 }
 
 #[cfg(test)]
@@ -354,11 +454,83 @@ mod tests {
     }
 
     #[test]
-    fn paste_flattens_lines_and_drops_controls() {
+    fn paste_keeps_lines_and_drops_controls() {
         let mut e = typed("<");
-        e.apply(EditOp::Paste("a\r\nb\nc\u{1b}[31m\u{7}".into()));
+        e.apply(EditOp::Paste("a\r\nb\nc\u{1b}[31m\u{7}\rd\te".into()));
         e.apply(EditOp::Insert('>'));
-        assert_eq!(e.text(), "<a b c[31m>");
+        assert_eq!(e.text(), "<a\nb\nc[31m\nd e>");
+        // Nothing typed can put a control character in either.
+        e.apply(EditOp::Insert('\u{1b}'));
+        assert_eq!(e.text(), "<a\nb\nc[31m\nd e>");
+    }
+
+    #[test]
+    fn newlines_make_lines_the_cursor_moves_between() {
+        let mut e = typed("first line");
+        e.apply(EditOp::Newline);
+        for c in "2nd".chars() {
+            e.apply(EditOp::Insert(c));
+        }
+        e.apply(EditOp::Newline);
+        for c in "third one".chars() {
+            e.apply(EditOp::Insert(c));
+        }
+        assert_eq!(e.text(), "first line\n2nd\nthird one");
+        assert!(e.is_multiline());
+        assert_eq!(e.rows(), 3);
+        // Up keeps the column where the line above is long enough, else goes to its end.
+        e.apply(EditOp::LineUp);
+        assert_eq!(e.cursor(), "first line\n2nd".len());
+        e.apply(EditOp::LineUp);
+        assert_eq!(e.cursor(), 3);
+        e.apply(EditOp::LineDown);
+        assert_eq!(e.cursor(), "first line\n2nd".len());
+        e.apply(EditOp::LineDown);
+        assert_eq!(e.cursor(), "first line\n2nd\nthi".len());
+        // Home, End and the kills work on the cursor's line.
+        e.apply(EditOp::Home);
+        assert_eq!(e.cursor(), "first line\n2nd\n".len());
+        e.apply(EditOp::End);
+        assert_eq!(e.cursor(), e.text().len());
+        e.apply(EditOp::DeleteToStart);
+        assert_eq!(e.text(), "first line\n2nd\n");
+        e.apply(EditOp::Backspace);
+        e.apply(EditOp::LineUp);
+        e.apply(EditOp::DeleteToEnd);
+        assert_eq!(e.text(), "fir\n2nd");
+        // Up on the first line is history; the draft comes back with Down.
+        let mut e = typed("old");
+        e.submit();
+        e.apply(EditOp::Paste("a\nb".into()));
+        e.apply(EditOp::LineUp);
+        e.apply(EditOp::LineUp);
+        assert_eq!(e.text(), "old");
+        e.apply(EditOp::LineDown);
+        assert_eq!(e.text(), "a\nb");
+    }
+
+    #[test]
+    fn the_box_shows_the_cursors_lines() {
+        let mut e = Editor::default();
+        e.apply(EditOp::Paste("one\ntwo\nthree".into()));
+        assert_eq!(
+            e.view_rows(10, 6),
+            (vec!["one".into(), "two".into(), "three".into()], (5, 2))
+        );
+        // Fewer rows than lines: the cursor's line is the last shown.
+        e.apply(EditOp::LineUp);
+        assert_eq!(
+            e.view_rows(10, 2),
+            (vec!["one".into(), "two".into()], (3, 1))
+        );
+        let mut long = Editor::default();
+        long.apply(EditOp::Paste("x\n".repeat(20)));
+        assert_eq!(long.rows(), MAX_INPUT_ROWS);
+        let (rows, cursor) = long.view_rows(10, MAX_INPUT_ROWS);
+        assert_eq!(
+            (rows.len(), cursor),
+            (MAX_INPUT_ROWS, (0, MAX_INPUT_ROWS - 1))
+        );
     }
 
     #[test]

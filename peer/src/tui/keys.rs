@@ -1,4 +1,5 @@
-//! The key map: one function from a crossterm key event to an [`Action`].
+//! The key map: one function from a crossterm key event to an [`Action`], and [`Keys`]
+//! around it for the one two-key chord (Ctrl-X Ctrl-E).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -59,6 +60,18 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("Ctrl-L", "repaint the screen"),
     ("Ctrl-C", "quit (as /quit)"),
+    (
+        "Alt-Enter, Shift-Enter, Ctrl-J",
+        "a new line in the message (a paste keeps its lines)",
+    ),
+    (
+        "Up, Down (several lines)",
+        "move between the lines of the message",
+    ),
+    (
+        "Ctrl-X Ctrl-E",
+        "write the message in $VISUAL or $EDITOR; Enter sends",
+    ),
 ];
 
 /// Maps one key press to what it asks for; `None` for keys that do nothing.
@@ -82,6 +95,7 @@ pub fn map_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('k') if ctrl => edit(EditOp::DeleteToEnd),
         KeyCode::Char('h') if ctrl => edit(EditOp::Backspace),
         KeyCode::Char('d') if ctrl => edit(EditOp::Delete),
+        KeyCode::Char('j') if ctrl => edit(EditOp::Newline),
         KeyCode::Char('b') if alt => edit(EditOp::WordLeft),
         KeyCode::Char('f') if alt => edit(EditOp::WordRight),
         KeyCode::Char(c @ '1'..='9') if alt => {
@@ -90,6 +104,10 @@ pub fn map_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('a') if alt => Some(Action::NextActive),
         KeyCode::Char(_) if ctrl || alt => None,
         KeyCode::Char(c) => edit(EditOp::Insert(c)),
+        // Shift-Enter is told apart only where the terminal reports it (see `terminal.rs`).
+        KeyCode::Enter if alt || key.modifiers.contains(KeyModifiers::SHIFT) => {
+            edit(EditOp::Newline)
+        }
         KeyCode::Enter => Some(Action::Submit),
         KeyCode::Tab => Some(Action::NextConv),
         KeyCode::BackTab => Some(Action::PrevConv),
@@ -113,6 +131,30 @@ pub fn map_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Backspace => edit(EditOp::Backspace),
         KeyCode::Delete => edit(EditOp::Delete),
         _ => None,
+    }
+}
+
+/// The key map with the state of a chord: Ctrl-X, then Ctrl-E, opens the input in an
+/// editor (as in bash and zsh). After Ctrl-X any other key does what it always does.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    ctrl_x: bool,
+}
+
+impl Keys {
+    pub fn map(&mut self, key: KeyEvent) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if std::mem::take(&mut self.ctrl_x) && ctrl && key.code == KeyCode::Char('e') {
+            return Some(Action::OpenEditor);
+        }
+        if ctrl && key.code == KeyCode::Char('x') {
+            self.ctrl_x = true;
+            return None;
+        }
+        map_key(key)
     }
 }
 
@@ -175,6 +217,25 @@ mod tests {
         assert_eq!(key(KeyCode::Esc, none), Some(Action::Escape));
         assert_eq!(key(KeyCode::Backspace, none), edit(EditOp::Backspace));
         assert_eq!(key(KeyCode::Char('z'), ctrl), None);
+    }
+
+    #[test]
+    fn new_lines_and_the_editor_chord() {
+        let edit = |op| Some(Action::Edit(op));
+        let newline = edit(EditOp::Newline);
+        assert_eq!(key(KeyCode::Enter, KeyModifiers::ALT), newline);
+        assert_eq!(key(KeyCode::Enter, KeyModifiers::SHIFT), newline);
+        assert_eq!(key(KeyCode::Char('j'), KeyModifiers::CONTROL), newline);
+        let mut keys = Keys::default();
+        let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+        assert_eq!(keys.map(ctrl('x')), None);
+        assert_eq!(keys.map(ctrl('e')), Some(Action::OpenEditor));
+        // Ctrl-E alone is still the end of the line; after Ctrl-X, another key is itself.
+        assert_eq!(keys.map(ctrl('e')), edit(EditOp::End));
+        assert_eq!(keys.map(ctrl('x')), None);
+        let x = KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE);
+        assert_eq!(keys.map(x), edit(EditOp::Insert('x')));
+        assert_eq!(keys.map(ctrl('e')), edit(EditOp::End));
     }
 
     #[test]

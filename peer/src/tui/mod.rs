@@ -8,6 +8,7 @@ pub mod app;
 pub mod conversation;
 pub mod delivery;
 pub mod found_ui;
+pub mod external;
 pub mod help;
 pub mod hotlist;
 pub mod input;
@@ -76,6 +77,7 @@ pub async fn run(
     let size = tui.terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
     let mut term_events = EventStream::new();
+    let mut keys = keys::Keys::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut node_open = true;
@@ -94,7 +96,7 @@ pub async fn run(
         tui.terminal.draw(|frame| ui::draw(frame, &app))?;
         tokio::select! {
             ev = term_events.next() => match ev {
-                Some(Ok(ev)) => actions.extend(term_action(ev)),
+                Some(Ok(ev)) => actions.extend(term_action(&mut keys, ev)),
                 Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the terminal")),
                 None => actions.push(Action::Quit),
             },
@@ -150,6 +152,15 @@ pub async fn run(
                         tracing::debug!("writing to the clipboard (OSC 52) failed");
                     }
                 }
+                Effect::OpenEditor(text) => {
+                    // The stream's reader thread would take the editor's keys: it goes, and
+                    // a new one starts after.
+                    drop(std::mem::replace(&mut term_events, EventStream::new()));
+                    let saved =
+                        in_editor(&mut tui, &mut app, &mut events, &mut node_open, text).await;
+                    term_events = EventStream::new();
+                    effects.extend(saved);
+                }
             }
         }
         if bell && tui.bell().is_err() {
@@ -172,10 +183,46 @@ pub async fn run(
     Ok(())
 }
 
+/// Runs `$EDITOR` on `text` with the terminal handed over, then takes it back. Node events
+/// that come meanwhile go to the app as usual (their effects wait until the editor is
+/// done); the effects returned include those of putting the saved text in the input.
+async fn in_editor(
+    tui: &mut terminal::Tui,
+    app: &mut App,
+    events: &mut mpsc::Receiver<Notice>,
+    node_open: &mut bool,
+    text: String,
+) -> Vec<Effect> {
+    tui.suspend();
+    let mut editor = tokio::task::spawn_blocking(move || external::edit(&text));
+    let mut effects = Vec::new();
+    let saved = loop {
+        tokio::select! {
+            done = &mut editor => {
+                break done.unwrap_or_else(|e| Err(format!("the editor did not finish: {e}")));
+            }
+            ev = events.recv(), if *node_open => match ev {
+                Some(ev) => effects.extend(app.update(Action::Notice(ev))),
+                None => *node_open = false,
+            },
+        }
+    };
+    let resumed = tui.resume();
+    effects.extend(app.update(Action::EditorDone(saved)));
+    if let Err(e) = resumed {
+        let why = format!("cannot take the terminal back after the editor: {e}");
+        effects.extend(app.update(Action::CommandFailed(why)));
+    }
+    if !*node_open {
+        effects.extend(app.update(Action::NodeGone));
+    }
+    effects
+}
+
 /// A terminal event as an action; `None` for events the UI ignores.
-fn term_action(ev: TermEvent) -> Option<Action> {
+fn term_action(keys: &mut keys::Keys, ev: TermEvent) -> Option<Action> {
     match ev {
-        TermEvent::Key(key) => keys::map_key(key),
+        TermEvent::Key(key) => keys.map(key),
         TermEvent::Paste(text) => Some(Action::Edit(EditOp::Paste(text))),
         TermEvent::Resize(w, h) => Some(Action::Resize(w, h)),
         TermEvent::FocusGained => Some(Action::Focus(true)),

@@ -94,8 +94,8 @@ impl App {
                     None => self.input.apply(EditOp::HistoryPrev),
                 }
             }
-            Action::Up => self.input.apply(EditOp::HistoryPrev),
-            Action::Down => self.input.apply(EditOp::HistoryNext),
+            Action::Up => self.input.apply(EditOp::LineUp),
+            Action::Down => self.input.apply(EditOp::LineDown),
             Action::Escape => {
                 if let Some(Compose::Edit(_)) = self.compose.take() {
                     self.input.clear();

@@ -52,7 +52,7 @@ fn layout(app: &App, area: Rect) -> Areas {
     let [main, status, input] = Layout::vertical([
         Constraint::Min(0),
         Constraint::Length(1),
-        Constraint::Length(1),
+        Constraint::Length(input_rows(app, area.height)),
     ])
     .areas(area);
     let w = main.width;
@@ -100,6 +100,17 @@ fn layout(app: &App, area: Rect) -> Areas {
     }
 }
 
+/// How many rows the input box takes on a screen `height` rows tall: one per line of the
+/// input, up to `MAX_INPUT_ROWS` and a third of the screen (a hint in the other modes
+/// takes one).
+fn input_rows(app: &App, height: u16) -> u16 {
+    let rows = match app.mode {
+        Mode::Normal => app.input.rows(),
+        _ => 1,
+    };
+    u16::try_from(rows).unwrap_or(1).min(height / 3).max(1)
+}
+
 /// The size (columns, rows) of the message view on a terminal of `app.size`.
 pub fn message_view(app: &App) -> (usize, usize) {
     let (w, h) = app.size;
@@ -135,6 +146,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_members(frame, app, conv, areas.members);
     draw_status(frame, app, areas.status);
     draw_input(frame, app, areas.input);
+    if let Some(popup) = &app.help {
+        super::app::help_popup::draw(frame, popup);
+    }
 }
 
 /// One sidebar entry, e.g. `2 #rust (3)!`: number, name, unread count, `!` for a mention.
@@ -475,17 +489,33 @@ fn draw_input(frame: &mut Frame, app: &App, area: Rect) {
     };
     let composing = truncate(&composing, width / 2);
     let prompt_w = prompt.width() + composing.width();
-    let (shown, cursor) = app.input.view(width.saturating_sub(prompt_w));
-    let line = TextLine::from(vec![
-        Span::styled(prompt, Style::new().bold()),
-        Span::styled(composing, Style::new().cyan()),
-        Span::raw(shown),
-    ]);
-    frame.render_widget(Paragraph::new(line), area);
+    // One row per line of the input; the lines after the first start under the first.
+    let rows = usize::from(area.height);
+    let (shown, (col, row)) = app.input.view_rows(width.saturating_sub(prompt_w), rows);
+    let lead = " ".repeat(prompt_w);
+    let lines: Vec<TextLine> = shown
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            if i > 0 {
+                return TextLine::from(vec![Span::raw(lead.clone()), Span::raw(text)]);
+            }
+            TextLine::from(vec![
+                Span::styled(prompt.clone(), Style::new().bold()),
+                Span::styled(composing.clone(), Style::new().cyan()),
+                Span::raw(text),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), area);
     let x = area
         .x
-        .saturating_add(u16::try_from(prompt_w + cursor).unwrap_or(u16::MAX));
-    frame.set_cursor_position((x.min(area.right().saturating_sub(1)), area.y));
+        .saturating_add(u16::try_from(prompt_w + col).unwrap_or(u16::MAX));
+    let y = area
+        .y
+        .saturating_add(u16::try_from(row).unwrap_or(0))
+        .min(area.bottom().saturating_sub(1));
+    frame.set_cursor_position((x.min(area.right().saturating_sub(1)), y));
 }
 
 #[cfg(test)]

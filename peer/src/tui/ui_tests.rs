@@ -387,16 +387,15 @@ fn a_message_to_nobody_is_marked_apart_and_one_member_is_singular() {
 }
 
 #[test]
-fn help_shows_from_its_heading() {
+fn help_is_a_popup_that_scrolls_and_closes() {
     let mut app = App::new(&info(), 0);
     app.update(Action::Resize(100, 20));
-    for c in "/help".chars() {
-        app.update(Action::Edit(EditOp::Insert(c)));
-    }
-    app.update(Action::Submit);
+    type_line(&mut app, "/help");
     let rows = screen(&app, 100, 20);
-    assert!(rows[1].contains("Commands:"), "{}", show(&rows));
-    assert!(contains(&rows, "Ctrl-End returns"), "{}", show(&rows));
+    assert!(contains(&rows, "help: Esc closes"), "{}", show(&rows));
+    assert!(contains(&rows, "Commands:"), "{}", show(&rows));
+    assert!(contains(&rows, "/join GROUP"), "{}", show(&rows));
+    assert!(contains(&rows, "↓ more"), "{}", show(&rows));
     // PgDn reads on, a page at a time, to the end of the help.
     let mut pages_to = |text: &str| {
         (0..20).find(|_| {
@@ -406,6 +405,64 @@ fn help_shows_from_its_heading() {
     };
     assert!(pages_to("Delete, Ctrl-D").is_some(), "the keys");
     assert!(pages_to("Plain text goes").is_some(), "the end");
+    // Esc closes it, and the conversation underneath is as it was.
+    app.update(Action::Escape);
+    let rows = screen(&app, 100, 20);
+    assert!(!contains(&rows, "help: Esc closes"), "{}", show(&rows));
+    assert!(contains(&rows, "Welcome to natter"), "{}", show(&rows));
+    assert!(!contains(&rows, "Commands:"), "{}", show(&rows));
+}
+
+#[test]
+fn a_multi_line_message_is_indented_under_its_sender() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "g", &[("alice", true), ("bob", true)]);
+    app.update(Action::SelectConv(1));
+    app.update(message(
+        "bob",
+        Some("g"),
+        "first line\nsecond\n\u{1b}[2Jthird",
+    ));
+    let rows = view_rows(&app);
+    let at = rows
+        .iter()
+        .position(|r| r.ends_with("<bob> first line"))
+        .unwrap_or_else(|| panic!("{}", show(&rows)));
+    let indent = rows[at].find("first").expect("text");
+    assert_eq!(rows[at + 1], format!("{}second", " ".repeat(indent)));
+    // The escape is shown as a space, never sent to the terminal.
+    assert_eq!(rows[at + 2], format!("{} [2Jthird", " ".repeat(indent)));
+    drawn_as_fresh(&app, 60, 12);
+}
+
+#[test]
+fn the_input_box_grows_with_its_lines_then_scrolls() {
+    let mut app = App::new(&info(), 0);
+    joined(&mut app, "g", &[("alice", true)]);
+    app.update(Action::SelectConv(1));
+    app.update(Action::Edit(EditOp::Paste("one\ntwo\nthree".into())));
+    let rows = screen(&app, 60, 20);
+    assert_eq!(rows[17].trim_end(), "[#g] one", "{}", show(&rows));
+    assert_eq!(rows[18].trim_end(), "     two", "{}", show(&rows));
+    assert_eq!(rows[19].trim_end(), "     three", "{}", show(&rows));
+    assert!(
+        rows[16].contains("tracker:"),
+        "the status bar moved up: {}",
+        show(&rows)
+    );
+    // More lines than the box holds: it keeps the cursor's line in sight.
+    app.update(Action::Edit(EditOp::Paste(
+        "\nfour\nfive\nsix\nseven".into(),
+    )));
+    let rows = screen(&app, 60, 20);
+    let input = &rows[20 - crate::tui::input::MAX_INPUT_ROWS..];
+    assert_eq!(
+        input.last().map(|r| r.trim_end()),
+        Some("     seven"),
+        "{}",
+        show(&rows)
+    );
+    assert!(!contains(input, "one"), "{}", show(&rows));
 }
 
 /// The screen as the same app with nothing memoised draws it.

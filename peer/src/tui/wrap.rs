@@ -1,7 +1,7 @@
 //! Word wrapping and truncation by display width, for styled text from untrusted peers.
 //!
 //! Control characters become spaces here, so no peer can send escape sequences to the
-//! terminal.
+//! terminal; a line break in wrapped text starts a new row, indented like a continuation.
 //!
 //! Wrapped text comes out as [`Row`]s that keep each grapheme's width and style: a row is
 //! cut into graphemes once, when it is wrapped, and painted from there every frame, where
@@ -21,10 +21,27 @@ struct Cell<'a> {
     style: Style,
 }
 
+/// Marks a line break among the cells [`wrap`] gets (it never reaches a row).
+const BREAK: &str = "\n";
+
 fn cells<'a>(spans: impl IntoIterator<Item = (&'a str, Style)>) -> impl Iterator<Item = Cell<'a>> {
-    spans.into_iter().flat_map(|(s, style)| {
+    cells_with(spans, false)
+}
+
+/// The cells of `spans`; with `breaks`, a line break is a [`BREAK`] cell of no width.
+fn cells_with<'a>(
+    spans: impl IntoIterator<Item = (&'a str, Style)>,
+    breaks: bool,
+) -> impl Iterator<Item = Cell<'a>> {
+    spans.into_iter().flat_map(move |(s, style)| {
         s.graphemes(true).map(move |g| {
-            if g.chars().any(char::is_control) {
+            if breaks && (g == "\n" || g == "\r\n") {
+                Cell {
+                    text: BREAK,
+                    width: 0,
+                    style,
+                }
+            } else if g.chars().any(char::is_control) {
                 Cell {
                     text: " ",
                     width: 1,
@@ -42,7 +59,7 @@ fn cells<'a>(spans: impl IntoIterator<Item = (&'a str, Style)>) -> impl Iterator
 }
 
 /// Wraps styled text into rows of at most `width` columns, breaking at spaces where it
-/// can; rows after the first start with `indent` spaces.
+/// can and at every line break; rows after the first start with `indent` spaces.
 pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Row> {
     if width == 0 {
         return Vec::new();
@@ -57,7 +74,21 @@ pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Row> 
     let mut used = 0;
     // Where the row may break: the index after the last space past the indent.
     let mut brk: Option<usize> = None;
-    for mut cell in cells(spans.iter().map(|(s, style)| (s.as_str(), *style))) {
+    let pad = |row: &mut Vec<Cell>| {
+        row.extend((0..indent).map(|_| Cell {
+            text: " ",
+            width: 1,
+            style: Style::new(),
+        }));
+    };
+    for mut cell in cells_with(spans.iter().map(|(s, style)| (s.as_str(), *style)), true) {
+        if cell.text == BREAK {
+            rows.push(std::mem::take(&mut row));
+            pad(&mut row);
+            used = indent;
+            brk = None;
+            continue;
+        }
         if cell.width > width {
             cell = Cell {
                 text: "?",
@@ -266,8 +297,25 @@ mod tests {
 
     #[test]
     fn control_characters_become_spaces() {
-        assert_eq!(wrap_str("a\u{1b}[2Jb\nc", 20, 0), vec!["a [2Jb c"]);
-        assert_eq!(truncate("a\u{7}b", 10), "a b");
+        assert_eq!(wrap_str("a\u{1b}[2Jb\rc\u{9b}d", 20, 0), vec!["a [2Jb c d"]);
+        assert_eq!(truncate("a\u{7}b\nc", 10), "a b c");
+        assert_eq!(Row::styled("a\nb", Style::new()).as_str(), "a b");
+    }
+
+    #[test]
+    fn line_breaks_start_indented_rows() {
+        assert_eq!(
+            wrap_str("12:00 <bob> one\ntwo\r\n\nthe third line", 24, 12),
+            vec![
+                "12:00 <bob> one",
+                "            two",
+                "            ",
+                "            the third ",
+                "            line"
+            ]
+        );
+        // An escape after a break is still a space, never sent to the terminal.
+        assert_eq!(wrap_str("a\n\u{1b}[2J", 20, 2), vec!["a", "   [2J"]);
     }
 
     /// `row` painted as the TUI paints it and as a `Paragraph` of its line, `w` columns wide.

@@ -18,6 +18,7 @@
 //! `/status`) and [`saving`] (when each data file is written).
 
 mod acting;
+mod addressed;
 pub mod connections;
 mod governing;
 mod held;

@@ -12,6 +12,7 @@ use natter_protocol::peer::{Body, ChatMessage, MessageId, PeerFrame, SignedChat}
 use natter_protocol::tracker::Member;
 use natter_protocol::{GroupName, Name, PublicKey, RequestId};
 
+use super::addressed::named_target;
 use super::outbox::{Dest, Effects, Progress, Record};
 use super::storing::AfterWrite;
 use super::{ConnId, Core, MAX_TEXT_BYTES, Now, Output, QUIT_GRACE};
@@ -43,6 +44,8 @@ pub(super) struct Unstored {
 
 impl Core {
     pub(super) fn send(&mut self, now: Now, req: Option<RequestId>, target: Target, text: String) {
+        let listed = self.cache.groups().values().flat_map(|g| &g.members);
+        let target = named_target(target, listed, &self.name);
         let about = About::from(&target);
         if text.len() > MAX_TEXT_BYTES {
             let max = MAX_TEXT_BYTES;

@@ -200,7 +200,8 @@ fn a_connection_that_fails_fails_what_waits_on_it() {
 #[test]
 fn an_address_answers_with_its_name_and_a_wrong_name_is_refused() {
     let mut node = in_a_group();
-    let target = Target::Addr(addr(4001));
+    // An address no list holds (bob's listed one goes to bob by name: the next test).
+    let target = Target::Addr(addr(4050));
     let out = node.send(1, target, "hi");
     let conn = dials(&out)[0].0;
     assert!(events(&out).is_empty(), "announced once stored: {out:?}");
@@ -229,6 +230,22 @@ fn an_address_answers_with_its_name_and_a_wrong_name_is_refused() {
     assert_eq!(errors(&out), vec![(ErrorCode::WrongKey, None)]);
     assert!(matches!(&closed(&out)[..], [(c, Some(_))] if *c == conn));
     assert_eq!(sent(&out), vec![Sent::of(2, &[], &[], &["bob"])]);
+}
+
+#[test]
+fn an_address_a_member_is_listed_at_goes_to_that_member_by_name() {
+    let mut node = in_a_group();
+    let out = node.send(3, Target::Addr(addr(4001)), "hi");
+    // Announced as a message to bob (the conversation with bob, not one with the address).
+    let to = events(&out).into_iter().find_map(|e| match e {
+        Event::Sending { to, .. } => Some(to),
+        _ => None,
+    });
+    assert_eq!(to, Some(Some("bob".to_owned())), "{out:?}");
+    assert!(matches!(
+        &writes(&out)[..],
+        [Write::Own { conversation: crate::node::store::Conversation::Peer(k), .. }] if *k == key_of("bob")
+    ));
 }
 
 #[test]
