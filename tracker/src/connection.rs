@@ -38,9 +38,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{HubCommand, HubHandle, unix_millis};
-use crate::probe;
 use crate::limits::{HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
 use crate::localize::{localize_shared, rewrite_ip};
+use crate::probe;
 use crate::registry::ConnId;
 use natter_protocol::net::buffers;
 
@@ -339,7 +339,9 @@ fn start_probe(hub: HubHandle, conn: ConnId, req: Option<RequestId>, link: &Link
     Box::pin(async move {
         let (reply, refusal) = oneshot::channel();
         let refused = if hub.send(HubCommand::Probe { conn, reply }).await {
-            refusal.await.unwrap_or_else(|_| Some("the tracker is shutting down".into()))
+            refusal
+                .await
+                .unwrap_or_else(|_| Some("the tracker is shutting down".into()))
         } else {
             Some("the tracker is shutting down".into())
         };

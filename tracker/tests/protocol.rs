@@ -1442,10 +1442,19 @@ async fn a_probe_dials_the_peer_back_at_its_own_address_and_port() {
     else {
         panic!("not a probe result: {answer:?}");
     };
-    assert_eq!((addr, reachable, error, req), (local(port), true, None, Some(7)));
-    assert!((before..=unix_millis()).contains(&clock), "the tracker's clock: {clock}");
+    assert_eq!(
+        (addr, reachable, error, req),
+        (local(port), true, None, Some(7))
+    );
+    assert!(
+        (before..=unix_millis()).contains(&clock),
+        "the tracker's clock: {clock}"
+    );
     // It really was the tracker that completed a handshake with alice's listener.
-    tokio::time::timeout(WAIT, handshakes.recv()).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, handshakes.recv())
+        .await
+        .unwrap()
+        .unwrap();
     tracker.stop().await;
 }
 
@@ -1493,7 +1502,13 @@ async fn probes_are_rate_limited_and_the_link_stays_up() {
             break;
         }
         assert!(
-            matches!(answer, TrackerToPeer::ProbeResult { reachable: false, .. }),
+            matches!(
+                answer,
+                TrackerToPeer::ProbeResult {
+                    reachable: false,
+                    ..
+                }
+            ),
             "{answer:?}"
         );
     }
