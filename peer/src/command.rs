@@ -102,6 +102,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/clear", "clear the current conversation's view (TUI)"),
     ("/help", "this list"),
     ("/quit", "leave natter (your groups stay yours)"),
+    (
+        "/doctor",
+        "check the tracker, your reachability, clock, members and disk",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -314,6 +318,7 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             args,
             "/typing-notices on|off",
         )?))),
+        "doctor" => no_args(args, "/doctor", Input::Node(Command::Doctor)),
         "" => Err(ParseError::Unknown("/".into())),
         other => Err(ParseError::Unknown(format!("/{other}"))),
     }
@@ -558,5 +563,12 @@ mod tests {
             parse("/query bob"),
             Ok(Input::Query("bob".parse().expect("name")))
         );
+    }
+
+    #[test]
+    fn doctor_takes_no_arguments() {
+        assert_eq!(parse("/doctor"), Ok(Input::Node(Command::Doctor)));
+        assert!(matches!(parse("/doctor now"), Err(ParseError::Usage(_))));
+        assert!(COMMANDS.iter().any(|(c, _)| *c == "/doctor"));
     }
 }

@@ -17,6 +17,7 @@ use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
 
 use super::actions::Effect;
+pub use super::diagnosis::Check;
 pub use super::error::{ErrorCode, NodeError};
 
 /// The version of the scripting contract (the events and their fields), carried by
@@ -140,6 +141,9 @@ pub enum Command {
     TypingNotices(bool),
     /// Close every connection and stop; the node's event stream ends after this.
     Quit,
+    /// Check the tracker, our reachability, the clock, the members of our groups and the
+    /// store; answered by one [`Event::Doctor`] (within a few seconds).
+    Doctor,
 }
 
 /// What [`Command::Act`] does to a message.
@@ -377,6 +381,11 @@ pub enum Event {
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         about: Option<About>,
+    },
+    /// The answer to `/doctor`: one entry per check, each with what was found and, when it
+    /// failed, what to do.
+    Doctor {
+        checks: Vec<Check>,
     },
 }
 

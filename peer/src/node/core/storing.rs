@@ -40,6 +40,8 @@ pub(super) enum AfterRead {
         id: natter_protocol::peer::MessageId,
         action: Action,
     },
+    /// `/doctor`'s look at the store.
+    Doctor,
 }
 
 /// How long a delivery record may wait to share a transaction with other writes.
@@ -162,6 +164,7 @@ impl Core {
                     AfterRead::History { req, target } => self.history_read(req, target, result),
                     AfterRead::SyncPage { conn, group } => self.sync_page_read(conn, group, result),
                     AfterRead::Act { req, id, action } => self.act_on(req, id, action, result),
+                    AfterRead::Doctor => self.doctor_health(result),
                 }
             }
         }

@@ -13,6 +13,7 @@
 
 mod actions;
 mod db;
+mod health;
 mod lock;
 mod ranges;
 mod read;
@@ -145,6 +146,8 @@ pub enum Read {
         have: Vec<AuthorRanges>,
         limit: usize,
     },
+    /// `/doctor`: the data directory writable, `quick_check` and a write lock.
+    Health,
 }
 
 /// One message of a conversation's history.
@@ -177,6 +180,7 @@ pub enum Answer {
     },
     /// The text message with that id, if we hold it.
     Target(Option<TargetInfo>),
+    Health(crate::node::diagnosis::Health),
 }
 
 /// What [`Read::Target`] found of a message.

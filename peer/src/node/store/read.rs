@@ -38,6 +38,12 @@ pub fn answer(conn: &Connection, own_key: &PublicKey, read: &Read) -> rusqlite::
         Read::Target { id, emoji } => {
             target(conn, own_key, id, emoji.as_deref()).map(Answer::Target)
         }
+        // The store answers it itself: it needs the data directory.
+        Read::Health => Ok(Answer::Health(super::health::check(
+            conn,
+            None,
+            "natter.db",
+        ))),
     }
 }
 

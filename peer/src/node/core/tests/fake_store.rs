@@ -304,6 +304,12 @@ impl FakeStore {
                 let messages = lacking.into_iter().take(limit).collect();
                 Answer::SyncPage { messages, more }
             }
+            Read::Health => Answer::Health(crate::node::diagnosis::Health {
+                dir: None,
+                writable: Ok(()),
+                file: "natter.db".into(),
+                database: Ok(()),
+            }),
             Read::Target { id, emoji } => {
                 let found = self
                     .messages
