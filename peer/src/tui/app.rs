@@ -13,6 +13,7 @@ use natter_protocol::{GroupName, Name, RequestId};
 
 use super::UiInfo;
 use super::conversation::{ConvId, Conversation, Line, LineKind, Own};
+use super::doctor::DoctorView;
 use super::help::{help_lines, welcome};
 use super::input::{EditOp, Editor};
 use super::memo::RowMemo;
@@ -138,6 +139,8 @@ pub struct App {
     pub focused: bool,
     /// Our latest typing and read requests, whose errors are not shown.
     quiet: VecDeque<RequestId>,
+    /// The `/doctor` popup, while it is open.
+    pub doctor: Option<DoctorView>,
 }
 
 impl App {
@@ -171,6 +174,7 @@ impl App {
             typing_sent: None,
             focused: true,
             quiet: VecDeque::new(),
+            doctor: None,
         }
     }
 
@@ -233,13 +237,42 @@ impl App {
     /// Handles one action; conversations it opened ask for their history, and the one on
     /// screen is marked read when it has news.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        if self.doctor_closed(&action) {
+            return Vec::new();
+        }
         let mut effects = match self.in_mode(&action) {
             Some(effects) => effects,
             None => self.handle(action),
         };
         effects.extend(self.load_history());
         effects.extend(self.read_marks());
+        self.doctor_started(&effects);
         effects
+    }
+
+    /// Esc closes the `/doctor` popup (and does nothing else).
+    fn doctor_closed(&mut self, action: &Action) -> bool {
+        if self.doctor.is_some() && *action == Action::Escape {
+            self.doctor = None;
+            return true;
+        }
+        false
+    }
+
+    /// A `/doctor` went to the node: the popup opens until its answer comes.
+    fn doctor_started(&mut self, effects: &[Effect]) {
+        let asked = effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::Node(Request {
+                    command: Command::Doctor,
+                    ..
+                })
+            )
+        });
+        if asked {
+            self.doctor = Some(DoctorView::Running);
+        }
     }
 
     fn handle(&mut self, action: Action) -> Vec<Effect> {
@@ -653,6 +686,7 @@ impl App {
                     self.on_error(now, req, message, about);
                 }
             }
+            Event::Doctor { checks } => self.doctor = Some(DoctorView::Done(checks)),
         }
         Vec::new()
     }

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod conversation;
 pub mod delivery;
+pub mod doctor;
 pub mod help;
 pub mod input;
 pub mod keys;

@@ -122,6 +122,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_members(frame, app, conv, areas.members);
     draw_status(frame, app, areas.status);
     draw_input(frame, app, areas.input);
+    if let Some(view) = &app.doctor {
+        super::doctor::draw(frame, frame.area(), view);
+    }
 }
 
 /// One sidebar entry, e.g. `2 #rust (3)!`: number, name, unread count, `!` for a mention.
