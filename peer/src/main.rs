@@ -76,6 +76,20 @@ struct Cli {
     /// to be on its way when they kill the process).
     #[arg(long, hide = true, value_name = "MS", default_value_t = 0)]
     store_delay_ms: u64,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+/// What to do instead of chatting.
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Check the tracker, whether peers can reach you, your clock, the members of your
+    /// groups and your data directory, each with a fix; exits 1 if a check failed.
+    Doctor {
+        /// Print the `doctor` event of the headless mode (one JSON line) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_key(s: &str) -> Result<PublicKey, String> {
@@ -90,7 +104,8 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     // Here rather than in `run`: main must hold the guard to flush it before `exit`.
-    let log_guard = match init_logging(cli.headless, &places.logs) {
+    let to_stderr = cli.headless || cli.command.is_some();
+    let log_guard = match init_logging(to_stderr, &places.logs) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("natter: {e:#}");
@@ -128,9 +143,14 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
     } = places;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    if cli.command.is_some()
+        && let Some(running) = natter::doctor::already_running(&data_dir, &cli.name)
+    {
+        anyhow::bail!("{running}");
+    }
     // This machine as others name it: found once, for the TUI's join hint and status bar
     // (headless mode shows neither).
-    let host = if cli.headless {
+    let host = if cli.headless || cli.command.is_some() {
         String::new()
     } else {
         reach::outward_host()
@@ -198,7 +218,13 @@ async fn run(cli: Cli, places: Places) -> anyhow::Result<()> {
         signalled.await;
         let _ = on_signal.send(node::Command::Quit).await;
     });
-    let result = if cli.headless {
+    let result = if let Some(Sub::Doctor { json }) = cli.command {
+        match natter::doctor::run(node.handle.clone(), node.events, json).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(anyhow::anyhow!("a check failed")),
+            Err(e) => Err(e),
+        }
+    } else if cli.headless {
         natter::headless::run(node.handle.clone(), node.events).await
     } else {
         let info = UiInfo {
