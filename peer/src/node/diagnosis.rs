@@ -302,10 +302,10 @@ fn clock(facts: &Facts) -> Check {
     )
 }
 
-/// Milliseconds as people say them: "40 s", "0.3 s", "2 min".
+/// Milliseconds as people say them: "300 ms", "40 s", "2 min".
 fn seconds(ms: u64) -> String {
     match ms {
-        0..1_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        0..1_000 => format!("{ms} ms"),
         1_000..120_000 => format!("{} s", ms / 1000),
         120_000..7_200_000 => format!("{} min", ms / 60_000),
         _ => format!("{} h", ms / 3_600_000),
