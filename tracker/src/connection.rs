@@ -16,6 +16,9 @@
 //! maximum. Every frame written goes through [`localize`], so member addresses on the
 //! tracker's own machine read as the address this peer reached it at.
 //!
+//! A `probe` is the connection's own business too: it asks the hub to charge it to the
+//! rates, then dials the peer back (`crate::probe`) while the loop goes on, one at a time.
+//!
 //! Clean-up is in one place: whatever ends the loop, the hub is told the connection is gone
 //! (so the peer goes offline). Bad input gets an error frame, then the link closes.
 
