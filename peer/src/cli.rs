@@ -44,6 +44,13 @@ pub enum Sub {
     },
     /// Print natter's man page (roff), e.g. `natter man > natter.1`.
     Man,
+    /// Check the tracker, whether peers can reach you, your clock, the members of your
+    /// groups and your data directory, each with a fix; exits 1 if a check failed.
+    Doctor {
+        /// Print the `doctor` event of the headless mode (one JSON line) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The options of chatting (and, the global ones, of `natter invite`).

@@ -123,6 +123,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/history TARGET [N]",
         "the last N (default 50) messages of a conversation",
     ),
+    (
+        "/doctor",
+        "check the tracker, your reachability, clock, members and disk",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -346,6 +350,7 @@ pub(crate) fn parse_exact(line: &str) -> Result<Input, ParseError> {
         "search" => search(args),
         "mentions" => no_args(args, "/mentions", Input::Node(Command::Mentions)),
         "invite-link" => no_args(args, "/invite-link", Input::InviteLink),
+        "doctor" => no_args(args, "/doctor", Input::Node(Command::Doctor)),
         "" => Err(ParseError::Unknown("/".into())),
         other => Err(ParseError::Unknown(format!("/{other}"))),
     }
@@ -704,5 +709,12 @@ mod tests {
             parse("/query bob"),
             Ok(Input::Query("bob".parse().expect("name")))
         );
+    }
+
+    #[test]
+    fn doctor_takes_no_arguments() {
+        assert_eq!(parse("/doctor"), Ok(Input::Node(Command::Doctor)));
+        assert!(matches!(parse("/doctor now"), Err(ParseError::Usage(_))));
+        assert!(COMMANDS.iter().any(|(c, _)| *c == "/doctor"));
     }
 }

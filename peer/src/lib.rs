@@ -3,6 +3,7 @@
 pub mod auto_join;
 pub mod command;
 pub mod config;
+pub mod doctor;
 pub mod headless;
 pub mod invite;
 pub mod inviting;

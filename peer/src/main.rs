@@ -29,6 +29,8 @@ struct Run {
     args: ChatArgs,
     settings: Settings,
     name: Name,
+    /// `natter doctor [--json]`: run the checks instead of chatting (`Some(json)`).
+    doctor: Option<bool>,
 }
 
 fn main() -> ExitCode {
@@ -70,16 +72,23 @@ fn main() -> ExitCode {
             Err(e) => return fail(e),
         },
     };
+    let doctor = match cli.command {
+        Some(Sub::Doctor { json }) => Some(json),
+        _ => None,
+    };
     let run = Run {
         args: cli.chat,
         settings,
         name,
+        doctor,
     };
     let Some(places) = Places::new(run.name.as_str(), run.args.data_dir.clone()) else {
         return fail("cannot find your data directory; pass --data-dir".to_owned());
     };
     // Here rather than in `run`: main must hold the guard to flush it before `exit`.
-    let log_guard = match init_logging(run.args.headless, &places.logs) {
+    // `natter doctor` logs to stderr like the headless mode: its stdout is the report.
+    let to_stderr = run.args.headless || run.doctor.is_some();
+    let log_guard = match init_logging(to_stderr, &places.logs) {
         Ok(guard) => guard,
         Err(e) => return fail(format!("{e:#}")),
     };
@@ -198,6 +207,7 @@ async fn run_chat(run: Run, places: Places) -> anyhow::Result<()> {
         args: cli,
         settings,
         name,
+        doctor,
     } = run;
     let Places {
         data: data_dir,
@@ -205,9 +215,14 @@ async fn run_chat(run: Run, places: Places) -> anyhow::Result<()> {
     } = places;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    if doctor.is_some()
+        && let Some(running) = natter::doctor::already_running(&data_dir, &name)
+    {
+        anyhow::bail!("{running}");
+    }
     // This machine as others name it: found once, for the TUI's join hint and status bar
     // (headless mode shows neither).
-    let host = if cli.headless {
+    let host = if cli.headless || doctor.is_some() {
         String::new()
     } else {
         reach::outward_host()
@@ -308,13 +323,18 @@ async fn run_chat(run: Run, places: Places) -> anyhow::Result<()> {
                 timeout: std::time::Duration::from_millis(cli.on_message_timeout_ms),
                 ..Default::default()
             };
-            let (events, running) =
-                natter::on_message::tap(events, name.clone(), command, limits);
+            let (events, running) = natter::on_message::tap(events, name.clone(), command, limits);
             (events, Some(running))
         }
         None => (events, None),
     };
-    let result = if cli.headless {
+    let result = if let Some(json) = doctor {
+        match natter::doctor::run(node.handle.clone(), events, json).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(anyhow::anyhow!("a check failed")),
+            Err(e) => Err(e),
+        }
+    } else if cli.headless {
         natter::headless::run(node.handle.clone(), events).await
     } else {
         let info = UiInfo {

@@ -124,6 +124,15 @@ pub enum PeerToTracker {
     Pong {
         nonce: u64,
     },
+    /// Can the tracker reach me? The tracker dials back, with a short timeout, the listen
+    /// port of our hello at the IP our connection comes from (never an address we name, so
+    /// the tracker cannot be made to scan others), runs the Noise handshake demanding our
+    /// key, hangs up, and answers [`TrackerToPeer::ProbeResult`]. Charged to the join and
+    /// leave budgets; past them an `error` (`rate_limited`, the link stays up).
+    Probe {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
+    },
 }
 
 /// Who did a governance change: the actor's name and its signed action, which every
@@ -337,6 +346,18 @@ pub enum TrackerToPeer {
     Pong {
         nonce: u64,
     },
+    /// The answer to a [`PeerToTracker::Probe`]: the address the tracker dialled, whether
+    /// the receiver answered there with its own key, why not (`error`), and the tracker's
+    /// clock when it answered (Unix milliseconds), for a clock-skew check.
+    ProbeResult {
+        addr: SocketAddr,
+        reachable: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        clock: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<RequestId>,
+    },
 }
 
 #[cfg(test)]
@@ -465,6 +486,30 @@ mod tests {
         assert!(status_refusal(&"x".repeat(MAX_STATUS_CHARS + 1)).is_some());
         assert!(status_refusal("two\nlines").is_some());
         assert!(status_refusal("bell\u{7}").is_some());
+    }
+
+    #[test]
+    fn probe_frames_wire_shape() {
+        let ask = PeerToTracker::Probe { req: Some(3) };
+        assert_eq!(
+            serde_json::to_value(&ask).expect("json"),
+            serde_json::json!({"type":"probe","req":3})
+        );
+        let answer = TrackerToPeer::ProbeResult {
+            addr: "203.0.113.7:4000".parse().expect("addr"),
+            reachable: false,
+            error: Some("connection refused".into()),
+            clock: 1_700_000_000_000,
+            req: Some(3),
+        };
+        let json = serde_json::to_value(&answer).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"probe_result","addr":"203.0.113.7:4000","reachable":false,
+                "error":"connection refused","clock":1_700_000_000_000_u64,"req":3})
+        );
+        let back: TrackerToPeer = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, answer);
     }
 
     #[test]

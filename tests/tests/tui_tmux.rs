@@ -592,3 +592,44 @@ async fn tui_ctrl_x_ctrl_e_writes_the_message_in_the_editor() {
     tmux.wait_text("EXIT=0");
     assert_eq!(tmux.display("#{alternate_on}"), "0");
 }
+
+#[tokio::test]
+async fn tui_doctor_shows_each_check_in_a_popup_that_esc_closes() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
+    bob.join("rust").await;
+    let _ = bin("natter");
+    let tmux = Tmux::new("doctor");
+    tmux.start(&natter_command(
+        "alice",
+        &tracker.addr.to_string(),
+        &dir.path().join("alice"),
+        "",
+    ));
+    tmux.wait_text("connected to the tracker");
+    tmux.type_line("/join #rust");
+    tmux.wait_text("you joined #rust");
+
+    tmux.type_line("/doctor");
+    let screen = tmux.wait_text("all is well");
+    for needle in [
+        "/doctor — Esc closes",
+        "✓ tracker: connected",
+        "✓ reachable: the tracker sees you at 127.0.0.1:",
+        "✓ member:bob",
+        "✓ database",
+    ] {
+        assert!(screen.contains(needle), "{needle:?} not in\n{screen}");
+    }
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("the popup closed", |s| !s.contains("Esc closes"));
+    // The chat is still there, and still works.
+    tmux.type_line("hello after the doctor");
+    bob.wait_message("hello after the doctor").await;
+    tmux.type_line("/quit");
+    tmux.wait_text("EXIT=0");
+}

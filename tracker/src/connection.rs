@@ -16,10 +16,15 @@
 //! maximum. Every frame written goes through [`localize`], so member addresses on the
 //! tracker's own machine read as the address this peer reached it at.
 //!
+//! A `probe` is the connection's own business too: it asks the hub to charge it to the
+//! rates, then dials the peer back (`crate::probe`) while the loop goes on, one at a time.
+//!
 //! Clean-up is in one place: whatever ends the loop, the hub is told the connection is gone
 //! (so the peer goes offline). Bad input gets an error frame, then the link closes.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,15 +32,18 @@ use futures::{SinkExt, StreamExt};
 use natter_protocol::net::{self, Refusal, Ticket};
 use natter_protocol::secure::{self, SecureFramed};
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
-use natter_protocol::{CodecError, ErrorCode, GroupName, Identity, Name, PROTOCOL_VERSION};
+use natter_protocol::{
+    CodecError, ErrorCode, GroupName, Identity, Name, PROTOCOL_VERSION, PublicKey, RequestId,
+};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{HubCommand, HubHandle};
+use crate::hub::{HubCommand, HubHandle, unix_millis};
 use crate::limits::{HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
 use crate::localize::{localize_shared, rewrite_ip};
+use crate::probe;
 use crate::registry::ConnId;
 use natter_protocol::net::buffers;
 
@@ -144,6 +152,8 @@ pub async fn serve(stream: TcpStream, mut ticket: Ticket, hub: HubHandle, settin
                         settings: &settings,
                         host,
                         kill: &kill,
+                        listen: addr,
+                        key,
                     };
                     serve_peer(&mut transport, outgoing, &hub, conn, &link).await
                 } else {
@@ -227,7 +237,15 @@ struct Link<'a> {
     host: Option<IpAddr>,
     /// Cancelled by the hub to drop this peer at once.
     kill: &'a CancellationToken,
+    /// Where the peer listens: its connection's IP and its hello's port (what a probe
+    /// dials, and nothing else).
+    listen: SocketAddr,
+    /// The key its handshake authenticated (what a probe demands).
+    key: PublicKey,
 }
+
+/// A probe on its way: resolves to the frame that answers it.
+type ProbeRun = Pin<Box<dyn Future<Output = TrackerToPeer> + Send>>;
 
 /// The registered peer's loop.
 async fn serve_peer(
@@ -248,9 +266,17 @@ async fn serve_peer(
         tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut nonce: u64 = 0;
+    // At most one probe at a time.
+    let mut probe: Option<ProbeRun> = None;
     loop {
         tokio::select! {
             () = kill.cancelled() => return End::Dropped,
+            answer = probe_done(&mut probe) => {
+                probe = None;
+                if let Err(end) = write(transport, Arc::new(answer), None, link).await {
+                    return end;
+                }
+            }
             frame = transport.next() => {
                 last_seen = Instant::now();
                 buffers::read(transport);
@@ -263,6 +289,20 @@ async fn serve_peer(
                         }
                     }
                     Some(Ok(PeerToTracker::Pong { .. })) => {}
+                    Some(Ok(PeerToTracker::Probe { req })) => {
+                        if probe.is_some() {
+                            let busy = TrackerToPeer::Error {
+                                code: ErrorCode::RateLimited,
+                                message: "a probe is already running: one at a time".into(),
+                                req,
+                            };
+                            if let Err(end) = write(transport, Arc::new(busy), None, link).await {
+                                return end;
+                            }
+                        } else {
+                            probe = Some(start_probe(hub.clone(), conn, req, link));
+                        }
+                    }
                     Some(Ok(request)) => {
                         if !hub.send(HubCommand::Request { conn, request }).await {
                             return End::Shutdown;
@@ -292,6 +332,46 @@ async fn serve_peer(
                 deadline.as_mut().reset(last_seen + silence);
             }
         }
+    }
+}
+
+/// Asks the hub whether the probe fits the budgets, then dials the peer back; the future
+/// resolves to the answer (or the refusal).
+fn start_probe(hub: HubHandle, conn: ConnId, req: Option<RequestId>, link: &Link<'_>) -> ProbeRun {
+    let (addr, key, identity) = (link.listen, link.key, link.settings.identity.clone());
+    Box::pin(async move {
+        let (reply, refusal) = oneshot::channel();
+        let refused = if hub.send(HubCommand::Probe { conn, reply }).await {
+            refusal
+                .await
+                .unwrap_or_else(|_| Some("the tracker is shutting down".into()))
+        } else {
+            Some("the tracker is shutting down".into())
+        };
+        if let Some(message) = refused {
+            return TrackerToPeer::Error {
+                code: ErrorCode::RateLimited,
+                message,
+                req,
+            };
+        }
+        let result = probe::reach(addr, &identity, &key, probe::PROBE_TIMEOUT).await;
+        tracing::debug!(conn, %addr, reachable = result.is_ok(), "probe");
+        TrackerToPeer::ProbeResult {
+            addr,
+            reachable: result.is_ok(),
+            error: result.err(),
+            clock: unix_millis(),
+            req,
+        }
+    })
+}
+
+/// The answer of the probe under way; never, while none is.
+async fn probe_done(probe: &mut Option<ProbeRun>) -> TrackerToPeer {
+    match probe {
+        Some(run) => run.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -21,12 +21,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
 use natter_protocol::{ErrorCode, GroupName, Name, PublicKey};
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::limits::MAX_UNSAVED_CHANGES;
+use crate::limits::{MAX_UNSAVED_CHANGES, PROBE_COST};
 use crate::rates::Rates;
 use crate::registry::{ConnId, Outcome, Registry, Save};
 use crate::state_file;
@@ -60,6 +60,12 @@ pub enum HubCommand {
     },
     /// The connection ended.
     Gone { conn: ConnId },
+    /// May `conn` have the tracker dial it back (a `probe`)? Charged to its join and
+    /// leave budgets; `reply` gets `None` to go ahead, or why not.
+    Probe {
+        conn: ConnId,
+        reply: oneshot::Sender<Option<String>>,
+    },
 }
 
 /// A cloneable sender to the hub.
@@ -239,6 +245,22 @@ impl Hub {
                 }
                 self.registry.apply(conn, request)
             }
+            HubCommand::Probe { conn, reply } => {
+                let refusal = match self.links.get(&conn) {
+                    Some(link) => self
+                        .rates
+                        .joins(link.key, link.ip, PROBE_COST, Instant::now().into_std())
+                        .err()
+                        .map(|refusal| {
+                            tracing::warn!(conn, key = %link.key, ip = %link.ip, "probe refused: rate limited");
+                            refusal.message()
+                        }),
+                    None => Some("the connection is not registered".to_owned()),
+                };
+                // The connection may have gone meanwhile: nobody to tell.
+                let _ = reply.send(refusal);
+                Outcome::default()
+            }
             HubCommand::Gone { conn } => {
                 self.links.remove(&conn);
                 if let Some(name) = self.registry.name_of(conn) {
@@ -348,7 +370,7 @@ fn rate_limited(
 }
 
 /// The wall clock as Unix milliseconds (0 for a clock set before 1970).
-fn unix_millis() -> u64 {
+pub(crate) fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

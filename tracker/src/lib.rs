@@ -13,7 +13,8 @@
 //! with owners: roles, admission, signed actions), [`state_file`] the durable copy,
 //! `hub` the task that owns both, `connection` one task per peer and `server` the accept
 //! loop; `rates` keeps the per-key and per-address budgets and `localize` fixes the
-//! addresses of peers on the tracker's own machine for each recipient; [`limits`] holds
+//! addresses of peers on the tracker's own machine for each recipient; `probe` dials a
+//! peer back when it asks whether it can be reached; [`limits`] holds
 //! every limit's default. [`run`] wires them together; the peer
 //! binary embeds it for `--host-tracker`.
 
@@ -30,6 +31,7 @@ pub mod govern;
 mod hub;
 pub mod limits;
 mod localize;
+mod probe;
 mod rates;
 pub mod registry;
 mod server;

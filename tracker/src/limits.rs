@@ -67,6 +67,13 @@ pub const MAX_NAMES: usize = 100_000;
 /// Members one group holds at most (online or not); a join past it is refused.
 pub const MAX_GROUP_MEMBERS: usize = 10_000;
 
+/// How long the reachability probe (`probe`) may take to connect back to a peer and
+/// finish the Noise handshake with it; past it the peer is reported unreachable.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// What one probe costs the join and leave budgets (in joins): a probe is a dial, so it
+/// is rate limited like the requests that make the tracker do work for others.
+pub const PROBE_COST: u32 = 1;
+
 /// How long a presence-only change (online, offline, a new address) may wait before the
 /// state file is rewritten; joins, leaves and new name bindings are written before any
 /// push. Also written at shutdown.

@@ -392,7 +392,7 @@ impl Registry {
         out
     }
 
-    /// A request after the hello. Pings and pongs are the connection's business.
+    /// A request after the hello. Pings, pongs and probes are the connection's business.
     pub fn apply(&mut self, conn: ConnId, request: PeerToTracker) -> Outcome {
         let Some(name) = self.conns.get(&conn).cloned() else {
             return Outcome::refuse(
@@ -432,7 +432,9 @@ impl Registry {
                     not_member(conn, &group, req)
                 }
             }
-            PeerToTracker::Ping { .. } | PeerToTracker::Pong { .. } => Outcome::default(),
+            PeerToTracker::Ping { .. }
+            | PeerToTracker::Pong { .. }
+            | PeerToTracker::Probe { .. } => Outcome::default(),
         }
     }
 

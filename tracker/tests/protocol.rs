@@ -1385,3 +1385,141 @@ async fn a_created_group_and_a_kick_survive_a_crash_of_the_tracker() {
     ));
     tracker.stop().await;
 }
+
+/// A peer's listener for probes: accepts connections and runs the Noise handshake as `me`,
+/// counting the handshakes that finished.
+async fn probe_listener(me: Identity) -> (u16, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (done, handshakes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            type Link = secure::SecureFramed<
+                TcpStream,
+                natter_protocol::peer::PeerFrame,
+                natter_protocol::peer::PeerFrame,
+            >;
+            let shaken: Result<(Link, _), _> = secure::accept(stream, &me, WAIT).await;
+            if shaken.is_ok() {
+                let _ = done.send(());
+            }
+        }
+    });
+    (port, handshakes)
+}
+
+/// A port nothing listens on (bound, then let go).
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+async fn probe(client: &mut Client, req: u64) -> TrackerToPeer {
+    client.send(PeerToTracker::Probe { req: Some(req) }).await;
+    client.recv().await
+}
+
+fn unix_millis() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    u64::try_from(now.unwrap().as_millis()).unwrap()
+}
+
+#[tokio::test]
+async fn a_probe_dials_the_peer_back_at_its_own_address_and_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let (port, mut handshakes) = probe_listener(identity("alice")).await;
+    let (mut alice, _) = hello(&tracker, "alice", port, &[]).await;
+    let before = unix_millis();
+    let answer = probe(&mut alice, 7).await;
+    let TrackerToPeer::ProbeResult {
+        addr,
+        reachable,
+        error,
+        clock,
+        req,
+    } = answer
+    else {
+        panic!("not a probe result: {answer:?}");
+    };
+    assert_eq!(
+        (addr, reachable, error, req),
+        (local(port), true, None, Some(7))
+    );
+    assert!(
+        (before..=unix_millis()).contains(&clock),
+        "the tracker's clock: {clock}"
+    );
+    // It really was the tracker that completed a handshake with alice's listener.
+    tokio::time::timeout(WAIT, handshakes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn a_probe_reports_nothing_listening_and_someone_else_listening_as_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let port = closed_port().await;
+    let (mut alice, _) = hello(&tracker, "alice", port, &[]).await;
+    let answer = probe(&mut alice, 1).await;
+    assert!(
+        matches!(&answer, TrackerToPeer::ProbeResult { addr, reachable: false, error: Some(_), req: Some(1), .. } if *addr == local(port)),
+        "{answer:?}"
+    );
+    // Another key at bob's port is not bob.
+    let (port, _) = probe_listener(identity("mallory")).await;
+    let (mut bob, _) = hello(&tracker, "bob", port, &[]).await;
+    let answer = probe(&mut bob, 2).await;
+    let TrackerToPeer::ProbeResult {
+        reachable: false,
+        error: Some(error),
+        ..
+    } = &answer
+    else {
+        panic!("{answer:?}");
+    };
+    assert!(error.contains("not you"), "{error}");
+    // The link stays up after either answer.
+    still_serving(&tracker, &mut bob, "carol").await;
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn probes_are_rate_limited_and_the_link_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(dir.path(), Duration::from_secs(10)).await;
+    let port = closed_port().await;
+    let (mut mallory, _) = hello(&tracker, "mallory", port, &[]).await;
+    let burst = u64::from(natter_tracker::limits::JOIN_LEAVE_BURST);
+    let mut refused = None;
+    for req in 1..=burst * 3 {
+        let answer = probe(&mut mallory, req).await;
+        if is_rate_limited(&answer) {
+            refused = Some((req, answer));
+            break;
+        }
+        assert!(
+            matches!(
+                answer,
+                TrackerToPeer::ProbeResult {
+                    reachable: false,
+                    ..
+                }
+            ),
+            "{answer:?}"
+        );
+    }
+    let (req, answer) = refused.expect("never rate limited");
+    assert!(req > burst / 2, "refused too early, at probe {req}");
+    assert!(
+        matches!(answer, TrackerToPeer::Error { req: Some(r), .. } if r == req),
+        "{answer:?}"
+    );
+    // Refused, not dropped: the link still answers.
+    mallory.send(PeerToTracker::Ping { nonce: 5 }).await;
+    assert_eq!(mallory.recv().await, TrackerToPeer::Pong { nonce: 5 });
+    tracker.stop().await;
+}

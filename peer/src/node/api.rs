@@ -17,6 +17,7 @@ use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
 
 use super::actions::Effect;
+pub use super::diagnosis::Check;
 pub use super::error::{ErrorCode, NodeError};
 
 /// The version of the scripting contract (the events and their fields), carried by
@@ -149,6 +150,9 @@ pub enum Command {
     /// Messages from others not read yet that mention us or are private: answered by an
     /// [`Event::Mentions`].
     Mentions,
+    /// Check the tracker, our reachability, the clock, the members of our groups and the
+    /// store; answered by one [`Event::Doctor`] (within a few seconds).
+    Doctor,
 }
 
 /// What [`Command::Act`] does to a message.
@@ -399,6 +403,11 @@ pub enum Event {
     /// name as a word, `@name` too) or were sent to us privately, newest first (at most 50).
     Mentions {
         messages: Vec<FoundItem>,
+    },
+    /// The answer to `/doctor`: one entry per check, each with what was found and, when it
+    /// failed, what to do.
+    Doctor {
+        checks: Vec<Check>,
     },
 }
 

@@ -15,6 +15,7 @@ mod actor;
 mod cache_file;
 mod connection;
 mod data_files;
+pub mod diagnosis;
 mod disk_thread;
 mod error;
 mod json_file;

@@ -13,6 +13,7 @@ use natter_protocol::{GroupName, Name, RequestId};
 
 use super::UiInfo;
 use super::conversation::{ConvId, Conversation, Line, LineKind, Own};
+use super::doctor::DoctorView;
 use super::help::welcome;
 use super::input::{EditOp, Editor};
 use super::memo::RowMemo;
@@ -170,6 +171,8 @@ pub struct App {
     pub invite_shown: Option<Invite>,
     /// The `/help` popup, while it is open.
     pub help: Option<help_popup::HelpPopup>,
+    /// The `/doctor` popup, while it is open.
+    pub doctor: Option<DoctorView>,
 }
 
 impl App {
@@ -209,6 +212,7 @@ impl App {
             invite: info.invite.clone(),
             invite_shown: None,
             help: None,
+            doctor: None,
         }
     }
 
@@ -271,6 +275,9 @@ impl App {
     /// Handles one action; conversations it opened ask for their history, and the one on
     /// screen is marked read when it has news.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        if self.doctor_closed(&action) {
+            return Vec::new();
+        }
         if action == Action::Escape {
             // Esc puts away the band `/invite-link` showed, whatever else it does.
             self.invite_shown = None;
@@ -286,7 +293,33 @@ impl App {
         effects.extend(self.load_history());
         self.finish_jump();
         effects.extend(self.read_marks());
+        self.doctor_started(&effects);
         effects
+    }
+
+    /// Esc closes the `/doctor` popup (and does nothing else).
+    fn doctor_closed(&mut self, action: &Action) -> bool {
+        if self.doctor.is_some() && *action == Action::Escape {
+            self.doctor = None;
+            return true;
+        }
+        false
+    }
+
+    /// A `/doctor` went to the node: the popup opens until its answer comes.
+    fn doctor_started(&mut self, effects: &[Effect]) {
+        let asked = effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::Node(Request {
+                    command: Command::Doctor,
+                    ..
+                })
+            )
+        });
+        if asked {
+            self.doctor = Some(DoctorView::Running);
+        }
     }
 
     fn handle(&mut self, action: Action) -> Vec<Effect> {
@@ -741,6 +774,7 @@ impl App {
                     none,
                 );
             }
+            Event::Doctor { checks } => self.doctor = Some(DoctorView::Done(checks)),
         }
         Vec::new()
     }

@@ -7,8 +7,9 @@
 pub mod app;
 pub mod conversation;
 pub mod delivery;
-pub mod found_ui;
+pub mod doctor;
 pub mod external;
+pub mod found_ui;
 pub mod help;
 pub mod hotlist;
 pub mod input;

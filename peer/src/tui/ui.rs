@@ -149,6 +149,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if let Some(popup) = &app.help {
         super::app::help_popup::draw(frame, popup);
     }
+    if let Some(view) = &app.doctor {
+        super::doctor::draw(frame, frame.area(), view);
+    }
 }
 
 /// One sidebar entry, e.g. `2 #rust (3)!`: number, name, unread count, `!` for a mention.

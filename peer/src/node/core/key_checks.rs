@@ -223,6 +223,7 @@ impl Core {
                 self.cache.seen_at(&key, addr);
             }
             self.outbox.presence(&key, listen, true);
+            self.contact_made(key, now.at);
         }
         self.deliver_due = true;
         self.addr_conn_open(now, conn);

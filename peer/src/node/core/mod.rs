@@ -20,6 +20,7 @@
 mod acting;
 mod addressed;
 pub mod connections;
+mod doctor;
 mod governing;
 mod held;
 mod history;
@@ -161,6 +162,12 @@ pub struct Core {
     governing: HashMap<RequestId, governing::Governing>,
     /// When each (peer, conversation) last told us it was typing.
     typing_seen: HashMap<(PublicKey, Option<GroupName>), Instant>,
+    /// Where we listen (the address bound), for `/doctor`.
+    listen: SocketAddr,
+    /// The `/doctor` under way.
+    doctor: Option<doctor::DoctorRun>,
+    /// How the last attempt to reach each peer went, for `/doctor`.
+    contacts: doctor::Contacts,
 }
 
 impl Core {
@@ -203,6 +210,9 @@ impl Core {
             last_private: HashMap::new(),
             typing_seen: HashMap::new(),
             governing: HashMap::new(),
+            listen: setup.listen,
+            doctor: None,
+            contacts: doctor::Contacts::default(),
         };
         core.emit(Event::Ready {
             name: core.name.clone(),
@@ -288,6 +298,7 @@ impl Core {
             self.conns.next_idle(),
             self.saves.next_due(),
             self.quit_at,
+            self.doctor.as_ref().map(doctor::DoctorRun::deadline),
         ]
         .into_iter()
         .flatten()
@@ -404,6 +415,7 @@ impl Core {
             Command::Quit => {}
             Command::Search { text, target } => self.search(req, text, target),
             Command::Mentions => self.mentions(req),
+            Command::Doctor => self.doctor(now, req),
         }
     }
 
@@ -413,7 +425,9 @@ impl Core {
             | Command::Leave(_)
             | Command::Status(_)
             | Command::Govern { .. }
-            | Command::Invites => true,
+            | Command::Invites
+            // It reports on the tracker: after the first attempt settled.
+            | Command::Doctor => true,
             Command::Whois(name) => self.cache.find_peer(name).is_none(),
             Command::Send {
                 target: super::api::Target::Peer(name),
@@ -440,9 +454,10 @@ impl Core {
         let jitter = self.random();
         let effects = self.outbox.conn_down(conn, self.now.at, jitter);
         self.apply(effects);
-        if self.conns.remove(conn).is_none() {
+        let Some(gone) = self.conns.remove(conn) else {
             return;
-        }
+        };
+        self.contact_failed(&gone, reason, self.now.at);
         tracing::debug!(%conn, %reason, "peer connection down");
         self.key_checks.forget_conn(conn);
         self.sync_conn_gone(conn);
@@ -505,6 +520,7 @@ impl Core {
         if std::mem::take(&mut self.deliver_due) {
             self.deliver(now);
         }
+        self.doctor_progress(now);
         if self.quit_at.is_some() {
             self.flush_records();
         }

@@ -50,6 +50,8 @@ pub(super) enum AfterRead {
     Mentions {
         req: Option<RequestId>,
     },
+    /// `/doctor`'s look at the store.
+    Doctor,
 }
 
 /// How long a delivery record may wait to share a transaction with other writes.
@@ -176,6 +178,7 @@ impl Core {
                         self.found_read(req, Some((text, target)), result);
                     }
                     AfterRead::Mentions { req } => self.found_read(req, None, result),
+                    AfterRead::Doctor => self.doctor_health(result),
                 }
             }
         }

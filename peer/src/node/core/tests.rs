@@ -3,6 +3,7 @@
 //! job (`fake_store`), so each test runs in microseconds.
 
 mod actions;
+mod doctor;
 mod durable;
 mod fake_store;
 mod governing;

@@ -79,6 +79,12 @@ pub struct TrackerState {
     last_refusal: Option<String>,
     next_id: RequestId,
     asked: HashMap<RequestId, Asked>,
+    /// Why the link last went down (for `/doctor`).
+    pub last_down: Option<String>,
+    /// A key the tracker presented instead of the pinned one, since it last connected.
+    pub presented: Option<PublicKey>,
+    /// The key pinned for the tracker in this run (first contact or `--tracker-key`).
+    pinned_now: Option<PublicKey>,
 }
 
 impl TrackerState {
@@ -91,7 +97,21 @@ impl TrackerState {
             last_refusal: None,
             next_id: 0,
             asked: HashMap::new(),
+            last_down: None,
+            presented: None,
+            pinned_now: None,
         }
+    }
+
+    /// The tracker's refusal of our hello, if that is why the link is down.
+    pub fn refusal(&self) -> Option<&str> {
+        self.last_refusal.as_deref()
+    }
+
+    /// The key pinned for the tracker given as `given`, as far as we can tell: pinned in
+    /// this run, else the pin under that address.
+    pub fn pinned_key(&self, given: &str) -> Option<PublicKey> {
+        self.pinned_now.or_else(|| self.pins.get(&given.to_owned()))
     }
 
     /// Remembers a request about to go out; returns its id for the wire.
@@ -120,10 +140,13 @@ impl Core {
         match input {
             TrackerInput::Connected => {
                 self.tracker.last_refusal = None;
+                self.tracker.presented = None;
                 self.set_status(now, TrackerStatus::Connected);
             }
             TrackerInput::Disconnected { reason } => {
                 tracing::debug!(%reason, "tracker disconnected");
+                self.doctor_tracker_gone(&reason);
+                self.tracker.last_down = Some(reason);
                 self.set_status(now, TrackerStatus::Disconnected);
                 self.key_checks_orphaned();
                 self.tracker.asked.clear();
@@ -140,6 +163,7 @@ impl Core {
             TrackerInput::Refused { code, message } => self.refused_us(code, message),
             TrackerInput::Pinned { addr, key } => {
                 tracing::info!(tracker = %self.tracker_addr, %addr, %key, "pinned the tracker's key");
+                self.tracker.pinned_now = Some(key);
                 self.tracker.pins.set(addr, key);
                 self.saves.changed(DataFile::TrackerPins, now.at);
             }
@@ -161,6 +185,10 @@ impl Core {
                         };
                         return self.fail(asked.req, error);
                     }
+                    PeerToTracker::Probe { req } => {
+                        self.tracker.answered(req);
+                        return self.doctor_tracker_gone(&reason);
+                    }
                     // A snapshot is asked again on the next gap; the rest is redone by
                     // the next hello.
                     _ => return,
@@ -174,6 +202,8 @@ impl Core {
                 self.fail(asked.req, error);
             }
             TrackerInput::KeyChanged { pinned, presented } => {
+                self.tracker.presented = Some(presented);
+                self.tracker.pinned_now.get_or_insert(pinned);
                 if self.tracker.reported_keys.insert(presented) {
                     let error = NodeError::TrackerKeyChanged {
                         tracker: self.tracker_addr.clone(),
@@ -396,7 +426,31 @@ impl Core {
                 let asked = self.tracker.answered(req);
                 self.emit_for(asked.req, Event::Status { status });
             }
+            TrackerToPeer::ProbeResult {
+                addr,
+                reachable,
+                error,
+                clock,
+                req,
+            } => {
+                self.tracker.answered(req);
+                let fact = crate::node::diagnosis::ProbeFact::Answered {
+                    addr,
+                    reachable,
+                    error,
+                    clock,
+                    sent_ms: 0,
+                    received_ms: 0,
+                };
+                self.doctor_probed(now, req, fact);
+            }
             TrackerToPeer::Error { code, message, req } => {
+                if self.is_doctor_probe(req) {
+                    self.tracker.answered(req);
+                    let why = format!("the tracker refused the probe: {message}");
+                    let fact = crate::node::diagnosis::ProbeFact::Missing(why);
+                    return self.doctor_probed(now, req, fact);
+                }
                 let asked = self.tracker.answered(req);
                 if req.is_some_and(|id| self.governing_refused(id, code)) {
                     return;

@@ -10,7 +10,7 @@ use natter_protocol::PublicKey;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::schema::{self, MIGRATIONS, Migrate};
-use super::{Applied, FILE_NAME, Job, Loaded, Reply, Write, read, write};
+use super::{Answer, Applied, FILE_NAME, Job, Loaded, Read, Reply, Write, health, read, write};
 
 /// The open database. One per data directory (see [`super::DirLock`]), used by one thread.
 #[derive(Debug)]
@@ -20,6 +20,8 @@ pub struct Store {
     own_key: PublicKey,
     /// The file, as errors name it.
     label: String,
+    /// The data directory (`None` in memory), for `/doctor`.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -44,7 +46,9 @@ impl Store {
                 "cannot open {label}: permission denied (the file is read-only for this user)"
             ));
         }
-        Self::init(conn, own_key, label, true)
+        let (mut store, loaded) = Self::init(conn, own_key, label, true)?;
+        store.dir = Some(dir.to_path_buf());
+        Ok((store, loaded))
     }
 
     /// The same store in memory (nothing is kept): for measuring the node without the disk.
@@ -78,6 +82,7 @@ impl Store {
                 conn,
                 own_key,
                 label,
+                dir: None,
             },
             loaded,
         ))
@@ -117,8 +122,15 @@ impl Store {
             });
         }
         for (token, r) in reads {
-            let result = read::answer(&self.conn, &self.own_key, &r)
-                .map_err(|e| describe(&self.label, "read", &e));
+            let result = match r {
+                Read::Health => Ok(Answer::Health(health::check(
+                    &self.conn,
+                    self.dir.as_deref(),
+                    &self.label,
+                ))),
+                r => read::answer(&self.conn, &self.own_key, &r)
+                    .map_err(|e| describe(&self.label, "read", &e)),
+            };
             replies.push(Reply::Answered { token, result });
         }
         replies

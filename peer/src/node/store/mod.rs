@@ -13,6 +13,7 @@
 
 mod actions;
 mod db;
+mod health;
 mod lock;
 mod ranges;
 mod read;
@@ -160,6 +161,8 @@ pub enum Read {
     /// The newest `limit` messages from others not read yet ([`Write::ReadMark`]) that
     /// are private or mention `name` as a word (`@name` too); newest first.
     Mentions { name: Name, limit: usize },
+    /// `/doctor`: the data directory writable, `quick_check` and a write lock.
+    Health,
 }
 
 /// One message of a conversation's history.
@@ -192,6 +195,7 @@ pub enum Answer {
     },
     /// The text message with that id, if we hold it.
     Target(Option<TargetInfo>),
+    Health(crate::node::diagnosis::Health),
     /// What [`Read::Search`] or [`Read::Mentions`] found, newest first.
     Found(Vec<Found>),
 }

@@ -46,6 +46,12 @@ pub fn answer(conn: &Connection, own_key: &PublicKey, read: &Read) -> rusqlite::
         Read::Mentions { name, limit } => {
             super::search::unread_mentions(conn, name, *limit).map(Answer::Found)
         }
+        // The store answers it itself: it needs the data directory.
+        Read::Health => Ok(Answer::Health(super::health::check(
+            conn,
+            None,
+            "natter.db",
+        ))),
     }
 }
 

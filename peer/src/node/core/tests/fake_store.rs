@@ -357,6 +357,12 @@ impl FakeStore {
                 });
                 Answer::Found(found)
             }
+            Read::Health => Answer::Health(crate::node::diagnosis::Health {
+                dir: None,
+                writable: Ok(()),
+                file: "natter.db".into(),
+                database: Ok(()),
+            }),
             Read::Target { id, emoji } => {
                 let found = self
                     .messages
