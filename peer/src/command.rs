@@ -664,7 +664,7 @@ mod tests {
         assert!(matches!(parse("/search"), Err(ParseError::Usage(_))));
         assert!(matches!(
             parse("/search x in #bad!"),
-            Err(ParseError::BadName { .. })
+            Err(ParseError::BadChars { .. })
         ));
         assert_eq!(parse("/mentions"), Ok(Input::Node(Command::Mentions)));
         assert!(matches!(parse("/mentions x"), Err(ParseError::Usage(_))));

@@ -186,7 +186,7 @@ mod tests {
             ("name = \"alice\"\nnmae = \"bob\"\n", 2, "unknown field"),
             ("name = \"alice\"\n\nname = \"bob\"\n", 3, "duplicate"),
             ("receipts = \"yes\"\n", 1, "bool"),
-            ("\nname = \"bad name!\"\n", 2, "only letters"),
+            ("\nname = \"bad name!\"\n", 2, "is not allowed in a name"),
             ("tracker = \"nowhere\"\n", 1, "HOST:PORT"),
             ("tracker_key = \"abc\"\n", 1, ""),
             ("name = alice\n", 1, ""),
