@@ -12,28 +12,7 @@ use natter_protocol::testkit::{TrackerClient, build, peer as raw_peer};
 use natter_protocol::tracker::TrackerToPeer;
 use serde_json::Value;
 
-use util::{Peer, Tracker, has_member, stay_online, temp};
-
-/// alice, bob and carol, all online in #g.
-async fn three_in_a_group(dir: &std::path::Path, tracker: &Tracker) -> [Peer; 3] {
-    let mut peers = [
-        Peer::start(dir, "alice", tracker.addr).await,
-        Peer::start(dir, "bob", tracker.addr).await,
-        Peer::start(dir, "carol", tracker.addr).await,
-    ];
-    for p in &mut peers {
-        p.join("g").await;
-    }
-    for p in &mut peers {
-        p.wait_list("g", "everyone online", |m| {
-            ["alice", "bob", "carol"]
-                .iter()
-                .all(|n| has_member(m, n, true))
-        })
-        .await;
-    }
-    peers
-}
+use util::{Peer, Tracker, has_member, stay_online, temp, three_in_a_group};
 
 /// Sends `/msg #g TEXT` from `p` and returns its id once every member has it.
 async fn say(p: &mut Peer, text: &str) -> String {

@@ -9,28 +9,7 @@ mod util;
 
 use serde_json::Value;
 
-use util::{Peer, Tracker, has_member, temp};
-
-/// alice, bob and carol, all online in #g.
-async fn three_in_a_group(dir: &std::path::Path, tracker: &Tracker) -> [Peer; 3] {
-    let mut peers = [
-        Peer::start(dir, "alice", tracker.addr).await,
-        Peer::start(dir, "bob", tracker.addr).await,
-        Peer::start(dir, "carol", tracker.addr).await,
-    ];
-    for p in &mut peers {
-        p.join("g").await;
-    }
-    for p in &mut peers {
-        p.wait_list("g", "everyone online", |m| {
-            ["alice", "bob", "carol"]
-                .iter()
-                .all(|n| has_member(m, n, true))
-        })
-        .await;
-    }
-    peers
-}
+use util::{Peer, Tracker, temp, three_in_a_group};
 
 /// Sends `text` to `target` from `p` and returns its id once the recipients have it.
 async fn say(p: &mut Peer, target: &str, text: &str) -> String {

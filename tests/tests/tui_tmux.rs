@@ -311,22 +311,7 @@ async fn tui_reacts_to_and_edits_messages_selected_with_up() {
     }
     let dir = temp();
     let tracker = Tracker::start(dir.path()).await;
-    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
-    bob.join("rust").await;
-    let _ = bin("natter");
-
-    let tmux = Tmux::new("act");
-    tmux.start(&natter_command(
-        "alice",
-        &tracker.addr.to_string(),
-        &dir.path().join("alice"),
-        "",
-    ));
-    tmux.wait_text("connected to the tracker");
-    tmux.type_line("/join #rust");
-    tmux.wait_text("you joined #rust");
-    bob.wait_members("rust", "alice online", |m| has_member(m, "alice", true))
-        .await;
+    let (tmux, mut bob) = alice_with_bob_in_rust("act", dir.path(), &tracker).await;
 
     // Bob's message, selected with Up, gets the picker's first reaction.
     let sent = bob.msg("#rust", "react to this please").await;
@@ -372,23 +357,13 @@ async fn tui_reacts_to_and_edits_messages_selected_with_up() {
     tmux.wait_text("EXIT=0");
 }
 
-/// Starts alice's TUI in tmux, joined to #rust where bob (headless) is.
+/// Starts bob (headless) in #rust, then alice's TUI in a tmux session named `tag`, joined
+/// to #rust too.
 async fn alice_with_bob_in_rust(tag: &str, dir: &Path, tracker: &Tracker) -> (Tmux, Peer) {
     let mut bob = Peer::start(dir, "bob", tracker.addr).await;
     bob.join("rust").await;
-    let _ = bin("natter");
     let tmux = Tmux::new(tag);
-    tmux.start(&natter_command(
-        "alice",
-        &tracker.addr.to_string(),
-        &dir.join("alice"),
-        "",
-    ));
-    tmux.wait_text("connected to the tracker");
-    tmux.type_line("/join #rust");
-    tmux.wait_text("you joined #rust");
-    bob.wait_members("rust", "alice online", |m| has_member(m, "alice", true))
-        .await;
+    alice_in_rust(&tmux, dir, tracker, &mut bob, "").await;
     (tmux, bob)
 }
 
@@ -506,10 +481,7 @@ async fn tui_sends_a_bracketed_paste_and_alt_enter_lines_as_one_message() {
     }
     let dir = temp();
     let tracker = Tracker::start(dir.path()).await;
-    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
-    bob.join("rust").await;
-    let tmux = Tmux::new("paste");
-    alice_in_rust(&tmux, dir.path(), &tracker, &mut bob, "").await;
+    let (tmux, mut bob) = alice_with_bob_in_rust("paste", dir.path(), &tracker).await;
 
     // tmux pastes with the bracketed-paste markers the TUI asked for: the line breaks
     // stay in the input, and nothing is sent on its own.
@@ -600,19 +572,7 @@ async fn tui_doctor_shows_each_check_in_a_popup_that_esc_closes() {
     }
     let dir = temp();
     let tracker = Tracker::start(dir.path()).await;
-    let mut bob = Peer::start(dir.path(), "bob", tracker.addr).await;
-    bob.join("rust").await;
-    let _ = bin("natter");
-    let tmux = Tmux::new("doctor");
-    tmux.start(&natter_command(
-        "alice",
-        &tracker.addr.to_string(),
-        &dir.path().join("alice"),
-        "",
-    ));
-    tmux.wait_text("connected to the tracker");
-    tmux.type_line("/join #rust");
-    tmux.wait_text("you joined #rust");
+    let (tmux, mut bob) = alice_with_bob_in_rust("doctor", dir.path(), &tracker).await;
 
     tmux.type_line("/doctor");
     let screen = tmux.wait_text("all is well");

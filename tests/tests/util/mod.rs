@@ -606,3 +606,24 @@ pub async fn stay_online(mut client: natter_protocol::testkit::TrackerClient) {
         }
     }
 }
+
+/// alice, bob and carol, all online in #g.
+pub async fn three_in_a_group(dir: &std::path::Path, tracker: &Tracker) -> [Peer; 3] {
+    let mut peers = [
+        Peer::start(dir, "alice", tracker.addr).await,
+        Peer::start(dir, "bob", tracker.addr).await,
+        Peer::start(dir, "carol", tracker.addr).await,
+    ];
+    for p in &mut peers {
+        p.join("g").await;
+    }
+    for p in &mut peers {
+        p.wait_list("g", "everyone online", |m| {
+            ["alice", "bob", "carol"]
+                .iter()
+                .all(|n| has_member(m, n, true))
+        })
+        .await;
+    }
+    peers
+}
