@@ -94,6 +94,25 @@ pub enum Action {
     EditorDone(Result<String, String>),
 }
 
+impl Action {
+    /// Time, news, resizing and quitting: what goes on whatever view or mode is open (a
+    /// popup or a selection takes only the keys).
+    pub(super) fn goes_on_under_views(&self) -> bool {
+        matches!(
+            self,
+            Action::Tick(_)
+                | Action::Node(_)
+                | Action::Notice(_)
+                | Action::NodeGone
+                | Action::Resize(..)
+                | Action::Focus(_)
+                | Action::CommandFailed(_)
+                | Action::Redraw
+                | Action::Quit
+        )
+    }
+}
+
 /// What the shell around the app must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {

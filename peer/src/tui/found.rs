@@ -58,15 +58,7 @@ impl App {
         let view = self.found.as_mut()?;
         let last = view.items.len().saturating_sub(1);
         match action {
-            Action::Tick(_)
-            | Action::Node(_)
-            | Action::Notice(_)
-            | Action::NodeGone
-            | Action::Resize(..)
-            | Action::Focus(_)
-            | Action::CommandFailed(_)
-            | Action::Redraw
-            | Action::Quit => return None,
+            a if a.goes_on_under_views() => return None,
             Action::Up => view.at = view.at.saturating_sub(1),
             Action::Down => view.at = (view.at + 1).min(last),
             Action::PageUp => view.at = view.at.saturating_sub(PAGE),

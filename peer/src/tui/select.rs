@@ -58,18 +58,8 @@ impl App {
             Mode::Normal => return self.in_normal(action),
             Mode::Select(id) | Mode::ConfirmDelete(id) | Mode::Pick { id, .. } => id.clone(),
         };
-        match action {
-            // Time and news go on whatever the mode.
-            Action::Tick(_)
-            | Action::Node(_)
-            | Action::Notice(_)
-            | Action::NodeGone
-            | Action::Resize(..)
-            | Action::Focus(_)
-            | Action::CommandFailed(_)
-            | Action::Redraw
-            | Action::Quit => return None,
-            _ => {}
+        if action.goes_on_under_views() {
+            return None;
         }
         if self.selected().position(&id).is_none() {
             // The message is gone (cleared, or fell off the front).
