@@ -100,8 +100,14 @@ pub fn default_path() -> Option<PathBuf> {
 /// Reads the config file at `path`. A missing file is an empty config when it is the
 /// default one, and an error when the user named it (`named`).
 pub fn load(path: &Path, named: bool) -> Result<FileConfig, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let text = match read_bounded(path) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                why: format!("it is larger than {MAX_FILE} bytes (a config file is a few lines)"),
+            });
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => {
             return Ok(FileConfig::default());
         }
@@ -116,6 +122,20 @@ pub fn load(path: &Path, named: bool) -> Result<FileConfig, ConfigError> {
         path: path.to_owned(),
         why,
     })
+}
+
+/// The largest config file read, in bytes: more is refused rather than read whole
+/// (`--config /dev/zero` would never end).
+pub const MAX_FILE: u64 = 1024 * 1024;
+
+/// The file's text; `None` when it holds more than [`MAX_FILE`] bytes.
+fn read_bounded(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE + 1)
+        .read_to_string(&mut text)?;
+    Ok((u64::try_from(text.len()).unwrap_or(u64::MAX) <= MAX_FILE).then_some(text))
 }
 
 /// Parses the text of a config file; the error names the line (and column) at fault.
@@ -248,6 +268,28 @@ mod tests {
                 notify: None,
             }
         );
+    }
+
+    #[test]
+    fn a_huge_file_is_refused_without_being_read_whole() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("config.toml");
+        let size = usize::try_from(MAX_FILE).expect("size");
+        // A valid file (comments), one byte too long.
+        let mut text = "# x\n".repeat(size / 4);
+        text.push_str("name = \"alice\"\n");
+        std::fs::write(&path, &text[text.len() - size - 1..]).expect("write");
+        let err = load(&path, true).expect_err("too large").to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("larger"),
+            "{err}"
+        );
+        // At the limit it is read.
+        std::fs::write(&path, &text[text.len() - size..]).expect("write");
+        assert_eq!(load(&path, true).expect("read").name, Some(name("alice")));
+        // Something endless is refused too.
+        let err = load(Path::new("/dev/zero"), true).expect_err("endless");
+        assert!(err.to_string().contains("larger"), "{err}");
     }
 
     #[test]

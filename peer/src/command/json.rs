@@ -11,6 +11,7 @@
 use serde_json::{Map, Value};
 
 use super::{COMMANDS, Input, parse_exact};
+use crate::node::Command;
 use natter_protocol::RequestId;
 
 /// The fields every JSON command may have besides its arguments.
@@ -74,8 +75,30 @@ pub fn parse_json(line: &str) -> JsonCommand {
             None => return refused(None, "\"req\" is a whole number of at least 0"),
         },
     };
-    let input = to_line(&object).and_then(|line| parse_exact(&line).map_err(|e| e.to_string()));
+    let input = to_line(&object).and_then(|line| match search_whole(&object) {
+        Some(search) => Ok(search),
+        None => parse_exact(&line).map_err(|e| e.to_string()),
+    });
     JsonCommand { req, input }
+}
+
+/// A `search` without `target`: its whole `text`. The slash line would read a text
+/// ending in `in WORD` as narrowed to the conversation WORD (`"flights in paris"` would
+/// search for "flights" with paris only, or be refused when WORD is no name); in the
+/// JSON form only the `target` field narrows. `None` for anything else.
+fn search_whole(object: &Map<String, Value>) -> Option<Input> {
+    let cmd = object.get("cmd")?.as_str()?;
+    if cmd.strip_prefix('/').unwrap_or(cmd) != "search"
+        || !matches!(object.get("target"), None | Some(Value::Null))
+    {
+        return None;
+    }
+    let text = match object.get("text")? {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!text.is_empty()).then_some(Input::Node(Command::Search { text, target: None }))
 }
 
 fn refused(req: Option<RequestId>, message: &str) -> JsonCommand {

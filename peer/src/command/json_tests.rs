@@ -192,3 +192,36 @@ fn bad_json_commands_say_what_is_wrong() {
     assert!(is_json("  {\"cmd\":\"groups\"}"));
     assert!(!is_json("/groups"));
 }
+
+#[test]
+fn a_search_text_is_never_read_as_its_conversation() {
+    let search = |text: &str, target: Option<Target>| {
+        Ok(Input::Node(Command::Search {
+            text: text.into(),
+            target,
+        }))
+    };
+    // Only the target field narrows: "in WORD" at the end of the text is text.
+    assert_eq!(
+        json(r#"{"cmd":"search","text":"flights in paris"}"#).input,
+        search("flights in paris", None)
+    );
+    assert_eq!(
+        json(r#"{"cmd":"search","text":" meet in paris! "}"#).input,
+        search("meet in paris!", None)
+    );
+    assert_eq!(
+        json(r##"{"cmd":"search","text":"a in b","target":"#ops"}"##).input,
+        search("a in b", Some(Target::Group("ops".parse().expect("group"))))
+    );
+    assert_eq!(
+        json(r#"{"cmd":"search","text":"deploy","target":null}"#).input,
+        search("deploy", None)
+    );
+    assert!(json(r#"{"cmd":"search","text":"  "}"#).input.is_err());
+    assert!(
+        json(r#"{"cmd":"search","text":"x","in":"bob"}"#)
+            .input
+            .is_err()
+    );
+}

@@ -131,8 +131,14 @@ pub struct Facts {
     pub now_ms: u64,
 }
 
+/// The longest detail or fix shown, in characters: the texts quoted in them (the tracker's
+/// probe error and refusal, a connection's error) come from others.
+pub const MAX_CHECK_TEXT: usize = 500;
+
 /// The checks, in the order they are shown: the tracker, us as seen from outside, our
-/// clock, each member, then the disk.
+/// clock, each member, then the disk. Every detail and fix is made [`printable`]: they
+/// quote what the tracker and other peers said, and `natter doctor` prints them on a
+/// terminal.
 pub fn checks(facts: &Facts) -> Vec<Check> {
     let mut out = vec![
         tracker(facts),
@@ -142,7 +148,41 @@ pub fn checks(facts: &Facts) -> Vec<Check> {
     ];
     out.extend(facts.members.iter().map(|m| member(m, facts.now_ms)));
     out.extend(disk(&facts.health));
+    for check in &mut out {
+        check.detail = printable(&check.detail);
+        check.fix = check.fix.as_deref().map(printable);
+    }
     out
+}
+
+/// `text` as one harmless line: line breaks and tabs become spaces, other control
+/// characters (C0, DEL, C1: an `ESC` starts a terminal escape) and bidirectional
+/// overrides are dropped, and it is cut to [`MAX_CHECK_TEXT`] characters with `…`.
+pub fn printable(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text
+        .chars()
+        .filter_map(|c| match c {
+            '\n' | '\r' | '\t' => Some(' '),
+            c if c.is_control() || is_bidi_control(c) => None,
+            c => Some(c),
+        })
+        .peekable();
+    let mut count = 0;
+    while let Some(c) = chars.next() {
+        if count + 1 == MAX_CHECK_TEXT && chars.peek().is_some() {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+        count += 1;
+    }
+    out
+}
+
+/// Unicode's bidirectional controls (they can make a text read as another).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
 }
 
 fn tracker(facts: &Facts) -> Check {

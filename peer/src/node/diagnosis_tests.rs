@@ -243,3 +243,46 @@ fn a_check_serialises_with_every_field() {
         serde_json::json!({"name":"tracker","ok":true,"detail":"fine","fix":null})
     );
 }
+
+#[test]
+fn what_the_tracker_and_peers_said_cannot_reach_the_terminal_as_escapes() {
+    let hostile = "x\u{1b}]0;pwned\u{7}y\u{9b}2Jz\u{202e}w\nv";
+    let mut facts = all_well();
+    facts.probe = ProbeFact::Answered {
+        addr: "198.51.100.5:4000".parse().expect("addr"),
+        reachable: false,
+        error: Some(format!("{hostile}{}", "e".repeat(100_000))),
+        clock: 1_000_050,
+        sent_ms: 1_000_000,
+        received_ms: 1_000_100,
+    };
+    facts.link = TrackerFact::Refused {
+        message: hostile.into(),
+    };
+    facts.members[0].state = MemberState::Unreachable {
+        addr: "198.51.100.6:4000".parse().expect("addr"),
+        error: hostile.into(),
+    };
+    let checks = checks(&facts);
+    for c in &checks {
+        for text in std::iter::once(&c.detail).chain(c.fix.as_ref()) {
+            assert!(
+                !text.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{text:?}"
+            );
+            assert!(text.chars().count() <= MAX_CHECK_TEXT, "{text:?}");
+        }
+    }
+    let reachable = find(&checks, "reachable");
+    assert!(
+        reachable.detail.contains("x]0;pwnedy2Jzw v"),
+        "{reachable:?}"
+    );
+    assert!(reachable.detail.ends_with('…'), "{reachable:?}");
+    assert!(find(&checks, "tracker").detail.contains("x]0;pwnedy2Jzw v"));
+    assert!(
+        find(&checks, "member:bob")
+            .detail
+            .contains("x]0;pwnedy2Jzw v")
+    );
+}
