@@ -64,6 +64,8 @@ pub struct Settings {
     pub handshake_timeout: Duration,
     /// The tracker's identity, which every handshake proves.
     pub identity: Arc<Identity>,
+    /// The probes dialling now, for every connection (at most `MAX_PROBES_IN_FLIGHT`).
+    pub probes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Settings {
@@ -339,6 +341,7 @@ async fn serve_peer(
 /// resolves to the answer (or the refusal).
 fn start_probe(hub: HubHandle, conn: ConnId, req: Option<RequestId>, link: &Link<'_>) -> ProbeRun {
     let (addr, key, identity) = (link.listen, link.key, link.settings.identity.clone());
+    let probes = link.settings.probes.clone();
     Box::pin(async move {
         let (reply, refusal) = oneshot::channel();
         let refused = if hub.send(HubCommand::Probe { conn, reply }).await {
@@ -348,13 +351,22 @@ fn start_probe(hub: HubHandle, conn: ConnId, req: Option<RequestId>, link: &Link
         } else {
             Some("the tracker is shutting down".into())
         };
-        if let Some(message) = refused {
-            return TrackerToPeer::Error {
-                code: ErrorCode::RateLimited,
-                message,
-                req,
-            };
-        }
+        let permit = match refused {
+            Some(message) => Err(message),
+            None => probes.try_acquire_owned().map_err(|_| {
+                "the tracker is checking too many peers at once; try again in a few seconds".into()
+            }),
+        };
+        let _permit = match permit {
+            Ok(permit) => permit,
+            Err(message) => {
+                return TrackerToPeer::Error {
+                    code: ErrorCode::RateLimited,
+                    message,
+                    req,
+                };
+            }
+        };
         let result = probe::reach(addr, &identity, &key, probe::PROBE_TIMEOUT).await;
         tracing::debug!(conn, %addr, reachable = result.is_ok(), "probe");
         TrackerToPeer::ProbeResult {

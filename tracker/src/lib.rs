@@ -56,6 +56,9 @@ pub struct Config {
     pub max_unauthenticated: usize,
     /// Connections served at once from one remote IP address; more are closed at once.
     pub max_connections_per_ip: usize,
+    /// Reachability probes dialling at once, for every connection together; past it a
+    /// probe is refused (`rate_limited`) until one ends.
+    pub max_probes: usize,
     /// Apply the per-address limits (connections, join/leave and new names per address)
     /// to loopback connections too. Off by default: those limits are against remote abuse,
     /// while the tracker's own machine runs the host's client (`--host-tracker`) and the
@@ -85,6 +88,7 @@ impl Config {
             max_connections: limits::MAX_CONNECTIONS,
             max_unauthenticated: limits::MAX_UNAUTHENTICATED,
             max_connections_per_ip: limits::MAX_CONNECTIONS_PER_IP,
+            max_probes: limits::MAX_PROBES_IN_FLIGHT,
             limit_loopback: false,
             handshake_timeout: limits::HANDSHAKE_TIMEOUT,
             presence_save_delay: limits::PRESENCE_SAVE_DELAY,

@@ -73,6 +73,9 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// What one probe costs the join and leave budgets (in joins): a probe is a dial, so it
 /// is rate limited like the requests that make the tracker do work for others.
 pub const PROBE_COST: u32 = 1;
+/// How many probes may dial at once, across every connection: each holds a socket for up
+/// to [`PROBE_TIMEOUT`], so without it a crowd of connections could open thousands.
+pub const MAX_PROBES_IN_FLIGHT: usize = 64;
 
 /// How long a presence-only change (online, offline, a new address) may wait before the
 /// state file is rewritten; joins, leaves and new name bindings are written before any

@@ -50,6 +50,7 @@ pub async fn run(
         max_frame: config.max_frame,
         handshake_timeout: config.handshake_timeout,
         identity,
+        probes: Arc::new(tokio::sync::Semaphore::new(config.max_probes)),
     };
     let local = listener.local_addr().context("listener has no address")?;
     tracing::info!(addr = %local, groups, key = %key, state = %config.state_file.display(), "tracker serving");

@@ -1523,3 +1523,21 @@ async fn probes_are_rate_limited_and_the_link_stays_up() {
     assert_eq!(mallory.recv().await, TrackerToPeer::Pong { nonce: 5 });
     tracker.stop().await;
 }
+
+#[tokio::test]
+async fn probes_past_the_trackers_limit_at_once_are_refused_and_the_link_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // No probe may dial: the limit across connections is reached before any budget.
+    let tracker = Tracker::start_with(dir.path(), |config| config.max_probes = 0).await;
+    let port = closed_port().await;
+    let (mut alice, _) = hello(&tracker, "alice", port, &[]).await;
+    let answer = probe(&mut alice, 1).await;
+    assert!(is_rate_limited(&answer), "{answer:?}");
+    assert!(
+        matches!(&answer, TrackerToPeer::Error { message, req: Some(1), .. } if message.contains("too many peers at once")),
+        "{answer:?}"
+    );
+    alice.send(PeerToTracker::Ping { nonce: 9 }).await;
+    assert_eq!(alice.recv().await, TrackerToPeer::Pong { nonce: 9 });
+    tracker.stop().await;
+}
