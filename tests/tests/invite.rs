@@ -106,6 +106,19 @@ async fn a_hosted_trackers_invite_brings_a_friend_into_the_group() {
         line.starts_with(&format!("natter://{tracker}?key=")) && line.ends_with("&group=room"),
         "{line}"
     );
+    // As the README has it: `natter invite` alone, without repeating `--tracker`, names
+    // the port the hosted tracker listens on (it said the default 7700).
+    let plain = invite(
+        dir.path(),
+        &[
+            "--data-dir",
+            alice_dir.to_str().unwrap(),
+            "--group",
+            "#room",
+        ],
+    )
+    .await;
+    assert_eq!(plain, line);
 
     let mut bob = join_with(dir.path(), "bob", &line).await;
     bob.wait_tracker("connected").await;
