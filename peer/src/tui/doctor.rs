@@ -58,7 +58,8 @@ pub fn lines(view: &DoctorView) -> Vec<TextLine<'static>> {
 /// Draws the popup over `area` (the screen): most of it, centred.
 pub fn draw(frame: &mut Frame, area: Rect, view: &DoctorView) {
     let width = area.width.saturating_sub(4).clamp(area.width.min(20), 100);
-    let height = area.height.saturating_sub(2);
+    // Below the top row and above the status bar and the input (the last two rows).
+    let height = area.height.saturating_sub(3);
     if width < 10 || height < 3 {
         return;
     }
@@ -162,6 +163,11 @@ mod tests {
         ] {
             assert!(shown.contains(needle), "{needle:?} not in\n{shown}");
         }
+        // The status bar and the input line stay in sight below it (its border covered
+        // the status bar).
+        let rows: Vec<&str> = shown.lines().collect();
+        assert!(rows[22].contains("| tracker: "), "{shown}");
+        assert!(!rows[22].contains('└'), "{shown}");
         // Esc closes it, and only that.
         assert!(app.update(Action::Escape).is_empty());
         assert_eq!(app.doctor, None);
