@@ -36,6 +36,16 @@ pub fn hosted_addr(data_dir: &Path) -> Option<String> {
     Some(addr.to_string())
 }
 
+/// The tracker the member cache (`members.json`) last came from: for a user who joined
+/// with `--join INVITE` and was given no `--tracker`, the tracker `natter invite` names.
+/// Only read here, never set aside when unusable (the running natter does that).
+pub fn cached_tracker(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join(crate::node::CACHE_FILE_NAME)).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let tracker = json.get("tracker")?.as_str()?;
+    crate::invite::check_host_port(tracker).ok()
+}
+
 /// Whether this user hosts the tracker: `--host-tracker`, or a hosted tracker's key in the
 /// data directory while no other tracker is named.
 pub fn hosts(host_tracker: bool, tracker: Option<&str>, data_dir: &Path) -> bool {
@@ -145,6 +155,27 @@ mod tests {
         assert_eq!(hosted_addr(dir.path()).as_deref(), Some("127.0.0.1:44485"));
         std::fs::write(dir.path().join(HOSTED_ADDR_FILE), "not an address").expect("write");
         assert_eq!(hosted_addr(dir.path()), None);
+    }
+
+    #[test]
+    fn the_tracker_of_the_member_cache_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        assert_eq!(cached_tracker(dir.path()), None);
+        let file = dir.path().join(crate::node::CACHE_FILE_NAME);
+        std::fs::write(&file, r#"{"tracker": "127.0.0.1:44485", "groups": {}}"#).expect("write");
+        assert_eq!(
+            cached_tracker(dir.path()).as_deref(),
+            Some("127.0.0.1:44485")
+        );
+        for bad in [
+            "{",
+            r#"{"tracker": ""}"#,
+            r#"{"tracker": 7}"#,
+            r#"{"groups": {}}"#,
+        ] {
+            std::fs::write(&file, bad).expect("write");
+            assert_eq!(cached_tracker(dir.path()), None, "{bad}");
+        }
     }
 
     #[test]

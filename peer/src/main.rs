@@ -193,8 +193,13 @@ fn invite_line(
             .unwrap_or_else(|| DEFAULT_HOSTED_TRACKER.to_owned());
         inviting::hosted(&addr, key, &host, group)
     } else {
-        let tracker = tracker.unwrap_or(DEFAULT_TRACKER);
-        inviting::joined(tracker, settings.tracker_key, &data_dir, &host, group)?
+        // The tracker given, else the one the member lists came from (a user who joined
+        // with an invite gave no --tracker), else the default.
+        let tracker = tracker
+            .map(str::to_owned)
+            .or_else(|| inviting::cached_tracker(&data_dir))
+            .unwrap_or_else(|| DEFAULT_TRACKER.to_owned());
+        inviting::joined(&tracker, settings.tracker_key, &data_dir, &host, group)?
     };
     if inviting::local_only(&invite) {
         eprintln!(

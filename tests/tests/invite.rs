@@ -158,6 +158,11 @@ async fn a_user_of_a_tracker_invites_with_the_key_it_pinned() {
     bob.wait_tracker("connected").await;
     bob.join("room").await;
     assert!(bob.quit().await.success());
+    // Bob, who came in with the invite and never gave --tracker, hands out the same one
+    // (it named the default tracker 127.0.0.1:7700 and had no key for it).
+    let bob_dir = dir.path().join("bob");
+    let again = invite(dir.path(), &["--data-dir", bob_dir.to_str().unwrap()]).await;
+    assert_eq!(again, line);
 
     // A tracker never met has no key to hand out.
     let closed = closed_addr();
