@@ -255,5 +255,9 @@ mod tests {
         let page = String::from_utf8(out).expect("utf-8");
         assert!(page.starts_with(".ie") || page.contains(".TH"), "{page}");
         assert!(page.contains("tracker"), "{page}");
+        // The environment variables too, as --help shows them.
+        for var in ["NATTER_NAME", "NATTER_TRACKER_KEY", "NATTER_NOTIFY"] {
+            assert!(page.contains(var), "{var} not in the man page");
+        }
     }
 }

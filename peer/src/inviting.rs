@@ -19,6 +19,33 @@ pub const DEFAULT_HOSTED_TRACKER: &str = "0.0.0.0:7700";
 /// A hosted tracker's key file in the data directory.
 pub const HOSTED_KEY_FILE: &str = "tracker.key";
 
+/// Where a hosted tracker last listened, in the data directory: `natter invite` run beside
+/// `natter --host-tracker --tracker ADDR` (without repeating `--tracker`) names that
+/// address, not the default port.
+pub const HOSTED_ADDR_FILE: &str = "tracker.addr";
+
+/// Notes where the tracker this process hosts listens (`bound`).
+pub fn remember_hosted(data_dir: &Path, bound: SocketAddr) -> std::io::Result<()> {
+    std::fs::write(data_dir.join(HOSTED_ADDR_FILE), format!("{bound}\n"))
+}
+
+/// Where the hosted tracker last listened, if it was noted (and is an address).
+pub fn hosted_addr(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join(HOSTED_ADDR_FILE)).ok()?;
+    let addr = text.trim().parse::<SocketAddr>().ok()?;
+    Some(addr.to_string())
+}
+
+/// The tracker the member cache (`members.json`) last came from: for a user who joined
+/// with `--join INVITE` and was given no `--tracker`, the tracker `natter invite` names.
+/// Only read here, never set aside when unusable (the running natter does that).
+pub fn cached_tracker(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join(crate::node::CACHE_FILE_NAME)).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let tracker = json.get("tracker")?.as_str()?;
+    crate::invite::check_host_port(tracker).ok()
+}
+
 /// Whether this user hosts the tracker: `--host-tracker`, or a hosted tracker's key in the
 /// data directory while no other tracker is named.
 pub fn hosts(host_tracker: bool, tracker: Option<&str>, data_dir: &Path) -> bool {
@@ -117,6 +144,38 @@ mod tests {
         let invite = hosted("127.0.0.1:7700", key(1), "10.0.0.2", None);
         assert_eq!(invite.tracker, "127.0.0.1:7700");
         assert!(local_only(&invite));
+    }
+
+    #[test]
+    fn the_hosted_address_is_remembered_for_natter_invite() {
+        let dir = tempfile::tempdir().expect("dir");
+        assert_eq!(hosted_addr(dir.path()), None);
+        let bound: SocketAddr = "127.0.0.1:44485".parse().expect("addr");
+        remember_hosted(dir.path(), bound).expect("write");
+        assert_eq!(hosted_addr(dir.path()).as_deref(), Some("127.0.0.1:44485"));
+        std::fs::write(dir.path().join(HOSTED_ADDR_FILE), "not an address").expect("write");
+        assert_eq!(hosted_addr(dir.path()), None);
+    }
+
+    #[test]
+    fn the_tracker_of_the_member_cache_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        assert_eq!(cached_tracker(dir.path()), None);
+        let file = dir.path().join(crate::node::CACHE_FILE_NAME);
+        std::fs::write(&file, r#"{"tracker": "127.0.0.1:44485", "groups": {}}"#).expect("write");
+        assert_eq!(
+            cached_tracker(dir.path()).as_deref(),
+            Some("127.0.0.1:44485")
+        );
+        for bad in [
+            "{",
+            r#"{"tracker": ""}"#,
+            r#"{"tracker": 7}"#,
+            r#"{"groups": {}}"#,
+        ] {
+            std::fs::write(&file, bad).expect("write");
+            assert_eq!(cached_tracker(dir.path()), None, "{bad}");
+        }
     }
 
     #[test]

@@ -186,11 +186,20 @@ fn invite_line(
         let key = natter_tracker::load_identity(&key_file)
             .map_err(|e| format!("{e:#}"))?
             .public_key();
-        let addr = tracker.unwrap_or(DEFAULT_HOSTED_TRACKER);
-        inviting::hosted(addr, key, &host, group)
+        // Where it listens: as given, else where the hosted tracker last listened.
+        let addr = tracker
+            .map(str::to_owned)
+            .or_else(|| inviting::hosted_addr(&data_dir))
+            .unwrap_or_else(|| DEFAULT_HOSTED_TRACKER.to_owned());
+        inviting::hosted(&addr, key, &host, group)
     } else {
-        let tracker = tracker.unwrap_or(DEFAULT_TRACKER);
-        inviting::joined(tracker, settings.tracker_key, &data_dir, &host, group)?
+        // The tracker given, else the one the member lists came from (a user who joined
+        // with an invite gave no --tracker), else the default.
+        let tracker = tracker
+            .map(str::to_owned)
+            .or_else(|| inviting::cached_tracker(&data_dir))
+            .unwrap_or_else(|| DEFAULT_TRACKER.to_owned());
+        inviting::joined(&tracker, settings.tracker_key, &data_dir, &host, group)?
     };
     if inviting::local_only(&invite) {
         eprintln!(
@@ -253,6 +262,9 @@ async fn run_chat(run: Run, places: Places) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot host the tracker on {addr}"))?;
         let bound = listener.local_addr().context("no tracker address")?;
+        if let Err(e) = inviting::remember_hosted(&data_dir, bound) {
+            tracing::warn!(error = %e, "cannot note the hosted tracker's address for natter invite");
+        }
         hosted = Some((listener, config));
         join_hint = Some(JoinHint::new(bound, &key, &host));
         invite = Some(inviting::hosted(&bound.to_string(), key, &host, None));

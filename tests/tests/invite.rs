@@ -106,6 +106,19 @@ async fn a_hosted_trackers_invite_brings_a_friend_into_the_group() {
         line.starts_with(&format!("natter://{tracker}?key=")) && line.ends_with("&group=room"),
         "{line}"
     );
+    // As the README has it: `natter invite` alone, without repeating `--tracker`, names
+    // the port the hosted tracker listens on (it said the default 7700).
+    let plain = invite(
+        dir.path(),
+        &[
+            "--data-dir",
+            alice_dir.to_str().unwrap(),
+            "--group",
+            "#room",
+        ],
+    )
+    .await;
+    assert_eq!(plain, line);
 
     let mut bob = join_with(dir.path(), "bob", &line).await;
     bob.wait_tracker("connected").await;
@@ -145,6 +158,11 @@ async fn a_user_of_a_tracker_invites_with_the_key_it_pinned() {
     bob.wait_tracker("connected").await;
     bob.join("room").await;
     assert!(bob.quit().await.success());
+    // Bob, who came in with the invite and never gave --tracker, hands out the same one
+    // (it named the default tracker 127.0.0.1:7700 and had no key for it).
+    let bob_dir = dir.path().join("bob");
+    let again = invite(dir.path(), &["--data-dir", bob_dir.to_str().unwrap()]).await;
+    assert_eq!(again, line);
 
     // A tracker never met has no key to hand out.
     let closed = closed_addr();

@@ -577,7 +577,7 @@ async fn tui_doctor_shows_each_check_in_a_popup_that_esc_closes() {
     tmux.type_line("/doctor");
     let screen = tmux.wait_text("all is well");
     for needle in [
-        "/doctor — Esc closes",
+        "/doctor — Esc or Enter closes",
         "✓ tracker: connected",
         "✓ reachable: the tracker sees you at 127.0.0.1:",
         "✓ member:bob",
@@ -586,7 +586,7 @@ async fn tui_doctor_shows_each_check_in_a_popup_that_esc_closes() {
         assert!(screen.contains(needle), "{needle:?} not in\n{screen}");
     }
     tmux.keys(&["Escape"]);
-    tmux.wait_screen("the popup closed", |s| !s.contains("Esc closes"));
+    tmux.wait_screen("the popup closed", |s| !s.contains("Enter closes"));
     // The chat is still there, and still works.
     tmux.type_line("hello after the doctor");
     bob.wait_message("hello after the doctor").await;

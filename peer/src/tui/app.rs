@@ -316,9 +316,10 @@ impl App {
         effects
     }
 
-    /// Esc closes the `/doctor` popup (and does nothing else).
+    /// Esc or Enter closes the `/doctor` popup (and does nothing else): Enter must not send
+    /// what was typed behind it, unseen, to the conversation it hides (as in /help).
     fn doctor_closed(&mut self, action: &Action) -> bool {
-        if self.doctor.is_some() && *action == Action::Escape {
+        if self.doctor.is_some() && matches!(action, Action::Escape | Action::Submit) {
             self.doctor = None;
             return true;
         }

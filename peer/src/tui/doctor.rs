@@ -58,7 +58,8 @@ pub fn lines(view: &DoctorView) -> Vec<TextLine<'static>> {
 /// Draws the popup over `area` (the screen): most of it, centred.
 pub fn draw(frame: &mut Frame, area: Rect, view: &DoctorView) {
     let width = area.width.saturating_sub(4).clamp(area.width.min(20), 100);
-    let height = area.height.saturating_sub(2);
+    // Below the top row and above the status bar and the input (the last two rows).
+    let height = area.height.saturating_sub(3);
     if width < 10 || height < 3 {
         return;
     }
@@ -70,7 +71,7 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &DoctorView) {
     };
     let block = Block::new()
         .borders(Borders::ALL)
-        .title(" /doctor — Esc closes ");
+        .title(" /doctor — Esc or Enter closes ");
     let text = Paragraph::new(lines(view))
         .block(block)
         .wrap(Wrap { trim: false });
@@ -154,7 +155,7 @@ mod tests {
         }));
         let shown = screen(&app, 100, 24);
         for needle in [
-            "/doctor — Esc closes",
+            "/doctor — Esc or Enter closes",
             "1 problem",
             "✓ tracker: connected to the tracker at 10.0.0.5:7700",
             "✗ reachable: the tracker sees you at 203.0.113.7:4000",
@@ -162,9 +163,22 @@ mod tests {
         ] {
             assert!(shown.contains(needle), "{needle:?} not in\n{shown}");
         }
+        // The status bar and the input line stay in sight below it (its border covered
+        // the status bar).
+        let rows: Vec<&str> = shown.lines().collect();
+        assert!(rows[22].contains("| tracker: "), "{shown}");
+        assert!(!rows[22].contains('└'), "{shown}");
+        // Enter with text typed behind it closes it and sends nothing: the text stays.
+        for c in "hi".chars() {
+            app.update(Action::Edit(EditOp::Insert(c)));
+        }
+        assert!(app.update(Action::Submit).is_empty());
+        assert_eq!(app.doctor, None);
+        assert_eq!(app.input.text(), "hi");
+        app.doctor = Some(DoctorView::Running);
         // Esc closes it, and only that.
         assert!(app.update(Action::Escape).is_empty());
         assert_eq!(app.doctor, None);
-        assert!(!screen(&app, 100, 24).contains("/doctor — Esc closes"));
+        assert!(!screen(&app, 100, 24).contains("/doctor — Esc or Enter closes"));
     }
 }

@@ -13,16 +13,18 @@ use super::app::found::FoundView;
 use super::rows::clock;
 use super::wrap::truncate;
 
-/// One row of the view: `#g 14:05 bob: the text`.
-pub fn found_row(item: &crate::node::api::FoundItem) -> String {
+/// The widest a conversation column gets: a longer name is cut rather than push every
+/// row's time to the right.
+const MAX_CONV: usize = 16;
+
+/// One row of the view: `#g 14:05 bob: the text`, the conversation padded to `conv`
+/// columns so that the times line up under each other.
+pub fn found_row(item: &crate::node::api::FoundItem, conv: usize) -> String {
     let text = item.snippet.as_deref().unwrap_or(&item.text);
     let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    format!(
-        "{} {} {}: {text}",
-        item.conversation,
-        clock(item.sent_at),
-        item.from
-    )
+    let name = truncate(&item.conversation.to_string(), conv);
+    let pad = " ".repeat(conv.saturating_sub(name.width()));
+    format!("{name}{pad} {} {}: {text}", clock(item.sent_at), item.from)
 }
 
 /// Draws `view` over `area` (the message view), inset by one column each side.
@@ -42,6 +44,13 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &FoundView) {
     // The highlighted row in sight: the window starts where it must, no further.
     let first = view.at.saturating_sub(shown.saturating_sub(1));
     let width = usize::from(popup.width.saturating_sub(2));
+    let conv = view
+        .items
+        .iter()
+        .map(|item| item.conversation.to_string().width())
+        .max()
+        .unwrap_or(0)
+        .min(MAX_CONV);
     let lines: Vec<TextLine> = view
         .items
         .iter()
@@ -49,7 +58,7 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &FoundView) {
         .skip(first)
         .take(shown)
         .map(|(i, item)| {
-            let row = truncate(&found_row(item), width);
+            let row = truncate(&found_row(item, conv), width);
             if i == view.at {
                 let pad = " ".repeat(width.saturating_sub(row.width()));
                 let style = Style::new().add_modifier(Modifier::REVERSED);

@@ -37,7 +37,10 @@ fn the_search_view_lists_conversation_time_sender_and_text() {
     // Each row starts with the conversation: `#ops`, or the peer of a private one.
     let time = crate::tui::rows::clock(0);
     assert!(rows[bob].contains(&format!("#ops {time} bob:")), "{text}");
-    assert!(rows[dan].contains(&format!("dan {time} dan:")), "{text}");
+    assert!(rows[dan].contains(&format!("dan  {time} dan:")), "{text}");
+    // Padded to the widest conversation, so the times line up.
+    let at = |row: usize, needle: &str| rows[row].find(needle).expect("time");
+    assert_eq!(at(bob, &time), at(dan, &time), "{text}");
     // The highlighted row is reversed.
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 16)).expect("terminal");

@@ -7,7 +7,8 @@ use ratatui::style::{Style, Stylize};
 use ratatui::widgets::{Block, Borders, Clear};
 
 use super::super::help::help_lines;
-use super::super::wrap::{Row, truncate};
+use super::super::rows::hanging_indent;
+use super::super::wrap::{Row, truncate, wrap};
 use super::{Action, App, Effect};
 
 /// The open help popup: how far it is scrolled.
@@ -34,12 +35,35 @@ fn page_of(size: (u16, u16)) -> usize {
     usize::from(area.height.saturating_sub(2)).max(1)
 }
 
+/// The help wrapped to the inside of a popup `width` columns wide (borders included): a
+/// description too long for a row goes on below, under its start, rather than being cut.
+fn help_rows(width: u16) -> Vec<Row> {
+    let width = usize::from(width.saturating_sub(2));
+    help_lines()
+        .into_iter()
+        .flat_map(|line| {
+            let style = if line.starts_with(' ') {
+                Style::new()
+            } else {
+                Style::new().bold()
+            };
+            let indent = hanging_indent(&line);
+            wrap(&[(line, style)], width, indent)
+        })
+        .collect()
+}
+
+/// The number of help rows in the popup on a screen of `size`.
+fn rows_of(size: (u16, u16)) -> usize {
+    help_rows(popup_area(Rect::new(0, 0, size.0, size.1)).width).len()
+}
+
 impl App {
     /// The action as the help popup takes it, when it is open: `None` for what it leaves
     /// to the rest of the app (typing, news, the clock).
     pub(super) fn in_help(&mut self, action: &Action) -> Option<Vec<Effect>> {
         let popup = self.help.as_mut()?;
-        let lines = help_lines().len();
+        let lines = rows_of(self.size);
         let page = page_of(self.size);
         let last = lines.saturating_sub(page);
         let scroll = &mut popup.scroll;
@@ -68,7 +92,7 @@ pub fn draw(frame: &mut Frame, popup: &HelpPopup) {
     if area.width < 4 || area.height < 3 {
         return;
     }
-    let lines = help_lines();
+    let lines = help_rows(area.width);
     let page = usize::from(area.height - 2);
     let scroll = popup.scroll.min(lines.len().saturating_sub(page));
     let more = if scroll + page < lines.len() {
@@ -88,14 +112,8 @@ pub fn draw(frame: &mut Frame, popup: &HelpPopup) {
     let inner = block.inner(area);
     frame.render_widget(Clear, area);
     frame.render_widget(block, area);
-    let width = usize::from(inner.width);
     let buf = frame.buffer_mut();
-    for (y, line) in (inner.y..inner.bottom()).zip(lines.iter().skip(scroll)) {
-        let style = if line.starts_with(' ') {
-            Style::new()
-        } else {
-            Style::new().bold()
-        };
-        Row::styled(&truncate(line, width), style).paint(buf, inner.x, y, inner.width);
+    for (y, row) in (inner.y..inner.bottom()).zip(lines.iter().skip(scroll)) {
+        row.paint(buf, inner.x, y, inner.width);
     }
 }

@@ -20,6 +20,25 @@ use crate::invite::Invite;
 pub const LABEL: &str =
     "Invite: a friend runs  natter --join INVITE --name THEIR-NAME  (/invite-link copies it)";
 
+/// The first row on narrower terminals, the longest that fits first: a label cut off in
+/// the middle of a word (`(/invite-link cop` at 80 columns) reads as broken.
+const SHORTER: [&str; 3] = [
+    "Invite: natter --join INVITE --name THEIR-NAME  (/invite-link copies it)",
+    "Invite (/invite-link copies it):",
+    "Invite:",
+];
+
+/// The band's first row on a terminal `width` columns wide.
+fn label(width: usize) -> String {
+    std::iter::once(LABEL)
+        .chain(SHORTER)
+        .find(|l| l.chars().count() <= width)
+        .unwrap_or("Invite:")
+        .chars()
+        .take(width)
+        .collect()
+}
+
 /// The fewest rows the rest of the screen keeps; on a shorter terminal the band is left out.
 const MIN_REST: u16 = 8;
 
@@ -36,7 +55,7 @@ pub fn shown(app: &App) -> Option<&Invite> {
 pub fn rows(invite: &Invite, width: u16) -> Vec<String> {
     let width = usize::from(width.max(1));
     let link = invite.to_string();
-    let mut rows = vec![LABEL.chars().take(width).collect::<String>()];
+    let mut rows = vec![label(width)];
     // An invite is ASCII (the group is percent-encoded): one column per byte.
     rows.extend(
         link.as_bytes()

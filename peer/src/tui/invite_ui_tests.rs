@@ -69,6 +69,26 @@ fn the_welcome_shows_the_invite_alone_on_a_full_width_row() {
 }
 
 #[test]
+fn at_80_columns_the_label_is_whole_words() {
+    // The full label is 87 columns: at 80 it gives way to a shorter one, never cut.
+    let app = with_invite();
+    for width in [80, 40, 20] {
+        let rows = screen(&app, width, 24);
+        let label = rows[0].trim_end();
+        assert!(label.starts_with("Invite"), "{}", show(&rows));
+        assert!(
+            label.ends_with("(/invite-link copies it)")
+                || label.ends_with("copies it):")
+                || label == "Invite:",
+            "{}",
+            show(&rows)
+        );
+    }
+    let rows = screen(&app, 80, 24);
+    assert!(rows[0].contains("natter --join INVITE"), "{}", show(&rows));
+}
+
+#[test]
 fn without_a_known_key_there_is_no_band() {
     let app = App::new(&info(), 0);
     let rows = screen(&app, 100, 24);

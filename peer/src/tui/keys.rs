@@ -53,7 +53,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "+ or a (msg selected)",
         "react: pick with arrows and Enter, or 1-8",
     ),
-    ("Esc", "leave the selection; cancel a reply or an edit"),
+    (
+        "Esc",
+        "leave the selection (so does typing another key); cancel a reply or an edit",
+    ),
     (
         "Alt-A",
         "next conversation with news (mentions first; the status bar's Act: list)",

@@ -108,7 +108,15 @@ impl App {
                 None => self.mode = Mode::Normal,
             },
             Action::Escape => self.mode = Mode::Normal,
-            Action::Edit(EditOp::Insert(c)) => return Some(self.act_key(id, *c)),
+            Action::Edit(EditOp::Insert(c @ ('r' | 'e' | 'd' | '+' | 'a'))) => {
+                return Some(self.act_key(id, *c));
+            }
+            // Any other character starts typing (a `/command`, a message): after `/search`
+            // or `/mentions` jumped here, the keys of a command must not act on the message.
+            Action::Edit(EditOp::Insert(_)) => {
+                self.mode = Mode::Normal;
+                return None;
+            }
             Action::Edit(_) | Action::Submit | Action::Home | Action::End => {}
             // Anything else (another conversation, scrolling) leaves the selection.
             _ => {

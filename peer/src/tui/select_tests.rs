@@ -115,6 +115,23 @@ fn up_while_typing_or_with_nothing_to_select_recalls_input() {
 }
 
 #[test]
+fn a_key_that_is_not_an_action_leaves_the_selection_and_is_typed() {
+    // As after /search or /mentions jumped to a message: typing a command must type it,
+    // not act on the message (its "e", "a" and Enter were an edit refusal and a 👍).
+    let mut app = chat();
+    app.update(Action::Up);
+    assert_eq!(app.mode, Mode::Select(id("bob", 2)));
+    let mut effects = key(&mut app, '/');
+    assert_eq!(app.mode, Mode::Normal);
+    for c in "search hello".chars() {
+        effects.extend(key(&mut app, c));
+    }
+    assert_eq!(app.input.text(), "/search hello");
+    effects.extend(app.update(Action::Submit));
+    assert!(acts(effects).is_empty());
+}
+
+#[test]
 fn switching_conversations_leaves_the_selection() {
     let mut app = chat();
     app.update(Action::Up);

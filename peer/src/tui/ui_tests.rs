@@ -414,6 +414,48 @@ fn help_is_a_popup_that_scrolls_and_closes() {
 }
 
 #[test]
+fn the_help_popup_wraps_long_descriptions_rather_than_cutting_them() {
+    // At 80x24 most descriptions are wider than the popup: each goes on under its start.
+    let mut app = App::new(&info(), 0);
+    app.update(Action::Resize(80, 24));
+    type_line(&mut app, "/help");
+    let area = crate::tui::app::help_popup::popup_area(ratatui::layout::Rect::new(0, 0, 80, 24));
+    let (x, w) = (usize::from(area.x) + 1, usize::from(area.width) - 2);
+    let (top, bottom) = (usize::from(area.y) + 1, usize::from(area.bottom()) - 1);
+    let inside = |app: &App| -> Vec<String> {
+        let rows = screen(app, 80, 24);
+        for row in &rows[top..bottom] {
+            assert!(
+                !row.chars().skip(x).take(w).any(|c| c == '…'),
+                "cut: {}",
+                show(&rows)
+            );
+        }
+        rows[top..bottom]
+            .iter()
+            .map(|r| r.chars().skip(x).take(w).collect())
+            .collect()
+    };
+    // The first page, then the row each Down brings in, to the end.
+    let mut seen = inside(&app).join(" ");
+    for _ in 0..500 {
+        let before = app.help.clone();
+        app.update(Action::Down);
+        if app.help == before {
+            break;
+        }
+        seen.push(' ');
+        seen.push_str(inside(&app).last().map_or("", String::as_str));
+    }
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let seen = words(&seen).join(" ");
+    for (_, what) in crate::command::COMMANDS {
+        assert!(seen.contains(&words(what).join(" ")), "{what:?} not whole");
+    }
+    assert!(seen.contains("Plain text goes"), "the end");
+}
+
+#[test]
 fn a_multi_line_message_is_indented_under_its_sender() {
     let mut app = App::new(&info(), 0);
     joined(&mut app, "g", &[("alice", true), ("bob", true)]);
