@@ -28,7 +28,7 @@ pub fn already_running(data_dir: &Path, name: &Name) -> Option<String> {
     match DirLock::acquire(data_dir) {
         Ok(_released_at_once) => None,
         Err(LockError::Held { pid, .. }) => Some(format!(
-            "natter is already running as {name}{}; type /doctor there",
+            "already running as {name}{}; type /doctor there",
             pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
         )),
         // Anything else is for the node's start to report.
@@ -127,7 +127,7 @@ mod tests {
         let _held = DirLock::acquire(dir.path()).expect("lock");
         let said = already_running(dir.path(), &name).expect("held");
         assert!(
-            said.starts_with("natter is already running as alice"),
+            said.starts_with("already running as alice"),
             "{said}"
         );
         assert!(said.ends_with("type /doctor there"), "{said}");

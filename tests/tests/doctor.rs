@@ -191,7 +191,7 @@ async fn natter_doctor_on_a_data_dir_in_use_says_where_to_type_it() {
     let (status, out, err) = natter(&args).await;
     assert_eq!(status.code(), Some(1), "{out}\n{err}");
     assert!(
-        err.contains("natter is already running as alice") && err.contains("type /doctor there"),
+        err.contains("natter: already running as alice") && err.contains("type /doctor there"),
         "{err}"
     );
     drop(alice);

@@ -17,7 +17,7 @@ pub fn welcome(info: &UiInfo) -> Vec<String> {
     if let Some(ip) = local_only {
         lines.push(format!(
             "Your tracker listens on {ip} only: other machines cannot reach it \
-             (host it with --tracker 0.0.0.0:7700 to let them in)."
+             (host it on every interface, --tracker 0.0.0.0:PORT, to let them in)."
         ));
     }
     if info.invite.is_some() {

@@ -45,7 +45,15 @@ pub(super) struct Unstored {
 impl Core {
     pub(super) fn send(&mut self, now: Now, req: Option<RequestId>, target: Target, text: String) {
         let listed = self.cache.groups().values().flat_map(|g| &g.members);
-        let target = named_target(target, listed, &self.name);
+        let connected = match &target {
+            Target::Addr(addr) => self
+                .conns
+                .open_at(*addr)
+                .map(|(_, key)| key)
+                .or_else(|| self.conns.listening_at(*addr)),
+            _ => None,
+        };
+        let target = named_target(target, listed, &self.name, connected);
         let about = About::from(&target);
         if text.len() > MAX_TEXT_BYTES {
             let max = MAX_TEXT_BYTES;
