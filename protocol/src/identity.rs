@@ -42,11 +42,20 @@ pub fn binding_message(noise_static: &[u8]) -> Vec<u8> {
 /// The public half of an identity: what names are bound to and what peers pin.
 ///
 /// Written as 43 characters of unpadded URL-safe base64, in JSON as a string. Holds the
-/// 32 compressed bytes, checked to be a valid Ed25519 point when made.
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "String")]
+/// 32 compressed bytes.
+///
+/// Made from text a person gave ([`FromStr`]: the command line, an invite) or from raw
+/// bytes ([`PublicKey::from_bytes`]: a handshake, the store), the bytes are checked to be a
+/// valid Ed25519 point. Decoded from the wire or a data file (serde), only their base64 and
+/// length are: checking the point is a curve decompression, and a storm of N joins decodes
+/// about N² member records (a million decompressions for N = 1,000, most of the storm's
+/// CPU), nearly all of whose keys are never used to verify anything. The point is checked
+/// where a key is used instead: [`PublicKey::verify`] (so a signature never verifies under
+/// an invalid point) and the Noise handshake (whose identity payload goes through
+/// `from_bytes`, so no connection ever authenticates as one); [`PublicKey::is_valid`]
+/// for whoever else needs to know, such as `/trust`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(into = "String")]
 pub struct PublicKey([u8; 32]);
 
 impl PublicKey {
@@ -60,8 +69,19 @@ impl PublicKey {
             .map_err(|_| InvalidKeyText)
     }
 
+    /// The key with these 32 raw bytes, whether or not they are a valid Ed25519 point (see
+    /// the type's comment for where the point is checked).
+    pub fn from_raw(bytes: [u8; Self::LEN]) -> Self {
+        Self(bytes)
+    }
+
     pub fn as_bytes(&self) -> &[u8; Self::LEN] {
         &self.0
+    }
+
+    /// True when the bytes are a valid Ed25519 point: a key that can verify a signature.
+    pub fn is_valid(&self) -> bool {
+        VerifyingKey::from_bytes(&self.0).is_ok()
     }
 
     /// True when `sig` is this key's signature over exactly `msg` (strict verification:
@@ -119,10 +139,23 @@ impl FromStr for PublicKey {
     }
 }
 
-impl TryFrom<String> for PublicKey {
-    type Error = InvalidKeyText;
-    fn try_from(s: String) -> Result<Self, InvalidKeyText> {
-        s.parse()
+/// From the wire or a data file: base64 of 32 bytes, the point not checked (see
+/// [`PublicKey`]). Borrows the string where the format allows, so a key costs no allocation.
+impl<'de> serde::Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = PublicKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key: 43 characters of unpadded URL-safe base64")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<PublicKey, E> {
+                decode_fixed::<{ PublicKey::LEN }>(s)
+                    .map(PublicKey)
+                    .map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
@@ -314,6 +347,47 @@ mod tests {
             assert!(bad.parse::<PublicKey>().is_err(), "{bad:.20}");
         }
         assert!(serde_json::from_str::<PublicKey>("\"nope\"").is_err());
+    }
+
+    /// 32 bytes that are not an Ed25519 point (about half of all y coordinates are not).
+    fn invalid_point() -> [u8; 32] {
+        (0..=u8::MAX)
+            .map(|n| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = n;
+                bytes[1] = 0x5a;
+                bytes
+            })
+            .find(|bytes| VerifyingKey::from_bytes(bytes).is_err())
+            .expect("some y coordinate has no point")
+    }
+
+    #[test]
+    fn an_invalid_point_decodes_from_the_wire_but_verifies_nothing() {
+        let bytes = invalid_point();
+        let text = URL_SAFE_NO_PAD.encode(bytes);
+        // Typed or raw, it is refused.
+        assert_eq!(PublicKey::from_bytes(&bytes), Err(InvalidKeyText));
+        assert_eq!(text.parse::<PublicKey>(), Err(InvalidKeyText));
+        // From the wire, only the base64 and the length are checked.
+        let key: PublicKey = serde_json::from_str(&format!("\"{text}\"")).expect("decodes");
+        assert_eq!(key, PublicKey::from_raw(bytes));
+        assert!(!key.is_valid());
+        assert_eq!(
+            serde_json::to_string(&key).expect("json"),
+            format!("\"{text}\"")
+        );
+        // No signature verifies under it, whatever the signature.
+        let id = fixed(1);
+        let sig = id.sign(b"hello");
+        assert!(!key.verify(b"hello", &sig));
+        assert!(!key.verify(b"hello", &Signature::from_bytes(&[0; 64])));
+        assert!(!key.verify_binding(id.noise_public(), &id.binding_signature()));
+        // Wrong lengths and bad text are still refused at decode.
+        for bad in ["\"\"", "\"abc\"", "\"!!!\"", &format!("\"{text}A\""), "12"] {
+            assert!(serde_json::from_str::<PublicKey>(bad).is_err(), "{bad}");
+        }
+        assert!(fixed(1).public_key().is_valid());
     }
 
     #[test]

@@ -41,8 +41,8 @@ use std::time::Duration;
 
 pub use auto_tracker::AutoTracker;
 pub use build::{
-    chat, chat_frame, chat_message, group, identity, identity_for, member, member_at, name,
-    peer_hello, signed_chat, tracker_hello,
+    chat, chat_frame, chat_message, group, identity, identity_for, invalid_point_key, member,
+    member_at, name, peer_hello, signed_chat, tracker_hello,
 };
 pub use fake_tracker::{FakeTracker, TrackerConn};
 pub use link::{expect_frame, recv, recv_within, seal, send, stall, until_closed};

@@ -143,6 +143,33 @@ async fn pinned_key_mismatch_is_refused_before_the_initiator_reveals_itself() {
     ));
 }
 
+#[tokio::test]
+async fn expecting_an_invalid_point_key_fails_the_handshake_cleanly() {
+    // A member record may carry a key that is not an Ed25519 point (decoding keeps it):
+    // dialling that member must fail, since no identity can prove it holds such a key.
+    let (alice, bob) = (
+        Identity::generate().expect("id"),
+        Identity::generate().expect("id"),
+    );
+    let bogus = testkit::invalid_point_key();
+    let (c, s) = tokio::io::duplex(4096);
+    let (c, _s) = within(
+        "handshake",
+        futures::future::join(
+            secure::initiate::<_, PeerFrame, PeerFrame>(c, &alice, Some(&bogus), HANDSHAKE),
+            secure::accept::<_, PeerFrame, PeerFrame>(s, &bob, HANDSHAKE),
+        ),
+    )
+    .await;
+    match c {
+        Err(HandshakeError::KeyMismatch { expected, got }) => {
+            assert_eq!(expected, bogus);
+            assert_eq!(got, bob.public_key());
+        }
+        other => panic!("expected a key mismatch, got {:?}", other.map(|(_, k)| k)),
+    }
+}
+
 /// Runs `accept` against bytes a hostile client writes, then closes its side.
 async fn accept_bytes(
     bytes: &[u8],

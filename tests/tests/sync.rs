@@ -207,15 +207,15 @@ async fn a_relay_cannot_forge_alter_or_misattribute_history() {
     let tracker = Tracker::start(dir.path()).await;
     let addr = tracker.addr.to_string();
     let mut alice = Member::start(dir.path(), "alice", &addr, &[]).await;
-    let mut carol = Member::start(dir.path(), "carol", &addr, &[]).await;
     alice.peer().join("g").await;
+    let mut mallory = RawMember::join(tracker.addr, "mallory", "g").await;
+    wait_online(&mut alice, "g", &["alice", "mallory"]).await;
+    // carol joins last: from her first list she asks the members (mallory among them)
+    // what of #g she lacks. (Nobody asks a member who just joined: it has nothing yet.)
+    let mut carol = Member::start(dir.path(), "carol", &addr, &[]).await;
     carol.peer().join("g").await;
     for m in [&mut alice, &mut carol] {
-        wait_online(m, "g", &["alice", "carol"]).await;
-    }
-    let mut mallory = RawMember::join(tracker.addr, "mallory", "g").await;
-    for m in [&mut alice, &mut carol] {
-        wait_online(m, "g", &["mallory"]).await;
+        wait_online(m, "g", &["alice", "carol", "mallory"]).await;
     }
 
     // alice speaks in #g: mallory, a member, gets it with alice's signature.
@@ -235,7 +235,7 @@ async fn a_relay_cannot_forge_alter_or_misattribute_history() {
     });
     carol.wait_received(std::slice::from_ref(&hello_id)).await;
 
-    // carol saw mallory join: she asks her what of #g she lacks.
+    // carol asked mallory what of #g she lacks when she joined.
     let g = build::group("g");
     let asked = mallory
         .wait_for("carol", |frame| {

@@ -15,6 +15,20 @@ pub fn identity() -> Identity {
     Identity::generate().expect("a fresh identity")
 }
 
+/// A key whose 32 bytes are not a valid Ed25519 point: what a hostile tracker could put in
+/// a member record (decoding keeps it; nothing may verify under it or trust it).
+pub fn invalid_point_key() -> PublicKey {
+    (0..=u8::MAX)
+        .map(|n| {
+            let mut bytes = [0u8; PublicKey::LEN];
+            bytes[0] = n;
+            bytes[1] = 0x5a;
+            PublicKey::from_raw(bytes)
+        })
+        .find(|key| !key.is_valid())
+        .expect("some y coordinate has no point")
+}
+
 /// The same identity every time for `name` (its bytes seed both secrets), so a name
 /// reconnects with the same key and a test can know a key before the peer exists.
 pub fn identity_for(name: &str) -> Identity {

@@ -536,6 +536,12 @@ impl Core {
     }
 
     fn trusted(&mut self, req: Option<RequestId>, name: Name, key: PublicKey) {
+        // A key from a member record is only checked to be 32 bytes: one that is not an
+        // Ed25519 point could never sign a message or a handshake, so it is not pinned.
+        if !key.is_valid() {
+            let why = format!("{key} is not a valid Ed25519 key; refused");
+            return self.fail(req, NodeError::TrustRefused { name, why });
+        }
         let old = self.trust.pinned(&name);
         if !self.trust.trust(&name, key) {
             return self.fail(req, NodeError::NothingToTrust { name });

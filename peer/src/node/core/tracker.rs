@@ -523,7 +523,13 @@ impl Core {
                         };
                         self.write(write, AfterWrite::Nothing);
                     }
-                    self.sync_with_arrival(now, &group, member);
+                    // A member who just joined has nothing of the group to give (what it
+                    // held from an earlier membership the others were sent then); in a
+                    // join storm every member asking every joiner would dial N² times.
+                    // It asks for what it lacks itself, from its first full list.
+                    if !matches!(change, MemberChange::Joined { .. }) {
+                        self.sync_with_arrival(now, &group, member);
+                    }
                 }
                 match (&change, subject) {
                     // Only its status changed: its key is checked like any listed one.

@@ -353,3 +353,56 @@ fn a_tracker_key_unlike_the_given_one_is_a_mismatch_not_a_change() {
     });
     assert_eq!(errors(&out), vec![(ErrorCode::TrackerKeyChanged, None)]);
 }
+
+/// A member record may carry a key that is not an Ed25519 point (decoding keeps it; only
+/// a use checks the point): it is kept like any other, but never trusted.
+#[test]
+fn an_invalid_point_key_in_a_member_record_is_kept_but_never_trusted() {
+    let mut node = in_a_group();
+    let bogus = natter_protocol::testkit::invalid_point_key();
+    // A new member listed with it: taken without a panic.
+    let out = node.push(TrackerToPeer::MemberUpdate {
+        group: group("g"),
+        version: 2,
+        change: MemberChange::Joined {
+            member: member_at("eve", bogus, addr(4005), true),
+        },
+    });
+    assert!(
+        events(&out)
+            .iter()
+            .any(|e| matches!(e, Event::Members { .. })),
+        "{out:?}"
+    );
+    // bob's listed key replaced by it: a key change, and /trust refuses it.
+    let out = node.push(TrackerToPeer::MemberUpdate {
+        group: group("g"),
+        version: 3,
+        change: MemberChange::Online {
+            member: member_at("bob", bogus, addr(4001), true),
+        },
+    });
+    assert!(
+        events(&out).contains(&Event::KeyChanged {
+            name: name("bob"),
+            pinned: key_of("bob"),
+            presented: bogus,
+        }),
+        "{out:?}"
+    );
+    let out = node.cmd(2, Command::Trust(name("bob")));
+    assert!(
+        errors(&out).contains(&(ErrorCode::TrustRefused, Some(2))),
+        "{out:?}"
+    );
+    assert!(
+        !events(&out)
+            .iter()
+            .any(|e| matches!(e, Event::Trusted { .. })),
+        "{out:?}"
+    );
+    // bob's pinned key is still the one that works.
+    let bob = identity_for("bob");
+    let (conn, out) = node.inbound(1, "bob", bob.public_key());
+    assert!(out.contains(&Output::Accept { conn }), "{out:?}");
+}

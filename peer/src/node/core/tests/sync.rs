@@ -95,6 +95,26 @@ fn a_page_keeps_what_its_authors_signed_and_refuses_the_rest() {
     assert!(out.is_empty(), "{out:?}");
 }
 
+/// A member listed with a key that is not an Ed25519 point: a relayed message in its name
+/// and with that key verifies under nothing, so it is refused (and nothing panics).
+#[test]
+fn a_relayed_message_under_an_invalid_point_key_is_refused() {
+    let mut node = in_a_group();
+    let conn = asking_bob(&mut node);
+    let bogus = natter_protocol::testkit::invalid_point_key();
+    node.push(TrackerToPeer::MemberUpdate {
+        group: group("g"),
+        version: 3,
+        change: MemberChange::Joined {
+            member: natter_protocol::testkit::member_at("eve", bogus, addr(4005), true),
+        },
+    });
+    let mut forged = chat(&identity_for("mallory"), "eve", 1, Some("g"), "forged");
+    forged.message.key = bogus;
+    let out = node.frame(conn, page(vec![forged], false));
+    assert!(writes(&out).is_empty() && shown(&out).is_empty(), "{out:?}");
+}
+
 #[test]
 fn a_page_with_more_is_followed_by_another_ask_with_what_we_now_hold() {
     let mut node = in_a_group();
