@@ -126,10 +126,7 @@ mod tests {
         assert_eq!(already_running(dir.path(), &name), None);
         let _held = DirLock::acquire(dir.path()).expect("lock");
         let said = already_running(dir.path(), &name).expect("held");
-        assert!(
-            said.starts_with("already running as alice"),
-            "{said}"
-        );
+        assert!(said.starts_with("already running as alice"), "{said}");
         assert!(said.ends_with("type /doctor there"), "{said}");
     }
 }
