@@ -10,5 +10,6 @@ pub mod inviting;
 pub mod node;
 pub mod on_message;
 pub mod paths;
+pub mod printable;
 pub mod reach;
 pub mod tui;

@@ -159,30 +159,7 @@ pub fn checks(facts: &Facts) -> Vec<Check> {
 /// characters (C0, DEL, C1: an `ESC` starts a terminal escape) and bidirectional
 /// overrides are dropped, and it is cut to [`MAX_CHECK_TEXT`] characters with `…`.
 pub fn printable(text: &str) -> String {
-    let mut out = String::new();
-    let mut chars = text
-        .chars()
-        .filter_map(|c| match c {
-            '\n' | '\r' | '\t' => Some(' '),
-            c if c.is_control() || is_bidi_control(c) => None,
-            c => Some(c),
-        })
-        .peekable();
-    let mut count = 0;
-    while let Some(c) = chars.next() {
-        if count + 1 == MAX_CHECK_TEXT && chars.peek().is_some() {
-            out.push('…');
-            break;
-        }
-        out.push(c);
-        count += 1;
-    }
-    out
-}
-
-/// Unicode's bidirectional controls (they can make a text read as another).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
+    crate::printable::one_line(text, MAX_CHECK_TEXT)
 }
 
 fn tracker(facts: &Facts) -> Check {

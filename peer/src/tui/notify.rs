@@ -222,32 +222,12 @@ pub fn notify_send_args(note: &Note) -> Vec<String> {
 /// (C0, DEL, C1) and bidirectional overrides are dropped, `;` too when `no_semicolon`
 /// (OSC 777's field separator), then it is cut to `max` characters with an ellipsis.
 pub fn clean(text: &str, max: usize, no_semicolon: bool) -> String {
-    let mut out = String::new();
-    let mut count = 0;
-    let mut chars = text
-        .chars()
-        .filter_map(|c| match c {
-            '\n' | '\r' | '\t' => Some(' '),
-            ';' if no_semicolon => Some(','),
-            c if c.is_control() || is_bidi_control(c) => None,
-            c => Some(c),
-        })
-        .peekable();
-    while let Some(c) = chars.next() {
-        if count + 1 == max && chars.peek().is_some() {
-            out.push('…');
-            break;
-        }
-        out.push(c);
-        count += 1;
+    let line = crate::printable::one_line(text, max);
+    if no_semicolon {
+        line.replace(';', ",")
+    } else {
+        line
     }
-    out
-}
-
-/// Characters that reorder the text around them (a sender could make a name read as
-/// another), as Unicode's bidi controls.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
 }
 
 fn escape_markup(text: &str) -> String {
