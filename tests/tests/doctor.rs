@@ -6,12 +6,11 @@
 
 mod util;
 
-use std::process::Stdio;
-use std::time::Duration;
+use std::path::Path;
 
 use natter_protocol::testkit::TrackerClient;
 use serde_json::Value;
-use util::{Peer, Tracker, bin, has_member, stay_online, temp};
+use util::{Peer, Tracker, has_member, run_natter, stay_online, temp};
 
 /// The check named `name` in a `doctor` event.
 fn check<'a>(doctor: &'a Value, name: &str) -> &'a Value {
@@ -121,21 +120,10 @@ async fn doctor_reports_each_check_as_things_are() {
     drop(bob);
 }
 
-/// Runs `natter ARGS` to its end (within a bound), returning its status, stdout and stderr.
-async fn natter(args: &[&str]) -> (std::process::ExitStatus, String, String) {
-    let child = tokio::process::Command::new(bin("natter"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn natter");
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("natter doctor did not finish")
-        .expect("natter doctor");
+/// Runs `natter ARGS` to its end (config read from inside `dir`), returning its status,
+/// stdout and stderr.
+async fn natter(dir: &Path, args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let out = run_natter(dir, args, &[("RUST_LOG", "warn")]).await;
     let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
     (out.status, text(out.stdout), text(out.stderr))
 }
@@ -157,7 +145,7 @@ async fn natter_doctor_from_the_shell_explains_a_tracker_that_is_down() {
         data_dir,
     ];
 
-    let (status, out, err) = natter(&[&base[..], &["doctor", "--json"]].concat()).await;
+    let (status, out, err) = natter(dir.path(), &[&base[..], &["doctor", "--json"]].concat()).await;
     assert_eq!(status.code(), Some(1), "{out}\n{err}");
     let doctor: Value = serde_json::from_str(out.trim()).expect("one JSON line");
     assert_eq!(doctor["event"], "doctor", "{doctor}");
@@ -166,7 +154,7 @@ async fn natter_doctor_from_the_shell_explains_a_tracker_that_is_down() {
     assert!(fix.contains("--tracker"), "{fix}");
     assert_eq!(check(&doctor, "database")["ok"], true, "{doctor}");
 
-    let (status, out, err) = natter(&[&base[..], &["doctor"]].concat()).await;
+    let (status, out, err) = natter(dir.path(), &[&base[..], &["doctor"]].concat()).await;
     assert_eq!(status.code(), Some(1), "{out}\n{err}");
     assert!(out.contains("✗ tracker: "), "{out}");
     assert!(out.contains("✓ database: "), "{out}");
@@ -188,7 +176,7 @@ async fn natter_doctor_on_a_data_dir_in_use_says_where_to_type_it() {
         &data_dir,
         "doctor",
     ];
-    let (status, out, err) = natter(&args).await;
+    let (status, out, err) = natter(dir.path(), &args).await;
     assert_eq!(status.code(), Some(1), "{out}\n{err}");
     assert!(
         err.contains("natter: already running as alice") && err.contains("type /doctor there"),

@@ -7,31 +7,11 @@
 mod util;
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
-use tokio::process::Command;
 use util::durable::closed_addr;
-use util::{Peer, PeerOptions, Tracker, WAIT, bin, has_member, temp};
-
-/// Runs `natter ARGS` (nothing on stdin) to its end, with the config directory inside
-/// `dir` and `env` set; fails the test after [`WAIT`].
-async fn natter(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let child = Command::new(bin("natter"))
-        .args(args)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn natter");
-    tokio::time::timeout(WAIT, child.wait_with_output())
-        .await
-        .expect("natter did not exit")
-        .expect("wait natter")
-}
+use util::{Peer, PeerOptions, Tracker, has_member, run_natter as natter, temp};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

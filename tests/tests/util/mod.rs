@@ -627,3 +627,22 @@ pub async fn three_in_a_group(dir: &std::path::Path, tracker: &Tracker) -> [Peer
     }
     peers
 }
+
+/// Runs `natter ARGS` (nothing on stdin) to its end, with the config directory inside
+/// `dir` and `env` set; fails the test after [`WAIT`].
+pub async fn run_natter(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let child = Command::new(bin("natter"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn natter");
+    tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("natter did not exit")
+        .expect("wait natter")
+}
