@@ -4,7 +4,8 @@
 //! Noise frame to as many sockets (the baselines' `fanout_M`).
 //!
 //! The members keep their messages in memory: with `M` stores on disk every message would
-//! cost `M` fsyncs, which measures the disk, not the fan-out.
+//! cost `M` fsyncs, which measures the disk, not the fan-out. For the same reason they
+//! save their member caches rarely ([`MEMBER_CACHE_SAVE_EVERY`]).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::baselines::{FANOUTS, TEXT};
 use crate::child::{ChildProc, Orders, say};
 use crate::node_api::SECTION;
-use crate::nodes::{BenchNode, Store, start_node, try_start_node};
+use crate::nodes::{BenchNode, Store, start_node, try_start_node_with};
 use crate::report::{Measure, Report, Row};
 use crate::stats::{WAIT, time_trips, us};
 
@@ -27,6 +28,12 @@ use crate::stats::{WAIT, time_trips, us};
 const PER_MEMBER_TARGET_US: f64 = 3.0;
 /// Members started at once in the child.
 const START_BATCH: usize = 16;
+/// How often, at most, a member writes its `members.json` (a real peer: every 500 ms).
+/// The `M` members share this process and one disk, so while the group comes together
+/// each member's synced rewrite of a list of `M` would add up to `M` times what one peer
+/// writes: at 500 members that alone took most of the child's CPU (in the kernel) and
+/// kept the group from coming online within its bound.
+const MEMBER_CACHE_SAVE_EVERY: Duration = Duration::from_secs(60);
 
 pub async fn run(report: &mut Report, tracker: &str) {
     for m in FANOUTS {
@@ -58,6 +65,7 @@ async fn fanout(tracker: &str, m: usize, raw: f64) -> Row {
         unmeasured(m, &setup)
     } else {
         setup.settled = members.settle(setup_bound(m)).await;
+        eprintln!("  (group of {m}: {}; measuring)", setup.describe());
         measured(&mut sender, Target::Group(group), (m, raw), &setup).await
     };
     sender.quit().await;
@@ -180,9 +188,10 @@ async fn measured(
     let measure = Measure::Latency(stats);
     let row = Row::new(SECTION, &format!("fanout_{m}"), &label, measure);
     let note = format!(
-        "{per_member:.1} µs per member above raw; members' stores in memory, in one child \
-         process (M fsyncs per message would measure the disk), sender's on disk; setup: \
-         {}; first send {:.1} ms",
+        "{per_member:.1} µs per member above raw; members' stores in memory and their \
+         member caches saved every {} s, in one child process (M fsyncs per message would \
+         measure the disk), sender's on disk; setup: {}; first send {:.1} ms",
+        MEMBER_CACHE_SAVE_EVERY.as_secs(),
         setup.describe(),
         first_send.as_secs_f64() * 1e3
     );
@@ -237,7 +246,10 @@ async fn join_member(
     group: &GroupName,
     base: &str,
 ) -> Result<(NodeHandle, JoinHandle<()>), String> {
-    let node = try_start_node(base, tracker, Store::Ephemeral).await?;
+    let node = try_start_node_with(base, tracker, Store::Ephemeral, |config| {
+        config.cache_save_every = MEMBER_CACHE_SAVE_EVERY;
+    })
+    .await?;
     let join = Command::Join(group.clone());
     node.handle.send(join).await.map_err(|_| "stopped")?;
     Ok(node.drain())

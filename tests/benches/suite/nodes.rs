@@ -91,6 +91,16 @@ pub async fn start_node(base: &str, tracker: &str, store: Store) -> BenchNode {
 
 /// [`start_node`], or why not.
 pub async fn try_start_node(base: &str, tracker: &str, store: Store) -> Result<BenchNode, String> {
+    try_start_node_with(base, tracker, store, |_| {}).await
+}
+
+/// [`try_start_node`] with `configure` applied to its config last.
+pub async fn try_start_node_with(
+    base: &str,
+    tracker: &str,
+    store: Store,
+    configure: impl FnOnce(&mut NodeConfig),
+) -> Result<BenchNode, String> {
     static STARTED: AtomicUsize = AtomicUsize::new(0);
     let n = STARTED.fetch_add(1, Ordering::Relaxed);
     let name: Name = format!("{base}-{n}").parse().unwrap();
@@ -102,6 +112,7 @@ pub async fn try_start_node(base: &str, tracker: &str, store: Store) -> Result<B
         dir.path().join("data"),
     );
     config.ephemeral = store == Store::Ephemeral;
+    configure(&mut config);
     let started = start(config).await;
     let Node {
         handle,
