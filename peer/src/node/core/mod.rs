@@ -41,6 +41,7 @@ mod tracker;
 #[cfg(test)]
 mod tests;
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -126,6 +127,11 @@ pub struct Core {
     syncs: Syncs,
     /// Set when the outbox may have something to send or dial.
     deliver_due: bool,
+    /// The earliest idle deadline of the connections, once asked: a connection's last
+    /// activity only moves later, and a new one's is now, so it stays a lower bound (at
+    /// worst an early wake-up) until the timer clears it, and asking after every input
+    /// costs nothing per connection.
+    idle_floor: Cell<Option<Instant>>,
     tracker: TrackerState,
     key_checks: KeyChecks,
     saves: Saves,
@@ -191,6 +197,7 @@ impl Core {
             storing: storing::Storing::default(),
             syncs: Syncs::default(),
             deliver_due: false,
+            idle_floor: Cell::new(None),
             key_checks: KeyChecks::default(),
             saves: Saves::new(setup.cache_save_every, now.at),
             lookups: HashMap::new(),
@@ -295,7 +302,7 @@ impl Core {
             self.whois_deadline(),
             self.syncs.next_deadline(),
             self.storing.records_due(),
-            self.conns.next_idle(),
+            self.idle_floor(),
             self.saves.next_due(),
             self.quit_at,
             self.doctor.as_ref().map(doctor::DoctorRun::deadline),
@@ -509,6 +516,19 @@ impl Core {
             self.whois.clear();
             self.addr_sends.clear();
         }
+        // Between timers these deadlines are kept as cheap lower bounds.
+        self.outbox.refresh_deadlines(now.at);
+        self.idle_floor.set(None);
+    }
+
+    /// [`Connections::next_idle`], computed once per timer (see `idle_floor`).
+    fn idle_floor(&self) -> Option<Instant> {
+        if let Some(at) = self.idle_floor.get() {
+            return Some(at);
+        }
+        let at = self.conns.next_idle();
+        self.idle_floor.set(at);
+        at
     }
 
     /// After every input: files that are due go to the writer, and a `/quit` with nothing

@@ -218,6 +218,31 @@ pub struct Outbox {
     total: usize,
     /// No seq above this goes out (yet).
     sendable: u64,
+    floors: Floors,
+}
+
+/// Lower bounds of the times [`Outbox::next_deadline`] is made of, kept as things change
+/// so that asking for it (after every input, so after every ack) costs nothing per
+/// recipient; [`Outbox::refresh_deadlines`] makes them exact again, on the timer. A bound
+/// that is too early only wakes the core once for nothing; one too late would be a missed
+/// retry or ack deadline, which is why each only ever moves earlier between refreshes.
+#[derive(Debug, Default)]
+struct Floors {
+    /// At or before the oldest send still in flight.
+    sent: Option<Instant>,
+    /// At or before the next retry (one already due at the last refresh not counted: it
+    /// waits for what makes it possible, an address or presence).
+    retry: Option<Instant>,
+    /// At or before the earliest expiry, Unix ms.
+    expiry: Option<u64>,
+}
+
+/// The earlier of `a` and `b`, either absent.
+fn earliest<T: Ord>(a: Option<T>, b: T) -> Option<T> {
+    Some(match a {
+        Some(a) => a.min(b),
+        None => b,
+    })
 }
 
 /// A dial the outbox wants: to `addr`, for `key` (known as `name`).
@@ -238,6 +263,7 @@ impl Outbox {
             queues: HashMap::new(),
             total: 0,
             sendable: u64::MAX,
+            floors: Floors::default(),
         }
     }
 
@@ -337,6 +363,7 @@ impl Outbox {
             first,
         };
         self.messages.insert(seq, message);
+        self.floors.expiry = earliest(self.floors.expiry, expires_at);
         let done = self.first_round_done(seq);
         if self
             .messages
@@ -455,6 +482,9 @@ impl Outbox {
             q.in_flight.insert(seq, now);
             q.sent_upto = seq;
         }
+        if !frames.is_empty() {
+            self.floors.sent = earliest(self.floors.sent, now);
+        }
         Some((conn, frames))
     }
 
@@ -539,7 +569,9 @@ impl Outbox {
         q.in_flight.clear();
         q.sent_upto = 0;
         q.attempts = q.attempts.saturating_add(1);
-        q.retry_at = Some(now + backoff(q.attempts, jitter));
+        let at = now + backoff(q.attempts, jitter);
+        q.retry_at = Some(at);
+        self.floors.retry = earliest(self.floors.retry, at);
         self.deferred(key)
     }
 
@@ -588,26 +620,38 @@ impl Outbox {
     }
 
     /// The next time something is due: a retry, an ack deadline, an expiry (as an instant,
-    /// given `now` and `now_ms` read together).
+    /// given `now` and `now_ms` read together). At or before the exact time, and exact
+    /// after [`Self::refresh_deadlines`]; costs nothing per recipient.
     pub fn next_deadline(&self, now: Instant, now_ms: u64, timeout: Duration) -> Option<Instant> {
-        let retries = self
+        let acks = self.floors.sent.map(|at| at + timeout);
+        // An expiry too far to be an instant is no deadline.
+        let expiry = self
+            .floors
+            .expiry
+            .and_then(|at| now.checked_add(Duration::from_millis(at.saturating_sub(now_ms))));
+        [self.floors.retry, acks, expiry]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Makes [`Self::next_deadline`] exact again (one pass over every recipient and
+    /// message): the core calls it on its timer, after acting on what was due.
+    pub fn refresh_deadlines(&mut self, now: Instant) {
+        self.floors.sent = self
+            .queues
+            .values()
+            .filter_map(|q| q.in_flight.values().min().copied())
+            .min();
+        self.floors.retry = self
             .queues
             .values()
             .filter(|q| q.conn.is_none() && q.dialling.is_none() && !q.seqs.is_empty())
             .filter_map(|q| q.retry_at)
             // A retry already due waits for what makes it possible (an address, presence).
-            .filter(|at| *at > now);
-        let acks = self
-            .queues
-            .values()
-            .flat_map(|q| q.in_flight.values().min().map(|at| *at + timeout));
-        let expiry = self
-            .messages
-            .values()
-            .map(|m| m.expires_at)
-            .min()
-            .map(|at| now + Duration::from_millis(at.saturating_sub(now_ms)));
-        retries.chain(acks).chain(expiry).min()
+            .filter(|at| *at > now)
+            .min();
+        self.floors.expiry = self.messages.values().map(|m| m.expires_at).min();
     }
 
     /// Recipient `key` is done with `seq`: delivered (`failure` none) or given up.

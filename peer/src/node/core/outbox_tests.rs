@@ -221,3 +221,57 @@ fn a_removed_message_is_forgotten_without_a_word() {
     let effects = out.acked(C1, &bob.key, 1);
     assert!(effects.progress.is_empty() && effects.records.is_empty());
 }
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[test]
+fn the_deadline_is_never_late_and_exact_after_a_refresh() {
+    let t0 = Instant::now();
+    let mut out = Outbox::new(Limits::default());
+    let (bob, carol) = (dest("bob", true), dest("carol", true));
+    let expires_ms = 1_000_000;
+    let both = [bob.clone(), carol.clone()];
+    out.add((1, id(1), None), frame(), expires_ms, &both, Some(vec![]));
+    let expiry = |now: Instant, now_ms: u64| now + Duration::from_millis(expires_ms - now_ms);
+    assert_eq!(out.next_deadline(t0, 0, TIMEOUT), Some(expiry(t0, 0)));
+    out.connected(&bob.key, C1, t0);
+    let c2 = ConnId::Dialed(2);
+    out.connected(&carol.key, c2, t0);
+    assert_eq!(out.to_send(&bob.key, t0).map(|(_, f)| f.len()), Some(1));
+    let t1 = t0 + Duration::from_secs(1);
+    assert_eq!(out.to_send(&carol.key, t1).map(|(_, f)| f.len()), Some(1));
+    assert_eq!(out.next_deadline(t1, 1_000, TIMEOUT), Some(t0 + TIMEOUT));
+    // Bob's ack leaves carol's send the oldest: the bound stays earlier until a refresh.
+    out.acked(C1, &bob.key, 1);
+    assert_eq!(out.next_deadline(t1, 1_000, TIMEOUT), Some(t0 + TIMEOUT));
+    out.refresh_deadlines(t1);
+    assert_eq!(out.next_deadline(t1, 1_000, TIMEOUT), Some(t1 + TIMEOUT));
+    // Carol's connection fails: her retry comes first.
+    out.conn_down(c2, t1, 0);
+    let retry = out.next_deadline(t1, 1_000, TIMEOUT).expect("a retry");
+    assert!(retry > t1 && retry <= t1 + backoff(1, 0), "{retry:?}");
+    out.refresh_deadlines(t1);
+    assert_eq!(out.next_deadline(t1, 1_000, TIMEOUT), Some(retry));
+}
+
+#[test]
+fn a_due_retry_that_cannot_dial_is_no_deadline_after_a_refresh() {
+    let t0 = Instant::now();
+    let mut out = Outbox::new(Limits::default());
+    let bob = dest("bob", true);
+    let expires_ms = 1_000_000;
+    let dests = std::slice::from_ref(&bob);
+    out.add((1, id(1), None), frame(), expires_ms, dests, Some(vec![]));
+    out.dialling(&bob.key, C1);
+    out.conn_down(C1, t0, 0);
+    out.presence(&bob.key, None, false);
+    let later = t0 + RETRY_MAX;
+    // Due, so the timer fires; the refresh then drops it (it waits for bob to come back).
+    assert!(
+        out.next_deadline(later, 0, TIMEOUT)
+            .is_some_and(|at| at <= later)
+    );
+    out.refresh_deadlines(later);
+    let expiry = later + Duration::from_millis(expires_ms);
+    assert_eq!(out.next_deadline(later, 0, TIMEOUT), Some(expiry));
+}
