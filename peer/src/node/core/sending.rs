@@ -115,21 +115,22 @@ impl Core {
     ) -> Option<(Vec<Dest>, Vec<String>)> {
         let list = self.cache.get(group)?;
         let own = self.identity.public_key();
-        let members: Vec<Member> = list
+        // Copies only what a recipient needs of each member, not the whole entry.
+        let members: Vec<Dest> = list
             .members
             .iter()
             .filter(|m| m.name != self.name && m.key != own)
-            .cloned()
+            .map(dest)
             .collect();
-        let mut dests = Vec::new();
+        let mut dests = Vec::with_capacity(members.len());
         let mut failed = Vec::new();
-        for m in members {
-            self.check_listed(&m.name, m.key);
-            match self.trust.expected(&m.name, Some(m.key)) {
-                Ok(_) => dests.push(dest(&m)),
+        for d in members {
+            self.check_listed(&d.name, d.key);
+            match self.trust.expected(&d.name, Some(d.key)) {
+                Ok(_) => dests.push(d),
                 Err(error) => {
                     self.fail(req, error);
-                    failed.push(m.name.to_string());
+                    failed.push(d.name.to_string());
                 }
             }
         }

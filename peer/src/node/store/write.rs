@@ -84,16 +84,15 @@ pub fn apply(
         }
         // An acknowledgement after we gave up still means it arrived: delivered wins.
         Write::Delivered { seq, to } => {
-            conn.prepare_cached(&recipient_update("state = 'delivered', reason = NULL", ""))?
-                .execute(params![own_key.as_bytes(), int(*seq), to.as_bytes()])?;
+            conn.prepare_cached(DELIVERED)?.execute(params![
+                own_key.as_bytes(),
+                int(*seq),
+                to.as_bytes()
+            ])?;
         }
         // Giving up never undoes a delivery.
         Write::Failed { seq, to, reason } => {
-            conn.prepare_cached(&recipient_update(
-                "state = 'failed', reason = ?4",
-                "AND state = 'pending'",
-            ))?
-            .execute(params![
+            conn.prepare_cached(FAILED)?.execute(params![
                 own_key.as_bytes(),
                 int(*seq),
                 to.as_bytes(),
@@ -159,13 +158,14 @@ pub fn apply(
     Ok(())
 }
 
-/// The UPDATE of one recipient of our message: ?1 our key, ?2 the seq, ?3 the recipient.
-fn recipient_update(set: &str, and: &str) -> String {
-    format!(
-        "UPDATE recipients SET {set} WHERE key = ?3 {and} AND msg = \
-         (SELECT num FROM messages WHERE author_key = ?1 AND seq = ?2)"
-    )
-}
+/// The UPDATEs of one recipient of our message (one per recipient of a group message,
+/// so spelled out once rather than formatted each time): ?1 our key, ?2 the seq, ?3 the
+/// recipient; `FAILED`'s ?4 the reason.
+const DELIVERED: &str = "UPDATE recipients SET state = 'delivered', reason = NULL \
+     WHERE key = ?3 AND msg = (SELECT num FROM messages WHERE author_key = ?1 AND seq = ?2)";
+const FAILED: &str = "UPDATE recipients SET state = 'failed', reason = ?4 \
+     WHERE key = ?3 AND state = 'pending' \
+     AND msg = (SELECT num FROM messages WHERE author_key = ?1 AND seq = ?2)";
 
 fn inserted<'a>(row: &Row<'a>) -> Inserted<'a> {
     Inserted {
