@@ -37,8 +37,12 @@ const GROUP_TRIPS: usize = 200;
 pub async fn run(report: &mut Report) {
     let dir = util::temp();
     let tracker = Tracker::start(dir.path()).await;
-    pair(report, dir.path(), &tracker).await;
-    groups(report, dir.path(), &tracker).await;
+    if crate::runs("headless", "pair") {
+        pair(report, dir.path(), &tracker).await;
+    }
+    if crate::runs("headless", "groups") {
+        groups(report, dir.path(), &tracker).await;
+    }
 }
 
 /// Alice and bob: one hop, then the sustained rate.
