@@ -341,10 +341,13 @@ impl Drop for Natter {
     }
 }
 
+/// Waits until the tracker has welcomed each peer (`ready` comes before that): then the
+/// others' lookups find it.
 async fn wait_ready(inbox: &mut Inbox, sources: &[usize]) {
     inbox
-        .wait_each("every peer ready", sources, |l| {
-            event(l)["event"] == "ready"
+        .wait_each("every peer at the tracker", sources, |l| {
+            let v = event(l);
+            v["event"] == "tracker" && v["status"] == "connected"
         })
         .await;
 }
