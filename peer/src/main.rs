@@ -92,7 +92,10 @@ fn main() -> ExitCode {
         Ok(guard) => guard,
         Err(e) => return fail(format!("{e:#}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: the node's tasks (connections, the actor, the front end) hand every
+    // message to each other several times on its way, and on one thread each hand-off is
+    // a task switch instead of a cross-thread wake-up. The disk has threads of its own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

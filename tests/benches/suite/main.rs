@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench -p natter-tests --bench suite                 # every section
 //! cargo bench -p natter-tests --bench suite -- node tui     # some sections
+//! cargo bench -p natter-tests --bench suite -- node/hop headless/pair  # parts of them
 //! ```
 //!
 //! Sections (run in this order; `baselines` always runs, every ratio needs it):
@@ -40,6 +41,7 @@ mod tui;
 #[path = "../../tests/util/mod.rs"]
 mod util;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use report::Report;
@@ -54,6 +56,22 @@ const SECTIONS: [&str; 7] = [
     "memory",
     "tui",
 ];
+/// The `SECTION/PART` words of the command line; a section named alone runs every part.
+static PARTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Whether part `part` of section `section` is to run (the parts: `node/hop`,
+/// `node/stream`, `node/fanout`, `headless/pair`, `headless/groups`, `storm/clients`,
+/// `storm/processes`).
+pub fn runs(section: &str, part: &str) -> bool {
+    let parts = PARTS.get().map(Vec::as_slice).unwrap_or_default();
+    let mine: Vec<&str> = parts
+        .iter()
+        .filter(|(s, _)| s == section)
+        .map(|(_, p)| p.as_str())
+        .collect();
+    mine.is_empty() || mine.contains(&part)
+}
+
 /// The whole run's bound.
 const BUDGET: Duration = Duration::from_secs(30 * 60);
 
@@ -81,22 +99,35 @@ async fn child(mode: &str, args: &[String]) {
     }
 }
 
+/// The runtime for `section` (or a child's mode): one thread, as `natter` runs its node,
+/// where a node is measured (the `node` section and its far nodes, but for the fan-out's
+/// many members in one child, which stand for many processes); else a multi-thread one.
+fn runtime(section: &str) -> tokio::runtime::Runtime {
+    let node = section == "node" || (section.starts_with("node-") && section != "node-members");
+    let mut builder = if node {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build().unwrap()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     if args.first().map(String::as_str) == Some("--child") {
         let mode = args.get(1).expect("--child MODE");
-        runtime.block_on(child(mode, &args[2..]));
+        runtime(mode).block_on(child(mode, &args[2..]));
         return;
     }
-    // `cargo bench` passes `--bench`; every other word names a section.
-    let asked: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
+    // `cargo bench` passes `--bench`; every other word names a section (or a part of one).
+    let words = args.iter().filter(|a| !a.starts_with('-'));
+    let parts = words
+        .clone()
+        .filter_map(|a| a.split_once('/'))
+        .map(|(s, p)| (s.to_owned(), p.to_owned()));
+    PARTS.set(parts.collect()).unwrap();
+    let asked: Vec<&str> = words
+        .map(|a| a.split_once('/').map_or(a.as_str(), |(s, _)| s))
         .collect();
     for a in &asked {
         assert!(
@@ -110,17 +141,17 @@ fn main() {
         .filter(|s| *s == "baselines" || asked.is_empty() || asked.contains(s))
         .collect();
     let mut report = Report::new();
-    runtime.block_on(async {
-        let all = async {
-            for section in &chosen {
-                eprintln!("# {section}");
-                run(section, &mut report).await;
-            }
-        };
-        if tokio::time::timeout(BUDGET, all).await.is_err() {
+    let end = std::time::Instant::now() + BUDGET;
+    for section in &chosen {
+        eprintln!("# {section}");
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let ran = runtime(section)
+            .block_on(async { tokio::time::timeout(left, run(section, &mut report)).await });
+        if ran.is_err() {
             eprintln!("(the run reached its {} min bound)", BUDGET.as_secs() / 60);
+            break;
         }
-    });
+    }
     report.print();
     println!("wrote {}", report.write_json().display());
 }

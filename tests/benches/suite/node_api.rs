@@ -31,9 +31,15 @@ pub async fn run(report: &mut Report) {
     let dir = tempfile::tempdir().unwrap();
     let (tracker, stop_tracker) = start_tracker(&dir).await;
     let tracker = tracker.to_string();
-    one_hop(report, &tracker).await;
-    node_stream::run(report, &tracker).await;
-    node_fanout::run(report, &tracker).await;
+    if crate::runs(SECTION, "hop") {
+        one_hop(report, &tracker).await;
+    }
+    if crate::runs(SECTION, "stream") {
+        node_stream::run(report, &tracker).await;
+    }
+    if crate::runs(SECTION, "fanout") {
+        node_fanout::run(report, &tracker).await;
+    }
     stop_tracker.cancel();
 }
 

@@ -25,8 +25,12 @@ use crate::report::{Measure, Report, Row};
 pub const SECTION: &str = "storm";
 
 pub async fn run(report: &mut Report) {
-    clients::run(report).await;
-    processes::run(report).await;
+    if crate::runs("storm", "clients") {
+        clients::run(report).await;
+    }
+    if crate::runs("storm", "processes") {
+        processes::run(report).await;
+    }
 }
 
 /// A group's member list as a front end keeps it.

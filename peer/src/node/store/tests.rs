@@ -224,6 +224,19 @@ fn unsent_messages_come_in_seq_order_with_their_conversation() {
 }
 
 #[test]
+fn statements_are_not_prepared_again_for_new_values() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _) = open(dir.path());
+    let qpsg = rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG;
+    assert!(
+        store
+            .connection()
+            .db_config(qpsg)
+            .expect("read the setting")
+    );
+}
+
+#[test]
 fn a_second_copy_of_a_message_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let (mut store, _) = open(dir.path());
