@@ -99,74 +99,49 @@ struct Hello {
 
 /// Serves one accepted connection to its end. `ticket` is its place in the accept loop;
 /// its token is cancelled at shutdown or when the connection is evicted before its hello.
+///
+/// The task's future is what every idle peer costs the tracker, so it is kept small: the
+/// handshake and the hello run in their own allocation ([`open`]), let go once done, and
+/// the established link lives in a `Box` this future only points to.
 pub async fn serve(stream: TcpStream, mut ticket: Ticket, hub: HubHandle, settings: Settings) {
     let (conn, remote) = (ticket.id(), ticket.remote());
     let shutdown = ticket.token().clone();
     // The address this peer reached us at: where it can reach peers on this machine.
     let host = stream.local_addr().ok().and_then(rewrite_ip);
-    let started = tokio::time::Instant::now();
-    // No handshake state nor buffers until the peer has sent something.
-    let first_bytes = tokio::select! {
-        result = net::readable_within(&stream, settings.handshake_timeout) => result,
-        () = shutdown.cancelled() => return,
-    };
-    if let Err(e) = first_bytes {
-        tracing::info!(conn, peer = %remote, error = %e, "no handshake, connection closed");
-        return;
-    }
-    let left = settings.handshake_timeout.saturating_sub(started.elapsed());
-    let handshake = tokio::select! {
-        result = Box::pin(secure::accept(stream, &settings.identity, left)) => result,
-        () = shutdown.cancelled() => return,
-    };
-    let (mut transport, key) = match handshake {
-        Ok(done) => done,
-        Err(e) => {
-            tracing::info!(conn, peer = %remote, error = %e, "handshake failed, connection closed");
-            return;
-        }
-    };
-    // Little memory for a peer that has not said who it is yet; the full limit after the
-    // welcome (see `write`).
-    transport
-        .codec_mut()
-        .set_max_frame(settings.max_frame.min(MAX_HELLO_FRAME));
-    tracing::debug!(conn, peer = %remote, key = %key, "handshake done");
-    let end = match await_hello(&mut transport, &settings, &shutdown).await {
-        Ok(hello) => match ticket.authenticated() {
-            Ok(()) => {
-                let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
-                let (queue, outgoing) = mpsc::channel(OUTGOING_QUEUE);
-                let kill = shutdown.child_token();
-                let registered = hub
-                    .send(HubCommand::Hello {
-                        conn,
-                        name: hello.name,
-                        key,
-                        addr,
-                        groups: hello.groups,
-                        queue,
-                        kill: kill.clone(),
-                    })
-                    .await;
-                let end = if registered {
-                    let link = Link {
-                        settings: &settings,
-                        host,
-                        kill: &kill,
-                        listen: addr,
-                        key,
-                    };
-                    serve_peer(&mut transport, outgoing, &hub, conn, &link).await
-                } else {
-                    End::Shutdown
+    let opened = Box::pin(open(stream, &mut ticket, &settings, &shutdown)).await;
+    let end = match opened {
+        Err(None) => return,
+        Err(Some(end)) => end,
+        Ok((mut transport, key, hello)) => {
+            let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
+            let (queue, outgoing) = mpsc::channel(OUTGOING_QUEUE);
+            let kill = shutdown.child_token();
+            let registered = hub
+                .send(HubCommand::Hello {
+                    conn,
+                    name: hello.name,
+                    key,
+                    addr,
+                    groups: hello.groups,
+                    queue,
+                    kill: kill.clone(),
+                })
+                .await;
+            let end = if registered {
+                let link = Link {
+                    settings: &settings,
+                    host,
+                    kill: &kill,
+                    listen: addr,
+                    key,
                 };
-                hub.send(HubCommand::Gone { conn }).await;
-                end
-            }
-            Err(refusal) => refuse_place(&mut transport, refusal).await,
-        },
-        Err(end) => end,
+                serve_peer(&mut transport, outgoing, &hub, conn, &link).await
+            } else {
+                End::Shutdown
+            };
+            hub.send(HubCommand::Gone { conn }).await;
+            end
+        }
     };
     match end {
         End::Refused(why) => {
@@ -183,6 +158,55 @@ pub async fn serve(stream: TcpStream, mut ticket: Ticket, hub: HubHandle, settin
         }
         End::Dropped => tracing::info!(conn, peer = %remote, "connection dropped by the tracker"),
         other => tracing::debug!(conn, peer = %remote, end = ?other, "connection ended"),
+    }
+}
+
+/// The handshake, the hello and an established place: the link (boxed, so that the
+/// caller's future holds a pointer to it, not a copy), the key the handshake
+/// authenticated and the hello; or how the connection ended (`None`: before the
+/// handshake, already logged).
+async fn open(
+    stream: TcpStream,
+    ticket: &mut Ticket,
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> Result<(Box<Transport>, PublicKey, Hello), Option<End>> {
+    let (conn, remote) = (ticket.id(), ticket.remote());
+    let started = tokio::time::Instant::now();
+    // No handshake state nor buffers until the peer has sent something.
+    let first_bytes = tokio::select! {
+        result = net::readable_within(&stream, settings.handshake_timeout) => result,
+        () = shutdown.cancelled() => return Err(None),
+    };
+    if let Err(e) = first_bytes {
+        tracing::info!(conn, peer = %remote, error = %e, "no handshake, connection closed");
+        return Err(None);
+    }
+    let left = settings.handshake_timeout.saturating_sub(started.elapsed());
+    let handshake = tokio::select! {
+        result = secure::accept(stream, &settings.identity, left) => result,
+        () = shutdown.cancelled() => return Err(None),
+    };
+    let (transport, key) = match handshake {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::info!(conn, peer = %remote, error = %e, "handshake failed, connection closed");
+            return Err(None);
+        }
+    };
+    let mut transport = Box::new(transport);
+    // Little memory for a peer that has not said who it is yet; the full limit after the
+    // welcome (see `write`).
+    transport
+        .codec_mut()
+        .set_max_frame(settings.max_frame.min(MAX_HELLO_FRAME));
+    tracing::debug!(conn, peer = %remote, key = %key, "handshake done");
+    let hello = await_hello(&mut transport, settings, shutdown)
+        .await
+        .map_err(Some)?;
+    match ticket.authenticated() {
+        Ok(()) => Ok((transport, key, hello)),
+        Err(refusal) => Err(Some(refuse_place(&mut transport, refusal).await)),
     }
 }
 
@@ -271,6 +295,8 @@ async fn serve_peer(
     // At most one probe at a time.
     let mut probe: Option<ProbeRun> = None;
     loop {
+        // Whatever the last frames needed is not kept while waiting for the next.
+        transport.codec_mut().release_scratch();
         tokio::select! {
             () = kill.cancelled() => return End::Dropped,
             answer = probe_done(&mut probe) => {

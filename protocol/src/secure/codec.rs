@@ -92,6 +92,17 @@ impl<In, Out> SecureCodec<In, Out> {
         self.max_frame = max_frame;
     }
 
+    /// Lets the scratch buffers go (a partly read frame stays): for a link about to wait
+    /// idle, when what it keeps counts once per connection (a tracker holds thousands).
+    /// The next frame allocates what it needs again.
+    pub fn release_scratch(&mut self) {
+        self.plain = Vec::new();
+        self.json = Vec::new();
+        if self.partial.is_empty() {
+            self.partial = BytesMut::new();
+        }
+    }
+
     /// The remote's Noise static public key.
     pub fn remote_static(&self) -> Option<&[u8]> {
         self.transport.get_remote_static()
@@ -437,6 +448,38 @@ mod tests {
                 assert!(codec.partial.capacity() <= KEEP, "after {len}");
             }
         }
+    }
+
+    #[test]
+    fn released_scratch_is_let_go_and_the_link_goes_on() {
+        let (mut a, mut b) = pair(DEFAULT_MAX_FRAME);
+        for len in [10, 1_000, 70_000, 20] {
+            let mut wire = BytesMut::new();
+            a.encode(big(len), &mut wire).expect("encode");
+            assert_eq!(b.decode(&mut wire).expect("decode"), Some(big(len)));
+            for codec in [&mut a, &mut b] {
+                codec.release_scratch();
+                assert_eq!(codec.plain.capacity(), 0, "after {len}");
+                assert_eq!(codec.json.capacity(), 0, "after {len}");
+                assert_eq!(codec.partial.capacity(), 0, "after {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn released_scratch_keeps_a_partly_read_frame() {
+        let (mut a, mut b) = pair(DEFAULT_MAX_FRAME);
+        let mut wire = BytesMut::new();
+        a.encode(big(2 * MAX_CHUNK), &mut wire).expect("encode");
+        // The first chunk alone: the frame is partly read.
+        let first = LENGTH_BYTES + NOISE_MAX_MESSAGE;
+        let mut head = wire.split_to(first);
+        assert_eq!(b.decode(&mut head).expect("decode"), None);
+        b.release_scratch();
+        assert_eq!(
+            b.decode(&mut wire).expect("decode"),
+            Some(big(2 * MAX_CHUNK))
+        );
     }
 
     /// A receiver and two messages sealed for it ("one", then "two").

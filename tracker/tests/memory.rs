@@ -1,0 +1,197 @@
+//! What the tracker holds per idle online peer, counted by the allocator: the tracker runs
+//! in this test's process under a counting global allocator (`stats_alloc`), and the peers
+//! run in a second process (this test binary again, as [`peers_child`]) so that only the
+//! tracker's allocations are counted. The peers are protocol-level clients: each connects,
+//! says hello, joins a group of ten and stays idle, answering pings. Nothing here is timed:
+//! the figure is live heap bytes, the same on every run up to a few allocations.
+//!
+//! The bench (`cargo bench -p natter-tests --bench suite -- memory`) measures the real
+//! binary's resident memory, which adds what the allocator keeps around the live bytes.
+//! `cargo test -p natter-tracker --test memory -- --nocapture` prints the figure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::alloc::System;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use natter_protocol::testkit::{self, TrackerClient, TrackerLink};
+use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Bytes the process holds on the heap now.
+fn live_bytes() -> i64 {
+    let stats = ALLOCATOR.stats();
+    // A reallocation's growth or shrinking is already in these two.
+    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
+}
+
+/// The bound on the tracker's live heap per idle online peer: a regression guard, with
+/// room for a few allocations of noise.
+const MAX_HEAP_PER_PEER: i64 = 5 * 1024;
+
+/// Set in the peers' process: the tracker's address.
+const TRACKER_ENV: &str = "NATTER_MEMORY_TRACKER";
+
+/// Peers per group, as in the bench's headline figure.
+const GROUP: usize = 10;
+/// Peers added per step (two steps: the per-peer figure is the second step's growth).
+const STEP_PEERS: usize = 200;
+
+async fn online(addr: SocketAddr, i: usize) -> TrackerLink {
+    let me = testkit::identity();
+    let port = 10_000 + u16::try_from(i).unwrap();
+    let (mut client, welcome) =
+        TrackerClient::register(addr, &me, None, &format!("t{i}"), port, &[] as &[&str]).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "{welcome:?}"
+    );
+    let group = testkit::group(&format!("g{}", i / GROUP));
+    client
+        .send(PeerToTracker::Join {
+            group,
+            req: Some(1),
+        })
+        .await;
+    client.link
+}
+
+/// Reads what the tracker pushes and answers its pings until the link closes.
+async fn idle(mut link: TrackerLink, frames: Arc<AtomicU64>) {
+    while let Some(Ok(frame)) = link.next().await {
+        frames.fetch_add(1, Ordering::Relaxed);
+        if let TrackerToPeer::Ping { nonce } = frame
+            && link.send(PeerToTracker::Pong { nonce }).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Until no frame has come for half a second.
+async fn quiet(frames: &AtomicU64) {
+    let mut last = frames.load(Ordering::Relaxed);
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = frames.load(Ordering::Relaxed);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    panic!("the tracker's pushes did not stop");
+}
+
+async fn add_peers(addr: SocketAddr, range: std::ops::Range<usize>, frames: &Arc<AtomicU64>) {
+    let links: Vec<TrackerLink> = futures::stream::iter(range)
+        .map(|i| online(addr, i))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for link in links {
+        tokio::spawn(idle(link, frames.clone()));
+    }
+    quiet(frames).await;
+}
+
+/// Live heap bytes per idle online peer at a real tracker (groups of ten). The peers come
+/// in two steps; only the second step's growth is counted, the first pays what is paid
+/// once (tables, the runtime's slabs).
+#[test]
+fn heap_per_idle_online_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let mut config = natter_tracker::Config::new(dir.path().join("tracker.json"));
+    config.identity = Some(Arc::new(testkit::identity()));
+    let listener = runtime
+        .block_on(natter_tracker::bind("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = runtime.spawn(natter_tracker::run(listener, config, shutdown.clone()));
+
+    let mut peers = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "peers_child", "--ignored", "--nocapture"])
+        .env(TRACKER_ENV, addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(peers.stdout.take().unwrap()).lines();
+    let mut steps = Vec::new();
+    while steps.len() < 2 {
+        let line = lines.next().expect("the peers' process ended").unwrap();
+        if line.starts_with(STEP_DONE) {
+            // Let the last frames' buffers go before reading.
+            std::thread::sleep(Duration::from_millis(200));
+            steps.push(live_bytes());
+        }
+    }
+    drop(peers.stdin.take());
+    peers.wait().unwrap();
+    shutdown.cancel();
+    runtime.block_on(served).unwrap().unwrap();
+
+    let per_peer = (steps[1] - steps[0]) / STEP_PEERS as i64;
+    println!(
+        "tracker heap: {} B live with {STEP_PEERS} idle online peers, {} B with {}: \
+         {per_peer} B per peer",
+        steps[0],
+        steps[1],
+        2 * STEP_PEERS
+    );
+    assert!(per_peer > 0, "something is counted");
+    // 6.3 KiB before the codec's scratch buffers were let go between frames; 4.0 KiB after.
+    assert!(
+        per_peer <= MAX_HEAP_PER_PEER,
+        "{per_peer} B of heap per idle online peer, over {MAX_HEAP_PER_PEER} B"
+    );
+}
+
+/// Announces a step of peers online and idle.
+const STEP_DONE: &str = "peers online:";
+
+/// The peers' side of [`heap_per_idle_online_peer`], run in its own process: brings
+/// peers online in two steps, says so after each, then keeps them idle until its input
+/// closes.
+#[test]
+#[ignore = "run by heap_per_idle_online_peer in its own process"]
+fn peers_child() {
+    let Ok(addr) = std::env::var(TRACKER_ENV) else {
+        return;
+    };
+    let addr: SocketAddr = addr.parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let frames = Arc::new(AtomicU64::new(0));
+        for step in 0..2 {
+            add_peers(addr, step * STEP_PEERS..(step + 1) * STEP_PEERS, &frames).await;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{STEP_DONE} {}", (step + 1) * STEP_PEERS).unwrap();
+            out.flush().unwrap();
+        }
+        tokio::task::spawn_blocking(|| {
+            let mut rest = String::new();
+            while std::io::stdin().read_line(&mut rest).is_ok_and(|n| n > 0) {}
+        })
+        .await
+        .unwrap();
+    });
+}
