@@ -28,9 +28,11 @@
 //! transport messages and [`handshake`] for the three handshake messages and their limits.
 
 pub mod codec;
+pub mod frame_json;
 pub mod handshake;
 
 pub use codec::{MAX_CHUNK, NOISE_MAX_MESSAGE, SecureCodec};
+pub use frame_json::{EncodeFrame, FrameJson, Outgoing};
 pub use handshake::{
     DEFAULT_HANDSHAKE_TIMEOUT, HANDSHAKE_MAX_MESSAGE, HandshakeError, NOISE_PARAMS, PROLOGUE,
     SecureFramed, accept, initiate,

@@ -42,8 +42,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::hub::{HubCommand, HubHandle, unix_millis};
 use crate::limits::{HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
-use crate::localize::{localize_shared, rewrite_ip};
+use crate::localize::rewrite_ip;
 use crate::probe;
+use crate::queued::{Queued, Wire};
 use crate::registry::ConnId;
 use natter_protocol::net::buffers;
 
@@ -52,9 +53,9 @@ const OUTGOING_QUEUE: usize = 1024;
 /// Frames written per flush.
 const WRITE_BATCH: usize = 256;
 
-/// Frames go out behind an `Arc`: a member-list change is one frame shared by the queues of
-/// every member it goes to.
-type Transport = SecureFramed<TcpStream, PeerToTracker, Arc<TrackerToPeer>>;
+/// Frames go out as [`Queued`] ones: a member-list change is one frame shared by the queues
+/// of every member it goes to, serialised once for all of them.
+type Transport = SecureFramed<TcpStream, PeerToTracker, Wire>;
 
 /// Settings every connection shares.
 #[derive(Debug, Clone)]
@@ -276,7 +277,7 @@ type ProbeRun = Pin<Box<dyn Future<Output = TrackerToPeer> + Send>>;
 /// The registered peer's loop.
 async fn serve_peer(
     transport: &mut Transport,
-    mut outgoing: mpsc::Receiver<Arc<TrackerToPeer>>,
+    mut outgoing: mpsc::Receiver<Arc<Queued>>,
     hub: &HubHandle,
     conn: ConnId,
     link: &Link<'_>,
@@ -301,7 +302,7 @@ async fn serve_peer(
             () = kill.cancelled() => return End::Dropped,
             answer = probe_done(&mut probe) => {
                 probe = None;
-                if let Err(end) = write(transport, Arc::new(answer), None, link).await {
+                if let Err(end) = write(transport, Queued::new(answer), None, link).await {
                     return end;
                 }
             }
@@ -312,7 +313,7 @@ async fn serve_peer(
                     None => return End::Closed,
                     Some(Err(e)) => return refuse_bad_frame(transport, e).await,
                     Some(Ok(PeerToTracker::Ping { nonce })) => {
-                        if let Err(end) = write(transport, Arc::new(TrackerToPeer::Pong { nonce }), None, link).await {
+                        if let Err(end) = write(transport, Queued::new(TrackerToPeer::Pong { nonce }), None, link).await {
                             return end;
                         }
                     }
@@ -324,7 +325,7 @@ async fn serve_peer(
                                 message: "a probe is already running: one at a time".into(),
                                 req,
                             };
-                            if let Err(end) = write(transport, Arc::new(busy), None, link).await {
+                            if let Err(end) = write(transport, Queued::new(busy), None, link).await {
                                 return end;
                             }
                         } else {
@@ -349,7 +350,7 @@ async fn serve_peer(
             },
             _ = ping.tick() => {
                 nonce = nonce.wrapping_add(1);
-                if let Err(end) = write(transport, Arc::new(TrackerToPeer::Ping { nonce }), None, link).await {
+                if let Err(end) = write(transport, Queued::new(TrackerToPeer::Ping { nonce }), None, link).await {
                     return end;
                 }
             }
@@ -417,8 +418,8 @@ async fn probe_done(probe: &mut Option<ProbeRun>) -> TrackerToPeer {
 /// read for the silence limit (or that the hub drops meanwhile) ends the connection.
 async fn write(
     transport: &mut Transport,
-    first: Arc<TrackerToPeer>,
-    more: Option<&mut mpsc::Receiver<Arc<TrackerToPeer>>>,
+    first: Arc<Queued>,
+    more: Option<&mut mpsc::Receiver<Arc<Queued>>>,
     link: &Link<'_>,
 ) -> Result<(), End> {
     let batch = async {
@@ -451,13 +452,13 @@ async fn write(
 /// from then on the full frame limit applies, both ways.
 async fn feed(
     transport: &mut Transport,
-    frame: Arc<TrackerToPeer>,
+    frame: Arc<Queued>,
     link: &Link<'_>,
 ) -> Result<(), CodecError> {
-    if matches!(*frame, TrackerToPeer::Welcome { .. }) {
+    if matches!(frame.frame(), TrackerToPeer::Welcome { .. }) {
         transport.codec_mut().set_max_frame(link.settings.max_frame);
     }
-    transport.feed(localize_shared(frame, link.host)).await
+    transport.feed(frame.for_recipient(link.host)).await
 }
 
 /// Answers a frame that could not be read: an error frame if it was not our protocol
@@ -476,7 +477,7 @@ async fn part(transport: &mut Transport, code: ErrorCode, message: String) {
         message,
         req: None,
     };
-    net::part(transport, Arc::new(frame)).await;
+    net::part(transport, Wire::Frame(Arc::new(frame))).await;
 }
 
 /// A good hello that found no established place (the tracker is full), or whose

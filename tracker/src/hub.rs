@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::limits::{MAX_UNSAVED_CHANGES, PROBE_COST};
+use crate::queued::Queued;
 use crate::rates::Rates;
 use crate::registry::{ConnId, Outcome, Registry, Save};
 use crate::state_file;
@@ -50,7 +51,7 @@ pub enum HubCommand {
         key: PublicKey,
         addr: SocketAddr,
         groups: Vec<GroupName>,
-        queue: mpsc::Sender<Arc<TrackerToPeer>>,
+        queue: mpsc::Sender<Arc<Queued>>,
         kill: CancellationToken,
     },
     /// A request after the hello.
@@ -82,7 +83,7 @@ impl HubHandle {
 }
 
 struct Link {
-    queue: mpsc::Sender<Arc<TrackerToPeer>>,
+    queue: mpsc::Sender<Arc<Queued>>,
     kill: CancellationToken,
     /// Whom the connection's budgets are charged to.
     key: PublicKey,
@@ -305,10 +306,17 @@ impl Hub {
     }
 
     fn deliver(&mut self, outcome: Outcome) {
+        // A frame the outcome shares among connections stays one queued frame, so it is
+        // serialised once (see `Queued`).
+        let mut queued: HashMap<*const TrackerToPeer, Arc<Queued>> = HashMap::new();
         for (conn, frame) in outcome.pushes {
             let Some(link) = self.links.get(&conn) else {
                 continue;
             };
+            let frame = queued
+                .entry(Arc::as_ptr(&frame))
+                .or_insert_with(|| Queued::shared(frame))
+                .clone();
             match link.queue.try_send(frame) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {

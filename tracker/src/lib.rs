@@ -32,6 +32,7 @@ mod hub;
 pub mod limits;
 mod localize;
 mod probe;
+mod queued;
 mod rates;
 pub mod registry;
 mod server;

@@ -52,7 +52,8 @@ mod tests {
                     last_seen: None,
                     status: None,
                     role: Default::default(),
-                }],
+                }]
+                .into(),
                 topic: None,
                 private: false,
             },

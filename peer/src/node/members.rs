@@ -13,11 +13,13 @@ use std::net::SocketAddr;
 use natter_protocol::{GroupName, Name, PublicKey};
 use serde::{Deserialize, Serialize};
 
+pub use super::member_list::MemberList;
+
 /// One group's member list as last pushed by the tracker.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupList {
     pub version: u64,
-    pub members: Vec<Member>,
+    pub members: MemberList,
     /// The group's topic, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
@@ -31,7 +33,7 @@ impl GroupList {
     pub fn new(version: u64, members: Vec<Member>) -> Self {
         Self {
             version,
-            members,
+            members: members.into(),
             ..Self::default()
         }
     }
@@ -56,39 +58,27 @@ pub enum Update {
     Gap,
 }
 
-/// Applies one change to a member list (the cache's, or a front end's copy).
-pub fn apply_change(members: &mut Vec<Member>, change: &MemberChange) {
+/// Applies one change to a member list (the cache's, or a front end's copy). A member is
+/// found through the list's index, not by a scan (see [`MemberList`]).
+pub fn apply_change(members: &mut MemberList, change: &MemberChange) {
     match change {
         MemberChange::Joined { member }
         | MemberChange::Online { member }
         | MemberChange::Updated { member }
-        | MemberChange::Added { member, .. } => {
-            match members.iter_mut().find(|m| m.name == member.name) {
-                Some(m) => *m = member.clone(),
-                None => members.push(member.clone()),
-            }
-        }
-        MemberChange::Left { name } | MemberChange::Kicked { name, .. } => {
-            members.retain(|m| &m.name != name);
-        }
+        | MemberChange::Added { member, .. } => members.upsert(member.clone()),
+        MemberChange::Left { name } | MemberChange::Kicked { name, .. } => members.remove(name),
         MemberChange::Role { name, role, .. } => {
             if *role == Role::Owner {
                 // One owner: the one before becomes an admin.
-                for m in members.iter_mut().filter(|m| m.role == Role::Owner) {
-                    m.role = Role::Admin;
-                }
+                members.edit_where(|m| m.role == Role::Owner, |m| m.role = Role::Admin);
             }
-            for m in members.iter_mut().filter(|m| &m.name == name) {
-                m.role = *role;
-            }
+            members.edit_named(name, |m| m.role = *role);
         }
         MemberChange::Topic { .. } | MemberChange::Private { .. } => {}
-        MemberChange::Offline { name, last_seen } => {
-            for m in members.iter_mut().filter(|m| &m.name == name) {
-                m.online = false;
-                m.last_seen = *last_seen;
-            }
-        }
+        MemberChange::Offline { name, last_seen } => members.edit_named(name, |m| {
+            m.online = false;
+            m.last_seen = *last_seen;
+        }),
     }
 }
 
@@ -165,18 +155,21 @@ impl MemberCache {
 
     /// The member of `group` named `name`, if we are in it and it is.
     pub fn member_named(&self, group: &GroupName, name: &Name) -> Option<&Member> {
-        self.get(group)?.members.iter().find(|m| m.name == *name)
+        self.get(group)?.members.named(name)
     }
 
     /// The peer with `key` told us itself that it listens at `addr` (its hello, over a
     /// session that proves its key): every list holding it takes the address, online.
     pub fn seen_at(&mut self, key: &PublicKey, addr: SocketAddr) {
         for list in self.groups.values_mut() {
-            for m in list.members.iter_mut().filter(|m| m.key == *key) {
-                m.addr = addr;
-                m.online = true;
-                m.last_seen = None;
-            }
+            list.members.edit_where(
+                |m| m.key == *key,
+                |m| {
+                    m.addr = addr;
+                    m.online = true;
+                    m.last_seen = None;
+                },
+            );
         }
     }
 
@@ -184,7 +177,7 @@ impl MemberCache {
     pub fn groups_with(&self, name: &Name) -> Vec<GroupName> {
         self.groups
             .iter()
-            .filter(|(_, list)| list.members.iter().any(|m| &m.name == name))
+            .filter(|(_, list)| list.members.position(name).is_some())
             .map(|(group, _)| group.clone())
             .collect()
     }

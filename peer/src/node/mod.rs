@@ -21,6 +21,9 @@ mod error;
 mod json_file;
 mod keys;
 mod listener;
+mod member_list;
+#[cfg(test)]
+mod member_list_tests;
 pub mod members;
 pub mod store;
 mod tracker_link;

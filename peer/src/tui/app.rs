@@ -852,7 +852,7 @@ impl App {
         conv.topic = topic;
         conv.private = private;
         match (members, &change) {
-            (Some(members), _) => conv.members = members,
+            (Some(members), _) => conv.members = members.into(),
             (None, Some(change)) => {
                 apply_change(&mut conv.members, change);
                 // A tracker that does not say when: they were last seen now.
@@ -861,9 +861,8 @@ impl App {
                     last_seen: None,
                 } = change
                 {
-                    for m in conv.members.iter_mut().filter(|m| &m.name == name) {
-                        m.last_seen = Some(self.now);
-                    }
+                    conv.members
+                        .edit_named(name, |m| m.last_seen = Some(self.now));
                 }
             }
             (None, None) => {}

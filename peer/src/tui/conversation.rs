@@ -3,9 +3,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 
+use crate::node::members::MemberList;
 use chrono::{NaiveDate, TimeZone};
 use natter_protocol::peer::MessageId;
-use natter_protocol::tracker::Member;
 use natter_protocol::{GroupName, RequestId};
 
 pub use super::delivery::Delivery;
@@ -173,7 +173,7 @@ pub struct Conversation {
     /// `None` while following the newest line; where the reader is after scrolling up.
     pub scroll: Option<ScrollPos>,
     /// The group's last known members (empty for private and status conversations).
-    pub members: Vec<Member>,
+    pub members: MemberList,
     /// A full member list has arrived since the conversation opened.
     pub joined: bool,
     /// What an unverified sender's mark means has been explained here.
@@ -194,7 +194,7 @@ impl Conversation {
             unread: 0,
             mention: false,
             scroll: None,
-            members: Vec::new(),
+            members: MemberList::new(),
             topic: None,
             private: false,
             joined: false,

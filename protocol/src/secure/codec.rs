@@ -15,9 +15,10 @@ use std::io;
 use std::marker::PhantomData;
 
 use bytes::{BufMut, BytesMut};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec, length_delimited};
 
+use super::frame_json::EncodeFrame;
 use crate::codec::{CodecError, DEFAULT_MAX_FRAME};
 
 /// The largest Noise message (ciphertext, tag included).
@@ -225,7 +226,7 @@ fn is_length_error(e: &io::Error) -> bool {
         .is_some_and(|inner| inner.is::<length_delimited::LengthDelimitedCodecError>())
 }
 
-impl<In, Out: Serialize> Encoder<Out> for SecureCodec<In, Out> {
+impl<In, Out: EncodeFrame> Encoder<Out> for SecureCodec<In, Out> {
     type Error = CodecError;
 
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), CodecError> {
@@ -234,7 +235,10 @@ impl<In, Out: Serialize> Encoder<Out> for SecureCodec<In, Out> {
         }
         let mut json = std::mem::take(&mut self.json);
         json.clear();
-        let result = self.encode_json(item, &mut json, dst);
+        let result = match item.json(&mut json) {
+            Ok(bytes) => self.seal_frame(bytes, dst),
+            Err(e) => Err(e.into()),
+        };
         // Keep the buffer for the next frame unless this one was large.
         if json.capacity() <= KEEP {
             self.json = json;
@@ -244,14 +248,9 @@ impl<In, Out: Serialize> Encoder<Out> for SecureCodec<In, Out> {
     }
 }
 
-impl<In, Out: Serialize> SecureCodec<In, Out> {
-    fn encode_json(
-        &mut self,
-        item: Out,
-        json: &mut Vec<u8>,
-        dst: &mut BytesMut,
-    ) -> Result<(), CodecError> {
-        serde_json::to_writer(&mut *json, &item)?;
+impl<In, Out> SecureCodec<In, Out> {
+    /// Seals one frame's JSON, chunk by chunk, after `dst`'s bytes.
+    fn seal_frame(&mut self, json: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         if json.len() > self.max_frame {
             return Err(CodecError::TooLarge {
                 len: json.len(),
@@ -304,8 +303,9 @@ impl<In, Out: Serialize> SecureCodec<In, Out> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secure::{FrameJson, Outgoing};
     use crate::testkit::noise::transport_pair;
-    use serde::Deserialize;
+    use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(tag = "type", rename_all = "snake_case")]
@@ -402,6 +402,52 @@ mod tests {
             assert_eq!(count_messages(&wire), messages, "text of {len}");
             assert_eq!(b.decode(&mut wire).expect("decode"), Some(big(len)));
         }
+    }
+
+    /// A link whose frames are sometimes made ahead.
+    fn ahead_pair(max_frame: usize) -> (SecureCodec<Msg, Outgoing<Msg>>, Codec) {
+        let (a, b) = transport_pair();
+        (SecureCodec::new(a, max_frame), Codec::new(b, max_frame))
+    }
+
+    #[test]
+    fn json_made_ahead_writes_what_the_frame_would() {
+        let (mut a, mut b) = ahead_pair(DEFAULT_MAX_FRAME);
+        // One chunk, several chunks, and the smallest frame.
+        for msg in [Msg::Nothing, big(10), big(2 * MAX_CHUNK + 5)] {
+            let json = FrameJson::of(&msg).expect("json");
+            let mut typed = BytesMut::new();
+            a.encode(Outgoing::Frame(msg.clone()), &mut typed)
+                .expect("encode");
+            let mut ahead = BytesMut::new();
+            a.encode(Outgoing::Json(json), &mut ahead)
+                .expect("encode json");
+            // The same layout (only the nonce differs), and both read back as the frame.
+            assert_eq!(typed.len(), ahead.len());
+            assert_eq!(count_messages(&typed), count_messages(&ahead));
+            let mut wire = typed;
+            wire.extend_from_slice(&ahead);
+            assert_eq!(b.decode(&mut wire).expect("decode"), Some(msg.clone()));
+            assert_eq!(b.decode(&mut wire).expect("decode"), Some(msg));
+            assert!(wire.is_empty());
+        }
+    }
+
+    #[test]
+    fn json_made_ahead_keeps_the_frame_limit() {
+        let (mut a, mut b) = ahead_pair(100_000);
+        let json = FrameJson::of(&big(200_000)).expect("json");
+        let mut wire = BytesMut::from(&b"xy"[..]);
+        let err = a
+            .encode(Outgoing::Json(json), &mut wire)
+            .expect_err("too large");
+        assert!(matches!(err, CodecError::TooLarge { max: 100_000, .. }));
+        assert_eq!(&wire[..], b"xy");
+        let mut wire = BytesMut::new();
+        let json = FrameJson::of(&Msg::Nothing).expect("json");
+        a.encode(Outgoing::Json(json), &mut wire)
+            .expect("still usable");
+        assert_eq!(b.decode(&mut wire).expect("decode"), Some(Msg::Nothing));
     }
 
     #[test]

@@ -19,11 +19,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Framed, FramedParts, LengthDelimitedCodec, length_delimited};
 
 use super::codec::SecureCodec;
+use super::frame_json::EncodeFrame;
 use crate::codec::DEFAULT_MAX_FRAME;
 use crate::identity::{Identity, PublicKey, Signature};
 
@@ -76,7 +77,7 @@ pub async fn initiate<T, In, Out>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
     In: DeserializeOwned,
-    Out: Serialize,
+    Out: EncodeFrame,
 {
     tokio::time::timeout(timeout, run_initiator(io, identity, expected))
         .await
@@ -94,7 +95,7 @@ pub async fn accept<T, In, Out>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
     In: DeserializeOwned,
-    Out: Serialize,
+    Out: EncodeFrame,
 {
     tokio::time::timeout(timeout, run_responder(io, identity))
         .await
@@ -109,7 +110,7 @@ async fn run_initiator<T, In, Out>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
     In: DeserializeOwned,
-    Out: Serialize,
+    Out: EncodeFrame,
 {
     let mut noise = builder(identity)?.build_initiator()?;
     let mut framed = handshake_framed(io);
@@ -139,7 +140,7 @@ async fn run_responder<T, In, Out>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
     In: DeserializeOwned,
-    Out: Serialize,
+    Out: EncodeFrame,
 {
     let mut noise = builder(identity)?.build_responder()?;
     let mut framed = handshake_framed(io);
@@ -239,7 +240,7 @@ fn secure<T, In, Out>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
     In: DeserializeOwned,
-    Out: Serialize,
+    Out: EncodeFrame,
 {
     let old = framed.into_parts();
     let mut parts = FramedParts::new::<Out>(old.io, SecureCodec::new(transport, DEFAULT_MAX_FRAME));

@@ -11,10 +11,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use natter::node::members::apply_change;
+use natter::node::members::{MemberList, apply_change};
 use natter::node::{Command, Event, NodeHandle, Target};
 use natter_protocol::GroupName;
-use natter_protocol::tracker::Member;
 use tokio::task::JoinHandle;
 
 use crate::baselines::{FANOUTS, TEXT};
@@ -104,7 +103,7 @@ async fn wait_online(
     let bound = setup_bound(m);
     let t = Instant::now();
     let deadline = tokio::time::Instant::now() + bound;
-    let mut list: Vec<Member> = Vec::new();
+    let mut list = MemberList::new();
     let (mut online, mut started, mut failure) = (0, false, None);
     while online < m && failure.is_none() {
         let event = tokio::select! {
@@ -125,7 +124,7 @@ async fn wait_online(
             && &g == group
         {
             match (members, change) {
-                (Some(full), _) => list = full,
+                (Some(full), _) => list = full.into(),
                 (None, Some(change)) => apply_change(&mut list, &change),
                 (None, None) => {}
             }

@@ -17,7 +17,7 @@ mod processes;
 
 use std::time::Duration;
 
-use natter::node::members::apply_change;
+use natter::node::members::{MemberList, apply_change};
 use natter_protocol::tracker::{Member, MemberChange};
 
 use crate::report::{Measure, Report, Row};
@@ -37,7 +37,7 @@ pub async fn run(report: &mut Report) {
 #[derive(Debug, Default, Clone)]
 pub struct List {
     pub version: u64,
-    pub members: Vec<Member>,
+    pub members: MemberList,
     /// Changes whose version was not the next one (a front end would ask for a snapshot).
     pub gaps: u32,
     /// Changes at or below the version already held (ignored).
@@ -48,7 +48,7 @@ impl List {
     /// A full list replaces what was held.
     pub fn full(&mut self, version: u64, members: Vec<Member>) {
         self.version = version;
-        self.members = members;
+        self.members = members.into();
     }
 
     pub fn change(&mut self, version: u64, change: &MemberChange) {
@@ -70,7 +70,7 @@ impl List {
 
     /// The members in name order: what two lists are compared by.
     pub fn canonical(&self) -> Vec<Member> {
-        let mut members = self.members.clone();
+        let mut members = self.members.to_vec();
         members.sort_by(|a, b| a.name.cmp(&b.name));
         members
     }

@@ -241,7 +241,7 @@ impl Core {
                 owner: list.owner().cloned(),
                 topic: list.topic.clone(),
                 private: list.private,
-                members: Some(list.members),
+                members: Some(list.members.into_vec()),
                 change: None,
                 by: None,
             });
@@ -388,7 +388,7 @@ impl Core {
                         owner: list.owner().cloned(),
                         topic: list.topic.clone(),
                         private: list.private,
-                        members: Some(list.members.clone()),
+                        members: Some(list.members.to_vec()),
                         change: None,
                         group,
                         by: None,

@@ -72,7 +72,7 @@ impl Node {
             .map(|(g, members)| {
                 let list = GroupList {
                     version: 1,
-                    members: members.clone(),
+                    members: members.clone().into(),
                     topic: None,
                     private: false,
                 };

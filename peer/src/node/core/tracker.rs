@@ -356,7 +356,7 @@ impl Core {
                 let new_group = !self.cache.contains(&group);
                 let list = GroupList {
                     version,
-                    members: members.clone(),
+                    members: members.clone().into(),
                     topic,
                     private,
                 };
@@ -553,7 +553,7 @@ impl Core {
                 // a script's list stays right, and nobody is told the blocked one came or
                 // went.
                 let event = if quiet {
-                    let members = self.cache.get(&group).map(|l| l.members.clone());
+                    let members = self.cache.get(&group).map(|l| l.members.to_vec());
                     self.members_event(group, members, None)
                 } else {
                     self.members_event(group, None, Some(change))
