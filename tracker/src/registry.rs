@@ -46,6 +46,7 @@ use natter_protocol::{ErrorCode, GroupName, Name, PROTOCOL_VERSION, PublicKey, R
 use crate::confusable::{self, Lookalikes};
 use crate::limits::{MAX_GROUP_MEMBERS, MAX_GROUPS, MAX_NAMES, VERSION_MARGIN};
 use crate::state_file::{Borrowed, Disbanded, GroupState, State};
+use group_set::GroupSet;
 
 /// Identifies one accepted connection for the lifetime of the process.
 pub type ConnId = u64;
@@ -161,7 +162,7 @@ pub struct Registry {
     conns: HashMap<ConnId, Name>,
     /// Name → the groups it is a member of: exactly what a scan of `groups` finds, kept in
     /// step by [`Registry::change`].
-    memberships: HashMap<Name, BTreeSet<GroupName>>,
+    memberships: HashMap<Name, GroupSet>,
     /// Name → when it went offline (durable); only names offline now.
     last_seen: BTreeMap<Name, u64>,
     /// Key → its status line (durable).
@@ -809,8 +810,8 @@ impl Registry {
 }
 
 /// Name → the groups it is a member of, by scanning every group (on load only).
-fn index_of(groups: &BTreeMap<GroupName, GroupState>) -> HashMap<Name, BTreeSet<GroupName>> {
-    let mut index: HashMap<Name, BTreeSet<GroupName>> = HashMap::new();
+fn index_of(groups: &BTreeMap<GroupName, GroupState>) -> HashMap<Name, GroupSet> {
+    let mut index: HashMap<Name, GroupSet> = HashMap::new();
     for (group, state) in groups {
         for name in state.members.keys() {
             index.entry(name.clone()).or_default().insert(group.clone());
@@ -828,6 +829,9 @@ fn not_member(conn: ConnId, group: &GroupName, req: Option<RequestId>) -> Outcom
         false,
     )
 }
+
+#[path = "registry_group_set.rs"]
+mod group_set;
 
 #[path = "registry_govern.rs"]
 mod governing;

@@ -45,13 +45,14 @@ pub async fn run(
     let hub = hub.exempting_loopback(!config.limit_loopback);
     let hub_task = tokio::spawn(hub.run(shutdown.clone()));
     let key = identity.public_key();
-    let settings = Settings {
+    let settings = Arc::new(Settings {
         heartbeat: config.heartbeat,
         max_frame: config.max_frame,
         handshake_timeout: config.handshake_timeout,
         identity,
         probes: Arc::new(tokio::sync::Semaphore::new(config.max_probes)),
-    };
+        shutdown: shutdown.clone(),
+    });
     let local = listener.local_addr().context("listener has no address")?;
     tracing::info!(addr = %local, groups, key = %key, state = %config.state_file.display(), "tracker serving");
 
