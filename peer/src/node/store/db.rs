@@ -75,8 +75,10 @@ impl Store {
             ),
             Migrate::Sqlite(e) => describe(&label, "set up", &e),
         })?;
-        // Statements run once per message: keep every one of them prepared.
-        conn.set_prepared_statement_cache_capacity(32);
+        // Statements run once per message: keep every one of them prepared. The store has
+        // about 40 (some in a group and a private form), so 32 would let a read evict a
+        // statement of the write path, to be prepared again at the next message.
+        conn.set_prepared_statement_cache_capacity(64);
         let loaded = read::load(&conn, &own_key).map_err(|e| describe(&label, "read", &e))?;
         Ok((
             Self {

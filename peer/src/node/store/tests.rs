@@ -15,6 +15,7 @@ use super::*;
 
 mod actions;
 mod search;
+mod timing;
 
 fn me() -> Identity {
     identity_for("me")

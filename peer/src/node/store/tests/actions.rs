@@ -170,6 +170,30 @@ fn actions_that_come_before_their_message_apply_when_it_is_stored() {
 }
 
 #[test]
+fn waiting_edits_apply_in_their_authors_order_not_the_order_they_came() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, _) = open(dir.path());
+    let edit = |text: &str| Body::Edit {
+        target: id("bob/1"),
+        text: text.into(),
+    };
+    let done = applied(
+        &mut store,
+        vec![
+            received(body_from("bob", 3, edit("third")), g(), 10),
+            received(body_from("bob", 2, edit("second")), g(), 10),
+        ],
+    );
+    assert!(done.is_empty());
+    let done = applied(&mut store, vec![received(from("bob", 1, "first"), g(), 11)]);
+    assert_eq!(
+        effects(&done),
+        vec!["edited bob/1 second", "edited bob/1 third"]
+    );
+    assert_eq!(history(&mut store, g(), 10)[0].text, "third");
+}
+
+#[test]
 fn a_delete_before_its_message_holds_its_place_so_it_is_never_stored() {
     let dir = tempfile::tempdir().expect("dir");
     {
