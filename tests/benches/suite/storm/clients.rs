@@ -124,7 +124,7 @@ struct Tally {
 async fn follow(
     mut link: Link,
     mut go: watch::Receiver<bool>,
-    done: mpsc::UnboundedSender<(Instant, List)>,
+    done: mpsc::UnboundedSender<Instant>,
     stop: CancellationToken,
 ) -> (Tally, Link) {
     let mut tally = Tally::default();
@@ -173,7 +173,7 @@ async fn follow(
             tally.after += 1;
         } else if list.complete(N) {
             complete = true;
-            let _ = done.send((Instant::now(), list.clone()));
+            let _ = done.send(Instant::now());
         }
     }
     tally.last = list;
@@ -219,7 +219,7 @@ pub async fn run(report: &mut Report) {
     let mut at = Vec::with_capacity(N);
     while at.len() < N {
         match tokio::time::timeout_at(deadline, done.recv()).await {
-            Ok(Some((t, _))) => at.push(t.duration_since(joined)),
+            Ok(Some(t)) => at.push(t.duration_since(joined)),
             Ok(None) | Err(_) => break,
         }
     }
