@@ -48,7 +48,7 @@ pub use fake_tracker::{FakeTracker, TrackerConn};
 pub use link::{expect_frame, recv, recv_within, seal, send, stall, until_closed};
 pub use pair::{duplex_pair, handshake_pair, tcp_pair};
 pub use peer::PeerLink;
-pub use tracker_client::{TrackerClient, TrackerLink};
+pub use tracker_client::{TrackerClient, TrackerLink, numbered_member, stay_idle};
 
 /// The bound on every wait in the kit: long enough for a loaded 2-core machine, short
 /// enough that a hung test fails instead of hanging.

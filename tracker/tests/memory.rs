@@ -18,9 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use natter_protocol::testkit::{self, TrackerClient, TrackerLink};
-use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+use futures::StreamExt;
+use natter_protocol::testkit::{self, TrackerLink};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use tokio_util::sync::CancellationToken;
 
@@ -46,37 +45,6 @@ const GROUP: usize = 10;
 /// Peers added per step (two steps: the per-peer figure is the second step's growth).
 const STEP_PEERS: usize = 200;
 
-async fn online(addr: SocketAddr, i: usize) -> TrackerLink {
-    let me = testkit::identity();
-    let port = 10_000 + u16::try_from(i).unwrap();
-    let (mut client, welcome) =
-        TrackerClient::register(addr, &me, None, &format!("t{i}"), port, &[] as &[&str]).await;
-    assert!(
-        matches!(welcome, TrackerToPeer::Welcome { .. }),
-        "{welcome:?}"
-    );
-    let group = testkit::group(&format!("g{}", i / GROUP));
-    client
-        .send(PeerToTracker::Join {
-            group,
-            req: Some(1),
-        })
-        .await;
-    client.link
-}
-
-/// Reads what the tracker pushes and answers its pings until the link closes.
-async fn idle(mut link: TrackerLink, frames: Arc<AtomicU64>) {
-    while let Some(Ok(frame)) = link.next().await {
-        frames.fetch_add(1, Ordering::Relaxed);
-        if let TrackerToPeer::Ping { nonce } = frame
-            && link.send(PeerToTracker::Pong { nonce }).await.is_err()
-        {
-            return;
-        }
-    }
-}
-
 /// Until no frame has come for half a second.
 async fn quiet(frames: &AtomicU64) {
     let mut last = frames.load(Ordering::Relaxed);
@@ -93,12 +61,12 @@ async fn quiet(frames: &AtomicU64) {
 
 async fn add_peers(addr: SocketAddr, range: std::ops::Range<usize>, frames: &Arc<AtomicU64>) {
     let links: Vec<TrackerLink> = futures::stream::iter(range)
-        .map(|i| online(addr, i))
+        .map(|i| testkit::numbered_member(addr, i, GROUP))
         .buffer_unordered(16)
         .collect()
         .await;
     for link in links {
-        tokio::spawn(idle(link, frames.clone()));
+        tokio::spawn(testkit::stay_idle(link, frames.clone()));
     }
     quiet(frames).await;
 }

@@ -2,6 +2,8 @@
 //! what the real peer never does (claim names, flood, go silent, write garbage).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{SinkExt as _, StreamExt as _};
 use tokio::net::TcpStream;
@@ -127,5 +129,39 @@ impl TrackerClient {
     /// included, none answered). Panics if it stays open for [`WAIT`].
     pub async fn until_closed(&mut self) -> Vec<TrackerToPeer> {
         super::link::until_closed(&mut self.link).await
+    }
+}
+
+/// Peer number `i` (`t{i}`, listening on port 10000 + `i`, a fresh key) registered and
+/// joined to group `g{i / group_size}`: the idle online peers memory is measured with.
+pub async fn numbered_member(addr: SocketAddr, i: usize, group_size: usize) -> TrackerLink {
+    let me = super::identity();
+    let port = u16::try_from(10_000 + i).unwrap_or_else(|_| panic!("peer number {i} is too high"));
+    let (mut client, welcome) =
+        TrackerClient::register(addr, &me, None, &format!("t{i}"), port, &[] as &[&str]).await;
+    assert!(
+        matches!(welcome, TrackerToPeer::Welcome { .. }),
+        "t{i}: {welcome:?}"
+    );
+    let group = super::group(&format!("g{}", i / group_size));
+    client
+        .send(PeerToTracker::Join {
+            group,
+            req: Some(1),
+        })
+        .await;
+    client.link
+}
+
+/// Reads what the tracker pushes (counting frames into `frames`) and answers its pings,
+/// until the link closes: an idle online peer.
+pub async fn stay_idle(mut link: TrackerLink, frames: Arc<AtomicU64>) {
+    while let Some(Ok(frame)) = link.next().await {
+        frames.fetch_add(1, Ordering::Relaxed);
+        if let TrackerToPeer::Ping { nonce } = frame
+            && link.send(PeerToTracker::Pong { nonce }).await.is_err()
+        {
+            return;
+        }
     }
 }

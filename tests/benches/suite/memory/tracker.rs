@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use natter_protocol::testkit::{self, TrackerClient, TrackerLink};
-use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
+use futures::StreamExt;
+use natter_protocol::testkit;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -28,41 +27,15 @@ const GOAL: &str = "≤ 4 KiB per online peer at the tracker";
 /// How long the pushes of a step may take to stop.
 const QUIET_BOUND: Duration = Duration::from_secs(60);
 
-/// Registers peer `t{i}` and joins its group; then reads (counting frames into `frames`)
-/// and answers pings until the link closes.
+/// Registers peer `t{i}` and joins its group; then it reads and answers pings, idle.
 async fn online(
     addr: SocketAddr,
     i: usize,
     group_size: usize,
     frames: Arc<AtomicU64>,
 ) -> JoinHandle<()> {
-    let me = testkit::identity();
-    let port = 10_000 + u16::try_from(i).unwrap();
-    let (mut client, welcome) =
-        TrackerClient::register(addr, &me, None, &format!("t{i}"), port, &[] as &[&str]).await;
-    assert!(
-        matches!(welcome, TrackerToPeer::Welcome { .. }),
-        "t{i}: {welcome:?}"
-    );
-    let group = testkit::group(&format!("g{}", i / group_size));
-    client
-        .send(PeerToTracker::Join {
-            group,
-            req: Some(1),
-        })
-        .await;
-    tokio::spawn(idle(client.link, frames))
-}
-
-async fn idle(mut link: TrackerLink, frames: Arc<AtomicU64>) {
-    while let Some(Ok(frame)) = link.next().await {
-        frames.fetch_add(1, Ordering::Relaxed);
-        if let TrackerToPeer::Ping { nonce } = frame
-            && link.send(PeerToTracker::Pong { nonce }).await.is_err()
-        {
-            return;
-        }
-    }
+    let link = testkit::numbered_member(addr, i, group_size).await;
+    tokio::spawn(testkit::stay_idle(link, frames))
 }
 
 /// Waits until no frame has come for half a second (bounded).
