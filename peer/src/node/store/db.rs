@@ -11,7 +11,9 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::schema::{self, MIGRATIONS, Migrate};
-use super::{Answer, Applied, FILE_NAME, Job, Loaded, Read, Reply, Write, health, read, write};
+use super::{
+    Answer, Applied, FILE_NAME, Job, Loaded, Read, Reply, Write, health, indexing, read, write,
+};
 
 /// The open database. One per data directory (see [`super::DirLock`]), used by one thread.
 #[derive(Debug)]
@@ -23,6 +25,8 @@ pub struct Store {
     label: String,
     /// The data directory (`None` in memory), for `/doctor`.
     dir: Option<std::path::PathBuf>,
+    /// At most how many rows wait for the full-text index (see `indexing`).
+    unindexed: u64,
 }
 
 impl Store {
@@ -80,12 +84,14 @@ impl Store {
         // statement of the write path, to be prepared again at the next message.
         conn.set_prepared_statement_cache_capacity(64);
         let loaded = read::load(&conn, &own_key).map_err(|e| describe(&label, "read", &e))?;
+        let unindexed = indexing::behind(&conn).map_err(|e| describe(&label, "read", &e))?;
         Ok((
             Self {
                 conn,
                 own_key,
                 label,
                 dir: None,
+                unindexed,
             },
             loaded,
         ))
@@ -114,9 +120,12 @@ impl Store {
             let result = self
                 .write_all(&writes, &mut applied)
                 .map_err(|e| describe(&self.label, "write", &e));
-            if let Err(error) = &result {
-                tracing::warn!(%error, writes = writes.len(), "a batch of writes failed");
-                applied.clear();
+            match &result {
+                Ok(()) => self.unindexed += stored_messages(&writes),
+                Err(error) => {
+                    tracing::warn!(%error, writes = writes.len(), "a batch of writes failed");
+                    applied.clear();
+                }
             }
             replies.push(Reply::Written {
                 tokens,
@@ -131,12 +140,43 @@ impl Store {
                     self.dir.as_deref(),
                     &self.label,
                 ))),
+                r @ (Read::Search { .. } | Read::Mentions { .. }) => self
+                    .index_everything()
+                    .and_then(|()| read::answer(&self.conn, &self.own_key, &r))
+                    .map_err(|e| describe(&self.label, "read", &e)),
                 r => read::answer(&self.conn, &self.own_key, &r)
                     .map_err(|e| describe(&self.label, "read", &e)),
             };
             replies.push(Reply::Answered { token, result });
         }
         replies
+    }
+
+    /// At most how many stored rows the full-text index has yet to take in.
+    pub fn unindexed(&self) -> u64 {
+        self.unindexed
+    }
+
+    /// Indexes up to `limit` of the rows waiting for the full-text index, between jobs. A
+    /// failure is logged and stops this until more is stored: a search indexes what it
+    /// needs itself (and reports a failure).
+    pub fn index_some(&mut self, limit: usize) {
+        match indexing::index_after(&mut self.conn, Some(limit)) {
+            Ok(passed) if passed < limit as u64 => self.unindexed = 0,
+            Ok(passed) => self.unindexed = self.unindexed.saturating_sub(passed),
+            Err(e) => {
+                let error = describe(&self.label, "index", &e);
+                tracing::warn!(%error, "the full-text index could not catch up");
+                self.unindexed = 0;
+            }
+        }
+    }
+
+    /// Indexes every row waiting for the full-text index: a search sees every message.
+    fn index_everything(&mut self) -> rusqlite::Result<()> {
+        indexing::index_after(&mut self.conn, None)?;
+        self.unindexed = 0;
+        Ok(())
     }
 
     /// The connection, for tests that damage or lock the file.
@@ -153,6 +193,15 @@ impl Store {
         }
         tx.commit()
     }
+}
+
+/// How many message rows `writes` may have added (an upper bound: duplicates add none).
+fn stored_messages(writes: &[Write]) -> u64 {
+    let stored = writes
+        .iter()
+        .filter(|w| matches!(w, Write::Own { .. } | Write::Received { .. }))
+        .count();
+    u64::try_from(stored).unwrap_or(u64::MAX)
 }
 
 fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), String> {

@@ -14,6 +14,7 @@
 mod actions;
 mod db;
 mod health;
+mod indexing;
 mod lock;
 mod ranges;
 mod read;

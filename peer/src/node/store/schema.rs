@@ -9,7 +9,7 @@
 use rusqlite::Connection;
 
 /// Step `i` takes a database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The first schema.
 ///
@@ -153,6 +153,42 @@ CREATE TABLE read_marks (
 INSERT INTO read_marks (conv, up_to)
     SELECT CASE WHEN grp IS NOT NULL THEN 'g:' || grp ELSE 'p:' || hex(peer_key) END, max(num)
     FROM messages WHERE grp IS NOT NULL OR peer_key IS NOT NULL GROUP BY 1;
+";
+
+/// The full-text index catches up after the commit, not inside it (issue 11).
+///
+/// V4's triggers indexed every text in the transaction that stored it, which was most of
+/// a stored message's cost, on the path of every acknowledgement. Now `fts_progress`
+/// holds a mark: the index holds exactly the text rows numbered up to it. Rows above it
+/// are indexed in bulk later (`indexing.rs`: when the store is idle, when too many wait,
+/// and before a search). The triggers keep the rows at or below the mark in step as
+/// before, so an edit or an erasure of an indexed text still reaches the index in its
+/// own transaction; one above the mark is simply indexed as it is by then (an erased
+/// text, as nothing). A row numbered at or below the mark after the mark moved (a number
+/// used again) is indexed at once by the insert trigger. Everything stored so far was
+/// indexed by V4's triggers, so the mark starts at the last row.
+const V5: &str = "
+CREATE TABLE fts_progress (
+    only  INTEGER PRIMARY KEY CHECK (only = 0),
+    up_to INTEGER NOT NULL
+);
+INSERT INTO fts_progress (only, up_to) SELECT 0, coalesce(max(num), 0) FROM messages;
+DROP TRIGGER messages_fts_insert;
+DROP TRIGGER messages_fts_update;
+DROP TRIGGER messages_fts_delete;
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+WHEN new.kind = 'text' AND new.num <= (SELECT up_to FROM fts_progress) BEGIN
+    INSERT INTO messages_fts (rowid, text) VALUES (new.num, new.text);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages
+WHEN old.kind = 'text' AND old.num <= (SELECT up_to FROM fts_progress) BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.num, old.text);
+    INSERT INTO messages_fts (rowid, text) VALUES (new.num, new.text);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+WHEN old.kind = 'text' AND old.num <= (SELECT up_to FROM fts_progress) BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.num, old.text);
+END;
 ";
 
 /// Brings `conn` up to the newest schema. Errors are SQLite's, except a file from the

@@ -1,6 +1,7 @@
 //! `/search` and `/mentions` in the store: the full-text index of message texts
-//! (`messages_fts`, kept in step by the triggers of schema V4) and how far each
-//! conversation was read (`read_marks`).
+//! (`messages_fts`, schema V4; filled after the commit since V5, see `indexing`, and
+//! caught up before either reads it) and how far each conversation was read
+//! (`read_marks`).
 //!
 //! What the user types is never handed to FTS5 as a query: [`search_query`] quotes every
 //! word, so no input can be FTS syntax (or a syntax error).

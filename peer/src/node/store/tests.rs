@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::*;
 
 mod actions;
+mod indexing;
 mod search;
 mod timing;
 

@@ -4,12 +4,17 @@
 //! It sleeps until a job comes, then takes every job already queued behind it (up to
 //! [`BATCH`]) and runs them as one batch: while one commit is being synced the next burst
 //! piles up, so the more the core sends, the fewer fsyncs per message (group commit).
+//!
+//! Texts reach the full-text index after the commit that stored them (see `indexing`): a
+//! chunk at a time once no job has come for [`IDLE`], or between batches once more than
+//! [`MAX_BEHIND`] rows wait.
 
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::indexing::{CHUNK, MAX_BEHIND};
 use super::{Job, Reply, Store};
 use crate::node::disk_thread::DiskThread;
 
@@ -18,6 +23,10 @@ pub const BATCH: usize = 4096;
 
 /// The store thread's handle: [`StoreThread::submit`] queues a job.
 pub type StoreThread = DiskThread<Job>;
+
+/// How long no job must come before the store indexes a chunk of texts: long enough that
+/// a conversation's messages, which come in quick succession, are indexed together.
+pub const IDLE: Duration = Duration::from_millis(20);
 
 /// Starts the store thread, which owns `store` from now on; replies go to `replies`.
 /// `delay` (zero but in tests) is waited before each batch.
@@ -35,7 +44,7 @@ fn run(
     replies: &mpsc::UnboundedSender<Reply>,
     delay: Duration,
 ) {
-    while let Ok(first) = rx.recv() {
+    while let Some(first) = next_job(&mut store, rx) {
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
@@ -50,5 +59,34 @@ fn run(
             // Nobody listening: the node is stopping; keep committing what is queued.
             let _ = replies.send(reply);
         }
+        if store.unindexed() > MAX_BEHIND {
+            store.index_some(CHUNK);
+        }
     }
+}
+
+/// Waits for the next job, indexing texts, a chunk at a time, once none came for [`IDLE`]
+/// (and then for as long as none comes); `None` once the node stops.
+fn next_job(store: &mut Store, rx: &std_mpsc::Receiver<Job>) -> Option<Job> {
+    use std_mpsc::{RecvTimeoutError, TryRecvError};
+    let mut idle = false;
+    while store.unindexed() > 0 {
+        let next = if idle {
+            rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            })
+        } else {
+            rx.recv_timeout(IDLE)
+        };
+        match next {
+            Ok(job) => return Some(job),
+            Err(RecvTimeoutError::Timeout) => {
+                store.index_some(CHUNK);
+                idle = true;
+            }
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+    rx.recv().ok()
 }

@@ -51,6 +51,10 @@ fn timing() {
         ("as is", ""),
         ("as is again", ""),
         (
+            "(indexed in the commit: V4)",
+            "UPDATE fts_progress SET up_to = 1e18;",
+        ),
+        (
             "fts automerge 16",
             "INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 16);",
         ),
@@ -70,7 +74,7 @@ fn timing() {
         (
             "(no fts at all)",
             "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_update; \
-             DROP TRIGGER messages_fts_delete;",
+             DROP TRIGGER messages_fts_delete; UPDATE fts_progress SET up_to = 1e18;",
         ),
         ("(synchronous normal)", "PRAGMA synchronous = NORMAL;"),
         (
@@ -85,9 +89,16 @@ fn timing() {
             let (mut store, _) = open(dir.path());
             store.connection().execute_batch(sql).expect("variant");
             let t = per_message(&mut store, &chats, batch);
+            // What the store thread does later, when idle: the full-text index catching up.
+            let start = Instant::now();
+            while store.unindexed() > 0 {
+                store.index_some(super::super::indexing::CHUNK);
+            }
+            let catch_up = start.elapsed() / u32::try_from(chats.len()).expect("few");
             eprintln!(
-                "{label:28} batch {batch:3}: {:6.1} µs/msg",
-                t.as_secs_f64() * 1e6
+                "{label:28} batch {batch:3}: {:6.1} µs/msg, then indexed in chunks: {:6.1} µs/msg",
+                t.as_secs_f64() * 1e6,
+                catch_up.as_secs_f64() * 1e6
             );
         }
     }
