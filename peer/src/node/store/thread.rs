@@ -67,7 +67,7 @@ fn run(
 
 /// Waits for the next job, indexing texts, a chunk at a time, once none came for [`IDLE`]
 /// (and then for as long as none comes); `None` once the node stops.
-fn next_job(store: &mut Store, rx: &std_mpsc::Receiver<Job>) -> Option<Job> {
+pub(super) fn next_job(store: &mut Store, rx: &std_mpsc::Receiver<Job>) -> Option<Job> {
     use std_mpsc::{RecvTimeoutError, TryRecvError};
     let mut idle = false;
     while store.unindexed() > 0 {

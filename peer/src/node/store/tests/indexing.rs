@@ -305,3 +305,44 @@ proptest! {
         prop_assert!(index_matches_the_messages(&store));
     }
 }
+
+#[test]
+fn the_store_thread_indexes_while_no_job_comes_and_not_before_one_that_waits() {
+    use super::super::thread::next_job;
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, _) = open(dir.path());
+    let chats = (1..=300).map(|s| received(from("bob", s, "idle walrus"), g(), s));
+    write(&mut store, chats.collect());
+    let (jobs, rx) = std::sync::mpsc::channel();
+    // A job already waiting is taken at once, nothing indexed first.
+    jobs.send(Job::Read(1, Read::Health)).expect("send");
+    assert!(matches!(next_job(&mut store, &rx), Some(Job::Read(1, _))));
+    assert_eq!(store.unindexed(), 300);
+    // None waiting: after a short idle time, the index catches up, a chunk at a time,
+    // before the next job (sent once another connection sees the mark at the end).
+    let rx = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let job = next_job(&mut store, &rx);
+            (job, rx)
+        });
+        let watcher = rusqlite::Connection::open(dir.path().join(FILE_NAME)).expect("db");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while indexing::mark(&watcher).expect("mark") < 300 {
+            assert!(Instant::now() < deadline, "the index never caught up");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        jobs.send(Job::Read(2, Read::Health)).expect("send");
+        let (job, rx) = waiter.join().expect("join");
+        assert!(matches!(job, Some(Job::Read(2, _))));
+        rx
+    });
+    assert_eq!(store.unindexed(), 0);
+    assert_eq!(indexed(&store, "walrus"), 300);
+    // The node stopping ends the wait.
+    drop(jobs);
+    write(
+        &mut store,
+        vec![received(from("carol", 1, "late"), g(), 400)],
+    );
+    assert!(next_job(&mut store, &rx).is_none());
+}
