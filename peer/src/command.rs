@@ -373,6 +373,15 @@ fn search(args: &str) -> Result<Input, ParseError> {
         Some((text, target)) => (text, Some(parse_target(target)?)),
         None => (args, None),
     };
+    // `in TARGET` and nothing before it: the words were forgotten, most likely.
+    if let Some(("in", target)) = text.split_once(char::is_whitespace)
+        && parse_target(target.trim()).is_ok()
+    {
+        return Err(ParseError::Refused(format!(
+            "nothing to search for before \"{text}\": give the words first \
+             (/search WORDS {text}), or put them in double quotes to search for them"
+        )));
+    }
     if text.is_empty() {
         return Err(ParseError::Usage(USAGE));
     }
@@ -660,7 +669,21 @@ mod tests {
             search("\"meet me in paris\"", None)
         );
         assert_eq!(parse("/search in"), search("in", None));
-        assert_eq!(parse("/search in #ops"), search("in #ops", None));
+        // `in TARGET` alone: the words were forgotten (quoted, they are searched for).
+        assert_eq!(
+            parse("/search in #ops").map_err(|e| e.to_string()),
+            Err(
+                "nothing to search for before \"in #ops\": give the words first \
+                 (/search WORDS in #ops), or put them in double quotes to search for them"
+                    .to_owned()
+            )
+        );
+        assert!(matches!(
+            parse("/search in bob"),
+            Err(ParseError::Refused(_))
+        ));
+        assert_eq!(parse("/search \"in #ops\""), search("\"in #ops\"", None));
+        assert_eq!(parse("/search in #bad!"), search("in #bad!", None));
         assert!(matches!(parse("/search"), Err(ParseError::Usage(_))));
         assert!(matches!(
             parse("/search x in #bad!"),
