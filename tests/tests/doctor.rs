@@ -98,10 +98,11 @@ async fn doctor_reports_each_check_as_things_are() {
             .contains(&listen),
         "{doctor}"
     );
-    for bad in ["member:carol", "member:dave"] {
-        assert_eq!(check(&doctor, bad)["ok"], false, "{bad}: {doctor}");
-        assert!(check(&doctor, bad)["fix"].is_string(), "{bad}: {doctor}");
-    }
+    // Dave is unreachable: a fault to fix. Carol is away: nothing to fix, not a failure.
+    assert_eq!(check(&doctor, "member:dave")["ok"], false, "{doctor}");
+    assert!(check(&doctor, "member:dave")["fix"].is_string(), "{doctor}");
+    assert_eq!(check(&doctor, "member:carol")["ok"], true, "{doctor}");
+    assert!(check(&doctor, "member:carol")["fix"].is_null(), "{doctor}");
     assert!(
         check(&doctor, "member:carol")["detail"]
             .as_str()
@@ -183,4 +184,44 @@ async fn natter_doctor_on_a_data_dir_in_use_says_where_to_type_it() {
         "{err}"
     );
     drop(alice);
+}
+
+#[tokio::test]
+async fn natter_doctor_passes_with_a_member_away() {
+    let dir = temp();
+    let tracker = Tracker::start(dir.path()).await;
+    let mut alice = Peer::start(dir.path(), "alice", tracker.addr).await;
+    let mut carol = Peer::start(dir.path(), "carol", tracker.addr).await;
+    alice.join("g").await;
+    carol.join("g").await;
+    assert!(carol.quit().await.success());
+    alice
+        .wait_list("g", "carol offline", |m| has_member(m, "carol", false))
+        .await;
+    let data_dir = alice.data_dir.to_str().unwrap().to_owned();
+    assert!(alice.quit().await.success());
+    let tracker_addr = tracker.addr.to_string();
+    let args = [
+        "--name",
+        "alice",
+        "--listen",
+        "127.0.0.1:0",
+        "--tracker",
+        &tracker_addr,
+        "--data-dir",
+        &data_dir,
+        "doctor",
+        "--json",
+    ];
+    let (status, out, err) = natter(dir.path(), &args).await;
+    let doctor: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert_eq!(check(&doctor, "member:carol")["ok"], true, "{doctor}");
+    assert!(
+        check(&doctor, "member:carol")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("offline"),
+        "{doctor}"
+    );
+    assert_eq!(status.code(), Some(0), "{out}\n{err}");
 }

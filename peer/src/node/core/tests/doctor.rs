@@ -85,7 +85,8 @@ fn doctor_asks_the_probe_the_store_and_the_members_then_answers_once() {
         assert!(ok_of(checks, ok), "{ok}: {checks:#?}");
     }
     assert!(!ok_of(checks, "member:bob"));
-    assert!(!ok_of(checks, "member:carol"));
+    // Carol is offline: said, but nothing to fix here.
+    assert!(ok_of(checks, "member:carol"));
     let bob = checks.iter().find(|c| c.name == "member:bob").expect("bob");
     assert!(bob.detail.contains("connection refused"), "{bob:?}");
     // Nothing more comes of it.
