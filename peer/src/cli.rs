@@ -88,7 +88,8 @@ pub struct ChatArgs {
     pub host_tracker: bool,
     /// The tracker's key (as it prints it: `key KEY`). Without it the key met on first
     /// contact is pinned; with it, it replaces the pin (to accept a changed key on purpose).
-    #[arg(long, global = true, value_name = "KEY", env = "NATTER_TRACKER_KEY", value_parser = parse_key)]
+    // A key is URL-safe base64, so one in 64 starts with `-`: a value, not a flag.
+    #[arg(long, global = true, value_name = "KEY", env = "NATTER_TRACKER_KEY", value_parser = parse_key, allow_hyphen_values = true)]
     pub tracker_key: Option<PublicKey>,
     /// How many messages may wait for one recipient (offline or unreachable); past it,
     /// /msg to it is refused.
@@ -230,6 +231,14 @@ mod tests {
             assert!(parse_key(bad).is_err(), "{bad}");
         }
         assert!(parse(&["--name", "a", "--tracker-key", "nope"]).is_err());
+        // One key in 64 starts with `-` (URL-safe base64): still a key, not a flag.
+        let dashed = (0..=255_u8)
+            .map(|i| natter_protocol::Identity::from_secrets(&[i; 32], &[2; 32]).public_key())
+            .find(|k| k.to_string().starts_with('-'))
+            .expect("a key starting with '-' among 256");
+        let dashed_text = dashed.to_string();
+        let cli = parse(&["--name", "a", "--tracker-key", &dashed_text]).expect("parse");
+        assert_eq!(cli.chat.given().tracker_key, Some(dashed));
         assert!(parse(&["--tracker", "nowhere"]).is_err());
     }
 
