@@ -215,7 +215,14 @@ async fn a_changed_tracker_key_is_refused_until_accepted_on_purpose() {
         },
     )
     .await;
+    // Taken on purpose, and still said: the key pinned before is replaced.
+    let warning = alice.wait_error_code("tracker_key_replaced").await;
+    let message = warning["message"].as_str().unwrap();
+    assert!(message.contains(&tracker.key), "{warning}");
     alice.wait_tracker("connected").await;
+    assert!(alice.quit().await.success());
+    let pins = std::fs::read_to_string(dir.path().join("alice").join("trackers.json")).unwrap();
+    assert!(pins.contains(&tracker.key), "{pins}");
 }
 
 #[tokio::test]

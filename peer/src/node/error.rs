@@ -71,6 +71,9 @@ pub enum ErrorCode {
     /// The tracker presented another key than the one the user gave (`--tracker-key` or
     /// an invite): not the tracker the user was told about.
     TrackerKeyMismatch,
+    /// A tracker key the user gave (`--tracker-key` or an invite) replaced another pinned
+    /// for that address: a warning, the link goes on with the key given.
+    TrackerKeyReplaced,
 }
 
 /// Everything that can go wrong that a user or a script hears about.
@@ -180,6 +183,20 @@ pub enum NodeError {
         given: PublicKey,
         presented: PublicKey,
     },
+    /// A key that changes is what an impostor's invite would look like, so it never
+    /// happens unseen.
+    #[error(
+        "the tracker key given for {tracker} (by an invite or --tracker-key), {given} ({}), \
+         replaces the key pinned for it before, {pinned} ({}); if whoever runs the tracker \
+         did not tell you its key changed, ask them before you chat",
+        given.fingerprint(),
+        pinned.fingerprint()
+    )]
+    TrackerKeyReplaced {
+        tracker: String,
+        pinned: PublicKey,
+        given: PublicKey,
+    },
     #[error("{0}")]
     Busy(String),
     #[error("{0}")]
@@ -249,6 +266,7 @@ impl NodeError {
             },
             Self::TrackerKeyChanged { .. } => C::TrackerKeyChanged,
             Self::TrackerKeyMismatch { .. } => C::TrackerKeyMismatch,
+            Self::TrackerKeyReplaced { .. } => C::TrackerKeyReplaced,
             Self::Busy(_) => C::Busy,
             Self::Io(_) => C::Io,
             Self::OutboxFull { .. } => C::OutboxFull,

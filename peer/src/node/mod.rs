@@ -174,14 +174,19 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
     }
     let cache = members::MemberCache::from_groups(loaded.cache.groups);
     let mut tracker_pins = loaded.tracker_pins;
-    // Tracker pins are kept by resolved address. A literal address is pinned at once (the
-    // pin is what the user asked for, whatever happens next); a host name is pinned by the
-    // tracker link once it has resolved and reached it.
+    // Tracker pins are kept by resolved address. A literal address with nothing else
+    // pinned is pinned at once (the pin is what the user asked for, whatever happens
+    // next). A host name, or a key that replaces another pin, is pinned by the tracker
+    // link once it has reached the tracker and the tracker proved the key; the core then
+    // warns of the replaced key (`tracker_key_replaced`).
     let mut pinned_now = false;
     if let Some(key) = config.tracker_key
         && let Ok(addr) = config.tracker.parse::<SocketAddr>()
     {
-        pinned_now = tracker_pins.set(addr.to_string(), key);
+        let addr = addr.to_string();
+        if tracker_pins.get(&addr).is_none_or(|pinned| pinned == key) {
+            pinned_now = tracker_pins.set(addr, key);
+        }
     }
 
     let cancel = CancellationToken::new();

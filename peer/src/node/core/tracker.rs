@@ -164,6 +164,19 @@ impl Core {
             TrackerInput::Pinned { addr, key } => {
                 tracing::info!(tracker = %self.tracker_addr, %addr, %key, "pinned the tracker's key");
                 self.tracker.pinned_now = Some(key);
+                // Only a key the user gave gets past another pin (else the handshake fails).
+                if let Some(pinned) = self.tracker.pins.get(&addr).filter(|p| *p != key) {
+                    let tracker = addr.clone();
+                    let given = key;
+                    self.fail(
+                        None,
+                        NodeError::TrackerKeyReplaced {
+                            tracker,
+                            pinned,
+                            given,
+                        },
+                    );
+                }
                 self.tracker.pins.set(addr, key);
                 self.saves.changed(DataFile::TrackerPins, now.at);
             }

@@ -354,6 +354,43 @@ fn a_tracker_key_unlike_the_given_one_is_a_mismatch_not_a_change() {
     assert_eq!(errors(&out), vec![(ErrorCode::TrackerKeyChanged, None)]);
 }
 
+#[test]
+fn a_given_tracker_key_that_replaces_a_pin_is_taken_and_said() {
+    let mut node = Node::new("alice", &[]);
+    let addr = "127.0.0.1:7000".to_owned();
+    let (first, given) = (key_of("first"), key_of("given"));
+    // First contact: pinned, nothing to say.
+    let out = node.tracker(TrackerInput::Pinned {
+        addr: addr.clone(),
+        key: first,
+    });
+    assert!(errors(&out).is_empty(), "{out:?}");
+    // The same key again is no news either.
+    let out = node.tracker(TrackerInput::Pinned {
+        addr: addr.clone(),
+        key: first,
+    });
+    assert!(errors(&out).is_empty(), "{out:?}");
+    // A key given by an invite replaces it: taken, and the user told, with both keys.
+    let out = node.tracker(TrackerInput::Pinned {
+        addr: addr.clone(),
+        key: given,
+    });
+    assert_eq!(errors(&out), vec![(ErrorCode::TrackerKeyReplaced, None)]);
+    let message = events(&out)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Error { message, .. } => Some(message),
+            _ => None,
+        })
+        .expect("the warning");
+    assert!(
+        message.contains(&first.to_string()) && message.contains(&given.to_string()),
+        "{message}"
+    );
+    assert_eq!(node.core.tracker_pins().get(&addr), Some(given));
+}
+
 /// A member record may carry a key that is not an Ed25519 point (decoding keeps it; only
 /// a use checks the point): it is kept like any other, but never trusted.
 #[test]
