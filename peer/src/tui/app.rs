@@ -642,12 +642,23 @@ impl App {
                     (None, Some(to)) => ConvId::Peer(to),
                     (None, None) => ConvId::Status,
                 };
-                self.track(id.clone(), &conv);
-                let typed = req.is_some_and(|req| {
-                    self.find(&conv)
-                        .is_some_and(|i| self.convs[i].announce(req, &id))
+                // The typed line is in the conversation it was typed in: this one, or an
+                // address's, when the address turned out to be a member's (announced as
+                // the member's).
+                let typed_in = req.and_then(|req| {
+                    let here = self.find(&conv);
+                    let addresses = (0..self.convs.len()).filter(|&i| {
+                        Some(i) != here
+                            && matches!(&self.convs[i].id, ConvId::Peer(p) if p.parse::<SocketAddr>().is_ok())
+                    });
+                    let candidates: Vec<usize> = here.into_iter().chain(addresses).collect();
+                    candidates
+                        .into_iter()
+                        .find(|&i| self.convs[i].announce(req, &id))
                 });
-                if !typed {
+                let tracked = typed_in.map_or_else(|| conv.clone(), |i| self.convs[i].id.clone());
+                self.track(id.clone(), &tracked);
+                if typed_in.is_none() {
                     // Sent by a command from elsewhere (or the typed line is gone).
                     let kind = LineKind::Message {
                         from: self.name.to_string(),

@@ -558,6 +558,52 @@ fn typed_text_shows_at_once_and_takes_the_nodes_verdict() {
 }
 
 #[test]
+fn text_typed_to_an_address_that_is_a_member_is_marked_where_it_was_typed() {
+    let mut app = App::new(&info(), 0);
+    // A stranger messaged by address earlier: the conversation is the address's.
+    let at = ConvId::Peer("127.0.0.1:4050".into());
+    app.update(Action::Node(Event::Sending {
+        id: id("alice", 6),
+        to: Some("127.0.0.1:4050".into()),
+        group: None,
+        text: "hello?".into(),
+        sent_at: 0,
+        reply_to: None,
+    }));
+    let i = app.find(&at).expect("the address's conversation");
+    app.select(i);
+    let req = req_of(&type_line(&mut app, "hi there"));
+    // The node found bob at that address: it announces the message as bob's.
+    let event = Event::Sending {
+        id: id("alice", 7),
+        to: Some("bob".into()),
+        group: None,
+        text: "hi there".into(),
+        sent_at: 0,
+        reply_to: None,
+    };
+    app.update(Action::Notice(Notice {
+        req: Some(req),
+        event,
+    }));
+    app.update(Action::Node(Event::Sent {
+        id: id("alice", 7),
+        delivered: vec!["bob".into()],
+        failed: vec![],
+        pending: vec![],
+    }));
+    // The typed line took the announcement and the delivery mark; no second copy.
+    assert_eq!(
+        own_marks(&app, &at),
+        vec![
+            ("hello?".into(), Delivery::Pending),
+            ("hi there".into(), Delivery::Delivered)
+        ]
+    );
+    assert!(app.find(&ConvId::Peer("bob".into())).is_none());
+}
+
+#[test]
 fn an_error_shows_in_the_conversation_it_is_about() {
     let mut app = App::new(&info(), 0);
     joined(&mut app, "g", &[("alice", true)]);

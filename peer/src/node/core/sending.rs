@@ -200,7 +200,10 @@ impl Core {
     }
 
     /// The connection dialled for messages to an address said hello: they go to whoever is
-    /// there.
+    /// there. One who proved the key of a listed member (reached at another of its
+    /// addresses) is that member: the messages are about it by name, so they land in the
+    /// conversation with it, not in one named by the address. Anyone else stays the
+    /// address the conversation was opened with, as when a connection is already open.
     pub(super) fn addr_conn_open(&mut self, now: Now, conn: ConnId) {
         let Some(waiting) = self.addr_sends.remove(&conn) else {
             return;
@@ -219,7 +222,19 @@ impl Core {
                 addr,
                 online: true,
             };
-            self.send_private(now, w.req, w.about, dest, w.text);
+            let about = match addr {
+                Some(addr) => {
+                    let listed = self.cache.groups().values().flat_map(|g| &g.members);
+                    About::from(&named_target(
+                        Target::Addr(addr),
+                        listed,
+                        &self.name,
+                        Some(key),
+                    ))
+                }
+                None => w.about,
+            };
+            self.send_private(now, w.req, about, dest, w.text);
         }
     }
 

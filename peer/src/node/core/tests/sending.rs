@@ -205,9 +205,11 @@ fn an_address_answers_with_its_name_and_a_wrong_name_is_refused() {
     let out = node.send(1, target, "hi");
     let conn = dials(&out)[0].0;
     assert!(events(&out).is_empty(), "announced once stored: {out:?}");
-    // Whoever says hello there (checked like any hello) gets it.
+    // Whoever says hello there (checked like any hello) gets it. Bob is listed (reached
+    // at another of his addresses): the message is about bob by name, in his conversation.
     let out = node.hello(conn, "bob");
     let id = sending_id(&out);
+    assert_eq!(sending_to(&out), Some("bob".to_owned()), "{out:?}");
     assert!(matches!(
         &writes(&out)[..],
         [Write::Own { conversation: crate::node::store::Conversation::Peer(k), .. }] if *k == key_of("bob")
@@ -230,6 +232,32 @@ fn an_address_answers_with_its_name_and_a_wrong_name_is_refused() {
     assert_eq!(errors(&out), vec![(ErrorCode::WrongKey, None)]);
     assert!(matches!(&closed(&out)[..], [(c, Some(_))] if *c == conn));
     assert_eq!(sent(&out), vec![Sent::of(2, &[], &[], &["bob"])]);
+}
+
+/// Where a `sending` event says the message went.
+fn sending_to(out: &[Output]) -> Option<String> {
+    events(out).into_iter().find_map(|e| match e {
+        Event::Sending { to, .. } => to,
+        _ => None,
+    })
+}
+
+#[test]
+fn a_stranger_reached_by_address_stays_an_address() {
+    let mut node = in_a_group();
+    let out = node.send(1, Target::Addr(addr(4050)), "hi");
+    let conn = dials(&out)[0].0;
+    // Zed is in none of our groups: the tracker is asked whose the name is, and then the
+    // conversation stays the address's, as it was opened.
+    let out = node.hello(conn, "zed");
+    let asked = to_tracker(&out);
+    let answer = TrackerToPeer::LookupResult {
+        name: name("zed"),
+        member: Some(listed("zed", 4050, true)),
+        req: tracker_req(&asked[0]),
+    };
+    let out = node.push(answer);
+    assert_eq!(sending_to(&out), Some(addr(4050).to_string()), "{out:?}");
 }
 
 #[test]
