@@ -92,27 +92,18 @@ pub fn fold(s: &str) -> String {
     unicase::UniCase::new(s).to_folded_case()
 }
 
-/// Name equality, order and hashing: exactly `unicase::UniCase`'s, made cheaper for names
-/// (issue 11). They run on every map look-up by name (the tracker's registry and snapshots,
-/// the peers' member lists), and `UniCase` hashes with one `Hasher::write_u8` per folded
-/// byte and compares folded chars one by one even when a plain byte test settles it.
+/// Name equality, order and hashing: exactly `unicase::UniCase`'s (issue 11). They run on
+/// every map look-up by name (the tracker's registry and snapshots, the peers' member
+/// lists). Equality and order first try a plain byte test that settles most answers
+/// without `UniCase`'s ASCII scans or its char-by-char fold; hashing is `UniCase`'s own.
 mod caseless {
     use std::cmp::Ordering;
-    use std::hash::Hasher;
+    use std::hash::{Hash, Hasher};
 
     use unicase::UniCase;
 
-    use super::MAX_NAME_CHARS;
-
-    /// Ends the hashed bytes, as `UniCase` (and `str`) do, so that hashing a name then
-    /// something else cannot collide with a longer name: 0xFF never occurs in UTF-8.
-    const END: u8 = 0xFF;
-
-    /// Room for the fold of any valid name and [`END`]: a char folds to at most three
-    /// chars of at most four bytes each (most to one char of the same length).
-    const FOLDED_ROOM: usize = MAX_NAME_CHARS * 3 * 4 + 1;
-
     /// `UniCase::new(a) == UniCase::new(b)`.
+    #[inline]
     pub fn eq(a: &str, b: &str) -> bool {
         // Strings that differ only in the case of ASCII letters fold alike: the bytes that
         // differ are whole chars, and an ASCII letter folds to its lower case. So the
@@ -127,6 +118,7 @@ mod caseless {
     }
 
     /// `UniCase::new(a).cmp(&UniCase::new(b))`: the order of the folded chars.
+    #[inline]
     pub fn cmp(a: &str, b: &str) -> Ordering {
         let (x, y) = (a.as_bytes(), b.as_bytes());
         match x
@@ -146,79 +138,15 @@ mod caseless {
         }
     }
 
-    /// Feeds `state` the bytes `UniCase::new(s)` hashes (the folded UTF-8 bytes, then
-    /// [`END`]) in a single `write`, which costs SipHash a fraction of one `write_u8` per
-    /// byte. Names that compare equal fold to the same bytes, ASCII or not (`K`, the
-    /// Kelvin sign, folds to `k`), so they hash alike.
+    /// `UniCase::new(s)`'s hash, as it is. Feeding SipHash the folded bytes in one `write`
+    /// instead of one `write_u8` each was measured (issue 11, `protocol/tests/names.rs`)
+    /// and saved nothing for ASCII names: std's SipHash-1-3 takes a byte in about a
+    /// nanosecond and its set-up and finish dominate. It cost non-ASCII names ~5 ns more,
+    /// as their fold must be collected first; and every name, ASCII or not, must make the
+    /// same calls (a `Hasher` need not be streaming), so the two cannot be mixed.
+    #[inline]
     pub fn hash<H: Hasher>(s: &str, state: &mut H) {
-        if s.is_ascii() && s.len() <= MAX_NAME_CHARS {
-            // The common case: an ASCII letter folds to its lower case, all else to itself.
-            let mut buf = [0u8; MAX_NAME_CHARS + 1];
-            let (lowered, end) = buf.split_at_mut(s.len());
-            lowered.copy_from_slice(s.as_bytes());
-            lowered.make_ascii_lowercase();
-            end[0] = END;
-            state.write(&buf[..=s.len()]);
-            return;
-        }
-        // unicase keeps its fold table private; its `Hash` is the one public way to the
-        // folded chars without building a `String`, so collect what it would hash.
-        let mut folded = Collect {
-            buf: [0; FOLDED_ROOM],
-            len: 0,
-            overflowed: false,
-        };
-        std::hash::Hash::hash(&UniCase::unicode(s), &mut folded);
-        match folded.bytes() {
-            Some(bytes) => state.write(bytes),
-            // Longer than any valid name folds to: the same bytes, through the heap.
-            None => {
-                let mut bytes = super::fold(s).into_bytes();
-                bytes.push(END);
-                state.write(&bytes);
-            }
-        }
-    }
-
-    /// A "hasher" that keeps the bytes it is fed, in order (up to its room).
-    struct Collect {
-        buf: [u8; FOLDED_ROOM],
-        len: usize,
-        overflowed: bool,
-    }
-
-    impl Collect {
-        /// What was fed, or `None` if it did not fit.
-        fn bytes(&self) -> Option<&[u8]> {
-            (!self.overflowed).then(|| &self.buf[..self.len])
-        }
-    }
-
-    impl Hasher for Collect {
-        fn write(&mut self, bytes: &[u8]) {
-            match self.buf.get_mut(self.len..self.len + bytes.len()) {
-                Some(room) => {
-                    room.copy_from_slice(bytes);
-                    self.len += bytes.len();
-                }
-                None => self.overflowed = true,
-            }
-        }
-
-        fn write_u8(&mut self, byte: u8) {
-            match self.buf.get_mut(self.len) {
-                Some(slot) => {
-                    *slot = byte;
-                    self.len += 1;
-                }
-                None => self.overflowed = true,
-            }
-        }
-
-        /// Never used: only the collected bytes matter.
-        fn finish(&self) -> u64 {
-            0
-        }
+        UniCase::new(s).hash(state)
     }
 }
 
@@ -246,6 +174,7 @@ macro_rules! name_type {
         }
 
         impl PartialEq for $ty {
+            #[inline]
             fn eq(&self, other: &Self) -> bool {
                 caseless::eq(&self.0, &other.0)
             }
@@ -266,6 +195,7 @@ macro_rules! name_type {
         }
 
         impl Ord for $ty {
+            #[inline]
             fn cmp(&self, other: &Self) -> Ordering {
                 caseless::cmp(&self.0, &other.0)
             }
@@ -427,41 +357,6 @@ mod tests {
         assert_eq!(name("STRASSE"), name("straße"));
         assert_eq!(name("\u{212a}im"), name("kim"));
         assert_eq!(hash_of(&name("\u{212a}im")), hash_of(&name("kim")));
-    }
-
-    /// The calls a hasher receives.
-    #[derive(Default)]
-    struct Recorder(Vec<Vec<u8>>);
-
-    impl Hasher for Recorder {
-        fn write(&mut self, bytes: &[u8]) {
-            self.0.push(bytes.to_vec());
-        }
-        fn finish(&self) -> u64 {
-            0
-        }
-    }
-
-    fn hasher_calls(n: &Name) -> Vec<Vec<u8>> {
-        let mut recorder = Recorder::default();
-        n.hash(&mut recorder);
-        recorder.0
-    }
-
-    #[test]
-    fn a_name_feeds_the_hasher_its_folded_bytes_once() {
-        assert_eq!(hasher_calls(&name("Bob-2")), [b"bob-2\xff".to_vec()]);
-        let mut kelvin = "kim".as_bytes().to_vec();
-        kelvin.push(0xFF);
-        assert_eq!(hasher_calls(&name("\u{212a}IM")), [kelvin]);
-        let mut strasse = "émile-strasse".as_bytes().to_vec();
-        strasse.push(0xFF);
-        assert_eq!(hasher_calls(&name("ÉMILE-STRAßE")), [strasse]);
-        // The longest folds still fit the stack buffer (and agree with `fold` if not).
-        let long = "\u{fb03}".repeat(MAX_NAME_CHARS);
-        let mut ffi = "ffi".repeat(MAX_NAME_CHARS).into_bytes();
-        ffi.push(0xFF);
-        assert_eq!(hasher_calls(&name(&long)), [ffi]);
     }
 
     #[test]
