@@ -114,7 +114,7 @@ mod caseless {
         if a.is_ascii() && b.is_ascii() {
             return false;
         }
-        UniCase::unicode(a) == UniCase::unicode(b)
+        unicode_eq(a, b)
     }
 
     /// `UniCase::new(a).cmp(&UniCase::new(b))`: the order of the folded chars.
@@ -134,8 +134,21 @@ mod caseless {
             Some(i) if x[i].is_ascii() && y[i].is_ascii() => {
                 x[i].to_ascii_lowercase().cmp(&y[i].to_ascii_lowercase())
             }
-            Some(_) => UniCase::unicode(a).cmp(&UniCase::unicode(b)),
+            Some(_) => unicode_cmp(a, b),
         }
+    }
+
+    // The full fold, for names that are not ASCII: kept out of line (not inlined into
+    // every map look-up) as it pulls in unicase's whole fold table.
+
+    #[inline(never)]
+    fn unicode_eq(a: &str, b: &str) -> bool {
+        UniCase::unicode(a) == UniCase::unicode(b)
+    }
+
+    #[inline(never)]
+    fn unicode_cmp(a: &str, b: &str) -> Ordering {
+        UniCase::unicode(a).cmp(&UniCase::unicode(b))
     }
 
     /// `UniCase::new(s)`'s hash, as it is. Feeding SipHash the folded bytes in one `write`
