@@ -373,9 +373,9 @@ fn search(args: &str) -> Result<Input, ParseError> {
         Some((text, target)) => (text, Some(parse_target(target)?)),
         None => (args, None),
     };
-    // `in TARGET` and nothing before it: the words were forgotten, most likely.
-    if let Some(("in", target)) = text.split_once(char::is_whitespace)
-        && parse_target(target.trim()).is_ok()
+    // `in` and one word, nothing before them: the words were forgotten, most likely.
+    if let Some(("in", word)) = text.split_once(char::is_whitespace)
+        && !word.trim().contains(char::is_whitespace)
     {
         return Err(ParseError::Refused(format!(
             "nothing to search for before \"{text}\": give the words first \
@@ -683,7 +683,11 @@ mod tests {
             Err(ParseError::Refused(_))
         ));
         assert_eq!(parse("/search \"in #ops\""), search("\"in #ops\"", None));
-        assert_eq!(parse("/search in #bad!"), search("in #bad!", None));
+        assert!(matches!(
+            parse("/search in #bad!"),
+            Err(ParseError::Refused(_))
+        ));
+        assert_eq!(parse("/search in the end"), search("in the end", None));
         assert!(matches!(parse("/search"), Err(ParseError::Usage(_))));
         assert!(matches!(
             parse("/search x in #bad!"),

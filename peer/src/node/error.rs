@@ -187,8 +187,8 @@ pub enum NodeError {
     /// happens unseen.
     #[error(
         "the tracker key given for {tracker} (by an invite or --tracker-key), {given} ({}), \
-         replaces the key pinned for it before, {pinned} ({}); if whoever runs the tracker \
-         did not tell you its key changed, ask them before you chat",
+         replaces the key pinned for it before, {pinned} ({}); unless you took this key on \
+         purpose, ask whoever runs the tracker whether its key changed before you chat",
         given.fingerprint(),
         pinned.fingerprint()
     )]

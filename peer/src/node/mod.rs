@@ -250,6 +250,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         cache,
         trust: loaded.trust,
         tracker_pins,
+        tracker_key: config.tracker_key,
         stored,
         limits: config.outbox,
         expire_after: config.expire_after,

@@ -647,14 +647,14 @@ impl App {
                 // the member's).
                 let typed_in = req.and_then(|req| {
                     let here = self.find(&conv);
-                    let addresses = (0..self.convs.len()).filter(|&i| {
+                    if let Some(i) = here.filter(|&i| self.convs[i].announce(req, &id)) {
+                        return Some(i);
+                    }
+                    (0..self.convs.len()).find(|&i| {
                         Some(i) != here
                             && matches!(&self.convs[i].id, ConvId::Peer(p) if p.parse::<SocketAddr>().is_ok())
-                    });
-                    let candidates: Vec<usize> = here.into_iter().chain(addresses).collect();
-                    candidates
-                        .into_iter()
-                        .find(|&i| self.convs[i].announce(req, &id))
+                            && self.convs[i].announce(req, &id)
+                    })
                 });
                 let tracked = typed_in.map_or_else(|| conv.clone(), |i| self.convs[i].id.clone());
                 self.track(id.clone(), &tracked);

@@ -90,6 +90,8 @@ pub struct Setup {
     pub cache: MemberCache,
     pub trust: Trust,
     pub tracker_pins: TrackerPins,
+    /// The tracker key the user gave (`--tracker-key`, an invite), if any.
+    pub tracker_key: Option<PublicKey>,
     /// What the store holds.
     pub stored: Loaded,
     pub limits: Limits,
@@ -182,7 +184,7 @@ impl Core {
         let mut core = Self {
             name: setup.name,
             identity: setup.identity,
-            tracker: TrackerState::new(setup.tracker_pins),
+            tracker: TrackerState::new(setup.tracker_pins, setup.tracker_key),
             tracker_addr: setup.tracker_addr,
             ack_timeout: setup.ack_timeout,
             cache: setup.cache,

@@ -222,16 +222,11 @@ impl Core {
                 addr,
                 online: true,
             };
-            let about = match addr {
-                Some(addr) => {
-                    let listed = self.cache.groups().values().flat_map(|g| &g.members);
-                    About::from(&named_target(
-                        Target::Addr(addr),
-                        listed,
-                        &self.name,
-                        Some(key),
-                    ))
-                }
+            // By the key its hello proved only: whoever is listed at the address may not
+            // be the one who answered there.
+            let mut listed = self.cache.groups().values().flat_map(|g| &g.members);
+            let about = match listed.find(|m| m.key == key && m.name != self.name) {
+                Some(m) => About::Peer(m.name.clone()),
                 None => w.about,
             };
             self.send_private(now, w.req, about, dest, w.text);

@@ -89,6 +89,7 @@ impl Node {
             cache: MemberCache::from_groups(cache),
             trust: Default::default(),
             tracker_pins: Default::default(),
+            tracker_key: None,
             stored: Default::default(),
             limits: Default::default(),
             expire_after: EXPIRE_AFTER,

@@ -85,10 +85,13 @@ pub struct TrackerState {
     pub presented: Option<PublicKey>,
     /// The key pinned for the tracker in this run (first contact or `--tracker-key`).
     pinned_now: Option<PublicKey>,
+    /// The key the user gave (`--tracker-key`, an invite): the one expected, even before
+    /// the link pins it.
+    given: Option<PublicKey>,
 }
 
 impl TrackerState {
-    pub fn new(pins: TrackerPins) -> Self {
+    pub fn new(pins: TrackerPins, given: Option<PublicKey>) -> Self {
         Self {
             status: None,
             deferred: Vec::new(),
@@ -100,6 +103,7 @@ impl TrackerState {
             last_down: None,
             presented: None,
             pinned_now: None,
+            given,
         }
     }
 
@@ -111,7 +115,9 @@ impl TrackerState {
     /// The key pinned for the tracker given as `given`, as far as we can tell: pinned in
     /// this run, else the pin under that address.
     pub fn pinned_key(&self, given: &str) -> Option<PublicKey> {
-        self.pinned_now.or_else(|| self.pins.get(&given.to_owned()))
+        self.pinned_now
+            .or(self.given)
+            .or_else(|| self.pins.get(&given.to_owned()))
     }
 
     /// Remembers a request about to go out; returns its id for the wire.
@@ -585,5 +591,29 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use natter_protocol::testkit::build::identity_for;
+
+    use super::*;
+
+    #[test]
+    fn the_key_given_is_the_one_expected_before_the_link_pins_it() {
+        let addr = "127.0.0.1:7000".to_owned();
+        let (old, given) = (
+            identity_for("old").public_key(),
+            identity_for("given").public_key(),
+        );
+        let mut pins = TrackerPins::default();
+        pins.set(addr.clone(), old);
+        assert_eq!(
+            TrackerState::new(pins.clone(), None).pinned_key(&addr),
+            Some(old)
+        );
+        let state = TrackerState::new(pins, Some(given));
+        assert_eq!(state.pinned_key(&addr), Some(given));
     }
 }

@@ -121,7 +121,7 @@ impl Store {
                 .write_all(&writes, &mut applied)
                 .map_err(|e| describe(&self.label, "write", &e));
             match &result {
-                Ok(()) => self.unindexed += stored_messages(&writes),
+                Ok(()) => self.count_unindexed(),
                 Err(error) => {
                     tracing::warn!(%error, writes = writes.len(), "a batch of writes failed");
                     applied.clear();
@@ -172,6 +172,15 @@ impl Store {
         }
     }
 
+    /// Counts the rows waiting for the full-text index again, after a batch stored some. (A
+    /// failure leaves the count as it was: a search still indexes everything first.)
+    fn count_unindexed(&mut self) {
+        match indexing::behind(&self.conn) {
+            Ok(n) => self.unindexed = n,
+            Err(e) => tracing::warn!(error = %e, "cannot count the rows waiting for the index"),
+        }
+    }
+
     /// Indexes every row waiting for the full-text index: a search sees every message.
     fn index_everything(&mut self) -> rusqlite::Result<()> {
         indexing::index_after(&mut self.conn, None)?;
@@ -193,15 +202,6 @@ impl Store {
         }
         tx.commit()
     }
-}
-
-/// How many message rows `writes` may have added (an upper bound: duplicates add none).
-fn stored_messages(writes: &[Write]) -> u64 {
-    let stored = writes
-        .iter()
-        .filter(|w| matches!(w, Write::Own { .. } | Write::Received { .. }))
-        .count();
-    u64::try_from(stored).unwrap_or(u64::MAX)
 }
 
 fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), String> {

@@ -1,12 +1,13 @@
 //! Catching the full-text index up with the messages stored (schema V5): the texts are
 //! indexed after the commit that stored (and acknowledged) them, in bulk, not inside it.
 //!
-//! `fts_progress.up_to` is the mark: the index holds exactly the text rows numbered up
-//! to it (the triggers keep those in step with edits and erasures). [`index_after`] moves
-//! it forward over the rows stored since, in one transaction with what it indexes, so a
-//! crash leaves the mark and the index in agreement. (That transaction is synced like
-//! any other: it runs once per [`CHUNK`] rows at most, so its fsync costs little, and the
-//! durability level is never switched off and on around it.)
+//! `fts_progress.up_to` is the mark: the index holds exactly the current texts of the
+//! text rows numbered up to it (the triggers keep those in step with edits and
+//! erasures). [`index_after`] moves it forward over the rows stored since, in one
+//! transaction with what it indexes, so a crash leaves the mark and the index in
+//! agreement. That transaction is synced like any other (the durability level is never
+//! switched off and on around it): under load it runs once per [`CHUNK`] rows, and at
+//! the pace people type, once per pause in the conversation (see `thread`).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -14,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// meanwhile waits (a few milliseconds).
 pub const CHUNK: usize = 256;
 
-/// How many rows may wait to be indexed before the store indexes a chunk between busy
-/// batches too: bounds the work a search may have to do first.
+/// How many rows may wait to be indexed before the store indexes between busy batches
+/// too (back under this): bounds the work a search may have to do first.
 pub const MAX_BEHIND: u64 = 4096;
 
 /// The mark: the highest row number the index covers.
@@ -24,11 +25,12 @@ pub fn mark(conn: &Connection) -> rusqlite::Result<i64> {
         .query_row([], |row| row.get(0))
 }
 
-/// How many rows are stored above the mark (not all of them texts).
+/// At most how many rows are stored above the mark (not all of them texts): the last
+/// row's number past it, found through the rowid alone.
 pub fn behind(conn: &Connection) -> rusqlite::Result<u64> {
     let n: i64 = conn
         .prepare_cached(
-            "SELECT count(*) FROM messages WHERE num > (SELECT up_to FROM fts_progress)",
+            "SELECT coalesce(max(num), 0) - (SELECT up_to FROM fts_progress) FROM messages",
         )?
         .query_row([], |row| row.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))

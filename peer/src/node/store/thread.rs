@@ -6,7 +6,7 @@
 //! piles up, so the more the core sends, the fewer fsyncs per message (group commit).
 //!
 //! Texts reach the full-text index after the commit that stored them (see `indexing`): a
-//! chunk at a time once no job has come for [`IDLE`], or between batches once more than
+//! chunk at a time once no job has come for [`IDLE`], or between batches while more than
 //! [`MAX_BEHIND`] rows wait.
 
 use std::sync::mpsc as std_mpsc;
@@ -25,8 +25,9 @@ pub const BATCH: usize = 4096;
 pub type StoreThread = DiskThread<Job>;
 
 /// How long no job must come before the store indexes a chunk of texts: long enough that
-/// a conversation's messages, which come in quick succession, are indexed together.
-pub const IDLE: Duration = Duration::from_millis(20);
+/// a burst (a paste, a sync, a busy group) is indexed in one go, short enough that the
+/// index is ready long before anyone searches.
+pub const IDLE: Duration = Duration::from_millis(250);
 
 /// Starts the store thread, which owns `store` from now on; replies go to `replies`.
 /// `delay` (zero but in tests) is waited before each batch.
@@ -59,7 +60,8 @@ fn run(
             // Nobody listening: the node is stopping; keep committing what is queued.
             let _ = replies.send(reply);
         }
-        if store.unindexed() > MAX_BEHIND {
+        // Back under the bound (a batch may have added up to 4,096 rows).
+        while store.unindexed() > MAX_BEHIND {
             store.index_some(CHUNK);
         }
     }
