@@ -36,13 +36,14 @@ use natter_protocol::{
     CodecError, ErrorCode, GroupName, Identity, Name, PROTOCOL_VERSION, PublicKey, RequestId,
 };
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{HubCommand, HubHandle, unix_millis};
 use crate::limits::{HELLO_TIMEOUT, MAX_HELLO_FRAME, MAX_HELLO_GROUPS};
 use crate::localize::rewrite_ip;
+use crate::outbox::{self, outbox};
 use crate::probe;
 use crate::queued::{Queued, Wire};
 use crate::registry::ConnId;
@@ -123,7 +124,7 @@ pub async fn serve(stream: TcpStream, mut ticket: Ticket, hub: HubHandle, settin
         Err(Some(end)) => end,
         Ok((mut transport, key, hello)) => {
             let addr = SocketAddr::new(remote.ip().to_canonical(), hello.listen_port);
-            let (queue, outgoing) = mpsc::channel(OUTGOING_QUEUE);
+            let (queue, outgoing) = outbox(OUTGOING_QUEUE);
             // Once the hello is accepted the ticket's token can no longer be evicted: it is
             // the one the hub cancels to drop this peer (no second token to keep).
             let registered = Box::pin(hub.send(HubCommand::Hello {
@@ -302,7 +303,7 @@ type ProbeRun = Pin<Box<dyn Future<Output = TrackerToPeer> + Send>>;
 /// long as it runs, so its state takes no room while the peer is idle.
 async fn serve_peer(
     transport: &mut Transport,
-    mut outgoing: mpsc::Receiver<Arc<Queued>>,
+    mut outgoing: outbox::Receiver,
     hub: &HubHandle,
     conn: ConnId,
     link: &Link<'_>,
@@ -452,7 +453,7 @@ async fn probe_done(probe: &mut Option<ProbeRun>) -> TrackerToPeer {
 async fn write(
     transport: &mut Transport,
     first: Arc<Queued>,
-    more: Option<&mut mpsc::Receiver<Arc<Queued>>>,
+    more: Option<&mut outbox::Receiver>,
     link: &Link<'_>,
 ) -> Result<(), End> {
     let batch = async {
@@ -460,8 +461,8 @@ async fn write(
         if let Some(more) = more {
             for _ in 1..WRITE_BATCH {
                 match more.try_recv() {
-                    Ok(frame) => feed(transport, frame, link).await?,
-                    Err(_) => break,
+                    Some(frame) => feed(transport, frame, link).await?,
+                    None => break,
                 }
             }
         }
