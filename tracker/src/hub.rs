@@ -21,12 +21,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use natter_protocol::tracker::{PeerToTracker, TrackerToPeer};
 use natter_protocol::{ErrorCode, GroupName, Name, PublicKey};
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::limits::{MAX_UNSAVED_CHANGES, PROBE_COST};
+use crate::outbox::{self, Refused};
 use crate::queued::Queued;
 use crate::rates::Rates;
 use crate::registry::{ConnId, Outcome, Registry, Save};
@@ -51,7 +51,7 @@ pub enum HubCommand {
         key: PublicKey,
         addr: SocketAddr,
         groups: Vec<GroupName>,
-        queue: mpsc::Sender<Arc<Queued>>,
+        queue: outbox::Sender,
         kill: CancellationToken,
     },
     /// A request after the hello.
@@ -83,7 +83,7 @@ impl HubHandle {
 }
 
 struct Link {
-    queue: mpsc::Sender<Arc<Queued>>,
+    queue: outbox::Sender,
     kill: CancellationToken,
     /// Whom the connection's budgets are charged to.
     key: PublicKey,
@@ -319,13 +319,13 @@ impl Hub {
                 .clone();
             match link.queue.try_send(frame) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
+                Err(Refused::Full) => {
                     tracing::warn!(conn, "outgoing queue full, dropping slow peer");
                     if let Some(link) = self.links.remove(&conn) {
                         link.kill.cancel();
                     }
                 }
-                Err(TrySendError::Closed(_)) => {
+                Err(Refused::Closed) => {
                     self.links.remove(&conn);
                 }
             }

@@ -11,11 +11,11 @@
 //!
 //! Layers: [`registry`] is the pure state machine ([`govern`] holds its rules for groups
 //! with owners: roles, admission, signed actions), [`state_file`] the durable copy,
-//! `hub` the task that owns both, `connection` one task per peer and `server` the accept
-//! loop; `rates` keeps the per-key and per-address budgets and `localize` fixes the
-//! addresses of peers on the tracker's own machine for each recipient; `probe` dials a
-//! peer back when it asks whether it can be reached; [`limits`] holds
-//! every limit's default. [`run`] wires them together; the peer
+//! `hub` the task that owns both, `connection` one task per peer (fed by its `outbox`)
+//! and `server` the accept loop; `rates` keeps the per-key and per-address budgets and
+//! `localize` fixes the addresses of peers on the tracker's own machine for each
+//! recipient; `probe` dials a peer back when it asks whether it can be reached;
+//! [`limits`] holds every limit's default. [`run`] wires them together; the peer
 //! binary embeds it for `--host-tracker`.
 
 use std::net::SocketAddr;
@@ -31,6 +31,7 @@ pub mod govern;
 mod hub;
 pub mod limits;
 mod localize;
+mod outbox;
 mod probe;
 mod queued;
 mod rates;

@@ -61,7 +61,7 @@ static PARTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
 
 /// Whether part `part` of section `section` is to run (the parts: `node/hop`,
 /// `node/stream`, `node/fanout`, `headless/pair`, `headless/groups`, `storm/clients`,
-/// `storm/processes`).
+/// `storm/processes`, `memory/idle`, `memory/tracker`).
 pub fn runs(section: &str, part: &str) -> bool {
     let parts = PARTS.get().map(Vec::as_slice).unwrap_or_default();
     let mine: Vec<&str> = parts

@@ -16,10 +16,15 @@ pub const SECTION: &str = "memory";
 /// How long a process is left alone before its memory is read.
 pub const SETTLE: Duration = Duration::from_millis(1500);
 
+/// The parts: `memory/idle`, `memory/tracker`; the Noise link they compare with always runs.
 pub async fn run(report: &mut Report) {
     let base = noise::run(report).await;
-    idle::run(report, base).await;
-    tracker::run(report, base).await;
+    if crate::runs(SECTION, "idle") {
+        idle::run(report, base).await;
+    }
+    if crate::runs(SECTION, "tracker") {
+        tracker::run(report, base).await;
+    }
 }
 
 /// The far side of a two-process measurement.
