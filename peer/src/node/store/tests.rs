@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use natter_protocol::peer::{AuthorRanges, SignedChat};
+use natter_protocol::peer::{AuthorRanges, Body, SignedChat};
 use natter_protocol::testkit::build::{
     chat, chat_message, group, identity_for, name, private_chat, signed_chat,
 };
@@ -37,6 +37,30 @@ fn g() -> Conversation {
 /// A message from `who` to group `g`.
 fn from(who: &str, seq: u64, text: &str) -> SignedChat {
     chat(&identity_for(who), who, seq, Some("g"), text)
+}
+
+/// `who`'s action (or any body) in group `g`, as its seq.
+fn body_from(who: &str, seq: u64, body: Body) -> SignedChat {
+    let author = identity_for(who);
+    let mut message = chat_message(who, seq, Some("g"), "");
+    message.key = author.public_key();
+    message.body = body;
+    signed_chat(&author, message)
+}
+
+/// Whether any page of the database file (after a checkpoint) holds `word`'s bytes.
+fn file_holds(dir: &Path, store: &Store, word: &str) -> bool {
+    store
+        .connection()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    let needle = word.as_bytes();
+    ["natter.db", "natter.db-wal"].iter().any(|f| {
+        std::fs::read(dir.join(f))
+            .unwrap_or_default()
+            .windows(needle.len())
+            .any(|w| w == needle)
+    })
 }
 
 fn received(chat: SignedChat, conversation: Conversation, stored_at: u64) -> Write {

@@ -8,15 +8,6 @@ fn id(s: &str) -> natter_protocol::peer::MessageId {
     s.parse().expect("id")
 }
 
-/// `who`'s action (or any body) in group `g`, as its seq.
-fn body_from(who: &str, seq: u64, body: Body) -> SignedChat {
-    let author = identity_for(who);
-    let mut message = chat_message(who, seq, Some("g"), "");
-    message.key = author.public_key();
-    message.body = body;
-    signed_chat(&author, message)
-}
-
 /// Runs `writes` as one batch; what the actions changed.
 fn applied(store: &mut Store, writes: Vec<Write>) -> Vec<Applied> {
     let jobs = writes

@@ -9,15 +9,6 @@ use proptest::prelude::*;
 use super::super::indexing::{self, CHUNK};
 use super::*;
 
-/// `who`'s `body` in group `g`, as its seq.
-fn body_from(who: &str, seq: u64, body: Body) -> SignedChat {
-    let author = identity_for(who);
-    let mut message = chat_message(who, seq, Some("g"), "");
-    message.key = author.public_key();
-    message.body = body;
-    signed_chat(&author, message)
-}
-
 /// How many rows the index itself (not the messages table) finds for `word`.
 fn indexed(store: &Store, word: &str) -> i64 {
     store
@@ -144,17 +135,7 @@ fn a_text_erased_before_it_was_indexed_never_reaches_the_index_or_the_file() {
     assert_eq!(found(&mut store, "hide"), vec!["carol/1"]);
     assert_eq!(indexed(&store, "blorptastic"), 0);
     assert!(index_matches_the_messages(&store));
-    store
-        .connection()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .expect("checkpoint");
-    let holds = ["natter.db", "natter.db-wal"].iter().any(|f| {
-        std::fs::read(dir.path().join(f))
-            .unwrap_or_default()
-            .windows(11)
-            .any(|w| w == b"blorptastic")
-    });
-    assert!(!holds);
+    assert!(!file_holds(dir.path(), &store, "blorptastic"));
 }
 
 #[test]

@@ -6,15 +6,6 @@ use natter_protocol::peer::Body;
 
 use super::*;
 
-/// `who`'s `body` in group `g`, as its seq.
-fn body_from(who: &str, seq: u64, body: Body) -> SignedChat {
-    let author = identity_for(who);
-    let mut message = chat_message(who, seq, Some("g"), "");
-    message.key = author.public_key();
-    message.body = body;
-    signed_chat(&author, message)
-}
-
 fn id(s: &str) -> natter_protocol::peer::MessageId {
     s.parse().expect("id")
 }
@@ -50,21 +41,6 @@ fn mentions_of(store: &mut Store, who: &str) -> Vec<String> {
 
 fn ids(found: &[Found]) -> Vec<String> {
     found.iter().map(|f| f.id.to_string()).collect()
-}
-
-/// Whether any page of the database file (after a checkpoint) holds `word`'s bytes.
-fn file_holds(dir: &Path, store: &Store, word: &str) -> bool {
-    store
-        .connection()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .expect("checkpoint");
-    let needle = word.as_bytes();
-    ["natter.db", "natter.db-wal"].iter().any(|f| {
-        std::fs::read(dir.join(f))
-            .unwrap_or_default()
-            .windows(needle.len())
-            .any(|w| w == needle)
-    })
 }
 
 #[test]
