@@ -18,6 +18,7 @@ use tracing_subscriber::EnvFilter;
 
 /// jemalloc, set up for many small idle connections (see `.cargo/config.toml`): it keeps
 /// far less resident per online peer than the system's malloc.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
