@@ -22,6 +22,11 @@ fn check<'a>(doctor: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {name} in {doctor}"))
 }
 
+/// What check `name` found, in words.
+fn detail<'a>(doctor: &'a Value, name: &str) -> &'a str {
+    check(doctor, name)["detail"].as_str().unwrap()
+}
+
 /// A port nothing listens on (bound, then let go).
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -104,10 +109,7 @@ async fn doctor_reports_each_check_as_things_are() {
     assert_eq!(check(&doctor, "member:carol")["ok"], true, "{doctor}");
     assert!(check(&doctor, "member:carol")["fix"].is_null(), "{doctor}");
     assert!(
-        check(&doctor, "member:carol")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("offline"),
+        detail(&doctor, "member:carol").contains("offline"),
         "{doctor}"
     );
 
@@ -217,10 +219,7 @@ async fn natter_doctor_passes_with_a_member_away() {
     let doctor: Value = serde_json::from_str(out.trim()).expect("one JSON line");
     assert_eq!(check(&doctor, "member:carol")["ok"], true, "{doctor}");
     assert!(
-        check(&doctor, "member:carol")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("offline"),
+        detail(&doctor, "member:carol").contains("offline"),
         "{doctor}"
     );
     assert_eq!(status.code(), Some(0), "{out}\n{err}");

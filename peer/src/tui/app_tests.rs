@@ -482,6 +482,28 @@ fn status_lines_count_as_unread_and_a_key_change_rings() {
     assert_eq!((status.unread, status.mention), (0, false));
 }
 
+/// Our private message `seq` (`alice/seq`) to `to`, as the node announces it.
+fn sending(seq: u64, to: &str, text: &str) -> Event {
+    Event::Sending {
+        id: id("alice", seq),
+        to: Some(to.into()),
+        group: None,
+        text: text.into(),
+        sent_at: 0,
+        reply_to: None,
+    }
+}
+
+/// Our message `seq` reached bob.
+fn delivered_to_bob(seq: u64) -> Event {
+    Event::Sent {
+        id: id("alice", seq),
+        delivered: vec!["bob".into()],
+        failed: vec![],
+        pending: vec![],
+    }
+}
+
 fn own_marks(app: &App, id: &ConvId) -> Vec<(String, Delivery)> {
     conv(app, id)
         .lines()
@@ -521,24 +543,12 @@ fn typed_text_shows_at_once_and_takes_the_nodes_verdict() {
     // A known one: `sending` claims the typed line (no second copy), `sent` marks it.
     type_line(&mut app, "/query bob");
     let req = req_of(&type_line(&mut app, "hi bob"));
-    let event = Event::Sending {
-        id: id("alice", 5),
-        to: Some("bob".into()),
-        group: None,
-        text: "hi bob".into(),
-        sent_at: 0,
-        reply_to: None,
-    };
+    let event = sending(5, "bob", "hi bob");
     app.update(Action::Notice(Notice {
         req: Some(req),
         event,
     }));
-    app.update(Action::Node(Event::Sent {
-        id: id("alice", 5),
-        delivered: vec!["bob".into()],
-        failed: vec![],
-        pending: vec![],
-    }));
+    app.update(Action::Node(delivered_to_bob(5)));
     let bob = ConvId::Peer("bob".into());
     assert_eq!(
         own_marks(&app, &bob),
@@ -562,36 +572,17 @@ fn text_typed_to_an_address_that_is_a_member_is_marked_where_it_was_typed() {
     let mut app = App::new(&info(), 0);
     // A stranger messaged by address earlier: the conversation is the address's.
     let at = ConvId::Peer("127.0.0.1:4050".into());
-    app.update(Action::Node(Event::Sending {
-        id: id("alice", 6),
-        to: Some("127.0.0.1:4050".into()),
-        group: None,
-        text: "hello?".into(),
-        sent_at: 0,
-        reply_to: None,
-    }));
+    app.update(Action::Node(sending(6, "127.0.0.1:4050", "hello?")));
     let i = app.find(&at).expect("the address's conversation");
     app.select(i);
     let req = req_of(&type_line(&mut app, "hi there"));
     // The node found bob at that address: it announces the message as bob's.
-    let event = Event::Sending {
-        id: id("alice", 7),
-        to: Some("bob".into()),
-        group: None,
-        text: "hi there".into(),
-        sent_at: 0,
-        reply_to: None,
-    };
+    let event = sending(7, "bob", "hi there");
     app.update(Action::Notice(Notice {
         req: Some(req),
         event,
     }));
-    app.update(Action::Node(Event::Sent {
-        id: id("alice", 7),
-        delivered: vec!["bob".into()],
-        failed: vec![],
-        pending: vec![],
-    }));
+    app.update(Action::Node(delivered_to_bob(7)));
     // The typed line took the announcement and the delivery mark; no second copy.
     assert_eq!(
         own_marks(&app, &at),

@@ -211,6 +211,15 @@ impl Core {
         let Some((name, key)) = self.conns.get(conn).and_then(|c| c.peer.clone()) else {
             return;
         };
+        // By the key its hello proved only: whoever is listed at the address may not be
+        // the one who answered there.
+        let member = self
+            .cache
+            .groups()
+            .values()
+            .flat_map(|g| &g.members)
+            .find(|m| m.key == key && m.name != self.name)
+            .map(|m| m.name.clone());
         for w in waiting {
             let addr = match &w.about {
                 About::Addr(addr) => Some(*addr),
@@ -222,13 +231,7 @@ impl Core {
                 addr,
                 online: true,
             };
-            // By the key its hello proved only: whoever is listed at the address may not
-            // be the one who answered there.
-            let mut listed = self.cache.groups().values().flat_map(|g| &g.members);
-            let about = match listed.find(|m| m.key == key && m.name != self.name) {
-                Some(m) => About::Peer(m.name.clone()),
-                None => w.about,
-            };
+            let about = member.clone().map_or(w.about, About::Peer);
             self.send_private(now, w.req, about, dest, w.text);
         }
     }

@@ -173,15 +173,12 @@ impl Core {
                 // Only a key the user gave gets past another pin (else the handshake fails).
                 if let Some(pinned) = self.tracker.pins.get(&addr).filter(|p| *p != key) {
                     let tracker = addr.clone();
-                    let given = key;
-                    self.fail(
-                        None,
-                        NodeError::TrackerKeyReplaced {
-                            tracker,
-                            pinned,
-                            given,
-                        },
-                    );
+                    let error = NodeError::TrackerKeyReplaced {
+                        tracker,
+                        pinned,
+                        given: key,
+                    };
+                    self.fail(None, error);
                 }
                 self.tracker.pins.set(addr, key);
                 self.saves.changed(DataFile::TrackerPins, now.at);
