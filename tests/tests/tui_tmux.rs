@@ -396,9 +396,13 @@ async fn tui_search_lists_matches_and_enter_jumps_to_the_message() {
         "{screen}"
     );
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_text("<bob> the deploy is at noon");
-    assert!(screen.contains("#rust: 2 members"), "{screen}");
-    assert!(screen.contains("r reply"), "{screen}");
+    // The whole frame, not the first capture with the line: tmux may be caught halfway
+    // through drawing it.
+    let screen = tmux.wait_screen("the message, selected in #rust", |s| {
+        s.contains("<bob> the deploy is at noon")
+            && s.contains("#rust: 2 members")
+            && s.contains("r reply")
+    });
     assert!(!screen.contains("search deploy (1)"), "{screen}");
 
     // Nothing found is one line, no view; Esc closes a view. (Each Esc is seen before

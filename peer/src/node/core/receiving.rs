@@ -1,8 +1,9 @@
 //! Receiving: frames on an open connection. A chat message is de-duplicated by (author key,
 //! seq) before anything else (a copy of one we hold, or are storing, is acknowledged and
 //! dropped), then checked (its author is the link's peer, a private one is addressed to us,
-//! the trust rules of `trust`), then stored; only once it is stored is it shown and
-//! acknowledged. A refused one is answered with a nack naming it.
+//! the trust rules of `trust`), then stored; only once it is stored is it shown, and only
+//! once it is on the disk (synced) acknowledged. A refused one is answered with a nack
+//! naming it.
 //!
 //! The signature of a message that comes straight from its author is not checked: the
 //! Noise link already proves who sent it (its static key is bound to the author's identity
@@ -27,7 +28,8 @@ use crate::node::api::{About, ReceiptState};
 use crate::node::store::{Conversation, MAX_SEQ, Write};
 use crate::node::trust::{Verdict, check_direct};
 
-/// A message on its way to the store: shown and acknowledged once it is stored.
+/// A message on its way to the store: shown once it is stored, acknowledged once that is
+/// on the disk.
 #[derive(Debug)]
 pub(super) struct Incoming {
     id: MessageId,
@@ -209,17 +211,25 @@ impl Core {
         self.write(write, AfterWrite::Received(key, seq));
     }
 
-    /// A received message is stored: show it, acknowledge it.
+    /// A received message is stored: show it. (A killed process keeps it; a power cut may
+    /// not, so it is acknowledged only once it is on the disk.)
     pub(super) fn received_stored(&mut self, key: PublicKey, seq: u64) {
+        if let Some(event) = self
+            .incoming
+            .get_mut(&(key, seq))
+            .and_then(|incoming| incoming.event.take())
+        {
+            self.emit(event);
+        }
+    }
+
+    /// A received message is on the disk: acknowledge it.
+    pub(super) fn received_synced(&mut self, key: PublicKey, seq: u64) {
         let Some(incoming) = self.incoming.remove(&(key, seq)) else {
             return;
         };
-        let id = incoming.id;
-        if let Some(event) = incoming.event {
-            self.emit(event);
-        }
         for conn in incoming.acks {
-            self.send_ack(conn, id.clone());
+            self.send_ack(conn, incoming.id.clone());
             self.close_when_acked(conn);
         }
     }

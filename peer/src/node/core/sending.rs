@@ -379,12 +379,17 @@ impl Core {
         self.deliver_due = true;
     }
 
-    /// Our message `seq` is stored: announce it, then whatever the outbox reported of it
-    /// meanwhile; it may go out now if it has not.
-    pub(super) fn own_stored(&mut self, seq: u64) {
+    /// Our message `seq` is on the disk: it may go out now if it has not (a number that
+    /// reached a recipient is never given out again after a crash).
+    pub(super) fn own_synced(&mut self, seq: u64) {
         self.numbering.stored(seq);
         self.outbox.set_sendable(self.numbering.sendable());
         self.deliver_due = true;
+    }
+
+    /// Our message `seq` is stored: announce it, then whatever the outbox reported of it
+    /// meanwhile.
+    pub(super) fn own_stored(&mut self, seq: u64) {
         let Some(s) = self.unstored.remove(&seq) else {
             return;
         };

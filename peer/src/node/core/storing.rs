@@ -1,8 +1,10 @@
 //! The core's side of the store: every job gets a token, and what must wait for the job
-//! (the `sending` event of our message, the ack and the `message` event of a received one,
-//! the answer to `/history`, a sync page) waits for the reply with that token.
+//! (the `sending` event of our message, the `message` event of a received one, the answer
+//! to `/history`, a sync page) waits for the reply with that token. What must wait until
+//! the write is on the disk (the ack of a received message, the numbers our messages may
+//! leave with before their own writes) waits further, for the store's sync.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use natter_protocol::{GroupName, PublicKey, RequestId};
@@ -21,6 +23,17 @@ pub(super) enum AfterWrite {
     /// Our numbers up to this one are reserved: they may go out before their writes.
     Reserved(u64),
     Nothing,
+}
+
+/// What follows the fsync of a committed write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum AfterSync {
+    /// Our message `seq` is on the disk: a number that may leave before its write.
+    Own(u64),
+    /// A received message is on the disk: acknowledge it.
+    Received(PublicKey, u64),
+    /// Our numbers up to this one are reserved on the disk.
+    Reserved(u64),
 }
 
 /// What an answer is for.
@@ -62,6 +75,8 @@ pub struct Storing {
     next: u64,
     writes: HashMap<u64, AfterWrite>,
     reads: HashMap<u64, AfterRead>,
+    /// Committed writes waiting for their fsync, by token (ascending).
+    unsynced: VecDeque<(u64, AfterSync)>,
     /// Delivery records nothing waits on, held back (until [`Self::records_due`]) to ride
     /// with the next write: one fsync fewer per message on a quiet link. Losing them to a
     /// crash only means a retry, which the recipient drops as a duplicate.
@@ -74,7 +89,10 @@ pub struct Storing {
 impl Storing {
     /// Nothing is waiting for the store.
     pub fn is_idle(&self) -> bool {
-        self.writes.is_empty() && self.reads.is_empty() && self.records.is_empty()
+        self.writes.is_empty()
+            && self.reads.is_empty()
+            && self.records.is_empty()
+            && self.unsynced.is_empty()
     }
 
     /// When the held-back records must go.
@@ -152,17 +170,31 @@ impl Core {
                     let Some(after) = self.storing.writes.remove(&token) else {
                         continue;
                     };
-                    match (after, &failed) {
-                        (AfterWrite::Own(seq), None) => self.own_stored(seq),
-                        (AfterWrite::Own(seq), Some(error)) => self.own_not_stored(seq, error),
-                        (AfterWrite::Received(key, seq), None) => self.received_stored(key, seq),
+                    let then = match (after, &failed) {
+                        (AfterWrite::Own(seq), None) => {
+                            self.own_stored(seq);
+                            AfterSync::Own(seq)
+                        }
+                        (AfterWrite::Own(seq), Some(error)) => {
+                            self.own_not_stored(seq, error);
+                            continue;
+                        }
+                        (AfterWrite::Received(key, seq), None) => {
+                            self.received_stored(key, seq);
+                            AfterSync::Received(key, seq)
+                        }
                         (AfterWrite::Received(key, seq), Some(_)) => {
                             self.received_not_stored(key, seq);
+                            continue;
                         }
-                        (AfterWrite::Reserved(up_to), None) => self.seqs_reserved(up_to),
-                        (AfterWrite::Reserved(_), Some(_)) => self.numbering.reservation_failed(),
-                        (AfterWrite::Nothing, _) => {}
-                    }
+                        (AfterWrite::Reserved(up_to), None) => AfterSync::Reserved(up_to),
+                        (AfterWrite::Reserved(_), Some(_)) => {
+                            self.numbering.reservation_failed();
+                            continue;
+                        }
+                        (AfterWrite::Nothing, _) => continue,
+                    };
+                    self.storing.unsynced.push_back((token, then));
                 }
                 self.actions_applied(applied);
             }
@@ -180,6 +212,38 @@ impl Core {
                     AfterRead::Mentions { req } => self.found_read(req, None, result),
                     AfterRead::Doctor => self.doctor_health(result),
                 }
+            }
+            Reply::Synced { up_to, result } => self.synced(up_to, result),
+        }
+    }
+
+    /// The writes committed up to token `up_to` are on the disk, or the fsync failed: then
+    /// they may not be, so received ones are not acknowledged (their senders retry, and
+    /// the retry is stored again) and numbers are not taken as reserved.
+    fn synced(&mut self, up_to: u64, result: Result<(), String>) {
+        if let Err(error) = &result {
+            tracing::warn!(%error, "the store could not sync its commits to the disk");
+            self.storing.failing = true;
+            self.fail(None, NodeError::Store(error.clone()));
+        }
+        while self
+            .storing
+            .unsynced
+            .front()
+            .is_some_and(|(t, _)| *t <= up_to)
+        {
+            let Some((_, then)) = self.storing.unsynced.pop_front() else {
+                break;
+            };
+            match (then, result.is_ok()) {
+                (AfterSync::Own(seq), true) => self.own_synced(seq),
+                (AfterSync::Received(key, seq), true) => self.received_synced(key, seq),
+                (AfterSync::Received(key, seq), false) => self.received_not_stored(key, seq),
+                (AfterSync::Reserved(up_to), true) => self.seqs_reserved(up_to),
+                (AfterSync::Reserved(_), false) => self.numbering.reservation_failed(),
+                // Committed: still retried until every recipient acknowledges it, which
+                // its reservation (or a later sync) lets go out.
+                (AfterSync::Own(_), false) => {}
             }
         }
     }

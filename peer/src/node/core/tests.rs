@@ -151,6 +151,15 @@ impl Node {
         self.drain()
     }
 
+    /// Syncs the commits the store held back from the disk (or fails to, with `result`'s
+    /// error); returns what followed.
+    fn sync(&mut self, result: Result<(), String>) -> Vec<Output> {
+        if let Some(reply) = self.store.sync(result) {
+            self.core.handle(self.now, Input::Stored(reply));
+        }
+        self.drain()
+    }
+
     /// Fails the writes the store held, together; returns what followed.
     fn fail_writes(&mut self, error: &str) -> Vec<Output> {
         for reply in self.store.fail_writes(error) {

@@ -27,6 +27,9 @@ pub struct Store {
     dir: Option<std::path::PathBuf>,
     /// At most how many rows wait for the full-text index (see `indexing`).
     unindexed: u64,
+    /// The write-ahead log's path and whether it was ever synced here (`None` in
+    /// memory): see [`Store::sync`].
+    wal: Option<(std::path::PathBuf, bool)>,
 }
 
 impl Store {
@@ -53,6 +56,7 @@ impl Store {
         }
         let (mut store, loaded) = Self::init(conn, own_key, label, true)?;
         store.dir = Some(dir.to_path_buf());
+        store.wal = Some((dir.join(format!("{FILE_NAME}-wal")), false));
         Ok((store, loaded))
     }
 
@@ -92,6 +96,7 @@ impl Store {
                 label,
                 dir: None,
                 unindexed,
+                wal: None,
             },
             loaded,
         ))
@@ -150,6 +155,30 @@ impl Store {
             replies.push(Reply::Answered { token, result });
         }
         replies
+    }
+
+    /// Makes every commit so far durable: fsyncs the write-ahead log (and, the first time,
+    /// the directory that lists it). A commit is written to the log without an fsync
+    /// (`synchronous=NORMAL`), which a killed process cannot lose (the kernel holds it)
+    /// but a power cut can: so what is shown at the commit is acknowledged to its sender
+    /// only after this, and the sender retries until then. Nothing to do in memory.
+    pub fn sync(&mut self) -> Result<(), String> {
+        let Some((wal, synced_once)) = &mut self.wal else {
+            return Ok(());
+        };
+        let synced = (|| {
+            // Opened anew each time: SQLite may replace the file between checkpoints, and
+            // an fsync of any descriptor of the file writes out all of its pages.
+            std::fs::File::open(&*wal)?.sync_data()?;
+            if !*synced_once {
+                if let Some(dir) = wal.parent() {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+                *synced_once = true;
+            }
+            Ok::<(), std::io::Error>(())
+        })();
+        synced.map_err(|e| format!("cannot write {}: {e} (syncing it to the disk)", self.label))
     }
 
     /// At most how many stored rows the full-text index has yet to take in.
@@ -216,9 +245,11 @@ fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), Stri
              logging (is it on a file system without shared memory?)"
         ));
     }
-    // FULL: a commit is on disk when it returns (WAL's default, NORMAL, may lose the last
-    // commits on power loss, and the core acknowledges messages once they are committed).
-    conn.pragma_update(None, "synchronous", "FULL")
+    // NORMAL: a commit returns once it is in the write-ahead log, before the fsync, which
+    // the store thread does after it (`Store::sync`), once for every commit queued by
+    // then: the core shows a message at its commit and acknowledges it after the sync.
+    // SQLite itself still syncs the log before each checkpoint and the file after it.
+    conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(open)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(open)?;

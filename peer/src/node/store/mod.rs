@@ -1,13 +1,15 @@
 //! The durable store, `natter.db`: every message sent and received, each own message's
 //! state per recipient, and what history sync needs. SQLite through `rusqlite` (bundled,
-//! so nothing is needed on the machine), WAL, `synchronous=FULL`, versioned by
-//! `user_version` migrations (see `schema`).
+//! so nothing is needed on the machine), WAL, versioned by `user_version` migrations (see
+//! `schema`).
 //!
 //! The core never waits on it: the node's shell hands [`Job`]s to the store thread
-//! ([`StoreThread`]), which runs every job waiting at that moment in one transaction (one
-//! fsync for a burst: group commit) and answers each with a [`Reply`]. The core holds back
-//! what must follow a commit (the `sending` event, acknowledgements) until the reply for
-//! that job's token comes.
+//! ([`StoreThread`]), which runs every job waiting at that moment in one transaction and
+//! answers each with a [`Reply`]; then, once no job is waiting, it fsyncs every commit so
+//! far at once (group commit) and says so ([`Reply::Synced`]). The core holds back what
+//! must follow a commit (the `sending` event, a received message's `message` event) until
+//! the reply for that job's token comes, and what must follow the fsync (acknowledgements,
+//! numbers that may leave before their writes) until the sync.
 //!
 //! One process per data directory: [`DirLock`] is taken before anything else is opened.
 
@@ -253,6 +255,12 @@ pub enum Reply {
     Answered {
         token: u64,
         result: Result<Answer, String>,
+    },
+    /// Every write committed with a token up to `up_to` is on the disk (fsynced), or, on
+    /// an error, may not be.
+    Synced {
+        up_to: u64,
+        result: Result<(), String>,
     },
 }
 

@@ -639,6 +639,7 @@ async fn the_thread_answers_every_job_and_finishes_what_is_queued() {
     thread.finish(Duration::from_secs(10)).await;
     let mut written = Vec::new();
     let mut answered = None;
+    let mut synced = 0;
     while let Ok(reply) = rx.try_recv() {
         match reply {
             Reply::Written { tokens, result, .. } => {
@@ -648,9 +649,17 @@ async fn the_thread_answers_every_job_and_finishes_what_is_queued() {
                 written.extend(tokens);
             }
             Reply::Answered { token, result } => answered = Some((token, result)),
+            Reply::Synced { up_to, result } => {
+                assert_eq!(result, Ok(()));
+                // Never ahead of the commits.
+                assert!(written.contains(&up_to), "{up_to} synced before its commit");
+                synced = up_to;
+            }
         }
     }
     assert_eq!(written, (1..=100).collect::<Vec<_>>());
+    // Every commit is synced before the thread stops.
+    assert_eq!(synced, 100);
     match answered {
         Some((1000, Ok(Answer::History(entries)))) => assert_eq!(entries.len(), 100),
         other => panic!("{other:?}"),
@@ -676,6 +685,7 @@ fn group_commit_timing() {
             seq,
             received(from("alice", seq, "x"), g(), seq),
         )]);
+        store.sync().expect("sync");
     }
     let singles = start.elapsed();
     let (mut memory, _) = Store::in_memory(me().public_key()).expect("memory");
@@ -687,7 +697,7 @@ fn group_commit_timing() {
     let in_memory = start.elapsed();
     eprintln!(
         "1,000 received messages: one batch {one_batch:?} (in memory {in_memory:?}), \
-         1,000 batches of one {singles:?}"
+         1,000 batches of one, each synced {singles:?}"
     );
 }
 

@@ -1,5 +1,6 @@
 //! The store in the core's decisions: our message is announced and sent only once it is
-//! stored, a received one shown and acknowledged only once it is stored; duplicates are
+//! stored, a received one shown only once it is stored and acknowledged only once that is
+//! synced to the disk; duplicates are
 //! dropped by (author key, seq) before anything else; a failed write loses nothing that
 //! was promised; `/history`; what the store held at start.
 
@@ -193,6 +194,65 @@ fn a_copy_on_a_second_connection_while_the_first_is_stored_is_acked_after_the_co
         }]
     );
     assert_eq!(node.store.stored().len(), 1);
+}
+
+/// A commit survives the process being killed, not a power cut: a received message is
+/// shown at its commit, but acknowledged (the sender's cue to forget it) only once the
+/// store has synced it to the disk. A copy meanwhile waits for the same sync.
+#[test]
+fn a_received_message_is_shown_at_its_commit_and_acked_once_it_is_synced() {
+    let mut node = in_a_group();
+    let bob = identity_for("bob");
+    let (conn, _) = node.inbound(1, "bob", bob.public_key());
+    node.store.hold_sync = true;
+    let message = PeerFrame::Chat(chat(&bob, "bob", 1, Some("g"), "hi"));
+    let out = node.frame(conn, message.clone());
+    let id: MessageId = "bob/1".parse().expect("id");
+    assert_eq!(shown(&out), vec![(id.clone(), "hi".into(), true)]);
+    assert!(frames(&out, conn).is_empty(), "{out:?}");
+    let out = node.frame(conn, message);
+    assert!(out.is_empty(), "{out:?}");
+    let out = node.sync(Ok(()));
+    assert_eq!(frames(&out, conn), vec![ack(&id), ack(&id)]);
+    assert!(shown(&out).is_empty());
+}
+
+/// A failed sync may have lost the commit: nothing is acknowledged, the failure is
+/// reported, and the sender's retry is stored again (shown again rather than lost).
+#[test]
+fn a_failed_sync_acks_nothing_and_the_retry_is_stored_again() {
+    let mut node = in_a_group();
+    let bob = identity_for("bob");
+    let (conn, _) = node.inbound(1, "bob", bob.public_key());
+    node.store.hold_sync = true;
+    let message = PeerFrame::Chat(chat(&bob, "bob", 1, Some("g"), "keep me"));
+    node.frame(conn, message.clone());
+    let out = node.sync(Err("cannot write natter.db: I/O error".into()));
+    assert_eq!(errors(&out), vec![(ErrorCode::StoreFailed, None)]);
+    assert!(frames(&out, conn).is_empty(), "{out:?}");
+    node.store.hold_sync = false;
+    let out = node.frame(conn, message);
+    assert!(
+        matches!(&writes(&out)[..], [Write::Received { .. }]),
+        "{out:?}"
+    );
+    assert_eq!(frames(&out, conn), vec![ack(&"bob/1".parse().expect("id"))]);
+}
+
+/// A number not reserved yet leaves only once its own write is on the disk: after a power
+/// cut, numbering resumes past what the disk holds, and a number that reached a recipient
+/// must be among it. `sending` is said at the commit.
+#[test]
+fn an_unreserved_number_waits_for_its_sync_and_sending_for_its_commit() {
+    let mut node = in_a_group();
+    node.store.hold_sync = true;
+    let out = node.send(1, Target::Group(group("g")), "first");
+    let conn = dials(&out)[0].0;
+    let id = sending_id(&out);
+    let out = node.hello(conn, "bob");
+    assert!(chat_ids(&out, conn).is_empty(), "{out:?}");
+    let out = node.sync(Ok(()));
+    assert_eq!(chat_ids(&out, conn), vec![id]);
 }
 
 #[test]

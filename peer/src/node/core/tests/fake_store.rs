@@ -1,7 +1,8 @@
 //! The store, as the core's unit tests see it: every job answered as the store thread
 //! would answer it, from a small in-memory model (writes of one batch commit together, a
 //! read sees the writes queued before it). A test may hold the jobs and answer them itself
-//! (`hold`), to look at the core while a write is on its way, or to fail a batch.
+//! (`hold`), to look at the core while a write is on its way, or to fail a batch; and it
+//! may hold back the sync that follows the commits (`hold_sync`), or fail it.
 
 use std::collections::HashMap;
 
@@ -19,6 +20,10 @@ pub struct FakeStore {
     /// Jobs wait in `queued` until the test answers them.
     pub hold: bool,
     pub queued: Vec<Job>,
+    /// Commits are not synced until the test says so ([`Self::sync`]).
+    pub hold_sync: bool,
+    /// The highest token committed and not synced (while `hold_sync`).
+    unsynced: Option<u64>,
     /// Every job the core handed over, in order.
     pub jobs: Vec<Job>,
     /// Every message stored, in the order it was stored.
@@ -46,27 +51,36 @@ impl FakeStore {
                     tokens.push(token);
                 }
                 Job::Read(token, read) => {
-                    if !tokens.is_empty() {
-                        let tokens = std::mem::take(&mut tokens);
-                        replies.push(Reply::Written {
-                            tokens,
-                            result: Ok(()),
-                            applied: std::mem::take(&mut self.applied),
-                        });
-                    }
+                    self.commit(std::mem::take(&mut tokens), &mut replies);
                     let result = Ok(self.read(read));
                     replies.push(Reply::Answered { token, result });
                 }
             }
         }
-        if !tokens.is_empty() {
-            replies.push(Reply::Written {
-                tokens,
-                result: Ok(()),
-                applied: std::mem::take(&mut self.applied),
-            });
-        }
+        self.commit(tokens, &mut replies);
         replies
+    }
+
+    /// The reply to a batch of writes that committed, and to their sync unless it is held.
+    fn commit(&mut self, tokens: Vec<u64>, replies: &mut Vec<Reply>) {
+        let Some(&up_to) = tokens.iter().max() else {
+            return;
+        };
+        replies.push(Reply::Written {
+            tokens,
+            result: Ok(()),
+            applied: std::mem::take(&mut self.applied),
+        });
+        self.unsynced = Some(up_to);
+        if !self.hold_sync {
+            replies.extend(self.sync(Ok(())));
+        }
+    }
+
+    /// Syncs what committed so far (or fails to, with `result`'s error).
+    pub fn sync(&mut self, result: Result<(), String>) -> Option<Reply> {
+        let up_to = self.unsynced.take()?;
+        Some(Reply::Synced { up_to, result })
     }
 
     /// The held writes, failed together with `error` (nothing of them is kept); the held
