@@ -32,6 +32,15 @@ impl<T: Send + 'static> DiskThread<T> {
         let _ = self.jobs.send(job);
     }
 
+    /// Runs what is queued and stops, waiting for it (from another disk thread).
+    pub fn join(self) {
+        let Self { jobs, thread, name } = self;
+        drop(jobs);
+        if thread.join().is_err() {
+            tracing::warn!("{name} panicked");
+        }
+    }
+
     /// Runs what is queued and stops, waiting at most `limit`.
     pub async fn finish(self, limit: Duration) {
         let Self { jobs, thread, name } = self;

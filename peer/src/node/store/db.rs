@@ -11,6 +11,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::schema::{self, MIGRATIONS, Migrate};
+use super::syncer::WalFile;
 use super::{
     Answer, Applied, FILE_NAME, Job, Loaded, Read, Reply, Write, health, indexing, read, write,
 };
@@ -27,9 +28,6 @@ pub struct Store {
     dir: Option<std::path::PathBuf>,
     /// At most how many rows wait for the full-text index (see `indexing`).
     unindexed: u64,
-    /// The write-ahead log's path and whether it was ever synced here (`None` in
-    /// memory): see [`Store::sync`].
-    wal: Option<(std::path::PathBuf, bool)>,
 }
 
 impl Store {
@@ -56,7 +54,6 @@ impl Store {
         }
         let (mut store, loaded) = Self::init(conn, own_key, label, true)?;
         store.dir = Some(dir.to_path_buf());
-        store.wal = Some((dir.join(format!("{FILE_NAME}-wal")), false));
         Ok((store, loaded))
     }
 
@@ -96,7 +93,6 @@ impl Store {
                 label,
                 dir: None,
                 unindexed,
-                wal: None,
             },
             loaded,
         ))
@@ -157,28 +153,10 @@ impl Store {
         replies
     }
 
-    /// Makes every commit so far durable: fsyncs the write-ahead log (and, the first time,
-    /// the directory that lists it). A commit is written to the log without an fsync
-    /// (`synchronous=NORMAL`), which a killed process cannot lose (the kernel holds it)
-    /// but a power cut can: so what is shown at the commit is acknowledged to its sender
-    /// only after this, and the sender retries until then. Nothing to do in memory.
-    pub fn sync(&mut self) -> Result<(), String> {
-        let Some((wal, synced_once)) = &mut self.wal else {
-            return Ok(());
-        };
-        let synced = (|| {
-            // Opened anew each time: SQLite may replace the file between checkpoints, and
-            // an fsync of any descriptor of the file writes out all of its pages.
-            std::fs::File::open(&*wal)?.sync_data()?;
-            if !*synced_once {
-                if let Some(dir) = wal.parent() {
-                    std::fs::File::open(dir)?.sync_all()?;
-                }
-                *synced_once = true;
-            }
-            Ok::<(), std::io::Error>(())
-        })();
-        synced.map_err(|e| format!("cannot write {}: {e} (syncing it to the disk)", self.label))
+    /// Its write-ahead log, for the syncer (`None` in memory: nothing to sync).
+    pub fn wal(&self) -> Option<WalFile> {
+        let dir = self.dir.as_deref()?;
+        Some(WalFile::new(dir, FILE_NAME, self.label.clone()))
     }
 
     /// At most how many stored rows the full-text index has yet to take in.
@@ -246,9 +224,9 @@ fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), Stri
         ));
     }
     // NORMAL: a commit returns once it is in the write-ahead log, before the fsync, which
-    // the store thread does after it (`Store::sync`), once for every commit queued by
-    // then: the core shows a message at its commit and acknowledges it after the sync.
-    // SQLite itself still syncs the log before each checkpoint and the file after it.
+    // the syncer does after it (see `syncer`), once for every commit made by then: the core
+    // shows a message at its commit and acknowledges it after the sync. SQLite itself
+    // still syncs the log before each checkpoint and the file after it.
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(open)?;
     conn.pragma_update(None, "foreign_keys", "ON")

@@ -5,8 +5,8 @@
 //!
 //! The core never waits on it: the node's shell hands [`Job`]s to the store thread
 //! ([`StoreThread`]), which runs every job waiting at that moment in one transaction and
-//! answers each with a [`Reply`]; then, once no job is waiting, it fsyncs every commit so
-//! far at once (group commit) and says so ([`Reply::Synced`]). The core holds back what
+//! answers each with a [`Reply`]; beside it, the syncer fsyncs the commits, all those made
+//! by then at once (group commit), and says so ([`Reply::Synced`]). The core holds back what
 //! must follow a commit (the `sending` event, a received message's `message` event) until
 //! the reply for that job's token comes, and what must follow the fsync (acknowledgements,
 //! numbers that may leave before their writes) until the sync.
@@ -22,6 +22,7 @@ mod ranges;
 mod read;
 mod schema;
 mod search;
+mod syncer;
 mod thread;
 mod write;
 

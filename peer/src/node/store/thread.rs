@@ -2,31 +2,25 @@
 //! on the disk.
 //!
 //! It sleeps until a job comes, then takes every job already queued behind it (up to
-//! [`BATCH`]) and runs them as one batch, in one transaction. A commit is not synced to
-//! the disk at once: the thread first runs whatever jobs came meanwhile, and fsyncs once
-//! none is waiting (or [`SYNC_WITHIN`] after the first commit not synced), for every
-//! commit so far: the more the core sends, the fewer fsyncs per message (group commit),
-//! and no commit waits for an fsync before it is shown.
+//! [`BATCH`]) and runs them as one batch, in one transaction, and tells the syncer (see
+//! `syncer`) what it committed: the fsync happens there, so no commit waits for one.
 //!
 //! Texts reach the full-text index after the commit that stored them (see `indexing`): a
 //! chunk at a time once no job has come for [`IDLE`], or between batches while more than
 //! [`MAX_BEHIND`] rows wait.
 
 use std::sync::mpsc as std_mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::indexing::{CHUNK, MAX_BEHIND};
+use super::syncer::{self, Syncer};
 use super::{Job, Reply, Store};
 use crate::node::disk_thread::DiskThread;
 
 /// The most jobs in one batch: bounds a transaction (and the wait for its replies).
 pub const BATCH: usize = 4096;
-
-/// At most how long a commit waits for its fsync while jobs keep coming: bounds the wait
-/// for acknowledgements under a steady stream.
-pub const SYNC_WITHIN: Duration = Duration::from_millis(10);
 
 /// The store thread's handle: [`StoreThread::submit`] queues a job.
 pub type StoreThread = DiskThread<Job>;
@@ -43,32 +37,23 @@ pub fn spawn(
     replies: mpsc::UnboundedSender<Reply>,
     delay: Duration,
 ) -> std::io::Result<StoreThread> {
-    DiskThread::spawn("natter-store", move |rx| run(store, &rx, &replies, delay))
+    let syncer = store
+        .wal()
+        .map(|wal| syncer::spawn(wal, replies.clone()))
+        .transpose()?;
+    DiskThread::spawn("natter-store", move |rx| {
+        run(store, &rx, &replies, syncer, delay);
+    })
 }
 
 fn run(
     mut store: Store,
     rx: &std_mpsc::Receiver<Job>,
     replies: &mpsc::UnboundedSender<Reply>,
+    syncer: Option<Syncer>,
     delay: Duration,
 ) {
-    // The highest token committed but not synced yet, and since when.
-    let mut unsynced: Option<(u64, Instant)> = None;
-    loop {
-        let waiting = match unsynced {
-            Some((_, since)) if since.elapsed() < SYNC_WITHIN => rx.try_recv().ok(),
-            _ => None,
-        };
-        let first = match waiting {
-            Some(job) => job,
-            None => {
-                sync(&mut store, &mut unsynced, replies);
-                match next_job(&mut store, rx) {
-                    Some(job) => job,
-                    None => break,
-                }
-            }
-        };
+    while let Some(first) = next_job(&mut store, rx) {
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
@@ -79,6 +64,7 @@ fn run(
                 Err(_) => break,
             }
         }
+        let mut committed = None;
         for reply in store.run(batch) {
             if let Reply::Written {
                 tokens,
@@ -86,29 +72,30 @@ fn run(
                 ..
             } = &reply
             {
-                let (before, since) = unsynced.unwrap_or((0, Instant::now()));
-                let up_to = tokens.iter().copied().fold(before, u64::max);
-                unsynced = Some((up_to, since));
+                committed = tokens.iter().copied().max();
             }
             // Nobody listening: the node is stopping; keep committing what is queued.
             let _ = replies.send(reply);
+        }
+        match (committed, &syncer) {
+            (Some(up_to), Some(syncer)) => syncer.submit(up_to),
+            // In memory: nothing to sync.
+            (Some(up_to), None) => {
+                let _ = replies.send(Reply::Synced {
+                    up_to,
+                    result: Ok(()),
+                });
+            }
+            (None, _) => {}
         }
         // Back under the bound (a batch may have added up to 4,096 rows).
         while store.unindexed() > MAX_BEHIND {
             store.index_some(CHUNK);
         }
     }
-}
-
-/// Syncs what was committed since the last sync, if anything, and says so.
-fn sync(
-    store: &mut Store,
-    unsynced: &mut Option<(u64, Instant)>,
-    replies: &mpsc::UnboundedSender<Reply>,
-) {
-    if let Some((up_to, _)) = unsynced.take() {
-        let result = store.sync();
-        let _ = replies.send(Reply::Synced { up_to, result });
+    // Every commit synced before the store closes (which may remove its log).
+    if let Some(syncer) = syncer {
+        syncer.join();
     }
 }
 
