@@ -206,6 +206,8 @@ impl Shell {
     }
 
     async fn carry_out(&mut self) {
+        // The store's jobs go together at the end: writes alone may commit at once.
+        let mut jobs = Vec::new();
         while let Some(output) = self.core.poll_output() {
             match output {
                 // A front end that went away does not stop the node.
@@ -245,8 +247,11 @@ impl Shell {
                     }
                 }
                 Output::Save(save) => self.wiring.writer.submit(save),
-                Output::Store(job) => self.wiring.store.submit(job),
+                Output::Store(job) => jobs.push(job),
             }
+        }
+        if !jobs.is_empty() {
+            self.wiring.store.run_or_submit(jobs);
         }
     }
 

@@ -5,6 +5,8 @@
 //! it finds on disk.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use natter_protocol::PublicKey;
 use rusqlite::config::DbConfig;
@@ -28,7 +30,13 @@ pub struct Store {
     dir: Option<std::path::PathBuf>,
     /// At most how many rows wait for the full-text index (see `indexing`).
     unindexed: u64,
+    /// How many pages the write-ahead log holds, as its hook last said.
+    wal_pages: Arc<AtomicU32>,
 }
+
+/// The log's size, in pages, past which the store thread checkpoints it (SQLite's own
+/// automatic checkpoint would run in whichever commit crossed it, fsyncs included).
+const CHECKPOINT_PAGES: u32 = 1000;
 
 impl Store {
     /// Opens (creating it if needed) `dir/natter.db`, brings its schema up to date and
@@ -71,6 +79,14 @@ impl Store {
         on_disk: bool,
     ) -> Result<(Self, Loaded), String> {
         set_pragmas(&conn, on_disk, &label)?;
+        // Replaces SQLite's automatic checkpoint, which is itself a log hook.
+        let wal_pages = Arc::new(AtomicU32::new(0));
+        let seen = wal_pages.clone();
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+            seen.store(u32::try_from(pages).unwrap_or(0), Ordering::Relaxed);
+            Ok(())
+        }))
+        .map_err(|e| describe(&label, "open", &e))?;
         schema::migrate(&mut conn).map_err(|e| match e {
             Migrate::TooNew { version } => format!(
                 "cannot open {label}: it was written by a newer natter (schema version \
@@ -93,6 +109,7 @@ impl Store {
                 label,
                 dir: None,
                 unindexed,
+                wal_pages,
             },
             loaded,
         ))
@@ -157,6 +174,22 @@ impl Store {
     pub fn wal(&self) -> Option<WalFile> {
         let dir = self.dir.as_deref()?;
         Some(WalFile::new(dir, FILE_NAME, self.label.clone()))
+    }
+
+    /// Copies the write-ahead log into the database file (and syncs both) once it has
+    /// grown past [`CHECKPOINT_PAGES`]. A failure is logged: the log only grows meanwhile.
+    pub fn checkpoint_if_due(&mut self) {
+        if self.wal_pages.load(Ordering::Relaxed) < CHECKPOINT_PAGES {
+            return;
+        }
+        self.wal_pages.store(0, Ordering::Relaxed);
+        let done = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if let Err(e) = done {
+            let error = describe(&self.label, "checkpoint", &e);
+            tracing::warn!(%error, "the write-ahead log could not be checkpointed");
+        }
     }
 
     /// At most how many stored rows the full-text index has yet to take in.

@@ -16,6 +16,7 @@ use super::*;
 mod actions;
 mod indexing;
 mod search;
+mod thread;
 mod timing;
 
 fn me() -> Identity {

@@ -1,15 +1,25 @@
-//! [`StoreThread`]: the one thread that owns the [`Store`], so no runtime worker ever waits
-//! on the disk.
+//! [`StoreThread`]: the thread that runs the [`Store`]'s jobs, so no runtime worker ever
+//! waits on the disk.
 //!
 //! It sleeps until a job comes, then takes every job already queued behind it (up to
 //! [`BATCH`]) and runs them as one batch, in one transaction, and tells the syncer (see
 //! `syncer`) what it committed: the fsync happens there, so no commit waits for one.
 //!
+//! One shortcut: writes handed over while the thread has nothing to do commit at once on
+//! the caller's thread ([`StoreThread::run_or_submit`]), sparing a quiet node's message
+//! two cross-thread wake-ups (the thread's, and the caller's for the reply). A commit
+//! writes to the log without an fsync, and the log is checkpointed (synced) only by the
+//! thread (see [`Store::checkpoint_if_due`]), so the caller never waits on the disk
+//! either, only on the pages written to the kernel's cache. The thread still hears of
+//! every commit, to have it synced.
+//!
 //! Texts reach the full-text index after the commit that stored them (see `indexing`): a
 //! chunk at a time once no job has come for [`IDLE`], or between batches while more than
 //! [`MAX_BEHIND`] rows wait.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -22,13 +32,39 @@ use crate::node::disk_thread::DiskThread;
 /// The most jobs in one batch: bounds a transaction (and the wait for its replies).
 pub const BATCH: usize = 4096;
 
-/// The store thread's handle: [`StoreThread::submit`] queues a job.
-pub type StoreThread = DiskThread<Job>;
-
 /// How long no job must come before the store indexes a chunk of texts: long enough that
 /// a burst (a paste, a sync, a busy group) is indexed in one go, short enough that the
 /// index is ready long before anyone searches.
 pub const IDLE: Duration = Duration::from_millis(250);
+
+/// What the store thread is handed.
+#[derive(Debug)]
+// Moved once, through a channel, and nearly always a job: see `Job`.
+#[allow(clippy::large_enum_variant)]
+enum Task {
+    Job(Job),
+    /// Writes up to this token committed on the caller's thread: to be synced.
+    Committed(u64),
+}
+
+/// The store and how many jobs the thread has yet to answer, shared with the caller.
+#[derive(Debug)]
+struct Shared {
+    store: Mutex<Store>,
+    /// Jobs submitted whose replies are not sent yet: a write may only commit on the
+    /// caller's thread when there are none, so replies keep the jobs' order.
+    pending: AtomicUsize,
+}
+
+/// The store thread's handle.
+#[derive(Debug)]
+pub struct StoreThread {
+    thread: DiskThread<Task>,
+    shared: Arc<Shared>,
+    replies: mpsc::UnboundedSender<Reply>,
+    /// Writes may commit on the caller's thread (not when tests slow the store down).
+    inline: bool,
+}
 
 /// Starts the store thread, which owns `store` from now on; replies go to `replies`.
 /// `delay` (zero but in tests) is waited before each batch.
@@ -41,41 +77,113 @@ pub fn spawn(
         .wal()
         .map(|wal| syncer::spawn(wal, replies.clone()))
         .transpose()?;
-    DiskThread::spawn("natter-store", move |rx| {
-        run(store, &rx, &replies, syncer, delay);
+    let shared = Arc::new(Shared {
+        store: Mutex::new(store),
+        pending: AtomicUsize::new(0),
+    });
+    let thread = {
+        let (shared, replies) = (shared.clone(), replies.clone());
+        DiskThread::spawn("natter-store", move |rx| {
+            run(&shared, &rx, &replies, syncer, delay);
+        })?
+    };
+    Ok(StoreThread {
+        thread,
+        shared,
+        replies,
+        inline: delay.is_zero(),
     })
 }
 
+impl StoreThread {
+    /// Queues a job (never blocks).
+    pub fn submit(&self, job: Job) {
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        self.thread.submit(Task::Job(job));
+    }
+
+    /// Runs `jobs` here and now if they are all writes and the thread has nothing to do
+    /// (never waiting for it: a busy thread gets them queued), else queues them. The
+    /// replies go out the same way either way.
+    pub fn run_or_submit(&self, jobs: Vec<Job>) {
+        let writes_only = jobs.iter().all(|job| matches!(job, Job::Write(..)));
+        if self.inline && writes_only && self.shared.pending.load(Ordering::SeqCst) == 0 {
+            let store = match self.shared.store.try_lock() {
+                Ok(store) => Some(store),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut store) = store {
+                let replies = store.run(jobs);
+                drop(store);
+                if let Some(up_to) = send(replies, &self.replies) {
+                    self.thread.submit(Task::Committed(up_to));
+                }
+                return;
+            }
+        }
+        for job in jobs {
+            self.submit(job);
+        }
+    }
+
+    /// Runs what is queued and stops, waiting at most `limit`.
+    pub async fn finish(self, limit: Duration) {
+        self.thread.finish(limit).await;
+    }
+}
+
+fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    // A panic while it was held left nothing half done that the next transaction cares
+    // about (an unfinished transaction rolls back).
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Sends `replies`; the highest token of the writes that committed among them.
+fn send(replies: Vec<Reply>, to: &mpsc::UnboundedSender<Reply>) -> Option<u64> {
+    let mut committed = None;
+    for reply in replies {
+        if let Reply::Written {
+            tokens,
+            result: Ok(()),
+            ..
+        } = &reply
+        {
+            committed = committed.max(tokens.iter().copied().max());
+        }
+        // Nobody listening: the node is stopping; keep committing what is queued.
+        let _ = to.send(reply);
+    }
+    committed
+}
+
 fn run(
-    mut store: Store,
-    rx: &std_mpsc::Receiver<Job>,
+    shared: &Shared,
+    rx: &std_mpsc::Receiver<Task>,
     replies: &mpsc::UnboundedSender<Reply>,
     syncer: Option<Syncer>,
     delay: Duration,
 ) {
-    while let Some(first) = next_job(&mut store, rx) {
-        if !delay.is_zero() {
-            std::thread::sleep(delay);
-        }
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(first) = next_job(&shared.store, rx) {
+        let mut batch = Vec::new();
         let mut committed = None;
-        for reply in store.run(batch) {
-            if let Reply::Written {
-                tokens,
-                result: Ok(()),
-                ..
-            } = &reply
-            {
-                committed = tokens.iter().copied().max();
+        for task in std::iter::once(first).chain(rx.try_iter().take(BATCH - 1)) {
+            match task {
+                Task::Job(job) => batch.push(job),
+                Task::Committed(up_to) => committed = committed.max(Some(up_to)),
             }
-            // Nobody listening: the node is stopping; keep committing what is queued.
-            let _ = replies.send(reply);
+        }
+        if !batch.is_empty() {
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+            let jobs = batch.len();
+            let answered = lock(&shared.store).run(batch);
+            committed = committed.max(send(answered, replies));
+            // Only now, after the replies: see `Shared::pending`.
+            shared.pending.fetch_sub(jobs, Ordering::SeqCst);
         }
         match (committed, &syncer) {
             (Some(up_to), Some(syncer)) => syncer.submit(up_to),
@@ -88,6 +196,8 @@ fn run(
             }
             (None, _) => {}
         }
+        let mut store = lock(&shared.store);
+        store.checkpoint_if_due();
         // Back under the bound (a batch may have added up to 4,096 rows).
         while store.unindexed() > MAX_BEHIND {
             store.index_some(CHUNK);
@@ -99,12 +209,12 @@ fn run(
     }
 }
 
-/// Waits for the next job, indexing texts, a chunk at a time, once none came for [`IDLE`]
-/// (and then for as long as none comes); `None` once the node stops.
-pub(super) fn next_job(store: &mut Store, rx: &std_mpsc::Receiver<Job>) -> Option<Job> {
+/// Waits for the next task, indexing texts, a chunk at a time, once none came for
+/// [`IDLE`] (and then for as long as none comes); `None` once the node stops.
+pub(super) fn next_job<T>(store: &Mutex<Store>, rx: &std_mpsc::Receiver<T>) -> Option<T> {
     use std_mpsc::{RecvTimeoutError, TryRecvError};
     let mut idle = false;
-    while store.unindexed() > 0 {
+    while lock(store).unindexed() > 0 {
         let next = if idle {
             rx.try_recv().map_err(|e| match e {
                 TryRecvError::Empty => RecvTimeoutError::Timeout,
@@ -114,9 +224,9 @@ pub(super) fn next_job(store: &mut Store, rx: &std_mpsc::Receiver<Job>) -> Optio
             rx.recv_timeout(IDLE)
         };
         match next {
-            Ok(job) => return Some(job),
+            Ok(task) => return Some(task),
             Err(RecvTimeoutError::Timeout) => {
-                store.index_some(CHUNK);
+                lock(store).index_some(CHUNK);
                 idle = true;
             }
             Err(RecvTimeoutError::Disconnected) => return None,

@@ -294,16 +294,17 @@ fn the_store_thread_indexes_while_no_job_comes_and_not_before_one_that_waits() {
     let (mut store, _) = open(dir.path());
     let chats = (1..=300).map(|s| received(from("bob", s, "idle walrus"), g(), s));
     write(&mut store, chats.collect());
+    let store = std::sync::Mutex::new(store);
     let (jobs, rx) = std::sync::mpsc::channel();
     // A job already waiting is taken at once, nothing indexed first.
     jobs.send(Job::Read(1, Read::Health)).expect("send");
-    assert!(matches!(next_job(&mut store, &rx), Some(Job::Read(1, _))));
-    assert_eq!(store.unindexed(), 300);
+    assert!(matches!(next_job(&store, &rx), Some(Job::Read(1, _))));
+    assert_eq!(store.lock().expect("store").unindexed(), 300);
     // None waiting: after a short idle time, the index catches up, a chunk at a time,
     // before the next job (sent once another connection sees the mark at the end).
     let rx = std::thread::scope(|scope| {
         let waiter = scope.spawn(|| {
-            let job = next_job(&mut store, &rx);
+            let job = next_job(&store, &rx);
             (job, rx)
         });
         let watcher = rusqlite::Connection::open(dir.path().join(FILE_NAME)).expect("db");
@@ -317,6 +318,7 @@ fn the_store_thread_indexes_while_no_job_comes_and_not_before_one_that_waits() {
         assert!(matches!(job, Some(Job::Read(2, _))));
         rx
     });
+    let mut store = store.into_inner().expect("store");
     assert_eq!(store.unindexed(), 0);
     assert_eq!(indexed(&store, "walrus"), 300);
     // The node stopping ends the wait.
@@ -325,5 +327,5 @@ fn the_store_thread_indexes_while_no_job_comes_and_not_before_one_that_waits() {
         &mut store,
         vec![received(from("carol", 1, "late"), g(), 400)],
     );
-    assert!(next_job(&mut store, &rx).is_none());
+    assert!(next_job(&std::sync::Mutex::new(store), &rx).is_none());
 }
