@@ -208,6 +208,7 @@ impl Shell {
     async fn carry_out(&mut self) {
         // The store's jobs go together at the end: writes alone may commit at once.
         let mut jobs = Vec::new();
+        let mut sent = false;
         while let Some(output) = self.core.poll_output() {
             match output {
                 // A front end that went away does not stop the node.
@@ -238,7 +239,10 @@ impl Shell {
                     self.conns.insert(conn, handle);
                 }
                 Output::Accept { conn } => self.queue(conn, Outgoing::Accept),
-                Output::Send { conn, frame } => self.queue(conn, Outgoing::Frame(frame)),
+                Output::Send { conn, frame } => {
+                    self.queue(conn, Outgoing::Frame(frame));
+                    sent = true;
+                }
                 Output::Close { conn, parting } => {
                     if let Some(handle) = self.conns.remove(&conn)
                         && handle.queue.try_send(Outgoing::Close(parting)).is_err()
@@ -251,6 +255,11 @@ impl Shell {
             }
         }
         if !jobs.is_empty() {
+            if sent {
+                // The connections first: a message leaves before our write of it (which
+                // may commit on this thread) rather than after.
+                tokio::task::yield_now().await;
+            }
             self.wiring.store.run_or_submit(jobs);
         }
     }

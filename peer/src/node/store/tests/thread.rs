@@ -108,6 +108,9 @@ fn no_commit_checkpoints_the_log_and_the_thread_does_once_it_is_big() {
     }
     assert_eq!(size(&file), before, "a commit checkpointed the log");
     store.checkpoint_if_due();
-    assert!(size(&file) > before + 8_000_000, "the log was not checkpointed");
+    assert!(
+        size(&file) > before + 8_000_000,
+        "the log was not checkpointed"
+    );
     assert_eq!(texts(&history(&mut store, g(), 1)).len(), 1);
 }
