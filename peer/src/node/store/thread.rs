@@ -37,6 +37,10 @@ pub const BATCH: usize = 4096;
 /// index is ready long before anyone searches.
 pub const IDLE: Duration = Duration::from_millis(250);
 
+/// The most writes that commit on the caller's thread at once: a larger batch (a sync page,
+/// a burst) goes to the thread, which would not hold up the caller's other work for it.
+pub const INLINE_MAX: usize = 32;
+
 /// What the store thread is handed.
 #[derive(Debug)]
 // Moved once, through a channel, and nearly always a job: see `Job`.
@@ -102,12 +106,13 @@ impl StoreThread {
         self.thread.submit(Task::Job(job));
     }
 
-    /// Runs `jobs` here and now if they are all writes and the thread has nothing to do
-    /// (never waiting for it: a busy thread gets them queued), else queues them. The
-    /// replies go out the same way either way.
+    /// Runs `jobs` here and now if they are a few writes (up to [`INLINE_MAX`]) and the
+    /// thread has nothing to do (never waiting for it: a busy thread gets them queued),
+    /// else queues them. The replies go out the same way either way.
     pub fn run_or_submit(&self, jobs: Vec<Job>) {
-        let writes_only = jobs.iter().all(|job| matches!(job, Job::Write(..)));
-        if self.inline && writes_only && self.shared.pending.load(Ordering::SeqCst) == 0 {
+        let few_writes =
+            jobs.len() <= INLINE_MAX && jobs.iter().all(|job| matches!(job, Job::Write(..)));
+        if self.inline && few_writes && self.shared.pending.load(Ordering::SeqCst) == 0 {
             let store = match self.shared.store.try_lock() {
                 Ok(store) => Some(store),
                 Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
