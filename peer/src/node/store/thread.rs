@@ -11,7 +11,8 @@
 //! writes to the log without an fsync, and the log is checkpointed (synced) only by the
 //! thread (see [`Store::checkpoint_if_due`]), so the caller never waits on the disk
 //! either, only on the pages written to the kernel's cache. The thread still hears of
-//! every commit, to have it synced.
+//! every such commit on disk, to have it synced (in memory, a commit is as good as synced
+//! at once).
 //!
 //! Texts reach the full-text index after the commit that stored them (see `indexing`): a
 //! chunk at a time once no job has come for [`IDLE`], or between batches while more than
@@ -49,6 +50,9 @@ enum Task {
     Job(Job),
     /// Writes up to this token committed on the caller's thread: to be synced.
     Committed(u64),
+    /// Writes committed on the caller's thread in memory (nothing to sync) left many texts
+    /// for the full-text index.
+    Index,
 }
 
 /// The store and how many jobs the thread has yet to answer, shared with the caller.
@@ -68,6 +72,9 @@ pub struct StoreThread {
     replies: mpsc::UnboundedSender<Reply>,
     /// Writes may commit on the caller's thread (not when tests slow the store down).
     inline: bool,
+    /// The store is on disk: its commits are synced by the syncer (else there is nothing
+    /// to sync, and a commit is as good as synced).
+    on_disk: bool,
 }
 
 /// Starts the store thread, which owns `store` from now on; replies go to `replies`.
@@ -81,6 +88,7 @@ pub fn spawn(
         .wal()
         .map(|wal| syncer::spawn(wal, replies.clone()))
         .transpose()?;
+    let on_disk = syncer.is_some();
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
         pending: AtomicUsize::new(0),
@@ -96,6 +104,7 @@ pub fn spawn(
         shared,
         replies,
         inline: delay.is_zero(),
+        on_disk,
     })
 }
 
@@ -120,9 +129,20 @@ impl StoreThread {
             };
             if let Some(mut store) = store {
                 let replies = store.run(jobs);
+                let behind = store.unindexed() > MAX_BEHIND;
                 drop(store);
-                if let Some(up_to) = send(replies, &self.replies) {
-                    self.thread.submit(Task::Committed(up_to));
+                match send(replies, &self.replies) {
+                    Some(up_to) if self.on_disk => self.thread.submit(Task::Committed(up_to)),
+                    Some(up_to) => {
+                        let _ = self.replies.send(Reply::Synced {
+                            up_to,
+                            result: Ok(()),
+                        });
+                        if behind {
+                            self.thread.submit(Task::Index);
+                        }
+                    }
+                    None => {}
                 }
                 return;
             }
@@ -178,6 +198,7 @@ fn run(
             match task {
                 Task::Job(job) => batch.push(job),
                 Task::Committed(up_to) => committed = committed.max(Some(up_to)),
+                Task::Index => {}
             }
         }
         if !batch.is_empty() {

@@ -42,6 +42,23 @@ async fn a_write_handed_over_while_the_thread_is_idle_commits_at_once_and_is_syn
 /// its reply comes after the earlier job's, but when both ran in one batch on the thread
 /// (where the writes go first and the read sees them).
 #[tokio::test]
+async fn in_memory_a_write_handed_over_while_the_thread_is_idle_is_synced_at_once() {
+    let (store, _) = Store::in_memory(me().public_key()).expect("memory");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let thread = super::super::spawn_thread(store, tx, Duration::ZERO).expect("spawn");
+    thread.run_or_submit(vec![Job::Write(7, received(from("alice", 1, "x"), g(), 1))]);
+    assert!(matches!(rx.try_recv(), Ok(Reply::Written { .. })));
+    assert_eq!(
+        rx.try_recv(),
+        Ok(Reply::Synced {
+            up_to: 7,
+            result: Ok(())
+        })
+    );
+    thread.finish(Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
 async fn a_write_never_overtakes_a_job_queued_before_it() {
     let dir = tempfile::tempdir().expect("dir");
     let (store, _) = open(dir.path());
