@@ -256,8 +256,9 @@ impl Shell {
         }
         if !jobs.is_empty() {
             if sent {
-                // The connections first: a message leaves before our write of it (which
-                // may commit on this thread) rather than after.
+                // The connections first (on this one-thread runtime they run now; on
+                // another, likely): a message leaves before our write of it, which may
+                // commit on this thread, rather than after.
                 tokio::task::yield_now().await;
             }
             self.wiring.store.run_or_submit(jobs);

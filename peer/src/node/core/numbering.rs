@@ -1,15 +1,16 @@
 //! Our message numbers, and when a numbered message may leave before its store write.
 //!
-//! A message goes out as soon as it is signed, in parallel with its store write (one fsync
-//! fewer on the way to its recipients), if its number is *reserved*: the store holds a
-//! number at least as high. After a crash, numbering resumes past the reservation, so a
+//! A message goes out as soon as it is signed, in parallel with its store write (one
+//! commit fewer on the way to its recipients), if its number is *reserved*: the store
+//! holds a number at least as high, on the disk. After a crash (a power cut too),
+//! numbering resumes past the reservation, so a
 //! number that reached a recipient but not our store is never given to another message
 //! (the recipient would drop that one as a duplicate: lost). A number not reserved yet
 //! waits for its own write. Reservations run [`RESERVE_AHEAD`] past the last number, asked
 //! for again when half of that is used: one small write per few hundred messages, in the
 //! same transaction as the messages' own.
 //!
-//! Pure state; the core writes the reservations and reports the commits.
+//! Pure state; the core writes the reservations and reports their syncs.
 
 /// How far past the last number a reservation reaches.
 pub const RESERVE_AHEAD: u64 = 1024;
@@ -18,11 +19,11 @@ pub const RESERVE_AHEAD: u64 = 1024;
 pub struct Numbering {
     /// The last number given out (or seen on a message of ours relayed back).
     last: u64,
-    /// The highest reservation committed.
+    /// The highest reservation on the disk (synced).
     reserved: u64,
     /// The highest reservation asked for.
     asked: u64,
-    /// The highest number whose own write committed (writes commit in order).
+    /// The highest number whose own write is on the disk (writes are synced in order).
     stored: u64,
 }
 

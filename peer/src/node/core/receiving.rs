@@ -106,10 +106,12 @@ impl Core {
             let reason = format!("{id}: {reason}");
             return self.answer_refused(conn, id, reason);
         }
-        // A copy of one we hold (or are storing): acknowledged, and nothing else.
+        // A copy of one we hold (or are storing): acknowledged, and nothing else (not even
+        // that once a sync failed: what we hold may not be on the disk).
         if self.held.contains(link_key, id.seq) {
             match self.incoming.get_mut(&(*link_key, id.seq)) {
                 Some(incoming) => incoming.acks.push(conn),
+                None if self.storing.sync_failed => {}
                 None => self.send_ack(conn, id),
             }
             return;
@@ -239,6 +241,16 @@ impl Core {
     pub(super) fn received_not_stored(&mut self, key: PublicKey, seq: u64) {
         if let Some(incoming) = self.incoming.remove(&(key, seq)) {
             self.held.forget(&key, incoming.group.as_ref(), seq);
+            for conn in incoming.acks {
+                self.close_when_acked(conn);
+            }
+        }
+    }
+
+    /// A received message's sync failed: it stays held (it is in the store, maybe not on
+    /// the disk), unacknowledged, and so are copies of it (see `chat`).
+    pub(super) fn received_not_synced(&mut self, key: PublicKey, seq: u64) {
+        if let Some(incoming) = self.incoming.remove(&(key, seq)) {
             for conn in incoming.acks {
                 self.close_when_acked(conn);
             }

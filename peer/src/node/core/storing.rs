@@ -78,12 +78,15 @@ pub struct Storing {
     /// Committed writes waiting for their fsync, by token (ascending).
     unsynced: VecDeque<(u64, AfterSync)>,
     /// Delivery records nothing waits on, held back (until [`Self::records_due`]) to ride
-    /// with the next write: one fsync fewer per message on a quiet link. Losing them to a
+    /// with the next write: one transaction fewer per message on a quiet link. Losing them to a
     /// crash only means a retry, which the recipient drops as a duplicate.
     records: Vec<Write>,
     records_due: Option<Instant>,
     /// The last write failed; reported once until a write succeeds again.
     failing: bool,
+    /// A sync failed: nothing stored since is trusted to be on the disk, for the rest of
+    /// the run (the store fails every later sync too), so nothing is acknowledged.
+    pub(super) sync_failed: bool,
 }
 
 impl Storing {
@@ -218,12 +221,14 @@ impl Core {
     }
 
     /// The writes committed up to token `up_to` are on the disk, or the fsync failed: then
-    /// they may not be, so received ones are not acknowledged (their senders retry, and
-    /// the retry is stored again) and numbers are not taken as reserved.
+    /// they may not be, so received ones are not acknowledged (their senders retry until
+    /// a later run, and a copy is not acknowledged either) and numbers are not taken as
+    /// reserved. The failure is reported once.
     fn synced(&mut self, up_to: u64, result: Result<(), String>) {
-        if let Err(error) = &result {
+        if let Err(error) = &result
+            && !std::mem::replace(&mut self.storing.sync_failed, true)
+        {
             tracing::warn!(%error, "the store could not sync its commits to the disk");
-            self.storing.failing = true;
             self.fail(None, NodeError::Store(error.clone()));
         }
         while self
@@ -238,7 +243,7 @@ impl Core {
             match (then, result.is_ok()) {
                 (AfterSync::Own(seq), true) => self.own_synced(seq),
                 (AfterSync::Received(key, seq), true) => self.received_synced(key, seq),
-                (AfterSync::Received(key, seq), false) => self.received_not_stored(key, seq),
+                (AfterSync::Received(key, seq), false) => self.received_not_synced(key, seq),
                 (AfterSync::Reserved(up_to), true) => self.seqs_reserved(up_to),
                 (AfterSync::Reserved(_), false) => self.numbering.reservation_failed(),
                 // Committed: still retried until every recipient acknowledges it, which

@@ -13,7 +13,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::schema::{self, MIGRATIONS, Migrate};
-use super::syncer::WalFile;
+use super::syncer::{DiskFailure, WalFile};
 use super::{
     Answer, Applied, FILE_NAME, Job, Loaded, Read, Reply, Write, health, indexing, read, write,
 };
@@ -32,6 +32,10 @@ pub struct Store {
     unindexed: u64,
     /// How many pages the write-ahead log holds, as its hook last said.
     wal_pages: Arc<AtomicU32>,
+    /// The log, until the syncer takes it (`None` in memory).
+    wal: Option<WalFile>,
+    /// The first failure to put writes on the disk (see `syncer`).
+    failure: DiskFailure,
 }
 
 /// The log's size, in pages, past which the store thread checkpoints it (SQLite's own
@@ -60,8 +64,14 @@ impl Store {
                 "cannot open {label}: permission denied (the file is read-only for this user)"
             ));
         }
-        let (mut store, loaded) = Self::init(conn, own_key, label, true)?;
+        let (mut store, loaded) = Self::init(conn, own_key, label.clone(), true)?;
         store.dir = Some(dir.to_path_buf());
+        let mut wal = WalFile::open(dir, FILE_NAME, label.clone(), store.failure.clone())
+            .map_err(|e| format!("cannot open {label}'s write-ahead log: {e}"))?;
+        // What a killed run committed but never synced is on the disk before anything
+        // loaded now is acknowledged or numbered on.
+        wal.sync()?;
+        store.wal = Some(wal);
         Ok((store, loaded))
     }
 
@@ -110,12 +120,14 @@ impl Store {
                 dir: None,
                 unindexed,
                 wal_pages,
+                wal: None,
+                failure: DiskFailure::default(),
             },
             loaded,
         ))
     }
 
-    /// Runs a batch: every write in one transaction (one fsync for all of them), then
+    /// Runs a batch: every write in one transaction (synced later, by the syncer), then
     /// every read. The replies: one [`Reply::Written`] for all the writes' tokens (first,
     /// if there were writes), then one [`Reply::Answered`] per read, in order. A read
     /// sees every write of the batch, so it is answered after the writes queued before it.
@@ -171,16 +183,16 @@ impl Store {
     }
 
     /// Its write-ahead log, for the syncer (`None` in memory: nothing to sync).
-    pub fn wal(&self) -> Option<WalFile> {
-        let dir = self.dir.as_deref()?;
-        Some(WalFile::new(dir, FILE_NAME, self.label.clone()))
+    pub fn take_wal(&mut self) -> Option<WalFile> {
+        self.wal.take()
     }
 
     /// Copies the write-ahead log into the database file (and syncs both) once it has
-    /// grown past [`CHECKPOINT_PAGES`]. A failure is logged: the log only grows meanwhile.
-    pub fn checkpoint_if_due(&mut self) {
+    /// grown past [`CHECKPOINT_PAGES`]; whether it did. A failure is logged, and fails
+    /// every later sync (see `syncer`): the checkpoint syncs the log first.
+    pub fn checkpoint_if_due(&mut self) -> bool {
         if self.wal_pages.load(Ordering::Relaxed) < CHECKPOINT_PAGES {
-            return;
+            return false;
         }
         self.wal_pages.store(0, Ordering::Relaxed);
         let done = self
@@ -189,7 +201,9 @@ impl Store {
         if let Err(e) = done {
             let error = describe(&self.label, "checkpoint", &e);
             tracing::warn!(%error, "the write-ahead log could not be checkpointed");
+            self.failure.get_or_init(|| error);
         }
+        true
     }
 
     /// At most how many stored rows the full-text index has yet to take in.

@@ -265,6 +265,16 @@ pub enum Reply {
     },
 }
 
+impl Reply {
+    /// Every write committed up to `up_to` is on the disk.
+    pub fn synced(up_to: u64) -> Self {
+        Self::Synced {
+            up_to,
+            result: Ok(()),
+        }
+    }
+}
+
 /// One of our messages not yet delivered to everyone, as found at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsent {

@@ -8,50 +8,75 @@
 //! during one fsync share the next: group commit) and answers [`Reply::Synced`]. The core
 //! acknowledges a received message only then.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::mpsc;
 
 use super::Reply;
 use crate::node::disk_thread::DiskThread;
 
+/// The first failure to put the store's writes on the disk (a sync, or a checkpoint,
+/// which syncs too), shared by the store and the syncer. After one, the kernel may have
+/// dropped pages it could not write while reporting them written to anyone who asks
+/// later, so no later sync is trusted: every one fails with this.
+pub type DiskFailure = Arc<OnceLock<String>>;
+
 /// The store's write-ahead log, as the syncer sees it.
 #[derive(Debug)]
 pub struct WalFile {
-    path: PathBuf,
+    /// Opened with the store and kept: a write error is reported to every descriptor that
+    /// was open when it happened, not to one opened after (and SQLite keeps the log
+    /// while its connection is open).
+    file: File,
+    dir: PathBuf,
     /// The file errors name (the database's).
     label: String,
     /// The directory that lists the log has been synced once.
     listed: bool,
+    failure: DiskFailure,
 }
 
 impl WalFile {
-    /// The log of the database `label` in `dir`.
-    pub fn new(dir: &std::path::Path, file_name: &str, label: String) -> Self {
-        Self {
-            path: dir.join(format!("{file_name}-wal")),
+    /// The log of the database `label` in `dir`, which must exist.
+    pub fn open(
+        dir: &Path,
+        file_name: &str,
+        label: String,
+        failure: DiskFailure,
+    ) -> std::io::Result<Self> {
+        let file = File::open(dir.join(format!("{file_name}-wal")))?;
+        Ok(Self {
+            file,
+            dir: dir.to_path_buf(),
             label,
             listed: false,
-        }
+            failure,
+        })
     }
 
     /// Puts every commit made before this call on the disk.
     pub fn sync(&mut self) -> Result<(), String> {
-        let synced = (|| {
-            // Opened anew each time rather than kept: an fsync of any descriptor of the
-            // file writes out all of its pages, and a new one always names the log that
-            // SQLite is using.
-            std::fs::File::open(&self.path)?.sync_data()?;
-            if !self.listed
-                && let Some(dir) = self.path.parent()
-            {
-                std::fs::File::open(dir)?.sync_all()?;
+        if let Some(earlier) = self.failure.get() {
+            return Err(earlier.clone());
+        }
+        let synced = self.file.sync_data().and_then(|()| {
+            if !self.listed {
+                File::open(&self.dir)?.sync_all()?;
                 self.listed = true;
             }
-            Ok::<(), std::io::Error>(())
-        })();
-        synced.map_err(|e| format!("cannot write {}: {e} (syncing it to the disk)", self.label))
+            Ok(())
+        });
+        synced.map_err(|e| {
+            let why = format!(
+                "cannot write {}: {e} (syncing it to the disk; what this run stored since \
+                 is not acknowledged)",
+                self.label
+            );
+            self.failure.get_or_init(|| why).clone()
+        })
     }
 }
 

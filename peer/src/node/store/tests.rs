@@ -680,7 +680,7 @@ fn group_commit_timing() {
     let start = Instant::now();
     store.run(batch);
     let one_batch = start.elapsed();
-    let mut wal = store.wal().expect("on disk");
+    let mut wal = store.take_wal().expect("on disk");
     let start = Instant::now();
     for seq in 1001..=2000 {
         store.run(vec![Job::Write(

@@ -8,9 +8,10 @@
 //! One shortcut: writes handed over while the thread has nothing to do commit at once on
 //! the caller's thread ([`StoreThread::run_or_submit`]), sparing a quiet node's message
 //! two cross-thread wake-ups (the thread's, and the caller's for the reply). A commit
-//! writes to the log without an fsync, and the log is checkpointed (synced) only by the
-//! thread (see [`Store::checkpoint_if_due`]), so the caller never waits on the disk
-//! either, only on the pages written to the kernel's cache. The thread still hears of
+//! writes to the log without an fsync, the log is checkpointed (synced) only by the
+//! thread (see [`Store::checkpoint_if_due`]), and the commit that starts the log afresh
+//! after a checkpoint (which SQLite syncs) is left to the thread too, so the caller never
+//! waits on the disk either, only on the pages written to the kernel's cache. The thread still hears of
 //! every such commit on disk, to have it synced (in memory, a commit is as good as synced
 //! at once).
 //!
@@ -18,7 +19,7 @@
 //! chunk at a time once no job has come for [`IDLE`], or between batches while more than
 //! [`MAX_BEHIND`] rows wait.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
@@ -62,6 +63,9 @@ struct Shared {
     /// Jobs submitted whose replies are not sent yet: a write may only commit on the
     /// caller's thread when there are none, so replies keep the jobs' order.
     pending: AtomicUsize,
+    /// The next commit may start the log afresh (the first after opening it, or after a
+    /// checkpoint), which SQLite syncs: it is left to the thread.
+    log_restart: AtomicBool,
 }
 
 /// The store thread's handle.
@@ -80,18 +84,19 @@ pub struct StoreThread {
 /// Starts the store thread, which owns `store` from now on; replies go to `replies`.
 /// `delay` (zero but in tests) is waited before each batch.
 pub fn spawn(
-    store: Store,
+    mut store: Store,
     replies: mpsc::UnboundedSender<Reply>,
     delay: Duration,
 ) -> std::io::Result<StoreThread> {
     let syncer = store
-        .wal()
+        .take_wal()
         .map(|wal| syncer::spawn(wal, replies.clone()))
         .transpose()?;
     let on_disk = syncer.is_some();
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
         pending: AtomicUsize::new(0),
+        log_restart: AtomicBool::new(true),
     });
     let thread = {
         let (shared, replies) = (shared.clone(), replies.clone());
@@ -119,9 +124,13 @@ impl StoreThread {
     /// thread has nothing to do (never waiting for it: a busy thread gets them queued),
     /// else queues them. The replies go out the same way either way.
     pub fn run_or_submit(&self, jobs: Vec<Job>) {
-        let few_writes =
-            jobs.len() <= INLINE_MAX && jobs.iter().all(|job| matches!(job, Job::Write(..)));
-        if self.inline && few_writes && self.shared.pending.load(Ordering::SeqCst) == 0 {
+        let here = self.inline
+            && may_commit_here(
+                &jobs,
+                self.shared.pending.load(Ordering::SeqCst),
+                self.shared.log_restart.load(Ordering::SeqCst),
+            );
+        if here {
             let store = match self.shared.store.try_lock() {
                 Ok(store) => Some(store),
                 Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
@@ -134,10 +143,7 @@ impl StoreThread {
                 match send(replies, &self.replies) {
                     Some(up_to) if self.on_disk => self.thread.submit(Task::Committed(up_to)),
                     Some(up_to) => {
-                        let _ = self.replies.send(Reply::Synced {
-                            up_to,
-                            result: Ok(()),
-                        });
+                        let _ = self.replies.send(Reply::synced(up_to));
                         if behind {
                             self.thread.submit(Task::Index);
                         }
@@ -154,8 +160,20 @@ impl StoreThread {
 
     /// Runs what is queued and stops, waiting at most `limit`.
     pub async fn finish(self, limit: Duration) {
-        self.thread.finish(limit).await;
+        // The thread's share is the last: the store closes there, after the syncer.
+        let Self { thread, shared, .. } = self;
+        drop(shared);
+        thread.finish(limit).await;
     }
+}
+
+/// Whether `jobs` may commit on the caller's thread: a few writes, no job left to answer
+/// before them (`pending`), and no log restart due (an fsync).
+fn may_commit_here(jobs: &[Job], pending: usize, log_restart: bool) -> bool {
+    pending == 0
+        && !log_restart
+        && jobs.len() <= INLINE_MAX
+        && jobs.iter().all(|job| matches!(job, Job::Write(..)))
 }
 
 fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
@@ -207,7 +225,11 @@ fn run(
             }
             let jobs = batch.len();
             let answered = lock(&shared.store).run(batch);
-            committed = committed.max(send(answered, replies));
+            let written = send(answered, replies);
+            if written.is_some() {
+                shared.log_restart.store(false, Ordering::SeqCst);
+            }
+            committed = committed.max(written);
             // Only now, after the replies: see `Shared::pending`.
             shared.pending.fetch_sub(jobs, Ordering::SeqCst);
         }
@@ -215,15 +237,14 @@ fn run(
             (Some(up_to), Some(syncer)) => syncer.submit(up_to),
             // In memory: nothing to sync.
             (Some(up_to), None) => {
-                let _ = replies.send(Reply::Synced {
-                    up_to,
-                    result: Ok(()),
-                });
+                let _ = replies.send(Reply::synced(up_to));
             }
             (None, _) => {}
         }
         let mut store = lock(&shared.store);
-        store.checkpoint_if_due();
+        if store.checkpoint_if_due() {
+            shared.log_restart.store(true, Ordering::SeqCst);
+        }
         // Back under the bound (a batch may have added up to 4,096 rows).
         while store.unindexed() > MAX_BEHIND {
             store.index_some(CHUNK);
@@ -259,4 +280,26 @@ pub(super) fn next_job<T>(store: &Mutex<Store>, rx: &std_mpsc::Receiver<T>) -> O
         }
     }
     rx.recv().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::store::{Read, Write};
+
+    #[test]
+    fn only_a_few_writes_with_nothing_before_them_and_no_log_restart_commit_here() {
+        let write = || Job::Write(1, Write::ListenPort(1));
+        let read = Job::Read(2, Read::Health);
+        assert!(may_commit_here(&[write(), write()], 0, false));
+        // A job not answered yet would be overtaken.
+        assert!(!may_commit_here(&[write()], 1, false));
+        // The log's restart syncs.
+        assert!(!may_commit_here(&[write()], 0, true));
+        // A read may be long (a search indexes first).
+        assert!(!may_commit_here(&[write(), read], 0, false));
+        let many: Vec<Job> = (0..=INLINE_MAX).map(|_| write()).collect();
+        assert!(!may_commit_here(&many, 0, false));
+        assert!(may_commit_here(&many[1..], 0, false));
+    }
 }
