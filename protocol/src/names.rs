@@ -13,6 +13,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -100,10 +101,17 @@ macro_rules! name_type {
         $(#[$doc])*
         ///
         /// Equality, hashing and order ignore case (see the module); `as_str` is the spelling
-        /// as written.
-        #[derive(Debug, Clone, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $ty(String);
+        /// as written. Clones share the text: a tracker keys several maps by each name.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(try_from = "String")]
+        pub struct $ty(Arc<str>);
+
+        /// As the string it is (no copy made to serialise it).
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
 
         impl $ty {
             /// The name as its owner spelled it.
@@ -150,20 +158,21 @@ macro_rules! name_type {
             type Error = InvalidName;
             fn try_from(s: String) -> Result<Self, InvalidName> {
                 validate(&s)?;
-                Ok(Self(s))
+                Ok(Self(s.into()))
             }
         }
 
         impl std::str::FromStr for $ty {
             type Err = InvalidName;
             fn from_str(s: &str) -> Result<Self, InvalidName> {
-                Self::try_from(s.to_owned())
+                validate(s)?;
+                Ok(Self(s.into()))
             }
         }
 
         impl From<$ty> for String {
             fn from(n: $ty) -> String {
-                n.0
+                n.0.as_ref().to_owned()
             }
         }
 

@@ -104,6 +104,9 @@ impl<T: AsRef<str> + Clone + Eq> Lookalikes<T> {
         for key in keys(item.as_ref()) {
             let slot = self.by_key.entry(key).or_default();
             if !slot.contains(item) {
+                // Nearly every key has one name: room for exactly that, not the four a
+                // first push makes (a tracker indexes every bound name).
+                slot.reserve_exact(1);
                 slot.push(item.clone());
                 self.entries += 1;
             }

@@ -109,49 +109,45 @@ struct Hello {
 /// Serves one accepted connection to its end. `ticket` is its place in the accept loop;
 /// its token is cancelled at shutdown or when the connection is evicted before its hello.
 ///
-/// The task's future is what every idle peer costs the tracker, so it is kept small: the
-/// handshake and the hello run in their own allocation ([`open`]), let go once done, the
-/// established link lives in a `Box` this future only points to, and the settings are
-/// shared.
-pub async fn serve(stream: TcpStream, mut ticket: Ticket, hub: HubHandle, settings: Arc<Settings>) {
-    // The address this peer reached us at: where it can reach peers on this machine.
-    let host = stream.local_addr().ok().and_then(rewrite_ip);
-    let opened = Box::pin(open(stream, &mut ticket, &settings)).await;
-    // What the ticket holds is read from it, not copied into locals: every local in scope
-    // across the peer's loop is room in this future for as long as the peer is online.
-    let end = match opened {
-        Err(None) => return,
-        Err(Some(end)) => end,
-        Ok((mut transport, key, hello)) => {
-            let link = Link {
-                settings: &settings,
-                host,
-                kill: ticket.token(),
-                listen: SocketAddr::new(ticket.remote().ip().to_canonical(), hello.listen_port),
-                key,
-            };
-            let (queue, outgoing) = outbox(OUTGOING_QUEUE);
-            // Once the hello is accepted the ticket's token can no longer be evicted: it is
-            // the one the hub cancels to drop this peer (no second token to keep).
-            let registered = Box::pin(hub.send(HubCommand::Hello {
-                conn: ticket.id(),
-                name: hello.name,
-                key: link.key,
-                addr: link.listen,
-                groups: hello.groups,
-                queue,
-                kill: link.kill.clone(),
-            }))
-            .await;
-            let end = if registered {
-                serve_peer(&mut transport, outgoing, &hub, ticket.id(), &link).await
-            } else {
-                End::Shutdown
-            };
-            Box::pin(hub.send(HubCommand::Gone { conn: ticket.id() })).await;
-            end
-        }
-    };
+/// The returned future is the connection's task, what every idle peer costs the tracker
+/// for as long as it is online, so it is kept small. The socket, the ticket and
+/// everything the handshake, the hello and the registration need live in an allocation
+/// of their own ([`open`]), let go once the peer is online; the established link lives in
+/// a `Box` this future only points to; the settings are shared. (Not an `async fn`: one
+/// keeps a copy of each argument for its whole life.)
+pub fn serve(
+    stream: TcpStream,
+    ticket: Ticket,
+    hub: HubHandle,
+    settings: Arc<Settings>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let opening = Box::pin(open(stream, ticket, hub.clone(), settings.clone()));
+    async move {
+        let (ticket, mut opened) = opening.await;
+        // Borrowed where it lies, not moved into locals: each would be more room in this
+        // future.
+        let end = match &mut opened {
+            Err(end) => match end.take() {
+                None => return,
+                Some(end) => end,
+            },
+            Ok(online) => {
+                let link = Link {
+                    settings: &settings,
+                    kill: ticket.token(),
+                    peer: &online.peer,
+                };
+                let (transport, outgoing) = (&mut online.transport, &mut online.outgoing);
+                let end = serve_peer(transport, outgoing, &hub, ticket.id(), &link).await;
+                Box::pin(hub.send(HubCommand::Gone { conn: ticket.id() })).await;
+                end
+            }
+        };
+        log_end(&ticket, end);
+    }
+}
+
+fn log_end(ticket: &Ticket, end: End) {
     let (conn, remote) = (ticket.id(), ticket.remote());
     match end {
         End::Refused(why) => {
@@ -171,11 +167,71 @@ pub async fn serve(stream: TcpStream, mut ticket: Ticket, hub: HubHandle, settin
     }
 }
 
-/// The handshake, the hello and an established place: the link (boxed, so that the
-/// caller's future holds a pointer to it, not a copy), the key the handshake
+/// What [`open`] hands over.
+struct Online {
+    /// The link, boxed: the task holds a pointer to it, not a copy.
+    transport: Box<Transport>,
+    /// The peer's queue at the hub.
+    outgoing: outbox::Receiver,
+    peer: Peer,
+}
+
+/// The handshake, the hello, an established place and the registration at the hub; or how
+/// the connection ended (`None`: before the handshake, already logged). The ticket comes
+/// back either way.
+async fn open(
+    stream: TcpStream,
+    mut ticket: Ticket,
+    hub: HubHandle,
+    settings: Arc<Settings>,
+) -> (Ticket, Result<Online, Option<End>>) {
+    let opened = register(stream, &mut ticket, &hub, &settings).await;
+    (ticket, opened)
+}
+
+async fn register(
+    stream: TcpStream,
+    ticket: &mut Ticket,
+    hub: &HubHandle,
+    settings: &Settings,
+) -> Result<Online, Option<End>> {
+    // The address this peer reached us at: where it can reach peers on this machine.
+    let host = stream.local_addr().ok().and_then(rewrite_ip);
+    let (transport, key, hello) = handshake_and_hello(stream, ticket, settings).await?;
+    let peer = Peer {
+        host,
+        listen: SocketAddr::new(ticket.remote().ip().to_canonical(), hello.listen_port),
+        key,
+    };
+    let (queue, outgoing) = outbox(OUTGOING_QUEUE);
+    // Once the hello is accepted the ticket's token can no longer be evicted: it is the
+    // one the hub cancels to drop this peer (no second token to keep).
+    let registered = hub
+        .send(HubCommand::Hello {
+            conn: ticket.id(),
+            name: hello.name,
+            key,
+            addr: peer.listen,
+            groups: hello.groups,
+            queue,
+            kill: ticket.token().clone(),
+        })
+        .await;
+    if registered {
+        Ok(Online {
+            transport,
+            outgoing,
+            peer,
+        })
+    } else {
+        Err(Some(End::Shutdown))
+    }
+}
+
+/// The handshake, the hello and an established place: the link, the key the handshake
 /// authenticated and the hello; or how the connection ended (`None`: before the
 /// handshake, already logged).
-async fn open(
+async fn handshake_and_hello(
     stream: TcpStream,
     ticket: &mut Ticket,
     settings: &Settings,
@@ -267,19 +323,24 @@ async fn await_hello(
     }
 }
 
-/// What the registered peer's loop and its writes need.
-struct Link<'a> {
-    settings: &'a Settings,
+/// Who the registered peer is, for its writes and its probes.
+struct Peer {
     /// This machine's address as the peer sees it, if not loopback (see [`rewrite_ip`]).
     host: Option<IpAddr>,
-    /// Cancelled by the hub to drop this peer at once, and at shutdown (the ticket's
-    /// token).
-    kill: &'a CancellationToken,
     /// Where the peer listens: its connection's IP and its hello's port (what a probe
     /// dials, and nothing else).
     listen: SocketAddr,
     /// The key its handshake authenticated (what a probe demands).
     key: PublicKey,
+}
+
+/// What the registered peer's loop and its writes need.
+struct Link<'a> {
+    settings: &'a Settings,
+    /// Cancelled by the hub to drop this peer at once, and at shutdown (the ticket's
+    /// token).
+    kill: &'a CancellationToken,
+    peer: &'a Peer,
 }
 
 impl Link<'_> {
@@ -293,8 +354,9 @@ impl Link<'_> {
     }
 }
 
-/// A probe on its way: resolves to the frame that answers it.
-type ProbeRun = Pin<Box<dyn Future<Output = TrackerToPeer> + Send>>;
+/// A probe on its way: resolves to the frame that answers it (queued already: a frame is
+/// large, and the loop's future would keep room for one).
+type ProbeRun = Pin<Box<dyn Future<Output = Arc<Queued>> + Send>>;
 
 /// The registered peer's loop.
 ///
@@ -304,14 +366,12 @@ type ProbeRun = Pin<Box<dyn Future<Output = TrackerToPeer> + Send>>;
 /// long as it runs, so its state takes no room while the peer is idle.
 async fn serve_peer(
     transport: &mut Transport,
-    mut outgoing: outbox::Receiver,
+    outgoing: &mut outbox::Receiver,
     hub: &HubHandle,
     conn: ConnId,
     link: &Link<'_>,
 ) -> End {
     let (settings, kill) = (link.settings, link.kill);
-    // Whatever the hello needed is not kept.
-    buffers::read(transport);
     let mut heartbeat =
         Heartbeat::new(Instant::now(), settings.heartbeat, settings.silence_limit());
     let timer = tokio::time::sleep_until(heartbeat.next_wake());
@@ -326,11 +386,11 @@ async fn serve_peer(
             () = kill.cancelled() => return link.killed(),
             answer = probe_done(&mut probe) => {
                 probe = None;
-                Step::Write(Queued::new(answer))
+                Step::Write(answer)
             }
-            frame = transport.next() => {
+            // No read buffer while the socket has nothing (see `buffers::next`).
+            frame = buffers::next(transport) => {
                 heartbeat.heard(Instant::now());
-                buffers::read(transport);
                 match frame {
                     None => return End::Closed,
                     Some(Err(e)) => return Box::pin(refuse_bad_frame(transport, e)).await,
@@ -381,7 +441,7 @@ async fn serve_peer(
             Step::Nothing => Ok(()),
             Step::Write(frame) => Box::pin(write(transport, frame, None, link)).await,
             Step::Queued(frame) => {
-                Box::pin(write(transport, frame, Some(&mut outgoing), link)).await
+                Box::pin(write(transport, frame, Some(&mut *outgoing), link)).await
             }
         };
         if let Err(end) = written {
@@ -402,7 +462,11 @@ enum Step {
 /// Asks the hub whether the probe fits the budgets, then dials the peer back; the future
 /// resolves to the answer (or the refusal).
 fn start_probe(hub: HubHandle, conn: ConnId, req: Option<RequestId>, link: &Link<'_>) -> ProbeRun {
-    let (addr, key, identity) = (link.listen, link.key, link.settings.identity.clone());
+    let (addr, key, identity) = (
+        link.peer.listen,
+        link.peer.key,
+        link.settings.identity.clone(),
+    );
     let probes = link.settings.probes.clone();
     Box::pin(async move {
         let (reply, refusal) = oneshot::channel();
@@ -422,27 +486,27 @@ fn start_probe(hub: HubHandle, conn: ConnId, req: Option<RequestId>, link: &Link
         let _permit = match permit {
             Ok(permit) => permit,
             Err(message) => {
-                return TrackerToPeer::Error {
+                return Queued::new(TrackerToPeer::Error {
                     code: ErrorCode::RateLimited,
                     message,
                     req,
-                };
+                });
             }
         };
         let result = probe::reach(addr, &identity, &key, probe::PROBE_TIMEOUT).await;
         tracing::debug!(conn, %addr, reachable = result.is_ok(), "probe");
-        TrackerToPeer::ProbeResult {
+        Queued::new(TrackerToPeer::ProbeResult {
             addr,
             reachable: result.is_ok(),
             error: result.err(),
             clock: unix_millis(),
             req,
-        }
+        })
     })
 }
 
 /// The answer of the probe under way; never, while none is.
-async fn probe_done(probe: &mut Option<ProbeRun>) -> TrackerToPeer {
+async fn probe_done(probe: &mut Option<ProbeRun>) -> Arc<Queued> {
     match probe {
         Some(run) => run.await,
         None => std::future::pending().await,
@@ -493,7 +557,7 @@ async fn feed(
     if matches!(frame.frame(), TrackerToPeer::Welcome { .. }) {
         transport.codec_mut().set_max_frame(link.settings.max_frame);
     }
-    transport.feed(frame.for_recipient(link.host)).await
+    transport.feed(frame.for_recipient(link.peer.host)).await
 }
 
 /// Answers a frame that could not be read: an error frame if it was not our protocol
@@ -545,9 +609,11 @@ mod tests {
         let size = size_of_output::<TcpStream, Ticket, HubHandle, Arc<Settings>, _>(serve);
         println!("connection future: {size} B");
         // 1,960 B with a `Sleep`, an `Interval` and every write's state inline; 1,448 B after;
-        // 1,336 B with nothing copied out of the ticket (1,320 B in release). tokio rounds
-        // a task up to 128 bytes: with this future it is in jemalloc's 1,536-byte size
-        // class, where 112 bytes more put it in the 1,792-byte one.
-        assert!(size <= 1408, "{size} B");
+        // 1,336 B with nothing copied out of the ticket; 832 B with the socket, the ticket's
+        // and the hello's copies and the probe's answer out of it. tokio puts about 100
+        // bytes of its own around the future (and the task tracker 8) and rounds a task up
+        // to 128 bytes: with this future it is in jemalloc's 1,024-byte size class, where
+        // some 80 bytes more put it in the 1,280-byte one.
+        assert!(size <= 896, "{size} B");
     }
 }

@@ -20,8 +20,10 @@ use crate::limits::{
 };
 
 /// A table is swept for full buckets when it grows past this many entries (and then past
-/// twice what the last sweep kept).
-const SWEEP_AT: usize = 1024;
+/// twice what the last sweep kept). A sweep is a pass over the table, so amortised it
+/// costs a step or two per new entry; low, so that a tracker whose peers joined a while
+/// ago and sit idle (their buckets full) keeps a small table, not one per online peer.
+const SWEEP_AT: usize = 256;
 
 /// Which budget ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,8 @@ impl<K: Hash + Eq> Table<K> {
         if self.buckets.len() > self.sweep_at {
             self.buckets.retain(|_, b| !b.is_full(now));
             self.sweep_at = SWEEP_AT.max(self.buckets.len().saturating_mul(2));
+            // Room for what it may hold until the next sweep, not for its peak.
+            self.buckets.shrink_to(self.sweep_at + 1);
         }
     }
 
@@ -321,5 +325,24 @@ mod tests {
             assert_eq!(rates.hello(spread(i), from, 1, true, later), Ok(()));
         }
         assert!(rates.tracked() <= 250 + 2000 + 2000, "{}", rates.tracked());
+    }
+
+    #[test]
+    fn keys_that_came_and_went_quiet_leave_a_small_table() {
+        let mut now = Instant::now();
+        let mut rates = Rates::new();
+        let from = ip("192.0.2.1");
+        // A thousand peers, a join each, a second apart: each bucket is full again long
+        // before the next peer comes.
+        for i in 0..1000u32 {
+            let mut secret = [7u8; 32];
+            secret[..4].copy_from_slice(&i.to_be_bytes());
+            let key = natter_protocol::Identity::from_secrets(&secret, &secret).public_key();
+            assert_eq!(rates.join_leave(key, from, now), Ok(()));
+            now += Duration::from_secs(1);
+        }
+        let table = &rates.join_leave_by_key.buckets;
+        assert!(table.len() <= SWEEP_AT + 1, "{}", table.len());
+        assert!(table.capacity() < 1000, "room for {}", table.capacity());
     }
 }

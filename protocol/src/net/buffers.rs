@@ -9,9 +9,19 @@
 //! each flush the write buffer is let go (the next frame is encoded into a buffer of
 //! exactly its size). The cost is an allocation per frame, against the memory of every
 //! idle connection.
+//!
+//! A link read through [`next`] keeps no read buffer at all while it waits: `Framed` would
+//! hold one (and, once a frame has been split off it, a shared header for it) through
+//! every wait for the socket, so [`next`] waits for the socket to be readable first and
+//! gives the buffer back until then. A tracker holds thousands of idle links.
+
+use std::future::{Future, poll_fn};
+use std::task::{Context, Poll, ready};
 
 use bytes::BytesMut;
-use tokio_util::codec::Framed;
+use futures::StreamExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder, Framed};
 
 /// The read buffer an idle connection keeps: room for a ping or a join in one read.
 pub const IDLE_READ: usize = 256;
@@ -23,6 +33,34 @@ pub fn read<T, C>(framed: &mut Framed<T, C>) {
     if buffer.is_empty() && buffer.capacity() > IDLE_READ {
         *buffer = BytesMut::with_capacity(IDLE_READ);
     }
+}
+
+/// The next frame from `framed`, as `framed.next()` gives it, holding no read buffer while
+/// nothing is buffered: that wait is for the socket itself, and only once it is readable
+/// does `framed` get [`IDLE_READ`] bytes to read into (more as the frame needs). Bytes
+/// already buffered (a frame read in part, or frames that came together) stay.
+pub fn next<C: Decoder>(
+    framed: &mut Framed<TcpStream, C>,
+) -> impl Future<Output = Option<Result<C::Item, C::Error>>> + '_ {
+    poll_fn(|cx| poll_next(framed, cx))
+}
+
+fn poll_next<C: Decoder>(
+    framed: &mut Framed<TcpStream, C>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<C::Item, C::Error>>> {
+    if framed.read_buffer().is_empty() {
+        if framed.read_buffer().capacity() > 0 {
+            *framed.read_buffer_mut() = BytesMut::new();
+        }
+        // Readiness also reports the end of the stream and socket errors: the read below
+        // then finds them.
+        if let Err(e) = ready!(framed.get_ref().poll_read_ready(cx)) {
+            return Poll::Ready(Some(Err(e.into())));
+        }
+        framed.read_buffer_mut().reserve(IDLE_READ);
+    }
+    framed.poll_next_unpin(cx)
 }
 
 /// After a flush: the emptied write buffer is let go.
@@ -58,6 +96,57 @@ mod tests {
                 "shrunk after {len}"
             );
         }
+    }
+
+    /// Two framed ends of a loopback TCP connection.
+    async fn tcp_pair() -> (
+        Framed<TcpStream, LengthDelimitedCodec>,
+        Framed<TcpStream, LengthDelimitedCodec>,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (near, far) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let codec = LengthDelimitedCodec::new;
+        (
+            Framed::new(near.expect("connect"), codec()),
+            Framed::new(far.expect("accept").0, codec()),
+        )
+    }
+
+    #[tokio::test]
+    async fn next_waits_with_no_read_buffer_and_reads_every_frame_whole() {
+        let (mut near, mut far) = tcp_pair().await;
+        let mut waiting = Box::pin(async {
+            let mut got = Vec::new();
+            while let Some(frame) = next(&mut far).await {
+                got.push(frame.expect("read").len());
+                if got.len() == 4 {
+                    break;
+                }
+            }
+            (got, far)
+        });
+        // Nothing sent yet: the reader waits, holding no buffer.
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        // Small and large frames, one alone and two in one write.
+        near.send(Bytes::from(vec![1u8; 10])).await.expect("send");
+        near.send(Bytes::from(vec![2u8; 100_000]))
+            .await
+            .expect("send");
+        near.feed(Bytes::from(vec![3u8; 5])).await.expect("feed");
+        near.feed(Bytes::from(vec![4u8; 300])).await.expect("feed");
+        SinkExt::<Bytes>::flush(&mut near).await.expect("flush");
+        let (got, mut far) = waiting.await;
+        assert_eq!(got, vec![10, 100_000, 5, 300]);
+        let mut again = Box::pin(next(&mut far));
+        assert!(futures::poll!(again.as_mut()).is_pending());
+        drop(again);
+        assert_eq!(far.read_buffer().capacity(), 0, "no buffer while waiting");
+        // The end of the stream is the end of the frames.
+        drop(near);
+        assert!(next(&mut far).await.is_none());
     }
 
     #[tokio::test]

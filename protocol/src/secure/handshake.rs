@@ -163,9 +163,11 @@ where
 
 fn builder(identity: &Identity) -> Result<snow::Builder<'_>, HandshakeError> {
     let params = NOISE_PARAMS.parse()?;
-    Ok(snow::Builder::new(params)
-        .local_private_key(identity.noise_secret())?
-        .prologue(PROLOGUE)?)
+    Ok(
+        snow::Builder::with_resolver(params, super::cipher::resolver())
+            .local_private_key(identity.noise_secret())?
+            .prologue(PROLOGUE)?,
+    )
 }
 
 /// The handshake's framing, with buffers sized for its messages rather than `Framed`'s
