@@ -379,29 +379,31 @@ impl Core {
         self.deliver_due = true;
     }
 
-    /// Our message `seq` is on the disk: it may go out now if it has not (a number that
-    /// reached a recipient is never given out again after a crash).
-    pub(super) fn own_synced(&mut self, seq: u64) {
+    /// Our message `seq` is stored, on the disk: announce it, then whatever the outbox
+    /// reported of it meanwhile; it may go out now if it has not.
+    pub(super) fn own_stored(&mut self, seq: u64) {
         self.numbering.stored(seq);
         self.outbox.set_sendable(self.numbering.sendable());
         self.deliver_due = true;
-    }
-
-    /// Our message `seq` is stored: announce it, then whatever the outbox reported of it
-    /// meanwhile.
-    pub(super) fn own_stored(&mut self, seq: u64) {
         let Some(s) = self.unstored.remove(&seq) else {
             return;
         };
-        match s.sending {
-            Some(sending) => self.emit_for(s.req, sending),
-            // An action: its effect, in the same reply, answers the request.
-            None => {
-                self.acted.insert(seq, s.req);
-            }
+        // An action's effect, told at its commit, answered the request already.
+        if let Some(sending) = s.sending {
+            self.emit_for(s.req, sending);
         }
         for progress in s.held_back {
             self.progress(progress);
+        }
+    }
+
+    /// Our message `seq` is committed: if it is an action, its effect (which the store
+    /// reports in the same reply) answers the request.
+    pub(super) fn own_committed(&mut self, seq: u64) {
+        if let Some(s) = self.unstored.get(&seq)
+            && s.sending.is_none()
+        {
+            self.acted.insert(seq, s.req);
         }
     }
 

@@ -1,8 +1,8 @@
 //! The core's side of the store: every job gets a token, and what must wait for the job
-//! (the `sending` event of our message, the `message` event of a received one, the answer
-//! to `/history`, a sync page) waits for the reply with that token. What must wait until
-//! the write is on the disk (the ack of a received message, the numbers our messages may
-//! leave with before their own writes) waits further, for the store's sync.
+//! (the `message` event of a received message, the answer to `/history`, a sync page)
+//! waits for the reply with that token. What must wait until the write is on the disk
+//! (the ack of a received message, the `sending` event of ours, the numbers our messages
+//! may leave with before their own writes) waits further, for the store's sync.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -28,7 +28,8 @@ pub(super) enum AfterWrite {
 /// What follows the fsync of a committed write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum AfterSync {
-    /// Our message `seq` is on the disk: a number that may leave before its write.
+    /// Our message `seq` is on the disk: announce it (`sending`: from then on it is never
+    /// lost, even to a power cut), and its number may leave before its write.
     Own(u64),
     /// A received message is on the disk: acknowledge it.
     Received(PublicKey, u64),
@@ -175,7 +176,7 @@ impl Core {
                     };
                     let then = match (after, &failed) {
                         (AfterWrite::Own(seq), None) => {
-                            self.own_stored(seq);
+                            self.own_committed(seq);
                             AfterSync::Own(seq)
                         }
                         (AfterWrite::Own(seq), Some(error)) => {
@@ -240,15 +241,14 @@ impl Core {
             let Some((_, then)) = self.storing.unsynced.pop_front() else {
                 break;
             };
-            match (then, result.is_ok()) {
-                (AfterSync::Own(seq), true) => self.own_synced(seq),
-                (AfterSync::Received(key, seq), true) => self.received_synced(key, seq),
-                (AfterSync::Received(key, seq), false) => self.received_not_synced(key, seq),
-                (AfterSync::Reserved(up_to), true) => self.seqs_reserved(up_to),
-                (AfterSync::Reserved(_), false) => self.numbering.reservation_failed(),
-                // Committed: still retried until every recipient acknowledges it, which
-                // its reservation (or a later sync) lets go out.
-                (AfterSync::Own(_), false) => {}
+            match (then, &result) {
+                (AfterSync::Own(seq), Ok(())) => self.own_stored(seq),
+                // As if its write had failed: it may not be kept.
+                (AfterSync::Own(seq), Err(error)) => self.own_not_stored(seq, error),
+                (AfterSync::Received(key, seq), Ok(())) => self.received_synced(key, seq),
+                (AfterSync::Received(key, seq), Err(_)) => self.received_not_synced(key, seq),
+                (AfterSync::Reserved(up_to), Ok(())) => self.seqs_reserved(up_to),
+                (AfterSync::Reserved(_), Err(_)) => self.numbering.reservation_failed(),
             }
         }
     }

@@ -245,18 +245,47 @@ fn a_failed_sync_acks_nothing_then_or_after() {
 
 /// A number not reserved yet leaves only once its own write is on the disk: after a power
 /// cut, numbering resumes past what the disk holds, and a number that reached a recipient
-/// must be among it. `sending` is said at the commit.
+/// must be among it. `sending` (the promise that it is never lost) waits for the disk too.
 #[test]
-fn an_unreserved_number_waits_for_its_sync_and_sending_for_its_commit() {
+fn an_unreserved_number_and_sending_wait_for_the_sync() {
     let mut node = in_a_group();
     node.store.hold_sync = true;
     let out = node.send(1, Target::Group(group("g")), "first");
+    assert!(notices(&out).is_empty(), "{out:?}");
     let conn = dials(&out)[0].0;
-    let id = sending_id(&out);
     let out = node.hello(conn, "bob");
     assert!(chat_ids(&out, conn).is_empty(), "{out:?}");
     let out = node.sync(Ok(()));
+    let id = sending_id(&out);
     assert_eq!(chat_ids(&out, conn), vec![id]);
+}
+
+/// A failed sync of our message is as a failed write: an error saying it may have reached
+/// recipients, and it is not retried.
+#[test]
+fn our_message_whose_sync_fails_is_an_error_and_never_announced() {
+    let mut node = in_a_group();
+    let out = node.send(1, Target::Group(group("g")), "first");
+    let conn = dials(&out)[0].0;
+    node.hello(conn, "bob");
+    node.store.hold_sync = true;
+    let out = node.send(2, Target::Group(group("g")), "unsure");
+    assert!(notices(&out).is_empty(), "{out:?}");
+    let out = node.sync(Err("cannot write natter.db: I/O error".into()));
+    assert!(
+        !events(&out)
+            .iter()
+            .any(|e| matches!(e, Event::Sending { .. })),
+        "{out:?}"
+    );
+    assert_eq!(
+        errors(&out),
+        vec![
+            (ErrorCode::StoreFailed, None),
+            (ErrorCode::StoreFailed, Some(2))
+        ]
+    );
+    assert!(node.core.unstored.is_empty());
 }
 
 #[test]
