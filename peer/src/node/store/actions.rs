@@ -89,6 +89,19 @@ fn in_conversation(conversation: &Conversation) -> (&'static str, Value) {
     }
 }
 
+/// As [`in_conversation`], for a query that looks rows up by an id or a target: the
+/// conversation is checked on the rows found (the unary `+` keeps SQLite from searching
+/// by it instead, which would visit the whole conversation).
+fn of_conversation(conversation: &Conversation) -> (&'static str, Value) {
+    match conversation {
+        Conversation::Group(group) => ("+grp = ?2", Value::Text(group.folded())),
+        Conversation::Peer(peer) => (
+            "+grp IS NULL AND +peer_key = ?2",
+            Value::Blob(peer.as_bytes().to_vec()),
+        ),
+    }
+}
+
 /// The stored actions of `conversation` that wait for the message `id`, by seq.
 ///
 /// Asked for every text stored, and almost always finding nothing: the rows are sorted
@@ -98,7 +111,7 @@ fn waiting_for(
     id: &MessageId,
     conversation: &Conversation,
 ) -> rusqlite::Result<Vec<SignedChat>> {
-    let (clause, value) = in_conversation(conversation);
+    let (clause, value) = of_conversation(conversation);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT num, chat FROM messages WHERE target = ?1 AND {clause} \
          AND kind IN ('edit', 'delete', 'react') AND erased = 0"
@@ -127,7 +140,7 @@ fn apply_to(
     act: Act<'_>,
     applied: &mut Vec<Applied>,
 ) -> rusqlite::Result<bool> {
-    let (clause, value) = in_conversation(conversation);
+    let (clause, value) = of_conversation(conversation);
     // The row, its author, and its state but for the reactions.
     let found: Option<(i64, Vec<u8>, MessageState)> = conn
         .prepare_cached(&format!(
@@ -274,7 +287,7 @@ fn erase_edits(
     author: &PublicKey,
     conversation: &Conversation,
 ) -> rusqlite::Result<()> {
-    let (clause, value) = in_conversation(conversation);
+    let (clause, value) = of_conversation(conversation);
     let nums: Vec<i64> = {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT num FROM messages WHERE target = ?1 AND {clause} AND kind = 'edit' \

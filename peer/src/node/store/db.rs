@@ -248,6 +248,12 @@ impl Store {
         &self.conn
     }
 
+    /// The connection, for tests that watch what SQLite does.
+    #[cfg(test)]
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     /// All of `writes` or none: the transaction rolls back when dropped uncommitted.
     fn write_all(&mut self, writes: &[Write], applied: &mut Vec<Applied>) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;

@@ -384,42 +384,81 @@ fn peers(conn: &Connection) -> rusqlite::Result<Vec<Name>> {
     Ok(out)
 }
 
-/// The seqs held of each author in each conversation, in one ordered scan of the index.
-fn held(conn: &Connection) -> rusqlite::Result<HashMap<(PublicKey, Option<GroupName>), RangeSet>> {
-    let mut stmt =
-        conn.prepare("SELECT grp, author_key, seq FROM messages ORDER BY grp, author_key, seq")?;
+/// The seqs held of each author (and group, `None` for private messages).
+type Held = HashMap<(PublicKey, Option<GroupName>), RangeSet>;
+
+/// The seqs held of each author in each conversation, in two ordered scans of indexes
+/// (never the table): the group rows of `messages_by_author`, then every row of the
+/// unique `(author_key, seq)` index, whose seqs in no group of their author are private.
+fn held(conn: &Connection) -> rusqlite::Result<Held> {
+    let mut held = Held::new();
+    // Each author's seqs in any group.
+    let mut in_groups: HashMap<Vec<u8>, RangeSet> = HashMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT grp, author_key, seq FROM messages WHERE grp IS NOT NULL \
+         ORDER BY grp, author_key, seq",
+    )?;
     let mut rows = stmt.query([])?;
-    let mut held: HashMap<(PublicKey, Option<GroupName>), RangeSet> = HashMap::new();
-    let mut current: Option<(Option<String>, Vec<u8>, RangeSet)> = None;
-    let mut finish = |current: Option<(Option<String>, Vec<u8>, RangeSet)>| {
-        let Some((grp, k, set)) = current else {
-            return;
-        };
-        let group = grp.map(|g| g.parse::<GroupName>());
-        match (key(&k), group.transpose()) {
-            (Some(k), Ok(group)) => {
-                held.insert((k, group), set);
-            }
-            _ => tracing::warn!("skipping messages whose author or group does not decode"),
-        }
-    };
+    let mut run = Run::default();
     while let Some(row) = rows.next()? {
-        let grp: Option<String> = row.get(0)?;
+        let grp: String = row.get(0)?;
         let author: Vec<u8> = row.get(1)?;
         let seq = uint(row.get(2)?);
-        match &mut current {
+        in_groups.entry(author.clone()).or_default().insert(seq);
+        run.add(Some(grp), author, seq, &mut held);
+    }
+    run.finish(&mut held);
+    let mut stmt = conn.prepare("SELECT author_key, seq FROM messages ORDER BY author_key, seq")?;
+    let mut rows = stmt.query([])?;
+    let mut run = Run::default();
+    while let Some(row) = rows.next()? {
+        let author: Vec<u8> = row.get(0)?;
+        let seq = uint(row.get(1)?);
+        if !in_groups.get(&author).is_some_and(|set| set.contains(seq)) {
+            run.add(None, author, seq, &mut held);
+        }
+    }
+    run.finish(&mut held);
+    Ok(held)
+}
+
+/// The seqs of one author in one conversation, as rows sorted by both come in.
+#[derive(Default)]
+struct Run(Option<(Option<String>, Vec<u8>, RangeSet)>);
+
+impl Run {
+    /// Adds a row's seq: to this run if it is of the same author and conversation, else
+    /// to a new one, the finished run going to `held`.
+    fn add(&mut self, grp: Option<String>, author: Vec<u8>, seq: u64, held: &mut Held) {
+        match &mut self.0 {
             Some((g, a, set)) if *g == grp && *a == author => {
                 set.insert(seq);
             }
             _ => {
                 let mut set = RangeSet::default();
                 set.insert(seq);
-                finish(current.replace((grp, author, set)));
+                if let Some(done) = self.0.replace((grp, author, set)) {
+                    Self::store(done, held);
+                }
             }
         }
     }
-    finish(current);
-    Ok(held)
+
+    fn finish(self, held: &mut Held) {
+        if let Some(done) = self.0 {
+            Self::store(done, held);
+        }
+    }
+
+    fn store((grp, author, set): (Option<String>, Vec<u8>, RangeSet), held: &mut Held) {
+        let group = grp.map(|g| g.parse::<GroupName>());
+        match (key(&author), group.transpose()) {
+            (Some(k), Ok(group)) => {
+                held.insert((k, group), set);
+            }
+            _ => tracing::warn!("skipping messages whose author or group does not decode"),
+        }
+    }
 }
 
 /// Our messages with recipients still pending (only those listed), in seq order.

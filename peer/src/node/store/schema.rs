@@ -9,7 +9,7 @@
 use rusqlite::Connection;
 
 /// Step `i` takes a database from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The first schema.
 ///
@@ -189,6 +189,24 @@ CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
 WHEN old.kind = 'text' AND old.num <= (SELECT up_to FROM fts_progress) BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.num, old.text);
 END;
+";
+
+/// Each conversation index holds only the rows it can serve (issue 11).
+///
+/// A private message has no group and a group message no peer, yet every message was an
+/// entry in all three of these indexes: each entry is a page to change in the commit
+/// that stores the message, on the path of every hop. Now a private message is in
+/// `messages_by_peer` only and a group message in `messages_by_group` and
+/// `messages_by_author` only. (The held seqs of private messages, which the start read
+/// from `messages_by_author`, are now what the unique `(author_key, seq)` index holds
+/// beyond the group rows: `read.rs`, `held`.)
+const V6: &str = "
+DROP INDEX messages_by_group;
+CREATE INDEX messages_by_group ON messages (grp, num) WHERE grp IS NOT NULL;
+DROP INDEX messages_by_peer;
+CREATE INDEX messages_by_peer ON messages (peer_key, num) WHERE peer_key IS NOT NULL;
+DROP INDEX messages_by_author;
+CREATE INDEX messages_by_author ON messages (grp, author_key, seq, stored_at) WHERE grp IS NOT NULL;
 ";
 
 /// Brings `conn` up to the newest schema. Errors are SQLite's, except a file from the

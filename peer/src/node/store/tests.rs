@@ -14,8 +14,10 @@ use tokio::sync::mpsc;
 use super::*;
 
 mod actions;
+mod held;
 mod indexing;
 mod search;
+mod steps;
 mod thread;
 mod timing;
 

@@ -76,6 +76,10 @@ fn timing() {
             "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_update; \
              DROP TRIGGER messages_fts_delete; UPDATE fts_progress SET up_to = 1e18;",
         ),
+        (
+            "(no secondary index)",
+            "DROP INDEX messages_by_group; DROP INDEX messages_by_peer; DROP INDEX messages_by_author; DROP INDEX messages_by_id;",
+        ),
         ("(synchronous normal)", "PRAGMA synchronous = NORMAL;"),
         (
             "(locking_mode exclusive)",
