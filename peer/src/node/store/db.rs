@@ -266,6 +266,15 @@ impl Store {
 
 fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), String> {
     let open = |e: rusqlite::Error| describe(label, "open", &e);
+    // One natter per data directory (`lock.rs`), so the file's locks are taken once and
+    // kept, not taken and given back with `fcntl` calls in every transaction (some seven
+    // system calls a commit); set before the log is first used, it also keeps the log's
+    // index in our memory instead of a shared `-shm` file. (A commit alone: 40–50 → 32–40
+    // µs, `store/tests/timing.rs`.) No other process can read the file while we run.
+    if on_disk {
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .map_err(open)?;
+    }
     // Also the first read of the file: a file that is not a database fails here.
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))

@@ -301,15 +301,16 @@ fn the_store_thread_indexes_while_no_job_comes_and_not_before_one_that_waits() {
     assert!(matches!(next_job(&store, &rx), Some(Job::Read(1, _))));
     assert_eq!(store.lock().expect("store").unindexed(), 300);
     // None waiting: after a short idle time, the index catches up, a chunk at a time,
-    // before the next job (sent once another connection sees the mark at the end).
+    // before the next job (sent once the mark is seen at the end).
     let rx = std::thread::scope(|scope| {
         let waiter = scope.spawn(|| {
             let job = next_job(&store, &rx);
             (job, rx)
         });
-        let watcher = rusqlite::Connection::open(dir.path().join(FILE_NAME)).expect("db");
+        // (No other connection may read the file: the store holds its locks.)
+        let mark = || indexing::mark(store.lock().expect("store").connection()).expect("mark");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while indexing::mark(&watcher).expect("mark") < 300 {
+        while mark() < 300 {
             assert!(Instant::now() < deadline, "the index never caught up");
             std::thread::sleep(Duration::from_millis(5));
         }
