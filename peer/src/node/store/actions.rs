@@ -341,6 +341,11 @@ fn placeholder(
 }
 
 /// `reader` read everything of ours in `conversation` up to our seq `up_to`.
+///
+/// A receipt marks everything of ours up to a seq, and what we send later has higher
+/// seqs, so what a reader has read of a conversation is always everything below some
+/// point. The walk goes down from `up_to` and stops at the first message it finds read:
+/// a receipt costs what it newly marks, not the conversation's history.
 fn read_by(
     conn: &Connection,
     own_key: &PublicKey,
@@ -350,17 +355,36 @@ fn read_by(
     at: u64,
 ) -> rusqlite::Result<()> {
     let (clause, value) = in_conversation(conversation);
-    conn.prepare_cached(&format!(
-        "UPDATE recipients SET read_at = ?5 WHERE key = ?1 AND read_at IS NULL AND msg IN \
-         (SELECT num FROM messages WHERE {clause} AND author_key = ?3 AND seq <= ?4 \
-          AND own = 1 AND kind = 'text')"
-    ))?
-    .execute(params![
+    let mut ours = conn.prepare_cached(&format!(
+        "SELECT num FROM messages WHERE {clause} AND author_key = ?3 AND seq <= ?4 \
+         AND own = 1 AND kind = 'text' ORDER BY seq DESC"
+    ))?;
+    let mut read = conn
+        .prepare_cached("SELECT read_at IS NOT NULL FROM recipients WHERE msg = ?1 AND key = ?2")?;
+    let mut rows = ours.query(params![
         reader.as_bytes(),
         value,
         own_key.as_bytes(),
         int(up_to.min(MAX_SEQ)),
-        int(at)
     ])?;
+    let mut newly = Vec::new();
+    while let Some(row) = rows.next()? {
+        let num: i64 = row.get(0)?;
+        let was_read: Option<bool> = read
+            .query_row(params![num, reader.as_bytes()], |row| row.get(0))
+            .optional()?;
+        match was_read {
+            Some(true) => break,
+            Some(false) => newly.push(num),
+            // Not sent to this reader (not a member then).
+            None => {}
+        }
+    }
+    drop(rows);
+    let mut mark =
+        conn.prepare_cached("UPDATE recipients SET read_at = ?3 WHERE msg = ?1 AND key = ?2")?;
+    for num in newly {
+        mark.execute(params![num, reader.as_bytes(), int(at)])?;
+    }
     Ok(())
 }

@@ -269,7 +269,7 @@ fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), Stri
     // One natter per data directory (`lock.rs`), so the file's locks are taken once and
     // kept, not taken and given back with `fcntl` calls in every transaction (some seven
     // system calls a commit); set before the log is first used, it also keeps the log's
-    // index in our memory instead of a shared `-shm` file. (A commit alone: 40–50 → 32–40
+    // index in our memory instead of a shared `-shm` file. (A commit alone: 40–48 → 32–40
     // µs, `store/tests/timing.rs`.) No other process can read the file while we run.
     if on_disk {
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
@@ -282,7 +282,7 @@ fn set_pragmas(conn: &Connection, on_disk: bool, label: &str) -> Result<(), Stri
     if on_disk && !mode.eq_ignore_ascii_case("wal") {
         return Err(format!(
             "cannot open {label}: it stays in journal mode {mode:?} instead of write-ahead \
-             logging (is it on a file system without shared memory?)"
+             logging (SQLite refused to switch it)"
         ));
     }
     // NORMAL: a commit returns once it is in the write-ahead log, before the fsync, which

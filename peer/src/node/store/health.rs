@@ -20,8 +20,9 @@ pub fn check(conn: &Connection, dir: Option<&Path>, label: &str) -> Health {
         writable: dir.map_or(Ok(()), writable),
         file: label.to_owned(),
         database: quick_check(conn).and_then(|()| {
-            // A write lock, taken and given back: another process holding the file, or a
-            // read-only file, shows here rather than at the next message.
+            // A write lock, taken and given back: a read-only file shows here rather than
+            // at the next message. (No other program can hold the file: the store keeps
+            // its locks from its start, and a start the file was held at fails.)
             conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
                 .map_err(|e| describe(label, "lock", &e))
         }),

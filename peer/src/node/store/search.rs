@@ -129,13 +129,20 @@ pub fn unread_mentions(
         Some(_) => "m.num IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1)",
         None => "0",
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM messages m \
-         WHERE m.kind = 'text' AND m.own = 0 AND m.deleted = 0 \
-         AND (m.grp IS NULL OR {named}) \
+    // Unread: after the conversation's read mark.
+    let unread = "m.kind = 'text' AND m.own = 0 AND m.deleted = 0 \
          AND m.num > coalesce((SELECT up_to FROM read_marks WHERE conv = \
-             CASE WHEN m.grp IS NOT NULL THEN 'g:' || m.grp ELSE 'p:' || hex(m.peer_key) END), 0) \
-         ORDER BY m.num DESC LIMIT ?2"
+             CASE WHEN m.grp IS NOT NULL THEN 'g:' || m.grp ELSE 'p:' || hex(m.peer_key) END), 0)";
+    // Two parts, each with an index to search by: private messages through
+    // `messages_by_peer` (whose condition is `peer_key IS NOT NULL`), group messages through
+    // the full-text index. Left to itself (an `OR`, or this without `INDEXED BY`), SQLite
+    // would rather read the whole table in order than sort the private rows.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM messages m INDEXED BY messages_by_peer \
+         WHERE m.peer_key IS NOT NULL AND {unread} \
+         UNION ALL \
+         SELECT {COLUMNS} FROM messages m WHERE m.grp IS NOT NULL AND {named} AND {unread} \
+         ORDER BY 1 DESC LIMIT ?2"
     ))?;
     let mut rows = stmt.query(params![phrase, MENTION_CANDIDATES])?;
     let mut names = HashMap::new();

@@ -52,6 +52,7 @@ fn body_from(who: &str, seq: u64, body: Body) -> SignedChat {
 }
 
 /// Whether any page of the database file (after a checkpoint) holds `word`'s bytes.
+/// (It reads the files beside the live store, as plain bytes; natter itself never does.)
 fn file_holds(dir: &Path, store: &Store, word: &str) -> bool {
     store
         .connection()
@@ -533,6 +534,28 @@ fn a_failed_batch_applies_nothing_and_every_write_gets_the_error() {
         other => panic!("{other:?}"),
     }
     assert!(history(&mut store, g(), 10).is_empty());
+    // The first alone fits: the batch failed at the second, and took the first back.
+    write(&mut store, vec![received(from("alice", 1, "a"), g(), 1)]);
+    assert_eq!(texts(&history(&mut store, g(), 10)), vec!["a"]);
+}
+
+/// natter keeps the file's locks while it runs: a program that has the file open in a
+/// transaction when natter starts makes the start fail, with an error naming the file,
+/// after SQLite's wait for it to finish (rather than natter writing beside it).
+#[test]
+fn a_file_another_program_is_reading_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("dir");
+    drop(open(dir.path()));
+    let other = rusqlite::Connection::open(dir.path().join(FILE_NAME)).expect("other");
+    other
+        .execute_batch("BEGIN; SELECT count(*) FROM messages;")
+        .expect("a read transaction");
+    let err = Store::open(dir.path(), me().public_key()).expect_err("refused");
+    assert!(err.contains(FILE_NAME), "{err}");
+    assert!(err.contains("another program is using the file"), "{err}");
+    other.execute_batch("COMMIT").expect("end the read");
+    drop(other);
+    drop(open(dir.path()));
 }
 
 #[test]

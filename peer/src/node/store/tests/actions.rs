@@ -274,6 +274,73 @@ fn a_read_receipt_marks_our_messages_read_by_its_sender() {
     assert!(loaded.peers.is_empty(), "{:?}", loaded.peers);
 }
 
+/// Receipts in any order, and one of ours the reader never got (not a member then): each
+/// receipt marks what it newly covers, down past the message it was never sent.
+#[test]
+fn receipts_mark_what_they_newly_cover_past_messages_the_reader_never_got() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, _) = open(dir.path());
+    write(
+        &mut store,
+        vec![
+            own(
+                chat(&me(), "me", 1, Some("g"), "one"),
+                g(),
+                &["bob", "carol"],
+            ),
+            own(chat(&me(), "me", 2, Some("g"), "two"), g(), &["carol"]),
+            own(
+                chat(&me(), "me", 3, Some("g"), "three"),
+                g(),
+                &["bob", "carol"],
+            ),
+            own(
+                chat(&me(), "me", 4, Some("g"), "four"),
+                g(),
+                &["bob", "carol"],
+            ),
+        ],
+    );
+    let bob = identity_for("bob");
+    let receipt = |seq: u64, up_to: u64| {
+        let mut receipt = chat_message("bob", seq, Some("g"), "");
+        receipt.key = bob.public_key();
+        receipt.body = Body::Read {
+            group: Some(group("g")),
+            up_to,
+        };
+        received(signed_chat(&bob, receipt), g(), 20 + seq)
+    };
+    let bob_read = |store: &mut Store| -> Vec<Option<bool>> {
+        history(store, g(), 10)
+            .iter()
+            .map(|e| {
+                e.recipients
+                    .iter()
+                    .find(|r| r.name == name("bob"))
+                    .map(|r| r.read)
+            })
+            .collect()
+    };
+    // Oldest first: one, two (never bob's), three, four.
+    write(&mut store, vec![receipt(1, 1)]);
+    assert_eq!(
+        bob_read(&mut store),
+        vec![Some(true), None, Some(false), Some(false)]
+    );
+    write(&mut store, vec![receipt(2, 4)]);
+    assert_eq!(
+        bob_read(&mut store),
+        vec![Some(true), None, Some(true), Some(true)]
+    );
+    // An older receipt coming late changes nothing.
+    write(&mut store, vec![receipt(3, 2)]);
+    assert_eq!(
+        bob_read(&mut store),
+        vec![Some(true), None, Some(true), Some(true)]
+    );
+}
+
 fn open_again(store: Store, dir: &Path) -> (Store, Loaded) {
     drop(store);
     open(dir)

@@ -60,7 +60,7 @@ fn private_body(who: &str, seq: u64, body: Body) -> SignedChat {
 }
 
 /// A store holding `n` texts of each kind the writes below meet: alice's to us, carol's
-/// in group `g`, ours to bob and ours in `g` (each delivered).
+/// in group `g`, ours to bob and ours in `g` (each delivered and read).
 fn filled(dir: &Path, n: u64) -> Store {
     let (mut store, _) = open(dir);
     let us = me();
@@ -93,6 +93,31 @@ fn filled(dir: &Path, n: u64) -> Store {
             to: key("carol"),
         });
     }
+    // Bob and carol have read all of ours.
+    writes.push(received(
+        private_body(
+            "bob",
+            1,
+            Body::Read {
+                group: None,
+                up_to: 2 * n - 1,
+            },
+        ),
+        peer("bob"),
+        n,
+    ));
+    writes.push(received(
+        body_from(
+            "carol",
+            n + 50,
+            Body::Read {
+                group: Some(group("g")),
+                up_to: 2 * n,
+            },
+        ),
+        g(),
+        n,
+    ));
     for batch in writes.chunks(300) {
         steps(&mut store, batch.to_vec());
     }
@@ -197,6 +222,35 @@ fn one_more_of_each(n: u64) -> Vec<(&'static str, u64)> {
                     seq: ours + 1,
                     to: key("carol"),
                 },
+            ],
+        ),
+        (
+            "read receipts of ours",
+            vec![
+                received(
+                    private_body(
+                        "bob",
+                        2,
+                        Body::Read {
+                            group: None,
+                            up_to: ours,
+                        },
+                    ),
+                    peer("bob"),
+                    next,
+                ),
+                received(
+                    body_from(
+                        "carol",
+                        n + 60,
+                        Body::Read {
+                            group: Some(group("g")),
+                            up_to: ours + 1,
+                        },
+                    ),
+                    g(),
+                    next,
+                ),
             ],
         ),
         (

@@ -81,10 +81,6 @@ fn timing() {
             "DROP INDEX messages_by_group; DROP INDEX messages_by_peer; DROP INDEX messages_by_author; DROP INDEX messages_by_id;",
         ),
         ("(synchronous normal)", "PRAGMA synchronous = NORMAL;"),
-        (
-            "(locking_mode exclusive)",
-            "PRAGMA locking_mode = EXCLUSIVE;",
-        ),
     ];
     let chats = messages(4000);
     for (label, sql) in variants {
