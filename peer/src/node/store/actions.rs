@@ -345,7 +345,8 @@ fn placeholder(
 /// A receipt marks everything of ours up to a seq, and what we send later has higher
 /// seqs, so what a reader has read of a conversation is always everything below some
 /// point. The walk goes down from `up_to` and stops at the first message it finds read:
-/// a receipt costs what it newly marks, not the conversation's history.
+/// a receipt costs what it newly marks (in a private conversation, with what we sent
+/// elsewhere in between: the walk follows our seqs), not the conversation's history.
 fn read_by(
     conn: &Connection,
     own_key: &PublicKey,
