@@ -26,22 +26,11 @@ fn steps(store: &mut Store, writes: Vec<Write>) -> u64 {
             }),
         )
         .expect("count steps");
-    let jobs = writes
-        .into_iter()
-        .enumerate()
-        .map(|(i, w)| Job::Write(i as u64, w))
-        .collect();
-    let replies = store.run(jobs);
+    write(store, writes);
     store
         .connection_mut()
         .progress_handler(0, None::<fn() -> bool>)
         .expect("stop counting");
-    assert!(
-        replies
-            .iter()
-            .all(|r| matches!(r, Reply::Written { result: Ok(()), .. })),
-        "{replies:?}"
-    );
     counted.load(Ordering::Relaxed)
 }
 
@@ -119,7 +108,7 @@ fn filled(dir: &Path, n: u64) -> Store {
         n,
     ));
     for batch in writes.chunks(300) {
-        steps(&mut store, batch.to_vec());
+        write(&mut store, batch.to_vec());
     }
     store
 }
