@@ -404,7 +404,14 @@ fn held(conn: &Connection) -> rusqlite::Result<Held> {
         let grp: String = row.get(0)?;
         let author: Vec<u8> = row.get(1)?;
         let seq = uint(row.get(2)?);
-        in_groups.entry(author.clone()).or_default().insert(seq);
+        match in_groups.get_mut(&author) {
+            Some(set) => {
+                set.insert(seq);
+            }
+            None => {
+                in_groups.insert(author.clone(), RangeSet::from_ranges([(seq, seq)]));
+            }
+        }
         run.add(Some(grp), author, seq, &mut held);
     }
     run.finish(&mut held);
