@@ -362,6 +362,8 @@ fn read_by(
     ))?;
     let mut read = conn
         .prepare_cached("SELECT read_at IS NOT NULL FROM recipients WHERE msg = ?1 AND key = ?2")?;
+    // `?1` is not in the query (the conversation's clause is written for `?2`); the
+    // reader stands there only to keep the numbering.
     let mut rows = ours.query(params![
         reader.as_bytes(),
         value,
